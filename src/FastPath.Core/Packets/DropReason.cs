@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+namespace FastPath.Core.Packets;
+
+/// <summary>
+/// Why a frame was not forwarded. Every reason has a counter per worker and a test that feeds exactly
+/// that defect. <see cref="None"/> means "keep going".
+/// </summary>
+public enum DropReason : byte
+{
+    None = 0,
+
+    // Layer 2
+    EthernetTruncated,          // fewer than 14 bytes
+    VlanTruncated,              // an 802.1Q/802.1ad tag is cut short
+    VlanTooManyTags,            // more than two stacked tags (QinQ is the deepest we parse)
+
+    // IPv4
+    Ipv4Truncated,              // fewer than 20 bytes after the L2 header
+    Ipv4BadVersion,             // ethertype says IPv4, version nibble does not
+    Ipv4BadHeaderLength,        // IHL below 5
+    Ipv4HeaderExceedsFrame,     // IHL*4 runs past the frame
+    Ipv4BadOptions,             // an option length is below 2 or runs past the header
+    Ipv4BadChecksum,            // header checksum does not verify (the kernel drops these in ip_rcv)
+    Ipv4TotalLengthBelowHeader, // total length shorter than the header itself
+    Ipv4TotalLengthExceedsFrame,// total length claims more bytes than the frame holds
+    Ipv4FragmentTooLarge,       // offset*8 + payload would end past 65535
+
+    // IPv6
+    Ipv6Truncated,              // fewer than 40 bytes after the L2 header
+    Ipv6BadVersion,             // ethertype says IPv6, version nibble does not
+    Ipv6PayloadExceedsFrame,    // payload length claims more bytes than the frame holds
+    Ipv6ExtensionHeaderTruncated, // an extension header runs past the payload
+    Ipv6TooManyExtensionHeaders,  // the bounded walk gave up
+    Ipv6HopByHopNotFirst,       // hop-by-hop options anywhere but right after the fixed header
+    Ipv6FragmentTooLarge,       // offset*8 + fragment payload would end past 65535
+
+    // Layer 4 (only checked where the L4 header is present: unfragmented or first fragment)
+    TcpTruncated,               // fewer than 20 bytes of TCP header
+    TcpBadDataOffset,           // data offset below 5 or past the segment
+    UdpTruncated,               // fewer than 8 bytes of UDP header
+    UdpBadLength,               // UDP length below 8 or past the datagram
+    IcmpTruncated,              // fewer than 8 bytes of ICMP header
+    Icmpv6Truncated,            // fewer than 8 bytes of ICMPv6 header
+
+    // Dataplane
+    MultiSegment,               // a chained mbuf: the parsers see one contiguous buffer only
+    HandoffRingFull,            // the owning worker's inbound ring had no room
+    TxQueueFull,                // the output queue refused the frame
+    RuleDrop,                   // the ruleset's verdict was DROP
+}
+
+public static class DropReasons
+{
+    public const int Count = (int)DropReason.RuleDrop + 1;
+
+    private static readonly string[] Names = BuildNames();
+
+    /// <summary>The snake_case name used in counters, stats lines and the control protocol.</summary>
+    public static string Name(DropReason reason) => Names[(int)reason];
+
+    public static bool TryParse(string name, out DropReason reason)
+    {
+        int index = Array.IndexOf(Names, name);
+        reason = index < 0 ? DropReason.None : (DropReason)index;
+        return index >= 0;
+    }
+
+    private static string[] BuildNames()
+    {
+        var names = new string[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            string pascal = ((DropReason)i).ToString();
+            var snake = new System.Text.StringBuilder(pascal.Length + 8);
+            for (int c = 0; c < pascal.Length; c++)
+            {
+                char ch = pascal[c];
+                if (c > 0 && char.IsUpper(ch))
+                    snake.Append('_');
+                snake.Append(char.ToLowerInvariant(ch));
+            }
+            names[i] = snake.ToString();
+        }
+        return names;
+    }
+}
