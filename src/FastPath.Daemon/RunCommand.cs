@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using FastPath.Dataplane;
+using FastPath.Dataplane.Native;
+using FastPath.Dataplane.Ports;
+using FastPath.Dataplane.Workers;
+
+namespace FastPath.Daemon;
+
+/// <summary>`fastpath run`: builds the ports and the dataplane, runs it, prints stats and the final summary.</summary>
+public static class RunCommand
+{
+    public static int Execute(RunOptions options, TextWriter output) =>
+        options.IsOffline ? RunOffline(options, output) : RunLive(options, output);
+
+    private static int RunOffline(RunOptions options, TextWriter output)
+    {
+        if (options.PcapOut is null)
+            throw new UsageException("offline mode needs --pcap-out FILE for the forwarded frames");
+        using var input = PcapFilePort.OpenReader("pcap-in", options.PcapIn!);
+        using var forwarded = PcapFilePort.CreateWriter("pcap-out", options.PcapOut, input.Header);
+        var host = new DataplaneHost<AcceptAll>([input, forwarded], [(0, 1)],
+            new DataplaneOptions { Workers = 1, Cores = options.Cores }, _ => default);
+        using var stop = StopSignals.Register(host.RequestStop);
+        var clock = Stopwatch.StartNew();
+        host.RunToCompletion(TimeSpan.FromDays(1));
+        forwarded.Dispose();
+        Summary.Print(output, host, clock.Elapsed, $"offline replay of {options.PcapIn} -> {options.PcapOut}");
+        return 0;
+    }
+
+    private static int RunLive(RunOptions options, TextWriter output)
+    {
+        var cores = options.Cores ?? DefaultCores(options.Workers ?? 1);
+        int workers = cores.Count;
+        Eal.Initialize(options.EalArguments);
+
+        var names = options.Pairs.SelectMany(p => new[] { p.A, p.B }).Distinct().ToList();
+        uint mbufs = options.Mbufs ?? MbufsNeeded(names.Count, workers, options.RxDescriptors, options.TxDescriptors);
+        using var pool = DpdkMempool.Create("fp_mbufs", mbufs);
+        var ports = new List<DpdkPort>();
+        try
+        {
+            foreach (string name in names)
+                ports.Add(DpdkPort.Open(name, workers, pool, options.RxDescriptors, options.TxDescriptors));
+            var pairs = options.Pairs.Select(p => (names.IndexOf(p.A), names.IndexOf(p.B))).ToList();
+            var host = new DataplaneHost<AcceptAll>(ports, pairs,
+                new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true }, _ => default);
+            foreach (var port in ports)
+                port.Start();
+            foreach (var port in ports)
+                output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {(port.HashesFlowsToQueues ? "symmetric RSS" : workers > 1 ? "software steering" : "one worker")}");
+            output.WriteLine($"{workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT or SIGTERM stops");
+            output.Flush();
+
+            using var stop = StopSignals.Register(host.RequestStop);
+            var clock = Stopwatch.StartNew();
+            host.Start();
+            var reporter = new StatsLine(host, output);
+            var deadline = options.DurationSeconds is double d ? TimeSpan.FromSeconds(d) : TimeSpan.MaxValue;
+            var interval = TimeSpan.FromSeconds(options.StatsIntervalSeconds);
+            var nextStats = interval;
+            while (!host.IsStopRequested && clock.Elapsed < deadline)
+            {
+                Thread.Sleep(10);
+                if (options.StatsIntervalSeconds > 0 && clock.Elapsed >= nextStats)
+                {
+                    reporter.Print(clock.Elapsed);
+                    nextStats += interval;
+                }
+            }
+            host.RequestStop();
+            if (!host.Join(TimeSpan.FromSeconds(10)))
+                throw new InvalidOperationException("workers did not stop within 10 s");
+            Summary.Print(output, host, clock.Elapsed, "live");
+            foreach (var port in ports)
+            {
+                var dev = port.ReadDeviceCounters();
+                output.WriteLine($"device {port.Name}: ipackets {dev.InPackets} opackets {dev.OutPackets} imissed {dev.InMissed} ierrors {dev.InErrors} oerrors {dev.OutErrors}");
+            }
+            return 0;
+        }
+        finally
+        {
+            foreach (var port in ports)
+                port.Dispose();
+        }
+    }
+
+    /// <summary>By default the workers take the highest cores, leaving core 0 to the management thread and the OS.</summary>
+    private static List<int> DefaultCores(int workers)
+    {
+        int available = Environment.ProcessorCount;
+        int first = Math.Max(0, available - workers);
+        return Enumerable.Range(first, Math.Min(workers, available)).ToList();
+    }
+
+    /// <summary>Every descriptor of every queue full, every burst and every handoff ring full, plus per-core caches.</summary>
+    private static uint MbufsNeeded(int ports, int workers, int rxDesc, int txDesc)
+    {
+        long need = (long)ports * workers * (rxDesc + txDesc)
+            + (long)workers * ports * PacketBurst.Capacity * 3
+            + (long)workers * (workers - 1) * new DataplaneOptions().HandoffRingSize
+            + (long)(workers + 1) * 256;
+        return (uint)(BitOperations.RoundUpToPowerOf2((ulong)need) - 1);
+    }
+}
+
+/// <summary>SIGINT and SIGTERM request a clean stop instead of killing the process.</summary>
+internal static class StopSignals
+{
+    public static IDisposable Register(Action stop)
+    {
+        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM }
+            .Select(s => PosixSignalRegistration.Create(s, context =>
+            {
+                context.Cancel = true;
+                stop();
+            }))
+            .ToArray();
+        return new Registrations(registrations);
+    }
+
+    private sealed class Registrations(PosixSignalRegistration[] items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var r in items)
+                r.Dispose();
+        }
+    }
+}

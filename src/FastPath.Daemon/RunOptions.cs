@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+
+namespace FastPath.Daemon;
+
+/// <summary>The options of `fastpath run`, from the command line and optionally a config file.</summary>
+public sealed class RunOptions
+{
+    public string? PcapIn { get; private set; }
+    public string? PcapOut { get; private set; }
+    public List<string> EalArguments { get; } = [];
+    public List<(string A, string B)> Pairs { get; } = [];
+    public List<int>? Cores { get; private set; }
+    public int? Workers { get; private set; }
+    public int RxDescriptors { get; private set; } = 1024;
+    public int TxDescriptors { get; private set; } = 1024;
+    public uint? Mbufs { get; private set; }
+    public double? DurationSeconds { get; private set; }
+    public double StatsIntervalSeconds { get; private set; } = 1;
+
+    public bool IsOffline => PcapIn is not null;
+
+    /// <summary>Every option: name, argument, help. `--help` prints exactly this table.</summary>
+    public static readonly (string Name, string Argument, string Help)[] Table =
+    [
+        ("pcap-in", "FILE", "Offline mode: read frames from a pcap or pcapng capture. The capture's timestamps are the clock, so a replay is deterministic and runs as fast as the CPU allows."),
+        ("pcap-out", "FILE", "Offline mode: write forwarded frames to a classic pcap file with the input's file header (a replay with nothing dropped is byte-identical). Without it, frames are counted and discarded."),
+        ("eal", "ARGS", "Live mode: DPDK EAL arguments, split on spaces and passed through unchanged (repeatable), e.g. \"--no-huge -m 512 --vdev=net_af_packet0,iface=veth0\"."),
+        ("pair", "A,B", "Live mode: a bump-in-the-wire pair of DPDK ports by device name (repeatable): frames received on A leave on B and the other way round."),
+        ("cores", "LIST", "Cores the workers are pinned to, one worker per core: \"1\", \"1,3\" or \"2-3\". Live default: the last core. Offline default: unpinned."),
+        ("workers", "N", "Number of workers. Default: one per core in --cores, else 1. Offline mode runs one worker."),
+        ("rx-desc", "N", "Rx descriptors per queue (default 1024)."),
+        ("tx-desc", "N", "Tx descriptors per queue (default 1024)."),
+        ("mbufs", "N", "Size of the mbuf pool (default: enough for every ring and burst, rounded to 2^k-1)."),
+        ("duration", "SECONDS", "Live mode: stop by itself after this long (default: until SIGINT or SIGTERM)."),
+        ("stats-interval", "SECONDS", "Live mode: seconds between stats lines, pps in/out/drop per port (default 1; 0 turns them off)."),
+        ("config", "FILE", "Read options from FILE: one \"name = value\" per line (names as above without --, # starts a comment); command-line options given after --config override it."),
+    ];
+
+    public static RunOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new RunOptions();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+                throw new UsageException($"unexpected argument '{arg}'");
+            string name = arg[2..];
+            string? value = null;
+            int eq = name.IndexOf('=');
+            if (eq >= 0)
+            {
+                value = name[(eq + 1)..];
+                name = name[..eq];
+            }
+            if (!Table.Any(o => o.Name == name))
+                throw new UsageException($"unknown option '--{name}' (see fastpath run --help)");
+            if (value is null)
+            {
+                if (i + 1 >= args.Count)
+                    throw new UsageException($"option '--{name}' needs a value");
+                value = args[++i];
+            }
+            if (name == "config")
+                options.LoadConfig(value);
+            else
+                options.Set(name, value, $"--{name}");
+        }
+        options.Validate();
+        return options;
+    }
+
+    private void LoadConfig(string path)
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (IOException e)
+        {
+            throw new UsageException($"{path}: {e.Message}");
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new UsageException($"{path}: {e.Message}");
+        }
+        for (int n = 0; n < lines.Length; n++)
+        {
+            string line = lines[n];
+            int hash = line.IndexOf('#');
+            if (hash >= 0)
+                line = line[..hash];
+            line = line.Trim();
+            if (line.Length == 0)
+                continue;
+            int eq = line.IndexOf('=');
+            string where = $"{path}:{n + 1}";
+            if (eq <= 0)
+                throw new UsageException($"{where}: expected 'name = value'");
+            string name = line[..eq].Trim();
+            string value = line[(eq + 1)..].Trim();
+            if (name == "config" || !Table.Any(o => o.Name == name))
+                throw new UsageException($"{where}: unknown option '{name}'");
+            Set(name, value, where);
+        }
+    }
+
+    private void Set(string name, string value, string where)
+    {
+        switch (name)
+        {
+            case "pcap-in": PcapIn = value; break;
+            case "pcap-out": PcapOut = value; break;
+            case "eal": EalArguments.AddRange(value.Split(' ', StringSplitOptions.RemoveEmptyEntries)); break;
+            case "pair":
+                var parts = value.Split(',', StringSplitOptions.TrimEntries);
+                if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+                    throw new UsageException($"{where}: a pair is two port names separated by a comma, got '{value}'");
+                Pairs.Add((parts[0], parts[1]));
+                break;
+            case "cores": Cores = ParseCoreList(value, where); break;
+            case "workers": Workers = ParsePositive(value, where, 128); break;
+            case "rx-desc": RxDescriptors = ParsePositive(value, where, 32768); break;
+            case "tx-desc": TxDescriptors = ParsePositive(value, where, 32768); break;
+            case "mbufs": Mbufs = (uint)ParsePositive(value, where, int.MaxValue); break;
+            case "duration": DurationSeconds = ParseSeconds(value, where, allowZero: false); break;
+            case "stats-interval": StatsIntervalSeconds = ParseSeconds(value, where, allowZero: true); break;
+        }
+    }
+
+    private void Validate()
+    {
+        if (IsOffline)
+        {
+            if (Pairs.Count > 0 || EalArguments.Count > 0)
+                throw new UsageException("--pcap-in (offline mode) cannot be combined with --eal or --pair (live mode); for pcap files through DPDK use --eal \"--vdev=net_pcap0,rx_pcap=IN,tx_pcap=OUT\"");
+            if ((Workers ?? 1) != 1 || Cores is { Count: > 1 })
+                throw new UsageException("offline mode runs one worker: a deterministic replay needs one order of events");
+            return;
+        }
+        if (PcapOut is not null)
+            throw new UsageException("--pcap-out needs --pcap-in");
+        if (Pairs.Count == 0)
+            throw new UsageException("nothing to run: give --pcap-in FILE (offline) or --eal ARGS with --pair A,B (live); see fastpath run --help");
+        if (Cores is not null && Workers is not null && Workers != Cores.Count)
+            throw new UsageException($"--workers {Workers} but --cores lists {Cores.Count} core(s): one worker per core");
+    }
+
+    public static List<int> ParseCoreList(string value, string where)
+    {
+        var cores = new List<int>();
+        foreach (string part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            int dash = part.IndexOf('-');
+            if (dash > 0 && int.TryParse(part[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out int from)
+                && int.TryParse(part[(dash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int to) && from <= to)
+            {
+                for (int c = from; c <= to; c++)
+                    cores.Add(c);
+            }
+            else if (int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int core))
+            {
+                cores.Add(core);
+            }
+            else
+            {
+                throw new UsageException($"{where}: bad core list '{value}' (examples: 1 | 1,3 | 2-3)");
+            }
+        }
+        if (cores.Count == 0 || cores.Distinct().Count() != cores.Count)
+            throw new UsageException($"{where}: bad core list '{value}': each core at most once, at least one");
+        return cores;
+    }
+
+    private static int ParsePositive(string value, string where, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1 || n > max)
+            throw new UsageException($"{where}: expected a whole number from 1 to {max}, got '{value}'");
+        return n;
+    }
+
+    private static double ParseSeconds(string value, string where, bool allowZero)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || s < 0 || (!allowZero && s == 0) || double.IsInfinity(s))
+            throw new UsageException($"{where}: expected seconds{(allowZero ? " (0 or more)" : " (more than 0)")}, got '{value}'");
+        return s;
+    }
+}
+
+public sealed class UsageException(string message) : Exception(message);

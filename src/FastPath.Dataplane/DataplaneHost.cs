@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Packets;
+using FastPath.Dataplane.Ports;
+using FastPath.Dataplane.Workers;
+
+namespace FastPath.Dataplane;
+
+public sealed record DataplaneOptions
+{
+    /// <summary>Number of poll-mode workers; each gets its own rx/tx queue on every port.</summary>
+    public int Workers { get; init; } = 1;
+
+    /// <summary>Core per worker (same length as <see cref="Workers"/>), or null to leave workers unpinned.</summary>
+    public IReadOnlyList<int>? Cores { get; init; }
+
+    /// <summary>Capacity of each worker-to-worker handoff ring (a power of two).</summary>
+    public int HandoffRingSize { get; init; } = 4096;
+
+    /// <summary>Set when the ports are DPDK devices: every worker thread registers itself with the EAL.</summary>
+    public bool RegisterWithDpdk { get; init; }
+}
+
+/// <summary>
+/// The running dataplane: its workers, the rings between them, and the lifecycle (start, two-phase stop,
+/// counters). Ports are owned by the caller.
+/// </summary>
+public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictStage
+{
+    private readonly DataplaneOptions _options;
+    private readonly DataplaneControl _control;
+    private readonly Thread[] _threads;
+    private readonly Exception?[] _failures;
+
+    public DataplaneHost(IReadOnlyList<IPort> ports, IReadOnlyList<(int A, int B)> pairs, DataplaneOptions options, Func<int, TVerdict> verdictForWorker)
+    {
+        if (options.Cores is { } cores && cores.Count != options.Workers)
+            throw new ArgumentException($"{options.Workers} worker(s) but {cores.Count} core(s) given: one core per worker");
+        _options = options;
+        Topology = new DataplaneTopology(ports, pairs, options.Workers);
+        _control = new DataplaneControl(options.Workers);
+
+        int n = options.Workers;
+        var rings = new SpscRing<HandoffEntry>?[n, n];
+        for (int from = 0; from < n; from++)
+        {
+            for (int to = 0; to < n; to++)
+            {
+                if (from != to)
+                    rings[from, to] = new SpscRing<HandoffEntry>(options.HandoffRingSize);
+            }
+        }
+        Workers = new Worker<TVerdict>[n];
+        for (int w = 0; w < n; w++)
+        {
+            var outbound = new SpscRing<HandoffEntry>?[n];
+            var inbound = new List<SpscRing<HandoffEntry>>();
+            for (int other = 0; other < n; other++)
+            {
+                outbound[other] = rings[w, other];
+                if (other != w)
+                    inbound.Add(rings[other, w]!);
+            }
+            Workers[w] = new Worker<TVerdict>(w, Topology, _control, verdictForWorker(w), outbound, inbound.ToArray(), options.Cores?[w]);
+        }
+        _threads = new Thread[n];
+        _failures = new Exception?[n];
+    }
+
+    public DataplaneTopology Topology { get; }
+    public Worker<TVerdict>[] Workers { get; }
+
+    public bool IsStopRequested => _control.StopRequested;
+
+    public void Start()
+    {
+        for (int w = 0; w < Workers.Length; w++)
+        {
+            int index = w;
+            _threads[w] = new Thread(() => RunWorker(index)) { Name = $"fp-worker-{w}", IsBackground = true };
+            _threads[w].Start();
+        }
+    }
+
+    private void RunWorker(int index)
+    {
+        try
+        {
+            Workers[index].Run(_options.RegisterWithDpdk);
+        }
+        catch (Exception e)
+        {
+            // A worker that cannot start (pinning refused, DPDK registration failed) stops the whole dataplane.
+            _failures[index] = e;
+            _control.MarkRxStopped(index);
+            _control.RequestStop();
+        }
+    }
+
+    /// <summary>Stop rx everywhere; workers drain their rings and flush, then exit.</summary>
+    public void RequestStop() => _control.RequestStop();
+
+    /// <summary>True when every rx queue of every port is a finished finite source (pcap replay, test frames).</summary>
+    public bool AllSourcesExhausted()
+    {
+        var ports = Topology.Ports;
+        bool anyQueue = false;
+        for (int p = 0; p < ports.Count; p++)
+        {
+            for (int q = 0; q < ports[p].RxQueueCount; q++)
+            {
+                anyQueue = true;
+                if (!ports[p].IsExhausted(q))
+                    return false;
+            }
+        }
+        return anyQueue;
+    }
+
+    /// <summary>Waits for the workers to exit; true if they did within the timeout. Rethrows a worker's failure.</summary>
+    public bool Join(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        foreach (var t in _threads)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (!t.Join(left < TimeSpan.Zero ? TimeSpan.Zero : left))
+                return false;
+        }
+        var failure = _failures.FirstOrDefault(f => f is not null);
+        if (failure is not null)
+            throw new InvalidOperationException($"a worker failed: {failure.Message}", failure);
+        return true;
+    }
+
+    /// <summary>Runs until every finite source is exhausted or a stop is requested, then stops and joins.</summary>
+    public void RunToCompletion(TimeSpan timeout)
+    {
+        Start();
+        var deadline = DateTime.UtcNow + timeout;
+        while (!_control.StopRequested && !AllSourcesExhausted())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException("the dataplane did not finish its sources in time");
+            Thread.Sleep(1);
+        }
+        RequestStop();
+        if (!Join(deadline - DateTime.UtcNow + TimeSpan.FromSeconds(5)))
+            throw new TimeoutException("the workers did not stop in time");
+    }
+
+    public DataplaneCounters ReadCounters() => DataplaneCounters.Read(Topology, Workers.Select(w => w.Counters).ToArray());
+}
+
+/// <summary>A summed view of every worker's counters at one moment.</summary>
+public sealed class DataplaneCounters
+{
+    public required string[] PortNames { get; init; }
+    public required long[] RxPackets { get; init; }
+    public required long[] RxBytes { get; init; }
+    public required long[] TxPackets { get; init; }
+    public required long[] TxBytes { get; init; }
+    public required long[] Dropped { get; init; }
+    public required long[] HandedOff { get; init; }
+    public required long[] DropsByReason { get; init; }
+    public required long[][] RxPacketsByWorker { get; init; }
+    public required long[][] TxPacketsByWorker { get; init; }
+    public required long[] HandoffReceivedByWorker { get; init; }
+
+    public long Drops(DropReason reason) => DropsByReason[(int)reason];
+
+    public static DataplaneCounters Read(DataplaneTopology topology, WorkerCounters[] workers)
+    {
+        int ports = topology.Ports.Count;
+        var c = new DataplaneCounters
+        {
+            PortNames = topology.Ports.Select(p => p.Name).ToArray(),
+            RxPackets = new long[ports],
+            RxBytes = new long[ports],
+            TxPackets = new long[ports],
+            TxBytes = new long[ports],
+            Dropped = new long[ports],
+            HandedOff = new long[ports],
+            DropsByReason = new long[DropReasons.Count],
+            RxPacketsByWorker = new long[workers.Length][],
+            TxPacketsByWorker = new long[workers.Length][],
+            HandoffReceivedByWorker = new long[workers.Length],
+        };
+        for (int w = 0; w < workers.Length; w++)
+        {
+            var wc = workers[w];
+            c.RxPacketsByWorker[w] = new long[ports];
+            c.TxPacketsByWorker[w] = new long[ports];
+            for (int p = 0; p < ports; p++)
+            {
+                long rx = wc.ReadRxPackets(p), tx = wc.ReadTxPackets(p);
+                c.RxPackets[p] += rx;
+                c.RxBytes[p] += wc.ReadRxBytes(p);
+                c.TxPackets[p] += tx;
+                c.TxBytes[p] += wc.ReadTxBytes(p);
+                c.Dropped[p] += wc.ReadDropped(p);
+                c.HandedOff[p] += wc.ReadHandedOff(p);
+                c.RxPacketsByWorker[w][p] = rx;
+                c.TxPacketsByWorker[w][p] = tx;
+            }
+            for (int r = 0; r < DropReasons.Count; r++)
+                c.DropsByReason[r] += wc.ReadDrops((DropReason)r);
+            c.HandoffReceivedByWorker[w] = wc.ReadHandoffReceived();
+        }
+        return c;
+    }
+}

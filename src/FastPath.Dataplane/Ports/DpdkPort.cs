@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Dataplane.Native;
+
+namespace FastPath.Dataplane.Ports;
+
+/// <summary>
+/// Any EAL ethdev: a PCI NIC or a vdev (net_af_packet, net_af_xdp, net_ring, net_null, net_pcap).
+/// Frames are read in place in their mbufs; one shim call per burst fills handles, data pointers and lengths.
+/// </summary>
+public sealed unsafe class DpdkPort : IPort
+{
+    private readonly ushort _portId;
+    private bool _started;
+
+    private DpdkPort(string name, ushort portId, string driver, int rxQueues, int txQueues, bool rss)
+    {
+        Name = name;
+        _portId = portId;
+        Driver = driver;
+        RxQueueCount = rxQueues;
+        TxQueueCount = txQueues;
+        HashesFlowsToQueues = rss;
+    }
+
+    public string Name { get; }
+    public string Driver { get; }
+    public ushort PortId => _portId;
+    public int RxQueueCount { get; }
+    public int TxQueueCount { get; }
+    public bool HashesFlowsToQueues { get; }
+
+    /// <summary>
+    /// Finds the device by its EAL name and configures <paramref name="queues"/> rx and tx queues on it.
+    /// A device with fewer rx queues gets as many as it has (software steering evens out the load); a device
+    /// with fewer tx queues is refused because every worker needs a tx queue of its own.
+    /// </summary>
+    public static DpdkPort Open(string name, int queues, DpdkMempool mempool, int rxDescriptors = 1024, int txDescriptors = 1024)
+    {
+        int ret = NativeMethods.PortByName(name, out ushort portId);
+        if (ret != 0)
+            throw new DpdkException($"no DPDK port named '{name}' (available: {string.Join(", ", ListPortNames())})", ret);
+        ret = NativeMethods.GetPortInfo(portId, out var info);
+        if (ret != 0)
+            throw new DpdkException($"cannot read device info of '{name}'", ret);
+        if (info.MaxTxQueues < queues)
+            throw new DpdkException($"port '{name}' offers {info.MaxTxQueues} tx queue(s) but {queues} worker(s) need one each; use fewer workers or give the device more queues", 0);
+        int rxQueues = Math.Min(queues, info.MaxRxQueues);
+        bool rss = rxQueues > 1 && info.RssOffloadsLow != 0;
+        uint flags = NativeMethods.PortFlagPromiscuous | (rss ? NativeMethods.PortFlagRss : 0);
+        ret = NativeMethods.PortSetup(portId, (ushort)rxQueues, (ushort)queues, (ushort)rxDescriptors, (ushort)txDescriptors, mempool.Handle, flags);
+        if (ret != 0)
+            throw new DpdkException($"cannot configure port '{name}' with {rxQueues} rx / {queues} tx queues", ret);
+        string driver = NativeMethods.ReadFixedString(info.Driver, 32);
+        return new DpdkPort(name, portId, driver, rxQueues, queues, rss);
+    }
+
+    public static IReadOnlyList<string> ListPortNames()
+    {
+        var names = new List<string>();
+        for (ushort p = 0; p < NativeMethods.PortCount(); p++)
+        {
+            if (NativeMethods.GetPortInfo(p, out var info) == 0)
+                names.Add(NativeMethods.ReadFixedString(info.Name, 64));
+        }
+        return names;
+    }
+
+    public void Start()
+    {
+        int ret = NativeMethods.PortStart(_portId);
+        if (ret != 0)
+            throw new DpdkException($"cannot start port '{Name}'", ret);
+        _started = true;
+    }
+
+    public int Receive(int queue, PacketBurst burst)
+    {
+        int n = NativeMethods.RxBurst(_portId, (ushort)queue, burst.Handles, burst.Data, burst.Lengths, PacketBurst.Capacity);
+        // Live traffic has no capture timestamps: the burst's arrival time on the TSC clock stands for all of it.
+        long now = Eal.NowNanoseconds();
+        uint* lengths = burst.Lengths;
+        uint* wire = burst.WireLengths;
+        long* stamps = burst.Timestamps;
+        for (int i = 0; i < n; i++)
+        {
+            wire[i] = lengths[i] & ~NativeMethods.LengthMultiSegment;
+            stamps[i] = now;
+        }
+        burst.Count = n;
+        return n;
+    }
+
+    public int Transmit(int queue, PacketBurst burst) =>
+        NativeMethods.TxBurst(_portId, (ushort)queue, burst.Handles, (ushort)burst.Count);
+
+    public void Release(ReadOnlySpan<nint> handles)
+    {
+        fixed (nint* p = handles)
+            NativeMethods.FreeBulk(p, (uint)handles.Length);
+    }
+
+    public bool IsExhausted(int queue) => false;
+
+    public PortCounters ReadDeviceCounters()
+    {
+        NativeMethods.GetPortStats(_portId, out var s);
+        return new PortCounters(s.InPackets, s.InBytes, s.OutPackets, s.OutBytes, s.InMissed, s.InErrors, s.OutErrors);
+    }
+
+    public void Dispose()
+    {
+        if (_started)
+        {
+            NativeMethods.PortStop(_portId);
+            _started = false;
+        }
+        NativeMethods.PortClose(_portId);
+    }
+}
+
+/// <summary>An mbuf pool shared by every port of the dataplane.</summary>
+public sealed unsafe class DpdkMempool : IDisposable
+{
+    /// <summary>2048 bytes of frame plus RTE_PKTMBUF_HEADROOM (128).</summary>
+    public const ushort DefaultDataRoom = 2048 + 128;
+
+    private DpdkMempool(nint handle) => Handle = handle;
+
+    public nint Handle { get; private set; }
+
+    public static DpdkMempool Create(string name, uint mbufs, uint cache = 256, ushort dataRoom = DefaultDataRoom)
+    {
+        nint handle = NativeMethods.MempoolCreate(name, mbufs, cache, dataRoom, -1);
+        if (handle == 0)
+            throw new DpdkException($"cannot create mbuf pool '{name}' of {mbufs} mbufs (is -m / hugepage memory large enough?)", 0);
+        return new DpdkMempool(handle);
+    }
+
+    public uint Available => NativeMethods.MempoolAvailable(Handle);
+
+    /// <summary>Allocates one mbuf per frame and copies the frame in (traffic generators in tests and benchmarks).</summary>
+    public void AllocateCopies(IReadOnlyList<byte[]> frames, Span<nint> mbufs)
+    {
+        int n = frames.Count;
+        var pins = new System.Runtime.InteropServices.GCHandle[n];
+        byte** pointers = stackalloc byte*[n];
+        uint* lengths = stackalloc uint[n];
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                pins[i] = System.Runtime.InteropServices.GCHandle.Alloc(frames[i], System.Runtime.InteropServices.GCHandleType.Pinned);
+                pointers[i] = (byte*)pins[i].AddrOfPinnedObject();
+                lengths[i] = (uint)frames[i].Length;
+            }
+            fixed (nint* m = mbufs)
+            {
+                int ret = NativeMethods.MbufAllocCopy(Handle, m, pointers, lengths, (uint)n);
+                if (ret < 0)
+                    throw new DpdkException($"cannot allocate {n} mbufs", ret);
+            }
+        }
+        finally
+        {
+            foreach (var pin in pins)
+            {
+                if (pin.IsAllocated)
+                    pin.Free();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Handle != 0)
+        {
+            NativeMethods.MempoolFree(Handle);
+            Handle = 0;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
+
+namespace FastPath.Dataplane.Ports;
+
+/// <summary>
+/// Up to <see cref="Capacity"/> packet references, as parallel arrays pinned for the lifetime of the process
+/// so one native call can fill or drain a whole burst. A reference is the port's handle (an mbuf for DPDK,
+/// a buffer slot elsewhere), a pointer to the first byte of the frame, the frame's bytes in that buffer,
+/// its length on the wire and its timestamp. Nothing is copied: a frame is read in place.
+/// </summary>
+public sealed unsafe class PacketBurst
+{
+    /// <summary>DPDK's canonical burst: one rx call, process, one tx call.</summary>
+    public const int Capacity = 32;
+
+    private readonly nint[] _handles = GC.AllocateArray<nint>(Capacity, pinned: true);
+    private readonly nint[] _data = GC.AllocateArray<nint>(Capacity, pinned: true);
+    private readonly uint[] _lengths = GC.AllocateArray<uint>(Capacity, pinned: true);
+    private readonly uint[] _wireLengths = GC.AllocateArray<uint>(Capacity, pinned: true);
+    private readonly long[] _timestamps = GC.AllocateArray<long>(Capacity, pinned: true);
+
+    public int Count;
+
+    public nint* Handles => (nint*)Unsafe.AsPointer(ref _handles[0]);
+    public nint* Data => (nint*)Unsafe.AsPointer(ref _data[0]);
+    public uint* Lengths => (uint*)Unsafe.AsPointer(ref _lengths[0]);
+    public uint* WireLengths => (uint*)Unsafe.AsPointer(ref _wireLengths[0]);
+    public long* Timestamps => (long*)Unsafe.AsPointer(ref _timestamps[0]);
+
+    public bool IsFull => Count == Capacity;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ReadOnlySpan<byte> Frame(int index) => new((void*)_data[index], (int)_lengths[index]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Add(nint handle, nint data, uint length, uint wireLength, long timestamp)
+    {
+        int i = Count++;
+        _handles[i] = handle;
+        _data[i] = data;
+        _lengths[i] = length;
+        _wireLengths[i] = wireLength;
+        _timestamps[i] = timestamp;
+    }
+
+    public nint Handle(int index) => _handles[index];
+    public nint DataPointer(int index) => _data[index];
+    public uint Length(int index) => _lengths[index];
+    public uint WireLength(int index) => _wireLengths[index];
+    public long Timestamp(int index) => _timestamps[index];
+}

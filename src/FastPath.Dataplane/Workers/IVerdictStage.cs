@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Packets;
+
+namespace FastPath.Dataplane.Workers;
+
+public enum Verdict : byte
+{
+    Accept,
+    Drop,
+}
+
+/// <summary>
+/// Decides the fate of each well-formed frame. Each worker owns its own instance (a struct, so the worker
+/// loop is specialised for it and the call inlines); it is only ever called from that worker's thread.
+/// </summary>
+public interface IVerdictStage
+{
+    Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds);
+}
+
+/// <summary>The empty ruleset: every well-formed frame crosses the wire.</summary>
+public struct AcceptAll : IVerdictStage
+{
+    public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds) => Verdict.Accept;
+}

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
+using FastPath.Core.Packets;
+using FastPath.Dataplane.Native;
+using FastPath.Dataplane.Ports;
+
+namespace FastPath.Dataplane.Workers;
+
+/// <summary>
+/// One poll-mode worker: pinned to its core, it polls its rx queues a burst at a time, parses every frame,
+/// hands frames of flows it does not own to their owner, asks the verdict stage about the rest and queues
+/// them on its own tx queue of the peer port. It never blocks and never allocates after construction.
+/// Everything in this object is touched by the worker's thread only, except <see cref="Counters"/> (read
+/// by the stats thread) and the rings (one side each).
+/// </summary>
+public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictStage
+{
+    private const int HandoffBudget = PacketBurst.Capacity * 2;
+
+    private readonly int _index;
+    private readonly DataplaneTopology _topology;
+    private readonly DataplaneControl _control;
+    private readonly (int Port, int Queue)[] _rxQueues;
+    private readonly PacketBurst _rx = new();
+    private readonly PacketBurst[] _tx;        // by output port; this worker's tx queue = its index
+    private readonly nint[][] _release;        // by port: handles to give back, freed a burst at a time
+    private readonly int[] _releaseCount;
+    private readonly SpscRing<HandoffEntry>?[] _outbound; // by destination worker; null for itself
+    private readonly SpscRing<HandoffEntry>[] _inbound;   // from every other worker
+    private TVerdict _verdict;
+
+    public Worker(int index, DataplaneTopology topology, DataplaneControl control, TVerdict verdict,
+        SpscRing<HandoffEntry>?[] outbound, SpscRing<HandoffEntry>[] inbound, int? core)
+    {
+        _index = index;
+        _topology = topology;
+        _control = control;
+        _rxQueues = topology.RxQueuesByWorker[index];
+        int ports = topology.Ports.Count;
+        _tx = new PacketBurst[ports];
+        _release = new nint[ports][];
+        _releaseCount = new int[ports];
+        for (int p = 0; p < ports; p++)
+        {
+            _tx[p] = new PacketBurst();
+            _release[p] = GC.AllocateArray<nint>(PacketBurst.Capacity, pinned: true);
+        }
+        _outbound = outbound;
+        _inbound = inbound;
+        _verdict = verdict;
+        Core = core;
+        Counters = new WorkerCounters(ports);
+    }
+
+    public int Index => _index;
+
+    /// <summary>The core this worker pins itself to; null runs unpinned (offline replay, tests).</summary>
+    public int? Core { get; }
+
+    /// <summary>Set by the worker once running: the cpu it found itself on after pinning.</summary>
+    public int ObservedCpu { get; private set; } = -1;
+
+    /// <summary>Set by the worker once running: its thread's affinity as read back from the kernel.</summary>
+    public IReadOnlyList<int> ObservedAffinity { get; private set; } = [];
+
+    public WorkerCounters Counters { get; }
+
+    /// <summary>The verdict stage, for inspection after the worker stopped.</summary>
+    public ref TVerdict Verdict => ref _verdict;
+
+    /// <summary>The thread body: pin, register with DPDK if asked, loop until the two-phase stop completes.</summary>
+    public void Run(bool registerWithDpdk)
+    {
+        if (Core is int core)
+            CpuAffinity.PinCurrentThread(core);
+        ObservedAffinity = CpuAffinity.CurrentThreadCores();
+        ObservedCpu = CpuAffinity.CurrentCpu();
+        if (registerWithDpdk)
+        {
+            int lcore = NativeMethods.ThreadRegister();
+            if (lcore < 0)
+                throw new DpdkException($"worker {_index} cannot register with DPDK", lcore);
+        }
+        try
+        {
+            Loop();
+        }
+        finally
+        {
+            if (registerWithDpdk)
+                NativeMethods.ThreadUnregister();
+        }
+    }
+
+    private void Loop()
+    {
+        bool rxStopped = false;
+        while (true)
+        {
+            bool busy = false;
+            if (!_control.StopRequested)
+            {
+                busy = PollOnce();
+            }
+            else if (!rxStopped)
+            {
+                _control.MarkRxStopped(_index);
+                rxStopped = true;
+            }
+            // Read before draining: once every worker has stopped rx, nothing new can enter our rings.
+            bool everyoneStopped = rxStopped && _control.AllRxStopped;
+            busy |= DrainInbound(everyoneStopped ? int.MaxValue : HandoffBudget);
+            FlushAll();
+            if (everyoneStopped)
+                return;
+            Counters.CountPoll(busy);
+        }
+    }
+
+    /// <summary>One pass over this worker's rx queues and inbound rings, then flush (used by Loop and by benchmarks).</summary>
+    public bool PollOnce()
+    {
+        bool busy = false;
+        var rxQueues = _rxQueues;
+        for (int i = 0; i < rxQueues.Length; i++)
+        {
+            var (port, queue) = rxQueues[i];
+            if (_topology.Ports[port].Receive(queue, _rx) > 0)
+            {
+                ProcessRxBurst(port);
+                busy = true;
+            }
+        }
+        return busy;
+    }
+
+    /// <summary>Drains inbound rings and flushes everything queued; for benchmarks driving the worker directly.</summary>
+    public void Flush()
+    {
+        DrainInbound(HandoffBudget);
+        FlushAll();
+    }
+
+    private void ProcessRxBurst(int port)
+    {
+        var burst = _rx;
+        bool steer = _topology.SoftwareSteering[port];
+        uint workers = (uint)_topology.Workers;
+        for (int i = 0; i < burst.Count; i++)
+        {
+            uint length = burst.Lengths[i];
+            uint wire = burst.WireLengths[i];
+            Counters.CountRx(port, wire);
+            if ((length & NativeMethods.LengthMultiSegment) != 0)
+            {
+                Drop(port, burst.Handles[i], DropReason.MultiSegment);
+                continue;
+            }
+            var frame = new ReadOnlySpan<byte>((void*)burst.Data[i], (int)length);
+            var parsed = default(ParsedPacket);
+            DropReason reason = PacketParser.Parse(frame, ref parsed);
+            if (reason != DropReason.None)
+            {
+                Drop(port, burst.Handles[i], reason);
+                continue;
+            }
+            if (steer && parsed.L3 != L3Kind.None)
+            {
+                int owner = (int)(((ulong)FlowHash.Symmetric(parsed) * workers) >> 32);
+                if (owner != _index)
+                {
+                    HandOff(owner, port, burst, i);
+                    continue;
+                }
+            }
+            Deliver(port, burst.Handles[i], burst.Data[i], length, wire, burst.Timestamps[i], frame, ref parsed);
+        }
+    }
+
+    private void HandOff(int owner, int port, PacketBurst burst, int i)
+    {
+        var entry = new HandoffEntry
+        {
+            Handle = burst.Handles[i],
+            Data = burst.Data[i],
+            Length = burst.Lengths[i],
+            WireLength = burst.WireLengths[i],
+            Timestamp = burst.Timestamps[i],
+            InPort = port,
+        };
+        if (_outbound[owner]!.TryEnqueue(entry))
+            Counters.CountHandoff(port);
+        else
+            Drop(port, entry.Handle, DropReason.HandoffRingFull);
+    }
+
+    private bool DrainInbound(int budget)
+    {
+        bool any = false;
+        var inbound = _inbound;
+        for (int r = 0; r < inbound.Length; r++)
+        {
+            var ring = inbound[r];
+            int taken = 0;
+            while (taken < budget && ring.TryDequeue(out var e))
+            {
+                taken++;
+                var frame = new ReadOnlySpan<byte>((void*)e.Data, (int)e.Length);
+                var parsed = default(ParsedPacket);
+                // The sender already accepted this frame; parsing again is cheaper than shipping the parse.
+                PacketParser.Parse(frame, ref parsed);
+                Deliver(e.InPort, e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed);
+            }
+            if (taken > 0)
+            {
+                Counters.CountHandoffReceived(taken);
+                any = true;
+            }
+        }
+        return any;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Deliver(int inPort, nint handle, nint data, uint length, uint wire, long timestamp, ReadOnlySpan<byte> frame, ref ParsedPacket parsed)
+    {
+        if (_verdict.Decide(ref parsed, frame, inPort, timestamp) != Workers.Verdict.Accept)
+        {
+            Drop(inPort, handle, DropReason.RuleDrop);
+            return;
+        }
+        int outPort = _topology.Peers[inPort];
+        var tx = _tx[outPort];
+        tx.Add(handle, data, length, wire, timestamp);
+        if (tx.IsFull)
+            FlushTx(outPort);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Drop(int port, nint handle, DropReason reason)
+    {
+        Counters.CountDrop(port, reason);
+        var release = _release[port];
+        release[_releaseCount[port]++] = handle;
+        if (_releaseCount[port] == release.Length)
+            FlushRelease(port);
+    }
+
+    private void FlushAll()
+    {
+        for (int p = 0; p < _tx.Length; p++)
+        {
+            if (_tx[p].Count > 0)
+                FlushTx(p);
+            if (_releaseCount[p] > 0)
+                FlushRelease(p);
+        }
+    }
+
+    private void FlushTx(int port)
+    {
+        var tx = _tx[port];
+        int count = tx.Count;
+        int sent = _topology.Ports[port].Transmit(_index, tx);
+        long bytes = 0;
+        for (int i = 0; i < sent; i++)
+            bytes += tx.WireLengths[i];
+        Counters.CountTx(port, sent, bytes);
+        if (sent < count)
+        {
+            // The queue is full: like l2fwd, drop rather than wait. The frames came in on the peer port.
+            int inPort = _topology.Peers[port];
+            for (int i = sent; i < count; i++)
+                Drop(inPort, tx.Handles[i], DropReason.TxQueueFull);
+        }
+        tx.Count = 0;
+    }
+
+    private void FlushRelease(int port)
+    {
+        _topology.Ports[port].Release(new ReadOnlySpan<nint>(_release[port], 0, _releaseCount[port]));
+        _releaseCount[port] = 0;
+    }
+}
