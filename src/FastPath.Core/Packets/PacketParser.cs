@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace FastPath.Core.Packets;
+
+/// <summary>
+/// The per-packet header parser: Ethernet, up to two VLAN tags, IPv4 or IPv6 (with a bounded extension-header walk)
+/// and the first L4 header. It accepts and drops what the Linux receive path accepts and drops, so that FastPath
+/// can sit in front of a kernel without changing what reaches it.
+/// </summary>
+public static class PacketParser
+{
+    private const int EthernetHeaderLength = 14;
+    private const int VlanTagLength = 4;
+    private const int MaxVlanTags = 2;
+    private const int Ipv4MinHeaderLength = 20;
+    private const int Ipv6HeaderLength = 40;
+    private const int MaxIpv6ExtensionHeaders = 8;
+    private const int MaxIpPacket = 65535;
+
+    private const ushort EtherTypeIPv4 = 0x0800;
+    private const ushort EtherTypeIPv6 = 0x86DD;
+    private const ushort EtherTypeVlan = 0x8100;     // 802.1Q
+    private const ushort EtherTypeQinQ = 0x88A8;     // 802.1ad service tag
+    private const ushort EtherTypeQinQOld = 0x9100;  // pre-standard QinQ, still seen on old switches
+
+    private const byte ProtoHopByHop = 0;
+    private const byte ProtoIcmp = 1;
+    private const byte ProtoTcp = 6;
+    private const byte ProtoUdp = 17;
+    private const byte ProtoDccp = 33;
+    private const byte ProtoRouting = 43;
+    private const byte ProtoFragment = 44;
+    private const byte ProtoAh = 51;
+    private const byte ProtoIcmpv6 = 58;
+    private const byte ProtoDestinationOptions = 60;
+    private const byte ProtoSctp = 132;
+    private const byte ProtoUdpLite = 136;
+
+    /// <summary>
+    /// Parses <paramref name="frame"/> into <paramref name="packet"/>, which is fully overwritten. Returns
+    /// <see cref="DropReason.None"/> when the frame is acceptable (non-IP frames included: they are forwarded),
+    /// otherwise the first defect found. Never throws and never allocates.
+    /// </summary>
+    public static DropReason Parse(ReadOnlySpan<byte> frame, ref ParsedPacket packet)
+    {
+        packet = default;
+
+        if (frame.Length < EthernetHeaderLength)
+        {
+            return DropReason.EthernetTruncated;
+        }
+
+        ushort etherType = BinaryPrimitives.ReadUInt16BigEndian(frame.Slice(12));
+        int offset = EthernetHeaderLength;
+
+        // Tags are rare on the fast path: one predictable branch when there are none.
+        if (IsVlanTag(etherType))
+        {
+            int tags = 0;
+            do
+            {
+                if (tags == MaxVlanTags)
+                {
+                    return DropReason.VlanTooManyTags;
+                }
+
+                if (frame.Length < offset + VlanTagLength)
+                {
+                    return DropReason.VlanTruncated;
+                }
+
+                ushort vid = (ushort)(BinaryPrimitives.ReadUInt16BigEndian(frame.Slice(offset)) & 0x0FFF);
+                if (tags == 0)
+                {
+                    packet.OuterVlanId = vid;
+                }
+                else
+                {
+                    packet.InnerVlanId = vid;
+                }
+
+                etherType = BinaryPrimitives.ReadUInt16BigEndian(frame.Slice(offset + 2));
+                offset += VlanTagLength;
+                tags++;
+            }
+            while (IsVlanTag(etherType));
+
+            packet.VlanCount = (byte)tags;
+        }
+
+        packet.EtherType = etherType;
+        packet.L3Offset = offset;
+
+        if (etherType == EtherTypeIPv4)
+        {
+            return ParseIPv4(frame, offset, ref packet);
+        }
+
+        if (etherType == EtherTypeIPv6)
+        {
+            return ParseIPv6(frame, offset, ref packet);
+        }
+
+        // ARP, 802.3 length field (< 0x0600), LLDP, MPLS...: not ours to judge.
+        return DropReason.None;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsVlanTag(ushort etherType)
+        => etherType == EtherTypeVlan || etherType == EtherTypeQinQ || etherType == EtherTypeQinQOld;
+
+    private static DropReason ParseIPv4(ReadOnlySpan<byte> frame, int l3Offset, ref ParsedPacket packet)
+    {
+        ReadOnlySpan<byte> ip = frame.Slice(l3Offset);
+        if (ip.Length < Ipv4MinHeaderLength)
+        {
+            return DropReason.Ipv4Truncated;
+        }
+
+        byte versionIhl = ip[0];
+        if ((versionIhl >> 4) != 4)
+        {
+            return DropReason.Ipv4BadVersion;
+        }
+
+        int headerLength = (versionIhl & 0x0F) * 4;
+        if (headerLength < Ipv4MinHeaderLength)
+        {
+            return DropReason.Ipv4BadHeaderLength;
+        }
+
+        if (headerLength > ip.Length)
+        {
+            return DropReason.Ipv4HeaderExceedsFrame;
+        }
+
+        ReadOnlySpan<byte> header = ip.Slice(0, headerLength);
+        if (headerLength > Ipv4MinHeaderLength && !Ipv4OptionsValid(header.Slice(Ipv4MinHeaderLength)))
+        {
+            return DropReason.Ipv4BadOptions;
+        }
+
+        bool checksumOk = headerLength == Ipv4MinHeaderLength
+            ? InternetChecksum.VerifyIpv4HeaderWithoutOptions(header)
+            : InternetChecksum.Verify(header);
+        if (!checksumOk)
+        {
+            return DropReason.Ipv4BadChecksum;
+        }
+
+        int totalLength = BinaryPrimitives.ReadUInt16BigEndian(header.Slice(2));
+        if (totalLength < headerLength)
+        {
+            return DropReason.Ipv4TotalLengthBelowHeader;
+        }
+
+        // Anything past the total length is Ethernet padding (frames below 60 bytes) and is ignored.
+        if (totalLength > ip.Length)
+        {
+            return DropReason.Ipv4TotalLengthExceedsFrame;
+        }
+
+        packet.L3 = L3Kind.IPv4;
+        packet.Tos = header[1];
+        packet.Ttl = header[8];
+        byte protocol = header[9];
+        packet.Protocol = protocol;
+        packet.IpLength = totalLength;
+        packet.Source = InetAddress.FromIPv4(header.Slice(12, 4));
+        packet.Destination = InetAddress.FromIPv4(header.Slice(16, 4));
+
+        int payloadLength = totalLength - headerLength;
+        int flagsOffset = BinaryPrimitives.ReadUInt16BigEndian(header.Slice(6));
+        if ((flagsOffset & 0x3FFF) != 0) // MF set or a non-zero offset
+        {
+            int fragmentOffset = (flagsOffset & 0x1FFF) * 8;
+            if (fragmentOffset + payloadLength > MaxIpPacket)
+            {
+                return DropReason.Ipv4FragmentTooLarge;
+            }
+
+            packet.FragmentOffset = (ushort)fragmentOffset;
+            if (fragmentOffset != 0)
+            {
+                packet.Fragment = FragmentKind.NonFirst;
+                return DropReason.None; // no L4 header in here
+            }
+
+            packet.Fragment = FragmentKind.First;
+        }
+
+        return ParseL4(ip.Slice(headerLength, payloadLength), l3Offset + headerLength, protocol, isIPv6: false, ref packet);
+    }
+
+    // Mirrors ip_options_compile's framing checks: EOL ends the list, NOP is one byte, every other option carries
+    // a length that is at least 2 and stays inside the header.
+    private static bool Ipv4OptionsValid(ReadOnlySpan<byte> options)
+    {
+        int i = 0;
+        while (i < options.Length)
+        {
+            byte type = options[i];
+            if (type == 0)
+            {
+                break;
+            }
+
+            if (type == 1)
+            {
+                i++;
+                continue;
+            }
+
+            if (i + 1 >= options.Length)
+            {
+                return false;
+            }
+
+            int length = options[i + 1];
+            if (length < 2 || length > options.Length - i)
+            {
+                return false;
+            }
+
+            i += length;
+        }
+
+        return true;
+    }
+
+    private static DropReason ParseIPv6(ReadOnlySpan<byte> frame, int l3Offset, ref ParsedPacket packet)
+    {
+        ReadOnlySpan<byte> ip = frame.Slice(l3Offset);
+        if (ip.Length < Ipv6HeaderLength)
+        {
+            return DropReason.Ipv6Truncated;
+        }
+
+        uint versionClassFlow = BinaryPrimitives.ReadUInt32BigEndian(ip);
+        if ((versionClassFlow >> 28) != 6)
+        {
+            return DropReason.Ipv6BadVersion;
+        }
+
+        // Jumbograms (payload length 0 plus a hop-by-hop jumbo option) are out of scope: the length is taken literally.
+        int payloadLength = BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(4));
+        int end = Ipv6HeaderLength + payloadLength;
+        if (end > ip.Length)
+        {
+            return DropReason.Ipv6PayloadExceedsFrame;
+        }
+
+        packet.L3 = L3Kind.IPv6;
+        packet.Tos = (byte)(versionClassFlow >> 20);
+        packet.Ttl = ip[7];
+        packet.IpLength = end;
+        packet.Source = InetAddress.FromIPv6(ip.Slice(8, 16));
+        packet.Destination = InetAddress.FromIPv6(ip.Slice(24, 16));
+
+        ip = ip.Slice(0, end);
+        byte next = ip[6];
+        int position = Ipv6HeaderLength;
+        int headers = 0;
+        while (IsIpv6ExtensionHeader(next))
+        {
+            if (++headers > MaxIpv6ExtensionHeaders)
+            {
+                return DropReason.Ipv6TooManyExtensionHeaders;
+            }
+
+            if (next == ProtoHopByHop && headers != 1)
+            {
+                return DropReason.Ipv6HopByHopNotFirst;
+            }
+
+            // Every extension header is at least 8 bytes; the length byte sits at +1 in all of them.
+            if (end - position < 8)
+            {
+                return DropReason.Ipv6ExtensionHeaderTruncated;
+            }
+
+            int length = next switch
+            {
+                ProtoFragment => 8,
+                ProtoAh => (ip[position + 1] + 2) * 4,
+                _ => (ip[position + 1] + 1) * 8,
+            };
+
+            if (length > end - position)
+            {
+                return DropReason.Ipv6ExtensionHeaderTruncated;
+            }
+
+            if (next == ProtoFragment)
+            {
+                int field = BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(position + 2));
+                int fragmentOffset = field & 0xFFF8;
+
+                // Same bound as ip6_frag_queue: the reassembled payload must fit the 16-bit payload length.
+                if (fragmentOffset + (end - position - 8) > MaxIpPacket)
+                {
+                    return DropReason.Ipv6FragmentTooLarge;
+                }
+
+                if (fragmentOffset != 0)
+                {
+                    packet.Fragment = FragmentKind.NonFirst;
+                    packet.FragmentOffset = (ushort)fragmentOffset;
+                    packet.Protocol = ip[position];
+                    return DropReason.None; // no L4 header in here
+                }
+
+                // Offset 0 without M is an atomic fragment (RFC 6946): a whole packet, not a fragment.
+                if ((field & 1) != 0)
+                {
+                    packet.Fragment = FragmentKind.First;
+                }
+            }
+
+            next = ip[position];
+            position += length;
+        }
+
+        packet.Protocol = next;
+        return ParseL4(ip.Slice(position), l3Offset + position, next, isIPv6: true, ref packet);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsIpv6ExtensionHeader(byte next)
+        => next is ProtoHopByHop or ProtoRouting or ProtoFragment or ProtoAh or ProtoDestinationOptions;
+
+    // l4 spans exactly the IP payload after the network headers, so every length check below ignores frame padding.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static DropReason ParseL4(ReadOnlySpan<byte> l4, int l4Offset, byte protocol, bool isIPv6, ref ParsedPacket packet)
+    {
+        packet.L4Offset = l4Offset;
+        packet.L4Length = l4.Length;
+
+        switch (protocol)
+        {
+            case ProtoTcp:
+                return ParseTcp(l4, ref packet);
+
+            case ProtoUdp:
+                return ParseUdp(l4, ref packet);
+
+            case ProtoIcmp when !isIPv6:
+                return ParseIcmp(l4, ref packet, L4Kind.Icmp, echoRequest: 8, echoReply: 0, DropReason.IcmpTruncated);
+
+            case ProtoIcmpv6 when isIPv6:
+                return ParseIcmp(l4, ref packet, L4Kind.Icmpv6, echoRequest: 128, echoReply: 129, DropReason.Icmpv6Truncated);
+
+            default:
+                packet.L4 = L4Kind.Generic;
+                if ((protocol == ProtoSctp || protocol == ProtoUdpLite || protocol == ProtoDccp) && l4.Length >= 4)
+                {
+                    packet.SourcePort = BinaryPrimitives.ReadUInt16BigEndian(l4);
+                    packet.DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(l4.Slice(2));
+                }
+
+                return DropReason.None;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static DropReason ParseTcp(ReadOnlySpan<byte> tcp, ref ParsedPacket packet)
+    {
+        if (tcp.Length < 20)
+        {
+            return DropReason.TcpTruncated;
+        }
+
+        int headerLength = (tcp[12] >> 4) * 4;
+        if (headerLength < 20 || headerLength > tcp.Length)
+        {
+            return DropReason.TcpBadDataOffset;
+        }
+
+        packet.L4 = L4Kind.Tcp;
+        packet.SourcePort = BinaryPrimitives.ReadUInt16BigEndian(tcp);
+        packet.DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(tcp.Slice(2));
+        packet.TcpFlags = tcp[13];
+        packet.TcpHeaderLength = headerLength;
+        return DropReason.None;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static DropReason ParseUdp(ReadOnlySpan<byte> udp, ref ParsedPacket packet)
+    {
+        if (udp.Length < 8)
+        {
+            return DropReason.UdpTruncated;
+        }
+
+        // In a first fragment the length covers the whole reassembled datagram, not this fragment.
+        int length = BinaryPrimitives.ReadUInt16BigEndian(udp.Slice(4));
+        if (length < 8 || (length > udp.Length && packet.Fragment != FragmentKind.First))
+        {
+            return DropReason.UdpBadLength;
+        }
+
+        packet.L4 = L4Kind.Udp;
+        packet.SourcePort = BinaryPrimitives.ReadUInt16BigEndian(udp);
+        packet.DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(udp.Slice(2));
+        return DropReason.None;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static DropReason ParseIcmp(
+        ReadOnlySpan<byte> icmp, ref ParsedPacket packet, L4Kind kind, byte echoRequest, byte echoReply, DropReason truncated)
+    {
+        if (icmp.Length < 8)
+        {
+            return truncated;
+        }
+
+        byte type = icmp[0];
+        packet.L4 = kind;
+        packet.IcmpType = type;
+        packet.IcmpCode = icmp[1];
+        if (type == echoRequest || type == echoReply)
+        {
+            packet.IcmpId = BinaryPrimitives.ReadUInt16BigEndian(icmp.Slice(4));
+        }
+
+        return DropReason.None;
+    }
+}

@@ -1,0 +1,624 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Packets;
+using Xunit;
+using static FastPath.Testing.TestFrames;
+
+namespace FastPath.Core.Tests.Packets;
+
+/// <summary>Valid frames of every kind parse to the expected fields. Defects live in <see cref="PacketParserDropTests"/>.</summary>
+public class PacketParserTests
+{
+    private const byte Tcp6 = 6;
+    private const byte Udp17 = 17;
+    private const byte Icmp1 = 1;
+    private const byte Icmpv658 = 58;
+
+    internal static ParsedPacket ParseAccepted(byte[] frame)
+    {
+        var packet = default(ParsedPacket);
+        Assert.Equal(DropReason.None, PacketParser.Parse(frame, ref packet));
+        return packet;
+    }
+
+    [Fact]
+    public void Ipv4Tcp()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Tcp6, Tcp(40000, 443, flags: 0x12, data: new byte[10]), ttl: 63, tos: 0xB8));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(EtherTypeIPv4, p.EtherType);
+        Assert.Equal(0, p.VlanCount);
+        Assert.Equal(0, p.OuterVlanId);
+        Assert.Equal(0, p.InnerVlanId);
+        Assert.Equal(14, p.L3Offset);
+        Assert.Equal(L3Kind.IPv4, p.L3);
+        Assert.Equal(Address(Client4), p.Source);
+        Assert.Equal(Address(Server4), p.Destination);
+        Assert.Equal(Tcp6, p.Protocol);
+        Assert.Equal(63, p.Ttl);
+        Assert.Equal(0xB8, p.Tos);
+        Assert.Equal(20 + 20 + 10, p.IpLength);
+        Assert.Equal(FragmentKind.None, p.Fragment);
+        Assert.Equal(0, p.FragmentOffset);
+        Assert.Equal(L4Kind.Tcp, p.L4);
+        Assert.Equal(34, p.L4Offset);
+        Assert.Equal(30, p.L4Length);
+        Assert.Equal(40000, p.SourcePort);
+        Assert.Equal(443, p.DestinationPort);
+        Assert.Equal(0x12, p.TcpFlags);
+        Assert.Equal(20, p.TcpHeaderLength);
+        Assert.Equal(0, p.IcmpType);
+        Assert.Equal(0, p.IcmpId);
+    }
+
+    [Fact]
+    public void Ipv4TcpWithOptionsReportsTheDataOffset()
+    {
+        byte[] mssSackWscale = [2, 4, 0x05, 0xB4, 4, 2, 1, 3, 3, 7, 0, 0];
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Tcp6, Tcp(1, 2, flags: 0x02, options: mssSackWscale)));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L4Kind.Tcp, p.L4);
+        Assert.Equal(32, p.TcpHeaderLength);
+        Assert.Equal(32, p.L4Length);
+        Assert.Equal(0x02, p.TcpFlags);
+    }
+
+    [Fact]
+    public void Ipv4Udp()
+    {
+        ParsedPacket p = ParseAccepted(Ipv4UdpFrame(5353, 53, dataLength: 30));
+
+        Assert.Equal(L3Kind.IPv4, p.L3);
+        Assert.Equal(Udp17, p.Protocol);
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(34, p.L4Offset);
+        Assert.Equal(38, p.L4Length);
+        Assert.Equal(58, p.IpLength);
+        Assert.Equal(5353, p.SourcePort);
+        Assert.Equal(53, p.DestinationPort);
+        Assert.Equal(0, p.TcpHeaderLength);
+    }
+
+    [Theory]
+    [InlineData(8, 0x4242)]   // echo request
+    [InlineData(0, 0x4242)]   // echo reply
+    public void Ipv4IcmpEchoReportsTheIdentifier(byte type, ushort id)
+    {
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Icmp1, Icmp(type, 0, id, sequence: 7, data: new byte[56])));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L4Kind.Icmp, p.L4);
+        Assert.Equal(Icmp1, p.Protocol);
+        Assert.Equal(type, p.IcmpType);
+        Assert.Equal(0, p.IcmpCode);
+        Assert.Equal(id, p.IcmpId);
+        Assert.Equal(64, p.L4Length);
+        Assert.Equal(0, p.SourcePort);
+    }
+
+    [Fact]
+    public void Ipv4IcmpErrorHasNoIdentifier()
+    {
+        // Port unreachable: bytes 4..7 are unused, not an identifier.
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Icmp1, Icmp(3, 3, id: 0x1111, sequence: 0)));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L4Kind.Icmp, p.L4);
+        Assert.Equal(3, p.IcmpType);
+        Assert.Equal(3, p.IcmpCode);
+        Assert.Equal(0, p.IcmpId);
+    }
+
+    [Fact]
+    public void Ipv4WithOptions()
+    {
+        // NOP, router alert (4 bytes), record route with room for one address (7 bytes), end of list.
+        byte[] options = [1, 0x94, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Udp17, Udp(1000, 2000), options: options));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(14 + 36, p.L4Offset);
+        Assert.Equal(8, p.L4Length);
+        Assert.Equal(44, p.IpLength);
+        Assert.Equal(1000, p.SourcePort);
+    }
+
+    [Fact]
+    public void Ipv4OptionsEndAtEndOfList()
+    {
+        // After EOL the rest of the header is padding and is not parsed, whatever it holds.
+        byte[] options = [0, 0xFF, 0xFF, 0xFF];
+        ParsedPacket p = ParseAccepted(Ethernet(EtherTypeIPv4, Ipv4(Tcp6, Tcp(1, 2), options: options)));
+
+        Assert.Equal(L4Kind.Tcp, p.L4);
+        Assert.Equal(14 + 24, p.L4Offset);
+    }
+
+    [Fact]
+    public void Vlan8021Q()
+    {
+        // PCP 7 and DEI set: only the low 12 bits are the VID.
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Tcp6, Tcp(1234, 80)), (Tpid8021Q, 0xF064));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(1, p.VlanCount);
+        Assert.Equal(100, p.OuterVlanId);
+        Assert.Equal(0, p.InnerVlanId);
+        Assert.Equal(EtherTypeIPv4, p.EtherType);
+        Assert.Equal(18, p.L3Offset);
+        Assert.Equal(38, p.L4Offset);
+        Assert.Equal(L4Kind.Tcp, p.L4);
+        Assert.Equal(80, p.DestinationPort);
+    }
+
+    [Theory]
+    [InlineData(Tpid8021AD)]
+    [InlineData(TpidQinQOld)]
+    [InlineData(Tpid8021Q)]
+    public void QinQ(ushort outerTpid)
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(Udp17, Udp(1, 2)), (outerTpid, 0x0FFE), (Tpid8021Q, 0x2005));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(2, p.VlanCount);
+        Assert.Equal(0xFFE, p.OuterVlanId);
+        Assert.Equal(5, p.InnerVlanId);
+        Assert.Equal(EtherTypeIPv6, p.EtherType);
+        Assert.Equal(22, p.L3Offset);
+        Assert.Equal(L3Kind.IPv6, p.L3);
+        Assert.Equal(62, p.L4Offset);
+        Assert.Equal(L4Kind.Udp, p.L4);
+    }
+
+    [Fact]
+    public void Ipv6Tcp()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(Tcp6, Tcp(50000, 22, flags: 0x18, data: new byte[5]), hopLimit: 255, trafficClass: 0x2E, flowLabel: 0xABCDE));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(EtherTypeIPv6, p.EtherType);
+        Assert.Equal(14, p.L3Offset);
+        Assert.Equal(L3Kind.IPv6, p.L3);
+        Assert.Equal(Address(Client6), p.Source);
+        Assert.Equal(Address(Server6), p.Destination);
+        Assert.Equal(Tcp6, p.Protocol);
+        Assert.Equal(255, p.Ttl);
+        Assert.Equal(0x2E, p.Tos);
+        Assert.Equal(40 + 25, p.IpLength);
+        Assert.Equal(FragmentKind.None, p.Fragment);
+        Assert.Equal(L4Kind.Tcp, p.L4);
+        Assert.Equal(54, p.L4Offset);
+        Assert.Equal(25, p.L4Length);
+        Assert.Equal(50000, p.SourcePort);
+        Assert.Equal(22, p.DestinationPort);
+        Assert.Equal(0x18, p.TcpFlags);
+        Assert.Equal(20, p.TcpHeaderLength);
+    }
+
+    [Fact]
+    public void Ipv6Udp()
+    {
+        ParsedPacket p = ParseAccepted(Ipv6UdpFrame(546, 547, dataLength: 12));
+
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(Udp17, p.Protocol);
+        Assert.Equal(54, p.L4Offset);
+        Assert.Equal(20, p.L4Length);
+        Assert.Equal(60, p.IpLength);
+        Assert.Equal(546, p.SourcePort);
+        Assert.Equal(547, p.DestinationPort);
+    }
+
+    [Theory]
+    [InlineData(128)]   // echo request
+    [InlineData(129)]   // echo reply
+    public void Ipv6Icmpv6Echo(byte type)
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(Icmpv658, Icmp(type, 0, id: 0xBEEF, sequence: 1)));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L4Kind.Icmpv6, p.L4);
+        Assert.Equal(Icmpv658, p.Protocol);
+        Assert.Equal(type, p.IcmpType);
+        Assert.Equal(0xBEEF, p.IcmpId);
+    }
+
+    [Fact]
+    public void Ipv6NeighborSolicitationHasNoIdentifier()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(Icmpv658, Icmp(135, 0, id: 0x1234, data: new byte[16]), hopLimit: 255));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L4Kind.Icmpv6, p.L4);
+        Assert.Equal(135, p.IcmpType);
+        Assert.Equal(0, p.IcmpId);
+    }
+
+    [Fact]
+    public void Ipv6HopByHop()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(0, Concat(HopByHop(Udp17, lengthUnits: 1), Udp(7, 8))));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(Udp17, p.Protocol);
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(14 + 40 + 16, p.L4Offset);
+        Assert.Equal(8, p.L4Length);
+        Assert.Equal(7, p.SourcePort);
+    }
+
+    [Fact]
+    public void Ipv6Routing()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(43, Concat(Routing(Tcp6), Tcp(1, 2))));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(Tcp6, p.Protocol);
+        Assert.Equal(L4Kind.Tcp, p.L4);
+        Assert.Equal(14 + 40 + 24, p.L4Offset);
+        Assert.Equal(20, p.L4Length);
+    }
+
+    [Fact]
+    public void Ipv6DestinationOptions()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(60, Concat(DestinationOptions(Icmpv658), Icmp(128, 0, id: 9))));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(Icmpv658, p.Protocol);
+        Assert.Equal(L4Kind.Icmpv6, p.L4);
+        Assert.Equal(14 + 40 + 8, p.L4Offset);
+        Assert.Equal(9, p.IcmpId);
+    }
+
+    [Fact]
+    public void Ipv6FirstFragmentCarriesTheL4Header()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(44, Concat(Fragment(Udp17, offset: 0, more: true), Udp(1111, 2222, new byte[32]))));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(FragmentKind.First, p.Fragment);
+        Assert.Equal(0, p.FragmentOffset);
+        Assert.Equal(Udp17, p.Protocol);
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(14 + 48, p.L4Offset);
+        Assert.Equal(40, p.L4Length);
+        Assert.Equal(1111, p.SourcePort);
+    }
+
+    [Fact]
+    public void Ipv6NonFirstFragmentStopsTheWalk()
+    {
+        // The payload after the fragment header is the middle of a UDP datagram, not a UDP header.
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(44, Concat(Fragment(Udp17, offset: 1232, more: false), new byte[3])));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L3Kind.IPv6, p.L3);
+        Assert.Equal(FragmentKind.NonFirst, p.Fragment);
+        Assert.Equal(1232, p.FragmentOffset);
+        Assert.Equal(Udp17, p.Protocol);
+        Assert.Equal(L4Kind.None, p.L4);
+        Assert.Equal(0, p.L4Offset);
+        Assert.Equal(0, p.SourcePort);
+        Assert.Equal(51, p.IpLength);
+    }
+
+    [Fact]
+    public void Ipv6AtomicFragmentIsNotAFragment()
+    {
+        // RFC 6946: offset 0 without M is a whole packet.
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(44, Concat(Fragment(Tcp6, offset: 0, more: false), Tcp(3, 4))));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(FragmentKind.None, p.Fragment);
+        Assert.Equal(L4Kind.Tcp, p.L4);
+        Assert.Equal(14 + 48, p.L4Offset);
+    }
+
+    [Fact]
+    public void Ipv6AuthenticationHeader()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(51, Concat(AuthenticationHeader(Tcp6), Tcp(5, 6))));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(Tcp6, p.Protocol);
+        Assert.Equal(L4Kind.Tcp, p.L4);
+        Assert.Equal(14 + 40 + 24, p.L4Offset);
+        Assert.Equal(5, p.SourcePort);
+    }
+
+    [Fact]
+    public void Ipv6ExtensionHeaderChain()
+    {
+        byte[] chain = Concat(
+            HopByHop(60),
+            DestinationOptions(43),
+            Routing(44),
+            Fragment(51, offset: 0, more: true),
+            AuthenticationHeader(60),
+            DestinationOptions(Udp17, lengthUnits: 2),
+            Udp(9, 10));
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(0, chain));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(FragmentKind.First, p.Fragment);
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(14 + 40 + 8 + 8 + 24 + 8 + 24 + 24, p.L4Offset);
+        Assert.Equal(8, p.L4Length);
+        Assert.Equal(10, p.DestinationPort);
+    }
+
+    [Fact]
+    public void Ipv6EightExtensionHeadersAreWalked()
+    {
+        byte[][] parts = [.. Enumerable.Repeat<byte[]>(DestinationOptions(60), 7), DestinationOptions(Udp17), Udp(1, 2)];
+        ParsedPacket p = ParseAccepted(Ethernet(EtherTypeIPv6, Ipv6(60, Concat(parts))));
+
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(14 + 40 + 64, p.L4Offset);
+    }
+
+    [Fact]
+    public void Ipv4FirstFragmentCarriesTheL4Header()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Udp17, Udp(4000, 5000, new byte[1472]), moreFragments: true));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(FragmentKind.First, p.Fragment);
+        Assert.Equal(0, p.FragmentOffset);
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(4000, p.SourcePort);
+        Assert.Equal(1480, p.L4Length);
+    }
+
+    [Fact]
+    public void UdpLengthInAFirstFragmentCoversTheWholeDatagram()
+    {
+        // A 3000-byte datagram's first 1480 bytes: the UDP length field says 3000, the fragment holds less.
+        byte[] udp = Udp(4000, 5000, new byte[2992]);
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Udp17, Cut(udp, 1480), moreFragments: true));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(FragmentKind.First, p.Fragment);
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(5000, p.DestinationPort);
+    }
+
+    [Fact]
+    public void Ipv4NonFirstFragmentHasNoL4()
+    {
+        // The tail of a UDP datagram: the first bytes are payload, and must not be taken for ports.
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Udp17, [0xAA, 0xBB, 0xCC, 0xDD, 0, 0, 0, 0, 1, 2], fragmentOffset: 1480));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L3Kind.IPv4, p.L3);
+        Assert.Equal(FragmentKind.NonFirst, p.Fragment);
+        Assert.Equal(1480, p.FragmentOffset);
+        Assert.Equal(Udp17, p.Protocol);
+        Assert.Equal(L4Kind.None, p.L4);
+        Assert.Equal(0, p.SourcePort);
+        Assert.Equal(0, p.DestinationPort);
+        Assert.Equal(30, p.IpLength);
+    }
+
+    [Fact]
+    public void Ipv4MiddleFragmentIsNonFirst()
+    {
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Tcp6, new byte[8], moreFragments: true, fragmentOffset: 8));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(FragmentKind.NonFirst, p.Fragment);
+        Assert.Equal(8, p.FragmentOffset);
+        Assert.Equal(L4Kind.None, p.L4);
+    }
+
+    [Fact]
+    public void ArpIsForwardedUnparsed()
+    {
+        byte[] arp = new byte[28];
+        arp[1] = 1;       // hardware type Ethernet
+        arp[2] = 0x08;    // protocol type IPv4
+        arp[4] = 6;
+        arp[5] = 4;
+        arp[7] = 1;       // request
+        ParsedPacket p = ParseAccepted(PadToMinimum(Ethernet(EtherTypeArp, arp)));
+
+        Assert.Equal(L3Kind.None, p.L3);
+        Assert.Equal(EtherTypeArp, p.EtherType);
+        Assert.Equal(14, p.L3Offset);
+        Assert.Equal(L4Kind.None, p.L4);
+        Assert.Equal(default, p.Source);
+    }
+
+    [Fact]
+    public void VlanTaggedArpIsForwardedUnparsed()
+    {
+        ParsedPacket p = ParseAccepted(PadToMinimum(Ethernet(EtherTypeArp, new byte[28], (Tpid8021Q, 42))));
+
+        Assert.Equal(L3Kind.None, p.L3);
+        Assert.Equal(EtherTypeArp, p.EtherType);
+        Assert.Equal(1, p.VlanCount);
+        Assert.Equal(42, p.OuterVlanId);
+        Assert.Equal(18, p.L3Offset);
+    }
+
+    [Fact]
+    public void Ieee8023LengthFieldIsForwardedUnparsed()
+    {
+        // An 802.3 frame: the type field is a length (46), followed by LLC (STP BPDU: DSAP/SSAP 0x42).
+        byte[] llc = new byte[46];
+        llc[0] = 0x42;
+        llc[1] = 0x42;
+        llc[2] = 0x03;
+        ParsedPacket p = ParseAccepted(Ethernet(46, llc));
+
+        Assert.Equal(L3Kind.None, p.L3);
+        Assert.Equal(46, p.EtherType);
+    }
+
+    [Fact]
+    public void Ipv4GreIsGeneric()
+    {
+        byte[] gre = [0, 0, 0x08, 0x00, .. Ipv4(Icmp1, Icmp(8, 0, 1))];
+        ParsedPacket p = ParseAccepted(Ethernet(EtherTypeIPv4, Ipv4(47, gre)));
+
+        Assert.Equal(L4Kind.Generic, p.L4);
+        Assert.Equal(47, p.Protocol);
+        Assert.Equal(34, p.L4Offset);
+        Assert.Equal(gre.Length, p.L4Length);
+        Assert.Equal(0, p.SourcePort);
+        Assert.Equal(0, p.IcmpType);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EspIsGeneric(bool ipv6)
+    {
+        byte[] esp = [0, 0, 0x10, 0x01, 0, 0, 0, 1, .. new byte[32]];
+        byte[] frame = ipv6 ? Ethernet(EtherTypeIPv6, Ipv6(50, esp)) : Ethernet(EtherTypeIPv4, Ipv4(50, esp));
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(L4Kind.Generic, p.L4);
+        Assert.Equal(50, p.Protocol);
+        Assert.Equal(40, p.L4Length);
+        Assert.Equal(0, p.SourcePort);
+        Assert.Equal(0, p.DestinationPort);
+    }
+
+    [Theory]
+    [InlineData(132)]   // SCTP
+    [InlineData(136)]   // UDP-Lite
+    [InlineData(33)]    // DCCP
+    public void GenericProtocolsWithPortsReportThem(byte protocol)
+    {
+        byte[] header = [0x0B, 0x59, 0x0B, 0x5A, 0, 0, 0, 0, 0, 0, 0, 0];
+        ParsedPacket p4 = ParseAccepted(Ethernet(EtherTypeIPv4, Ipv4(protocol, header)));
+        ParsedPacket p6 = ParseAccepted(Ethernet(EtherTypeIPv6, Ipv6(protocol, header)));
+
+        foreach (ParsedPacket p in new[] { p4, p6 })
+        {
+            Assert.Equal(L4Kind.Generic, p.L4);
+            Assert.Equal(protocol, p.Protocol);
+            Assert.Equal(2905, p.SourcePort);
+            Assert.Equal(2906, p.DestinationPort);
+        }
+    }
+
+    [Fact]
+    public void GenericProtocolShorterThanPortsIsAcceptedWithoutPorts()
+    {
+        ParsedPacket p = ParseAccepted(Ethernet(EtherTypeIPv4, Ipv4(132, [0x0B, 0x59, 0x0B])));
+
+        Assert.Equal(L4Kind.Generic, p.L4);
+        Assert.Equal(3, p.L4Length);
+        Assert.Equal(0, p.SourcePort);
+        Assert.Equal(0, p.DestinationPort);
+    }
+
+    [Fact]
+    public void Ipv6NoNextHeaderIsGeneric()
+    {
+        ParsedPacket p = ParseAccepted(Ethernet(EtherTypeIPv6, Ipv6(60, DestinationOptions(59))));
+
+        Assert.Equal(L4Kind.Generic, p.L4);
+        Assert.Equal(59, p.Protocol);
+        Assert.Equal(14 + 48, p.L4Offset);
+        Assert.Equal(0, p.L4Length);
+    }
+
+    [Fact]
+    public void IcmpNumbersBelongToTheirOwnFamily()
+    {
+        // ICMPv4 inside IPv6 and ICMPv6 inside IPv4 are just unknown protocols.
+        ParsedPacket icmpIn6 = ParseAccepted(Ethernet(EtherTypeIPv6, Ipv6(Icmp1, new byte[2])));
+        ParsedPacket icmp6In4 = ParseAccepted(Ethernet(EtherTypeIPv4, Ipv4(Icmpv658, new byte[2])));
+
+        Assert.Equal(L4Kind.Generic, icmpIn6.L4);
+        Assert.Equal(L4Kind.Generic, icmp6In4.L4);
+    }
+
+    [Fact]
+    public void EthernetPaddingAfterAShortIpv4PacketIsIgnored()
+    {
+        byte[] frame = PadToMinimum(Ipv4UdpFrame(1, 2));
+        frame[^1] = 0xFF;   // padding is garbage as far as IP is concerned
+        Assert.Equal(60, frame.Length);
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(28, p.IpLength);
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(8, p.L4Length);
+    }
+
+    [Fact]
+    public void L4LengthStopsAtTheIpv6PayloadNotTheFrame()
+    {
+        byte[] frame = Concat(Ethernet(EtherTypeIPv6, Ipv6(Tcp6, Tcp(1, 2))), new byte[10]);
+
+        ParsedPacket p = ParseAccepted(frame);
+
+        Assert.Equal(60, p.IpLength);
+        Assert.Equal(20, p.L4Length);
+    }
+
+    [Fact]
+    public void ParseOverwritesEveryField()
+    {
+        var packet = default(ParsedPacket);
+        byte[] tcp = Ethernet(EtherTypeIPv4, Ipv4(Tcp6, Tcp(1, 2, flags: 0x10)), (Tpid8021AD, 5), (Tpid8021Q, 6));
+        Assert.Equal(DropReason.None, PacketParser.Parse(tcp, ref packet));
+        Assert.Equal(DropReason.None, PacketParser.Parse(PadToMinimum(Ethernet(EtherTypeArp, new byte[28])), ref packet));
+
+        ParsedPacket expected = default;
+        expected.EtherType = EtherTypeArp;
+        expected.L3Offset = 14;
+        Assert.Equal(expected, packet);
+    }
+
+    [Fact]
+    public void EveryTruncationOfAValidFrameIsHandledWithoutThrowing()
+    {
+        byte[][] frames =
+        [
+            Ethernet(EtherTypeIPv4, Ipv4(Tcp6, Tcp(1, 2), options: [1, 1, 1, 0]), (Tpid8021AD, 1), (Tpid8021Q, 2)),
+            Ethernet(EtherTypeIPv6, Ipv6(0, Concat(HopByHop(44), Fragment(51, 0, true), AuthenticationHeader(Udp17), Udp(1, 2)))),
+            Ethernet(EtherTypeIPv6, Ipv6(Icmpv658, Icmp(128, 0, 1))),
+        ];
+
+        foreach (byte[] frame in frames)
+        {
+            for (int length = 0; length < frame.Length; length++)
+            {
+                var packet = default(ParsedPacket);
+                Assert.NotEqual(DropReason.None, PacketParser.Parse(frame.AsSpan(0, length), ref packet));
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+using System.Text.Json;
+using Xunit;
+
+namespace FastPath.Integration.Tests;
+
+/// <summary>
+/// The live DPDK path through real EAL devices, each run in its own fastpath process (DPDK allows one EAL
+/// per process). `--no-huge` keeps them runnable on a machine without hugepages; `--no-shconf` and
+/// `--no-telemetry` keep concurrent runs from sharing runtime files.
+/// </summary>
+public sealed class DpdkLiveTests : IDisposable
+{
+    private const string CommonEal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry -l 0 --log-level=warning";
+    private readonly string _dir = Directory.CreateTempSubdirectory("fastpath-dpdk-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void NetPcapInToOutIsByteIdenticalMinusDrops()
+    {
+        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
+        string input = TestEnvironment.Sample("mixed.pcap");
+        string output = Path.Combine(_dir, "out.pcap");
+        var expectations = CaptureFile.ReadExpectations(TestEnvironment.Sample("mixed.expected.tsv"));
+
+        using var fastpath = FastPathProcess.Start([
+            "run", "--eal", $"{CommonEal} --vdev=net_pcap0,rx_pcap={input} --vdev=net_pcap1,tx_pcap={output}",
+            "--pair", "net_pcap0,net_pcap1", "--cores", LastCore(), "--duration", "2", "--stats-interval", "0"]);
+        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        var inputFrames = CaptureFile.ReadFrames(input);
+        var expected = expectations.Where(e => e.Forward).Select(e => inputFrames[e.Index - 1]).ToList();
+        var actual = CaptureFile.ReadFrames(output);
+        Assert.Equal(expected.Count, actual.Count);
+        for (int i = 0; i < expected.Count; i++)
+            Assert.True(expected[i].AsSpan().SequenceEqual(actual[i]), $"forwarded frame {i} differs");
+        Assert.Contains($"drops by reason: {expectations.Count(e => !e.Forward)}", fastpath.Stdout);
+    }
+
+    [Fact]
+    public void AfPacketOverVethPairsForwardsBothWaysWithTwoPinnedWorkers()
+    {
+        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
+        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable());
+        Assert.SkipWhen(Environment.ProcessorCount < 2, "two pinned workers need two cores");
+        using var ns = new NetworkNamespace();
+        // fastpath sits between a0 and b0; the test talks through their peers a1 and b1.
+        ns.AddVethPair("a0", "a1");
+        ns.AddVethPair("b0", "b1");
+
+        using var fastpath = FastPathProcess.Start([
+            "run", "--eal", $"{CommonEal} --vdev=net_af_packet0,iface=a0,qpairs=2 --vdev=net_af_packet1,iface=b0,qpairs=2",
+            "--pair", "net_af_packet0,net_af_packet1", "--cores", "0,1", "--stats-interval", "1"], ns.Name);
+        Assert.True(fastpath.WaitForOutput("SIGINT or SIGTERM stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Thread.Sleep(500); // the workers' first poll
+
+        const int Frames = 400;
+        var (exit, report) = ns.Exec(TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "veth_traffic.py"), "a1", "b1", $"{Frames}", "64");
+        fastpath.Terminate();
+        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
+
+        Assert.True(exit == 0, report);
+        using var json = JsonDocument.Parse(report.Trim().Split('\n')[^1]);
+        Assert.Equal(Frames, json.RootElement.GetProperty("a_to_b").GetInt32());
+        Assert.Equal(Frames, json.RootElement.GetProperty("b_to_a").GetInt32());
+        Assert.Equal(0, json.RootElement.GetProperty("unexpected").GetInt32());
+
+        string stdout = fastpath.Stdout;
+        Assert.True(code == 0, $"exit {code} after SIGTERM\n{stdout}\n{fastpath.Stderr}");
+        Assert.Contains("software steering", stdout);
+        Assert.Contains("worker 0: pinned to core 0, affinity [0], ran on cpu 0", stdout);
+        Assert.Contains("worker 1: pinned to core 1, affinity [1], ran on cpu 1", stdout);
+        Assert.Matches(@"\[\s+\d+\.\ds\] net_af_packet0 in", stdout); // the per-second stats line
+        Assert.Contains("summary: live", stdout);
+    }
+
+    private static string LastCore() => (Environment.ProcessorCount - 1).ToString();
+}

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+using System.Text.RegularExpressions;
+using FastPath.Core.Packets;
+using Xunit;
+
+namespace FastPath.Integration.Tests;
+
+/// <summary>`fastpath run --pcap-in ... --pcap-out ...` on the bundled sample, the way README's first command runs it.</summary>
+public sealed class OfflineReplayTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fastpath-offline-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void ForwardedCaptureIsTheInputMinusTheDroppedFramesByteForByte()
+    {
+        string input = TestEnvironment.Sample("mixed.pcap");
+        string output = Path.Combine(_dir, "out.pcap");
+        var expectations = CaptureFile.ReadExpectations(TestEnvironment.Sample("mixed.expected.tsv"));
+
+        var (code, stdout, stderr) = FastPathProcess.Run(["run", "--pcap-in", input, "--pcap-out", output], TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var forwarded = expectations.Where(e => e.Forward).Select(e => e.Index - 1).ToHashSet();
+        Assert.Equal(CaptureFile.FilterRecords(input, forwarded.Contains), File.ReadAllBytes(output));
+
+        // Every drop is counted under its own reason, once per malformed frame in the sample.
+        foreach (var group in expectations.Where(e => !e.Forward).GroupBy(e => e.Reason))
+            Assert.Matches(new Regex($@"^\s+{group.Key}\s+{group.Count()}$", RegexOptions.Multiline), stdout);
+        Assert.Contains($"drops by reason: {expectations.Count(e => !e.Forward)}", stdout);
+    }
+
+    [Fact]
+    public void TheSampleHasOneMalformedFramePerParserDropReason()
+    {
+        var reasons = CaptureFile.ReadExpectations(TestEnvironment.Sample("mixed.expected.tsv"))
+            .Where(e => !e.Forward).Select(e => e.Reason).Order().ToList();
+        var parserReasons = Enumerable.Range(1, (int)DropReason.Icmpv6Truncated)
+            .Select(r => DropReasons.Name((DropReason)r)).Order().ToList();
+        Assert.Equal(parserReasons, reasons);
+    }
+
+    [Fact]
+    public void TheBundledConfigRunsTheMainJob()
+    {
+        string config = Path.Combine(_dir, "job.conf");
+        string output = Path.Combine(_dir, "job.pcap");
+        File.WriteAllText(config, $"# test job\npcap-in = {TestEnvironment.Sample("mixed.pcap")}\npcap-out = {output}\n");
+        var (code, stdout, stderr) = FastPathProcess.Run(["run", "--config", config], TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        Assert.Contains("summary: offline replay", stdout);
+        Assert.True(new FileInfo(output).Length > 24);
+    }
+
+    [Fact]
+    public void ABadConfigLineIsReportedWithFileAndLine()
+    {
+        string config = Path.Combine(_dir, "bad.conf");
+        File.WriteAllText(config, "pcap-in = x.pcap\n\nworkerz = 2\n");
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--config", config], TimeSpan.FromSeconds(30));
+        Assert.Equal(2, code);
+        Assert.Contains($"{config}:3: unknown option 'workerz'", stderr);
+    }
+
+    [Fact]
+    public void AMissingCaptureIsAClearError()
+    {
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--pcap-in", Path.Combine(_dir, "nope.pcap"), "--pcap-out", Path.Combine(_dir, "o.pcap")], TimeSpan.FromSeconds(30));
+        Assert.Equal(1, code);
+        Assert.Contains("nope.pcap", stderr);
+    }
+
+    [Fact]
+    public void HelpDocumentsEveryOption()
+    {
+        var (code, stdout, _) = FastPathProcess.Run(["run", "--help"], TimeSpan.FromSeconds(30));
+        Assert.Equal(0, code);
+        foreach (var option in FastPath.Daemon.RunOptions.Table)
+            Assert.Contains($"--{option.Name} {option.Argument}", stdout);
+    }
+}
