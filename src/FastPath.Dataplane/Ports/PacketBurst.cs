@@ -36,12 +36,13 @@ public sealed unsafe class PacketBurst
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(nint handle, nint data, uint length, uint wireLength, long timestamp)
     {
+        // Callers never add to a full burst (they flush at IsFull), so the pinned arrays are written unchecked.
         int i = Count++;
-        _handles[i] = handle;
-        _data[i] = data;
-        _lengths[i] = length;
-        _wireLengths[i] = wireLength;
-        _timestamps[i] = timestamp;
+        Handles[i] = handle;
+        Data[i] = data;
+        Lengths[i] = length;
+        WireLengths[i] = wireLength;
+        Timestamps[i] = timestamp;
     }
 
     public nint Handle(int index) => _handles[index];

@@ -144,24 +144,30 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     private void ProcessRxBurst(int port)
     {
         var burst = _rx;
+        int count = burst.Count;
+        nint* handles = burst.Handles;
+        nint* data = burst.Data;
+        uint* lengths = burst.Lengths;
+        uint* wireLengths = burst.WireLengths;
+        long* timestamps = burst.Timestamps;
         bool steer = _topology.SoftwareSteering[port];
         uint workers = (uint)_topology.Workers;
-        for (int i = 0; i < burst.Count; i++)
+        long bytes = 0;
+        for (int i = 0; i < count; i++)
         {
-            uint length = burst.Lengths[i];
-            uint wire = burst.WireLengths[i];
-            Counters.CountRx(port, wire);
+            uint length = lengths[i];
+            bytes += wireLengths[i];
             if ((length & NativeMethods.LengthMultiSegment) != 0)
             {
-                Drop(port, burst.Handles[i], DropReason.MultiSegment);
+                Drop(port, handles[i], DropReason.MultiSegment);
                 continue;
             }
-            var frame = new ReadOnlySpan<byte>((void*)burst.Data[i], (int)length);
-            var parsed = default(ParsedPacket);
+            var frame = new ReadOnlySpan<byte>((void*)data[i], (int)length);
+            Unsafe.SkipInit(out ParsedPacket parsed); // Parse overwrites all of it
             DropReason reason = PacketParser.Parse(frame, ref parsed);
             if (reason != DropReason.None)
             {
-                Drop(port, burst.Handles[i], reason);
+                Drop(port, handles[i], reason);
                 continue;
             }
             if (steer && parsed.L3 != L3Kind.None)
@@ -173,8 +179,9 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                     continue;
                 }
             }
-            Deliver(port, burst.Handles[i], burst.Data[i], length, wire, burst.Timestamps[i], frame, ref parsed);
+            Deliver(port, handles[i], data[i], length, wireLengths[i], timestamps[i], frame, ref parsed);
         }
+        Counters.CountRx(port, count, bytes);
     }
 
     private void HandOff(int owner, int port, PacketBurst burst, int i)
@@ -206,7 +213,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             {
                 taken++;
                 var frame = new ReadOnlySpan<byte>((void*)e.Data, (int)e.Length);
-                var parsed = default(ParsedPacket);
+                Unsafe.SkipInit(out ParsedPacket parsed);
                 // The sender already accepted this frame; parsing again is cheaper than shipping the parse.
                 PacketParser.Parse(frame, ref parsed);
                 Deliver(e.InPort, e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed);
@@ -251,6 +258,10 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         {
             if (_tx[p].Count > 0)
                 FlushTx(p);
+        }
+        // After every tx: a refused frame joins the release list of the port it came in on, which may come earlier.
+        for (int p = 0; p < _tx.Length; p++)
+        {
             if (_releaseCount[p] > 0)
                 FlushRelease(p);
         }

@@ -32,10 +32,10 @@ public sealed class WorkerCounters
     private const int Polls = 0, BusyPolls = 1, HandoffReceived = 2;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void CountRx(int port, uint bytes)
+    public void CountRx(int port, long packets, long bytes)
     {
         int b = Padding + port * PerPort;
-        _slots[b + RxPackets]++;
+        _slots[b + RxPackets] += packets;
         _slots[b + RxBytes] += bytes;
     }
 
