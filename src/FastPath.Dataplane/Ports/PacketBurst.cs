@@ -14,24 +14,34 @@ public sealed unsafe class PacketBurst
     /// <summary>DPDK's canonical burst: one rx call, process, one tx call.</summary>
     public const int Capacity = 32;
 
+    // Pinned for the lifetime of the process, so their addresses are taken once and never change.
     private readonly nint[] _handles = GC.AllocateArray<nint>(Capacity, pinned: true);
     private readonly nint[] _data = GC.AllocateArray<nint>(Capacity, pinned: true);
     private readonly uint[] _lengths = GC.AllocateArray<uint>(Capacity, pinned: true);
     private readonly uint[] _wireLengths = GC.AllocateArray<uint>(Capacity, pinned: true);
     private readonly long[] _timestamps = GC.AllocateArray<long>(Capacity, pinned: true);
 
+    public PacketBurst()
+    {
+        Handles = (nint*)Unsafe.AsPointer(ref _handles[0]);
+        Data = (nint*)Unsafe.AsPointer(ref _data[0]);
+        Lengths = (uint*)Unsafe.AsPointer(ref _lengths[0]);
+        WireLengths = (uint*)Unsafe.AsPointer(ref _wireLengths[0]);
+        Timestamps = (long*)Unsafe.AsPointer(ref _timestamps[0]);
+    }
+
     public int Count;
 
-    public nint* Handles => (nint*)Unsafe.AsPointer(ref _handles[0]);
-    public nint* Data => (nint*)Unsafe.AsPointer(ref _data[0]);
-    public uint* Lengths => (uint*)Unsafe.AsPointer(ref _lengths[0]);
-    public uint* WireLengths => (uint*)Unsafe.AsPointer(ref _wireLengths[0]);
-    public long* Timestamps => (long*)Unsafe.AsPointer(ref _timestamps[0]);
+    public readonly nint* Handles;
+    public readonly nint* Data;
+    public readonly uint* Lengths;
+    public readonly uint* WireLengths;
+    public readonly long* Timestamps;
 
     public bool IsFull => Count == Capacity;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ReadOnlySpan<byte> Frame(int index) => new((void*)_data[index], (int)_lengths[index]);
+    public ReadOnlySpan<byte> Frame(int index) => new((void*)Data[index], (int)Lengths[index]);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(nint handle, nint data, uint length, uint wireLength, long timestamp)
@@ -46,7 +56,6 @@ public sealed unsafe class PacketBurst
     }
 
     public nint Handle(int index) => _handles[index];
-    public nint DataPointer(int index) => _data[index];
     public uint Length(int index) => _lengths[index];
     public uint WireLength(int index) => _wireLengths[index];
     public long Timestamp(int index) => _timestamps[index];
