@@ -40,6 +40,10 @@ internal static partial class TestEnvironment
         return null;
     }
 
+    /// <summary>Null when iptables-legacy (the kernel's x_tables interface) can be used, otherwise why not.</summary>
+    public static string? IptablesLegacyUnavailable() =>
+        Run("iptables-legacy", "--version").ExitCode == 0 ? null : "iptables-legacy is not installed (Debian package iptables)";
+
     /// <summary>Debian's interpreter: the one the distribution's packages (and AF_PACKET) are set up for.</summary>
     public const string Python = "/usr/bin/python3";
 

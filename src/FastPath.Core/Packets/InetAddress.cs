@@ -54,6 +54,13 @@ public readonly struct InetAddress : IEquatable<InetAddress>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static InetAddress FromIPv4Raw(uint raw) => new(BitConverter.IsLittleEndian ? raw : (ulong)raw << 32, 0);
 
+    /// <summary>All 128 bits set: the mask that keeps every address whole (iptables' default --mask).</summary>
+    public static InetAddress AllOnes { get; } = new(ulong.MaxValue, ulong.MaxValue);
+
+    /// <summary>The address with only the bits of <paramref name="mask"/> kept (the kernel's nf_inet_addr_mask).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public InetAddress And(in InetAddress mask) => new(_upper & mask._upper, _lower & mask._lower);
+
     /// <summary>Writes the 16 network-order bytes.</summary>
     public void CopyTo(Span<byte> destination)
     {

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+using System.Text;
+using FastPath.Core;
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+using Xunit;
+
+namespace FastPath.Core.Tests.Recent;
+
+/// <summary>Proc writes, with the answers Linux 6.x gave to the same bytes (see docs/xt_recent-compatibility.md).</summary>
+public class RecentProcWriteTests
+{
+    [Theory]
+    [InlineData("+1.2.3.4", "1.2.3.4")]
+    [InlineData("+1.2.3.4\n", "1.2.3.4")]
+    [InlineData("+01.002.3.4", "1.2.3.4")]
+    [InlineData("+1.2.3.4\njunk", "1.2.3.4")]
+    [InlineData("+0.0.0.0", "0.0.0.0")]
+    [InlineData("+::1", "0000:0000:0000:0000:0000:0000:0000:0001")]
+    [InlineData("+::", "0000:0000:0000:0000:0000:0000:0000:0000")]
+    [InlineData("+2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001")]
+    [InlineData("+::ffff:1.2.3.4", "0000:0000:0000:0000:0000:ffff:0102:0304")]
+    [InlineData("+0000:0000:0000:0000:0000:ffff:255.255.255.255", "0000:0000:0000:0000:0000:ffff:ffff:ffff")]
+    [InlineData("+0000:0000:0000:0000:0000:0000:0000:0001", "0000:0000:0000:0000:0000:0000:0000:0001")]
+    [InlineData("-9.9.9.9", "9.9.9.9")]
+    public void AcceptedWrites(string input, string address)
+    {
+        Assert.Equal(Errno.None, RecentProcWrite.TryParse(Encoding.ASCII.GetBytes(input), out var write));
+        Assert.Equal(address, write.Address.Format(write.IsIPv6 ? L3Kind.IPv6 : L3Kind.IPv4));
+        Assert.Equal(input[0] == '+' ? RecentProcWriteKind.Add : RecentProcWriteKind.Remove, write.Kind);
+    }
+
+    [Theory]
+    [InlineData("+1.2.3")]
+    [InlineData("+1.2.3.4.5")]
+    [InlineData("+1.2.3.256")]
+    [InlineData("+ 1.2.3.4")]
+    [InlineData("+1.2.3.4 ")]
+    [InlineData("x1.2.3.4")]
+    [InlineData("+1::2::3")]
+    [InlineData("+fe80::1%eth0")]
+    [InlineData("+")]
+    [InlineData("+1..2.3")]
+    [InlineData("+12345::1")]
+    public void RefusedWritesAreEinval(string input) =>
+        Assert.Equal(Errno.EINVAL, RecentProcWrite.TryParse(Encoding.ASCII.GetBytes(input), out _));
+
+    [Fact]
+    public void SlashFlushesWhateverFollows()
+    {
+        Assert.Equal(Errno.None, RecentProcWrite.TryParse("/anything"u8, out var write));
+        Assert.Equal(RecentProcWriteKind.Flush, write.Kind);
+    }
+
+    [Fact]
+    public void OnlyTheFirst47BytesAreReadAndTheRestFailsWithEspipe()
+    {
+        // 48 characters: the kernel parses the first 47, "...255.0025",, adds ::ffff:ffff:ff19 and then
+        // refuses the leftover byte, so `echo` reports "Illegal seek" although the entry was added.
+        Assert.Equal(Errno.None, RecentProcWrite.TryParse("+0000:0000:0000:0000:0000:ffff:255.255.255.00255"u8, out var write));
+        Assert.Equal("0000:0000:0000:0000:0000:ffff:ffff:ff19", write.Address.Format(L3Kind.IPv6));
+        Assert.Equal(Errno.ESPIPE, write.ResultAfterApply);
+        // The 47th byte is still inside the buffer: junk there is refused.
+        Assert.Equal(Errno.EINVAL, RecentProcWrite.TryParse("+0000:0000:0000:0000:0000:ffff:255.255.255.255X"u8, out _));
+        RecentProcWrite.TryParse("+1.2.3.4"u8, out var shortWrite);
+        Assert.Equal(Errno.None, shortWrite.ResultAfterApply);
+    }
+
+    [Fact]
+    public void WritesApplyUnmaskedWithTtlZeroAndRemovingAMissingAddressIsFine()
+    {
+        var table = new RecentTable("t", InetAddress.AllOnes);
+        RecentProcWrite.TryParse("+192.0.2.1"u8, out var add);
+        add.ApplyTo(table, 100);
+        add.ApplyTo(table, 101);
+        var entry = Assert.Single(table.Entries());
+        Assert.Equal("src=192.0.2.1 ttl: 0 last_seen: 101 oldest_pkt: 2 100, 101", entry.ProcLine());
+        RecentProcWrite.TryParse("-192.0.2.77"u8, out var removeMissing);
+        removeMissing.ApplyTo(table, 102);
+        Assert.Single(table.Entries());
+        RecentProcWrite.TryParse("/"u8, out var flush);
+        flush.ApplyTo(table, 103);
+        Assert.Empty(table.Entries());
+    }
+}
