@@ -1,19 +1,11 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
-using System.Text;
-using System.Text.Json;
-using FastPath.Core;
-using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using Xunit;
+using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
 
 namespace FastPath.Integration.Tests.Kernel;
 
-/// <summary>
-/// The same proc writes against the running kernel's xt_recent (in a network namespace this test creates,
-/// with an iptables-legacy rule that creates the table) and against FastPath's table: errno for errno,
-/// entry for entry.
-/// </summary>
+/// <summary>Proc writes against the running kernel's xt_recent: errno for errno, entry for entry.</summary>
 public sealed class RecentProcDifferentialTests
 {
     private static readonly string[] Writes =
@@ -30,58 +22,8 @@ public sealed class RecentProcDifferentialTests
     ];
 
     [Fact]
-    public void ProcWritesGiveTheKernelsErrnosAndEntries()
-    {
-        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable() ?? TestEnvironment.IptablesLegacyUnavailable());
-        using var ns = new NetworkNamespace();
-        TestEnvironment.RunChecked("ip", "netns", "exec", ns.Name, "iptables-legacy", "-A", "INPUT", "-m", "recent", "--name", "DIFF", "--rcheck");
-        var kernel = RunKernel(ns, "/proc/net/xt_recent/DIFF");
-
-        var table = new RecentTable("DIFF", InetAddress.AllOnes);
-        var errnos = new List<int>();
-        ulong now = 1000;
-        foreach (string text in Writes)
-        {
-            Errno errno = RecentProcWrite.TryParse(Encoding.Latin1.GetBytes(text), out var write);
-            if (errno == Errno.None && text.Length > 0)
-            {
-                write.ApplyTo(table, now++);
-                errno = write.ResultAfterApply;
-            }
-            errnos.Add((int)errno);
-        }
-
-        for (int i = 0; i < Writes.Length; i++)
-            Assert.True(kernel.Errnos[i] == errnos[i], $"write {i} {JsonSerializer.Serialize(Writes[i])}: kernel errno {kernel.Errnos[i]}, FastPath {errnos[i]}");
-        Assert.Equal(Summarise(kernel.Listing), Summarise(string.Join("\n", table.Entries().Select(e => e.ProcLine()))));
-    }
-
-    /// <summary>Each line without its jiffies values (the clocks differ): address, ttl, oldest_pkt and how many stamps.</summary>
-    private static List<string> Summarise(string listing) =>
-        listing.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(line =>
-            {
-                var fields = line.Split(' ');
-                // src=ADDR ttl: N last_seen: J oldest_pkt: I s1, s2, ...
-                return $"{fields[0]} ttl={fields[2]} oldest_pkt={fields[6]} stamps={fields.Length - 7}";
-            })
-            .Order()
-            .ToList();
-
-    private static (int[] Errnos, string Listing) RunKernel(NetworkNamespace ns, string procPath)
-    {
-        var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "netns", "exec", ns.Name, TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "Kernel", "kernel_recent_proc.py"), procPath })
-            info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        p.StandardInput.Write(JsonSerializer.Serialize(Writes));
-        p.StandardInput.Close();
-        string output = p.StandardOutput.ReadToEnd();
-        string error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, error);
-        using var json = JsonDocument.Parse(output);
-        return (json.RootElement.GetProperty("errnos").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
-            json.RootElement.GetProperty("listing").GetString()!);
-    }
+    public void ProcWritesGiveTheKernelsErrnosAndEntries() =>
+        Compare(
+            [V4(9, new RecentOptions { Name = "DIFF", Command = RecentCommand.Check })],
+            [.. Writes.Select(text => new Write("DIFF", text)), new List("DIFF")]);
 }

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FastPath.Core;
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+using Xunit;
+
+namespace FastPath.Integration.Tests.Kernel;
+
+/// <summary>
+/// Runs one scenario — recent rules, then packets, proc writes, pauses and listings in order — through the
+/// running kernel (iptables-legacy rules in the raw PREROUTING chains of a namespace it creates, driven by
+/// kernel_recent_match.py) and through FastPath's recent tables, and compares: the first rule each packet
+/// matched, the errno of each write, each listing (without the jiffies values, since the clocks differ).
+/// Until the ruleset engine exists the FastPath side walks the rules in order itself, as x_tables does.
+/// </summary>
+internal static class KernelRecentHarness
+{
+
+    public abstract record Event;
+    public sealed record PacketEvent(string Source, string Destination, byte Ttl, ushort Port) : Event;
+    public sealed record Sleep(double Seconds) : Event;
+    public sealed record Write(string Table, string Text) : Event;
+    public sealed record List(string Table) : Event;
+    public sealed record Rule(bool IPv6, ushort Port, RecentOptions Options);
+
+    public static Rule V4(ushort port, RecentOptions options) => new(false, port, options);
+    public static Rule V6(ushort port, RecentOptions options) => new(true, port, options);
+
+    public static PacketEvent Packet(string source, ushort port, byte ttl = 64, string? destination = null) =>
+        new(source, destination ?? (source.Contains(':') ? "2001:db8:ffff::1" : "198.18.0.1"), ttl, port);
+
+    /// <summary>An IPv4 --mask as the kernel stores it: the four bytes, the other twelve left all ones.</summary>
+    public static InetAddress Mask(string dotted)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        bytes.Fill(0xFF);
+        System.Net.IPAddress.Parse(dotted).GetAddressBytes().CopyTo(bytes);
+        return InetAddress.FromIPv6(bytes);
+    }
+
+    public static void Compare(IReadOnlyList<Rule> rules, IReadOnlyList<Event> events)
+    {
+        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable() ?? TestEnvironment.IptablesLegacyUnavailable());
+        var kernel = RunKernel(rules, events);
+        var fastpath = RunFastPath(rules, events);
+        var packets = events.OfType<PacketEvent>().ToList();
+        for (int i = 0; i < packets.Count; i++)
+            Assert.True(kernel.Verdicts[i] == fastpath.Verdicts[i], $"packet {i} {packets[i]}: kernel matched rule {kernel.Verdicts[i]}, FastPath rule {fastpath.Verdicts[i]}");
+        Assert.Equal(kernel.Errnos, fastpath.Errnos);
+        foreach (var (table, listing) in kernel.Listings)
+            Assert.Equal(Summarise(listing), Summarise(fastpath.Listings[table]));
+    }
+
+    private sealed record Outcome(int[] Verdicts, int[] Errnos, Dictionary<string, string> Listings);
+
+    /// <summary>Rules of one family in order, then the catch-all: the index of the first that matches.</summary>
+    private static Outcome RunFastPath(IReadOnlyList<Rule> rules, IReadOnlyList<Event> events)
+    {
+        var tables = new Dictionary<string, RecentTable>();
+        // Tables come into being as the kernel creates them: in rule-insertion order, IPv4 rules first.
+        foreach (var rule in rules.Where(r => !r.IPv6).Concat(rules.Where(r => r.IPv6)))
+        {
+            if (!tables.TryGetValue(rule.Options.Name, out var table))
+                tables[rule.Options.Name] = table = new RecentTable(rule.Options.Name, rule.Options.Mask, stampSlots: rule.Options.StampSlots);
+            table.EnsureStampSlots(rule.Options.StampSlots);
+        }
+        ulong now = 1_000_000;
+        var verdicts = new List<int>();
+        var errnos = new List<int>();
+        var listings = new Dictionary<string, string>();
+        foreach (var e in events)
+        {
+            switch (e)
+            {
+                case PacketEvent p:
+                    bool v6 = p.Source.Contains(':');
+                    var chain = rules.Where(r => r.IPv6 == v6).ToList();
+                    InetAddress.TryParse(p.Source, out var source, out _);
+                    InetAddress.TryParse(p.Destination, out var destination, out _);
+                    int verdict = chain.Count;
+                    for (int i = 0; i < chain.Count; i++)
+                    {
+                        var o = chain[i].Options;
+                        if (chain[i].Port == p.Port && tables[o.Name].Match(o, o.Side == RecentSide.Source ? source : destination, v6, p.Ttl, now))
+                        {
+                            verdict = i;
+                            break;
+                        }
+                    }
+                    verdicts.Add(verdict);
+                    now++;
+                    break;
+                case Sleep s:
+                    now += (ulong)(s.Seconds * Jiffies.Hz);
+                    break;
+                case Write w:
+                    Errno errno = RecentProcWrite.TryParse(Encoding.Latin1.GetBytes(w.Text), out var write);
+                    if (errno == Errno.None)
+                    {
+                        write.ApplyTo(tables[w.Table], now++);
+                        errno = write.ResultAfterApply;
+                    }
+                    errnos.Add((int)errno);
+                    break;
+                case List l:
+                    listings[l.Table] = string.Join("\n", tables[l.Table].Entries().Select(entry => entry.ProcLine()));
+                    break;
+            }
+        }
+        return new Outcome(verdicts.ToArray(), errnos.ToArray(), listings);
+    }
+
+    private static Outcome RunKernel(IReadOnlyList<Rule> rules, IReadOnlyList<Event> events)
+    {
+        using var ns = new NetworkNamespace();
+        ns.AddVethPair("v0", "v1");
+        ns.Exec("sysctl", "-qw", "net.ipv6.conf.v0.disable_ipv6=0");
+        foreach (bool v6 in new[] { false, true })
+        {
+            string tool = v6 ? "ip6tables-legacy" : "iptables-legacy";
+            foreach (var rule in rules.Where(r => r.IPv6 == v6))
+                TestEnvironment.RunChecked("ip", ["netns", "exec", ns.Name, tool, "-t", "raw", "-A", "PREROUTING", "-i", "v0", "-p", "udp", "--dport", $"{rule.Port}", .. IptablesArguments(rule), "-j", "ACCEPT"]);
+            TestEnvironment.RunChecked("ip", "netns", "exec", ns.Name, tool, "-t", "raw", "-A", "PREROUTING", "-i", "v0", "-p", "udp", "-j", "ACCEPT");
+        }
+        var json = new JsonArray(events.Select(ToJson).ToArray());
+        var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "netns", "exec", ns.Name, TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "Kernel", "kernel_recent_match.py") })
+            info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        p.StandardInput.Write(json.ToJsonString());
+        p.StandardInput.Close();
+        string output = p.StandardOutput.ReadToEnd();
+        string error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, error);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        return new Outcome(
+            root.GetProperty("verdicts").EnumerateArray().Select(v => v.GetInt32()).ToArray(),
+            root.GetProperty("errnos").EnumerateArray().Select(v => v.GetInt32()).ToArray(),
+            root.GetProperty("listings").EnumerateObject().ToDictionary(o => o.Name, o => o.Value.GetString()!));
+    }
+
+    private static JsonNode ToJson(Event e) => e switch
+    {
+        PacketEvent p => new JsonObject { ["packet"] = new JsonObject { ["src"] = p.Source, ["dst"] = p.Destination, ["ttl"] = p.Ttl, ["dport"] = p.Port } },
+        Sleep s => new JsonObject { ["sleep"] = s.Seconds },
+        Write w => new JsonObject { ["write"] = new JsonObject { ["table"] = w.Table, ["text"] = w.Text } },
+        List l => new JsonObject { ["list"] = l.Table },
+        _ => throw new ArgumentOutOfRangeException(nameof(e)),
+    };
+
+    private static string[] IptablesArguments(Rule rule)
+    {
+        var o = rule.Options;
+        var args = new List<string> { "-m", "recent" };
+        if (o.Invert)
+            args.Add("!");
+        args.Add(o.Command switch
+        {
+            RecentCommand.Set => "--set",
+            RecentCommand.Check => "--rcheck",
+            RecentCommand.Update => "--update",
+            RecentCommand.Remove => "--remove",
+            _ => throw new ArgumentOutOfRangeException(nameof(rule)),
+        });
+        if (o.Seconds != 0)
+            args.AddRange(["--seconds", $"{o.Seconds}"]);
+        if (o.HitCount != 0)
+            args.AddRange(["--hitcount", $"{o.HitCount}"]);
+        if (o.Ttl)
+            args.Add("--rttl");
+        if (o.Reap)
+            args.Add("--reap");
+        args.AddRange(["--name", o.Name]);
+        if (o.Mask != InetAddress.AllOnes)
+        {
+            Span<byte> bytes = stackalloc byte[16];
+            o.Mask.CopyTo(bytes);
+            args.AddRange(["--mask", rule.IPv6 ? new System.Net.IPAddress(bytes).ToString() : new System.Net.IPAddress(bytes[..4]).ToString()]);
+        }
+        args.Add(o.Side == RecentSide.Source ? "--rsource" : "--rdest");
+        return args.ToArray();
+    }
+
+    /// <summary>Each line without its jiffies values (the clocks differ): address, ttl, oldest_pkt and how many stamps.</summary>
+    private static List<string> Summarise(string listing) =>
+        listing.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line =>
+            {
+                var fields = line.Split(' ');
+                return $"{fields[0]} ttl={fields[2]} oldest_pkt={fields[6]} stamps={fields.Length - 7}";
+            })
+            .Order()
+            .ToList();
+}
