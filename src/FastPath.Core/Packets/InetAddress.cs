@@ -50,6 +50,10 @@ public readonly struct InetAddress : IEquatable<InetAddress>
         return new InetAddress(upper, lower);
     }
 
+    /// <summary>An IPv4 address from 4 network-order bytes the caller has already bounds-checked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static InetAddress FromIPv4Unchecked(ref byte fourBytes) => FromIPv4Raw(Unsafe.ReadUnaligned<uint>(ref fourBytes));
+
     // raw: the 4 address bytes as a native-endian load; they must land in bytes 0..3 of the image.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static InetAddress FromIPv4Raw(uint raw) => new(BitConverter.IsLittleEndian ? raw : (ulong)raw << 32, 0);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace FastPath.Core.Packets;
 
@@ -150,7 +151,9 @@ public static class PacketParser
             return DropReason.Ipv4BadChecksum;
         }
 
-        int totalLength = BinaryPrimitives.ReadUInt16BigEndian(header.Slice(2));
+        // The header is at least 20 bytes (checked above): read its fixed fields without further bounds checks.
+        ref byte h = ref MemoryMarshal.GetReference(header);
+        int totalLength = ReadBigEndian16(ref h, 2);
         if (totalLength < headerLength)
         {
             return DropReason.Ipv4TotalLengthBelowHeader;
@@ -163,16 +166,16 @@ public static class PacketParser
         }
 
         packet.L3 = L3Kind.IPv4;
-        packet.Tos = header[1];
-        packet.Ttl = header[8];
-        byte protocol = header[9];
+        packet.Tos = Unsafe.Add(ref h, 1);
+        packet.Ttl = Unsafe.Add(ref h, 8);
+        byte protocol = Unsafe.Add(ref h, 9);
         packet.Protocol = protocol;
         packet.IpLength = totalLength;
-        packet.Source = InetAddress.FromIPv4(header.Slice(12, 4));
-        packet.Destination = InetAddress.FromIPv4(header.Slice(16, 4));
+        packet.Source = InetAddress.FromIPv4Unchecked(ref Unsafe.Add(ref h, 12));
+        packet.Destination = InetAddress.FromIPv4Unchecked(ref Unsafe.Add(ref h, 16));
 
         int payloadLength = totalLength - headerLength;
-        int flagsOffset = BinaryPrimitives.ReadUInt16BigEndian(header.Slice(6));
+        int flagsOffset = ReadBigEndian16(ref h, 6);
         if ((flagsOffset & 0x3FFF) != 0) // MF set or a non-zero offset
         {
             int fragmentOffset = (flagsOffset & 0x1FFF) * 8;
@@ -192,6 +195,13 @@ public static class PacketParser
         }
 
         return ParseL4(ip.Slice(headerLength, payloadLength), l3Offset + headerLength, protocol, isIPv6: false, ref packet);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ushort ReadBigEndian16(ref byte start, int offset)
+    {
+        ushort value = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref start, offset));
+        return BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value;
     }
 
     // Mirrors ip_options_compile's framing checks: EOL ends the list, NOP is one byte, every other option carries
@@ -372,16 +382,17 @@ public static class PacketParser
             return DropReason.TcpTruncated;
         }
 
-        int headerLength = (tcp[12] >> 4) * 4;
+        ref byte t = ref MemoryMarshal.GetReference(tcp); // at least 20 bytes, checked above
+        int headerLength = (Unsafe.Add(ref t, 12) >> 4) * 4;
         if (headerLength < 20 || headerLength > tcp.Length)
         {
             return DropReason.TcpBadDataOffset;
         }
 
         packet.L4 = L4Kind.Tcp;
-        packet.SourcePort = BinaryPrimitives.ReadUInt16BigEndian(tcp);
-        packet.DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(tcp.Slice(2));
-        packet.TcpFlags = tcp[13];
+        packet.SourcePort = ReadBigEndian16(ref t, 0);
+        packet.DestinationPort = ReadBigEndian16(ref t, 2);
+        packet.TcpFlags = Unsafe.Add(ref t, 13);
         packet.TcpHeaderLength = headerLength;
         return DropReason.None;
     }
@@ -395,15 +406,16 @@ public static class PacketParser
         }
 
         // In a first fragment the length covers the whole reassembled datagram, not this fragment.
-        int length = BinaryPrimitives.ReadUInt16BigEndian(udp.Slice(4));
+        ref byte u = ref MemoryMarshal.GetReference(udp); // at least 8 bytes, checked above
+        int length = ReadBigEndian16(ref u, 4);
         if (length < 8 || (length > udp.Length && packet.Fragment != FragmentKind.First))
         {
             return DropReason.UdpBadLength;
         }
 
         packet.L4 = L4Kind.Udp;
-        packet.SourcePort = BinaryPrimitives.ReadUInt16BigEndian(udp);
-        packet.DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(udp.Slice(2));
+        packet.SourcePort = ReadBigEndian16(ref u, 0);
+        packet.DestinationPort = ReadBigEndian16(ref u, 2);
         return DropReason.None;
     }
 
