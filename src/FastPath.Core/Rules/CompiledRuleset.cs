@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+
+namespace FastPath.Core.Rules;
+
+/// <summary>
+/// The rulesets of both families resolved against the dataplane's port names: chains by index, interface
+/// matches as a per-port table, recent matches by table number. Immutable and shared by every worker; the
+/// per-worker mutable state (recent tables, counters) lives in <see cref="RulesetState"/>.
+/// </summary>
+public sealed class CompiledRuleset
+{
+    public CompiledRuleset(FamilyRuleset ipv4, FamilyRuleset ipv6, IReadOnlyList<string> portNames, bool filterInputChain = false)
+    {
+        PortNames = portNames;
+        FilterChainName = filterInputChain ? "INPUT" : "FORWARD";
+        var recentTables = new List<RecentTableSpec>();
+        var rules = new List<CompiledRule>();
+        var chains = new List<CompiledChain>();
+        IPv4 = Compile(ipv4, recentTables, rules, chains);
+        IPv6 = Compile(ipv6, recentTables, rules, chains);
+        RecentTables = recentTables;
+        Rules = rules;
+        Chains = chains;
+    }
+
+    public IReadOnlyList<string> PortNames { get; }
+
+    /// <summary>FORWARD, or INPUT when the host's INPUT chain is applied to crossing traffic.</summary>
+    public string FilterChainName { get; }
+
+    internal CompiledFamily IPv4 { get; }
+    internal CompiledFamily IPv6 { get; }
+
+    /// <summary>Every rule by its id (the index into per-worker counters).</summary>
+    public IReadOnlyList<CompiledRule> Rules { get; }
+
+    /// <summary>Every chain by its id; built-in chains' policy counters are indexed by chain id.</summary>
+    public IReadOnlyList<CompiledChain> Chains { get; }
+
+    /// <summary>The recent tables the rules name, in the order the kernel would create them.</summary>
+    public IReadOnlyList<RecentTableSpec> RecentTables { get; }
+
+    private CompiledFamily Compile(FamilyRuleset ruleset, List<RecentTableSpec> recentTables, List<CompiledRule> allRules, List<CompiledChain> allChains)
+    {
+        CompiledChain? raw = null, filter = null;
+        foreach (var kind in new[] { TableKind.Raw, TableKind.Filter })
+        {
+            if (!ruleset.Tables.TryGetValue(kind, out var table))
+                continue;
+            var byName = new Dictionary<string, CompiledChain>();
+            foreach (var chain in table.Chains.Values)
+            {
+                var compiled = new CompiledChain(allChains.Count, ruleset.Family, kind, chain.Name, chain.Policy);
+                allChains.Add(compiled);
+                byName[chain.Name] = compiled;
+            }
+            foreach (var chain in table.Chains.Values)
+            {
+                var compiledRules = new List<CompiledRule>();
+                foreach (var rule in chain.Rules)
+                {
+                    var recentIds = rule.Recent.Select(r => RecentTableId(r, recentTables)).ToArray();
+                    var compiled = new CompiledRule(allRules.Count, ruleset.Family, kind, rule, recentIds,
+                        rule.TargetChain is { } t ? byName[t] : null,
+                        Ports(rule.InInterface), Ports(rule.OutInterface));
+                    allRules.Add(compiled);
+                    compiledRules.Add(compiled);
+                }
+                byName[chain.Name].Rules = compiledRules.ToArray();
+            }
+            if (kind == TableKind.Raw)
+                byName.TryGetValue("PREROUTING", out raw);
+            else
+                byName.TryGetValue(FilterChainName, out filter);
+        }
+        return new CompiledFamily(raw, filter, allChains.Count(c => c.Family == ruleset.Family) + 1);
+    }
+
+    /// <summary>Whether each port matches -i/-o (the '!' applied), or null when the rule has no such match.</summary>
+    private bool[]? Ports(Inverted<InterfaceName>? match) =>
+        match is { } m ? PortNames.Select(p => m.Value.Matches(p) != m.Invert).ToArray() : null;
+
+    /// <summary>
+    /// Tables are created by the first rule naming them, which also fixes the table's --mask; a later rule
+    /// that needs more stamps grows them (the kernel flushes the table then; at load time it is empty).
+    /// </summary>
+    private static int RecentTableId(RecentOptions options, List<RecentTableSpec> tables)
+    {
+        int id = tables.FindIndex(t => t.Name == options.Name);
+        if (id < 0)
+        {
+            tables.Add(new RecentTableSpec(options.Name, options.Mask, options.StampSlots));
+            return tables.Count - 1;
+        }
+        if (options.StampSlots > tables[id].StampSlots)
+            tables[id] = tables[id] with { StampSlots = options.StampSlots };
+        return id;
+    }
+}
+
+/// <summary>How a recent table is to be built: name, the creating rule's mask, timestamps per entry.</summary>
+public sealed record RecentTableSpec(string Name, InetAddress Mask, int StampSlots);
+
+/// <summary>The two entry chains of one family: raw PREROUTING and the filter chain (either may be absent).</summary>
+internal sealed record CompiledFamily(CompiledChain? Raw, CompiledChain? Filter, int MaxDepth);
+
+public sealed class CompiledChain(int id, L3Kind family, TableKind table, string name, TargetKind? policy)
+{
+    public int Id { get; } = id;
+    public L3Kind Family { get; } = family;
+    public TableKind Table { get; } = table;
+    public string Name { get; } = name;
+    public TargetKind? Policy { get; } = policy;
+    public CompiledRule[] Rules { get; internal set; } = [];
+
+    /// <summary>"filter:FORWARD" — how traces and counters name the chain.</summary>
+    public string QualifiedName => $"{(Table == TableKind.Raw ? "raw" : "filter")}:{Name}";
+}
+
+public sealed class CompiledRule(int id, L3Kind family, TableKind table, Rule rule, int[] recentTables, CompiledChain? target, bool[]? inPorts, bool[]? outPorts)
+{
+    public int Id { get; } = id;
+    public L3Kind Family { get; } = family;
+    public TableKind Table { get; } = table;
+    public Rule Rule { get; } = rule;
+    internal int[] RecentTables { get; } = recentTables;
+    internal CompiledChain? TargetChain { get; } = target;
+    internal bool[]? InPorts { get; } = inPorts;
+    internal bool[]? OutPorts { get; } = outPorts;
+
+    /// <summary>"filter:FORWARD:3" — table, chain and 1-based rule number, as traces print it.</summary>
+    public string QualifiedName => $"{(Table == TableKind.Raw ? "raw" : "filter")}:{Rule.Chain}:{Rule.Number}";
+}

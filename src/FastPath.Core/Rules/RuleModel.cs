@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+
+namespace FastPath.Core.Rules;
+
+/// <summary>The netfilter tables FastPath applies to crossing traffic, in the kernel's order.</summary>
+public enum TableKind : byte
+{
+    Raw,    // PREROUTING, before connection tracking
+    Filter, // FORWARD (or INPUT, when the host's INPUT chain is applied to crossing traffic)
+}
+
+public enum TargetKind : byte
+{
+    None,    // no -j: the rule only counts
+    Accept,
+    Drop,
+    Return,
+    Jump,    // -j CHAIN
+    Goto,    // -g CHAIN
+}
+
+/// <summary>An inclusive range of port numbers.</summary>
+public readonly record struct PortRange(ushort First, ushort Last)
+{
+    public bool Contains(ushort port) => port >= First && port <= Last;
+}
+
+/// <summary>An address with a prefix (-s/-d): matches when the masked packet address equals the masked address.</summary>
+public readonly record struct AddressPrefix(InetAddress Address, InetAddress Mask)
+{
+    public bool Contains(in InetAddress address) => address.And(Mask) == Address;
+}
+
+/// <summary>An interface name as -i/-o take it: a trailing '+' makes it a prefix.</summary>
+public readonly record struct InterfaceName(string Name)
+{
+    public bool Matches(string port) => Name.EndsWith('+') ? port.StartsWith(Name[..^1], StringComparison.Ordinal) : port == Name;
+}
+
+/// <summary>One match with its '!' (inversion) flag.</summary>
+public readonly record struct Inverted<T>(T Value, bool Invert);
+
+/// <summary>
+/// One rule: every match it has must match (each possibly inverted); then the target applies. Parsed once,
+/// shared read-only by every worker; counters live with the workers, not here.
+/// </summary>
+public sealed record Rule
+{
+    public required string Chain { get; init; }
+    public required int Line { get; init; }           // line in the rules file, for errors and traces
+    public required int Number { get; init; }         // 1-based position in its chain, as iptables -L --line-numbers
+    public Inverted<byte>? Protocol { get; init; }    // -p (0 = all)
+    public Inverted<AddressPrefix>? Source { get; init; }
+    public Inverted<AddressPrefix>? Destination { get; init; }
+    public Inverted<InterfaceName>? InInterface { get; init; }
+    public Inverted<InterfaceName>? OutInterface { get; init; }
+    public Inverted<PortRange>? SourcePort { get; init; }       // -m tcp/udp --sport
+    public Inverted<PortRange>? DestinationPort { get; init; }  // -m tcp/udp --dport
+    public Inverted<(byte Mask, byte Compare)>? TcpFlags { get; init; } // --tcp-flags / --syn
+    public Inverted<(byte Type, short Code)>? IcmpType { get; init; }   // -m icmp/icmp6; Code -1 = any; Type 255 = any
+    public Inverted<MultiportMatch>? Multiport { get; init; }
+    public Inverted<byte[]>? MacSource { get; init; }
+    public IReadOnlyList<RecentOptions> Recent { get; init; } = [];
+
+    /// <summary>The -m matches in the order the rule gives them: x_tables evaluates them in that order, and recent has side effects.</summary>
+    public IReadOnlyList<MatchModule> Modules { get; init; } = [];
+    public TargetKind Target { get; init; }
+    public string? TargetChain { get; init; }
+    public long InitialPackets { get; init; }   // [packets:bytes] from the file
+    public long InitialBytes { get; init; }
+}
+
+/// <summary>A -m match module (the options of tcp/udp/icmp belong to the module that precedes them).</summary>
+public enum MatchModule : byte
+{
+    Tcp,
+    Udp,
+    Icmp,
+    Multiport,
+    Mac,
+    Comment,
+    Recent,
+}
+
+public enum MultiportDirection : byte
+{
+    Source,
+    Destination,
+    Either,
+}
+
+public sealed record MultiportMatch(MultiportDirection Direction, PortRange[] Ports)
+{
+    public bool Matches(ushort source, ushort destination) => Direction switch
+    {
+        MultiportDirection.Source => Ports.Any(p => p.Contains(source)),
+        MultiportDirection.Destination => Ports.Any(p => p.Contains(destination)),
+        _ => Ports.Any(p => p.Contains(source) || p.Contains(destination)),
+    };
+}
+
+/// <summary>A chain: built-in ones have a policy (ACCEPT or DROP); user-defined ones return at their end.</summary>
+public sealed record ChainDefinition(string Name, TargetKind? Policy, long PolicyPackets, long PolicyBytes, IReadOnlyList<Rule> Rules);
+
+/// <summary>One table of one family, as one *table ... COMMIT block of iptables-save.</summary>
+public sealed record TableDefinition(TableKind Kind, IReadOnlyDictionary<string, ChainDefinition> Chains);
+
+/// <summary>The iptables-save (or ip6tables-save) file of one family.</summary>
+public sealed record FamilyRuleset(L3Kind Family, string Source, IReadOnlyDictionary<TableKind, TableDefinition> Tables)
+{
+    public static FamilyRuleset Empty(L3Kind family) => new(family, "(none)", new Dictionary<TableKind, TableDefinition>());
+}

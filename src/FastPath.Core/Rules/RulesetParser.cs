@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+
+namespace FastPath.Core.Rules;
+
+/// <summary>A rules file FastPath refuses, with the file and line (like iptables-restore's "line N failed").</summary>
+public sealed class RulesetException(string file, int line, string message)
+    : Exception($"{file}:{line}: {message}")
+{
+    public string File { get; } = file;
+    public int Line { get; } = line;
+    public string Reason { get; } = message;
+}
+
+/// <summary>
+/// Reads iptables-save / ip6tables-save output — what users already have — into an immutable ruleset.
+/// Supports the *raw and *filter tables (other tables are accepted only while they hold no rules), chain
+/// policies and [packets:bytes] counters, user chains with -j/-g/RETURN, and the matches -p, -s, -d, -i, -o,
+/// -m tcp/udp (--sport, --dport, --tcp-flags, --syn), -m icmp/icmp6, -m multiport, -m mac, -m comment and
+/// -m recent with every option. Anything else is refused with file:line, and nothing is half-applied.
+/// </summary>
+public static class RulesetParser
+{
+    private static readonly Dictionary<string, string[]> BuiltinChains = new()
+    {
+        ["raw"] = ["PREROUTING", "OUTPUT"],
+        ["filter"] = ["INPUT", "FORWARD", "OUTPUT"],
+    };
+
+    private static readonly HashSet<string> IgnoredEmptyTables = ["nat", "mangle", "security"];
+
+    public static FamilyRuleset ParseFile(string path, L3Kind family) => Parse(File.ReadAllText(path), path, family);
+
+    public static FamilyRuleset Parse(string text, string file, L3Kind family)
+    {
+        var tables = new Dictionary<TableKind, TableDefinition>();
+        var lines = text.Split('\n');
+        TableBuilder? current = null;
+        for (int n = 0; n < lines.Length; n++)
+        {
+            int lineNumber = n + 1;
+            string line = lines[n].TrimEnd('\r').Trim();
+            if (line.Length == 0 || line[0] == '#')
+                continue;
+            var fail = (string message) => new RulesetException(file, lineNumber, message);
+            if (line[0] == '*')
+            {
+                if (current is not null)
+                    throw fail($"table '{line[1..]}' starts before table '{current.Name}' was committed (COMMIT expected)");
+                string name = line[1..].Trim();
+                if (!BuiltinChains.ContainsKey(name) && !IgnoredEmptyTables.Contains(name))
+                    throw fail($"unknown table '{name}'");
+                current = new TableBuilder(name, lineNumber);
+                if (BuiltinChains.TryGetValue(name, out var builtins))
+                {
+                    foreach (string chain in builtins)
+                        current.Chains[chain] = new ChainBuilder(chain, TargetKind.Accept, 0, 0, declared: false);
+                }
+                continue;
+            }
+            if (current is null)
+                throw fail("expected a table (*raw or *filter) before this line");
+            if (line == "COMMIT")
+            {
+                if (BuiltinChains.ContainsKey(current.Name))
+                {
+                    var kind = current.Name == "raw" ? TableKind.Raw : TableKind.Filter;
+                    if (tables.ContainsKey(kind))
+                        throw fail($"table '{current.Name}' appears twice");
+                    tables[kind] = current.Build(kind, file);
+                }
+                current = null;
+                continue;
+            }
+            if (line[0] == ':')
+            {
+                DeclareChain(current, line, fail);
+                continue;
+            }
+            var tokens = Tokenize(line, fail);
+            long packets = 0, bytes = 0;
+            if (tokens[0].StartsWith('['))
+            {
+                (packets, bytes) = ParseCounters(tokens[0], fail);
+                tokens.RemoveAt(0);
+            }
+            if (tokens.Count < 2 || tokens[0] is not ("-A" or "--append"))
+                throw fail($"expected '-A CHAIN ...', got '{line}'");
+            if (!current.Chains.TryGetValue(tokens[1], out var chainBuilder))
+                throw fail($"chain '{tokens[1]}' does not exist in table '{current.Name}'");
+            if (!BuiltinChains.ContainsKey(current.Name))
+                throw fail($"table '{current.Name}' is not supported (FastPath applies raw PREROUTING and filter FORWARD/INPUT); only its empty chains may be listed");
+            var rule = new RuleParser(tokens, 2, family, fail).Parse(tokens[1], lineNumber, chainBuilder.Rules.Count + 1) with
+            {
+                InitialPackets = packets,
+                InitialBytes = bytes,
+            };
+            chainBuilder.Rules.Add(rule);
+        }
+        if (current is not null)
+            throw new RulesetException(file, lines.Length, $"table '{current.Name}' (line {current.Line}) was never committed (COMMIT expected)");
+        return new FamilyRuleset(family, file, tables);
+    }
+
+    private static void DeclareChain(TableBuilder table, string line, Func<string, RulesetException> fail)
+    {
+        var parts = line[1..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length < 2)
+            throw fail($"a chain line is ':NAME POLICY [packets:bytes]', got '{line}'");
+        string name = parts[0];
+        long packets = 0, bytes = 0;
+        if (parts.Length > 2)
+            (packets, bytes) = ParseCounters(parts[2], fail);
+        if (!BuiltinChains.TryGetValue(table.Name, out var builtins))
+        {
+            // nat, mangle, security: only listed so that a whole iptables-save file loads; rules there are refused.
+            table.Chains[name] = new ChainBuilder(name, null, packets, bytes, declared: true);
+            return;
+        }
+        bool builtin = builtins.Contains(name);
+        if (table.Chains.TryGetValue(name, out var existing) && existing.Declared)
+            throw fail($"chain '{name}' is declared twice");
+        TargetKind? policy;
+        if (builtin)
+        {
+            policy = parts[1] switch
+            {
+                "ACCEPT" => TargetKind.Accept,
+                "DROP" => TargetKind.Drop,
+                _ => throw fail($"the policy of built-in chain '{name}' must be ACCEPT or DROP, got '{parts[1]}'"),
+            };
+        }
+        else
+        {
+            if (parts[1] != "-")
+                throw fail($"user-defined chain '{name}' cannot have a policy ('{parts[1]}'); write '-'");
+            if (name.Length > 28 || name.StartsWith('-') || name is "ACCEPT" or "DROP" or "RETURN" or "QUEUE")
+                throw fail($"'{name}' is not a valid chain name");
+            policy = null;
+        }
+        table.Chains[name] = new ChainBuilder(name, policy, packets, bytes, declared: true);
+    }
+
+    private static (long Packets, long Bytes) ParseCounters(string text, Func<string, RulesetException> fail)
+    {
+        var inner = text.TrimStart('[').TrimEnd(']').Split(':');
+        if (inner.Length != 2 || !text.StartsWith('[') || !text.EndsWith(']')
+            || !long.TryParse(inner[0], NumberStyles.None, CultureInfo.InvariantCulture, out long p)
+            || !long.TryParse(inner[1], NumberStyles.None, CultureInfo.InvariantCulture, out long b))
+            throw fail($"counters must be [packets:bytes], got '{text}'");
+        return (p, b);
+    }
+
+    /// <summary>Splits like iptables-restore: on blanks, with double quotes grouping and backslash escaping inside them.</summary>
+    private static List<string> Tokenize(string line, Func<string, RulesetException> fail)
+    {
+        var tokens = new List<string>();
+        var token = new System.Text.StringBuilder();
+        bool quoted = false, inToken = false;
+        for (int i = 0; i < line.Length; i++)
+        {
+            char c = line[i];
+            if (quoted)
+            {
+                if (c == '\\' && i + 1 < line.Length)
+                    token.Append(line[++i]);
+                else if (c == '"')
+                    quoted = false;
+                else
+                    token.Append(c);
+            }
+            else if (c == '"')
+            {
+                quoted = inToken = true;
+            }
+            else if (c is ' ' or '\t')
+            {
+                if (inToken)
+                    tokens.Add(token.ToString());
+                token.Clear();
+                inToken = false;
+            }
+            else
+            {
+                token.Append(c);
+                inToken = true;
+            }
+        }
+        if (quoted)
+            throw fail("unterminated quoted string");
+        if (inToken)
+            tokens.Add(token.ToString());
+        return tokens;
+    }
+
+    private sealed class TableBuilder(string name, int line)
+    {
+        public string Name { get; } = name;
+        public int Line { get; } = line;
+        public Dictionary<string, ChainBuilder> Chains { get; } = new(StringComparer.Ordinal);
+
+        public TableDefinition Build(TableKind kind, string file)
+        {
+            foreach (var chain in Chains.Values)
+            {
+                foreach (var rule in chain.Rules)
+                {
+                    if (rule.TargetChain is { } target && !Chains.TryGetValue(target, out _))
+                        throw new RulesetException(file, rule.Line, $"chain '{target}' does not exist in table '{Name}'");
+                    if (rule.TargetChain is { } t && Chains[t].Policy is not null)
+                        throw new RulesetException(file, rule.Line, $"cannot jump to built-in chain '{t}'");
+                }
+            }
+            CheckForLoops(file);
+            return new TableDefinition(kind, Chains.ToDictionary(c => c.Key, c => new ChainDefinition(c.Key, c.Value.Policy, c.Value.Packets, c.Value.Bytes, c.Value.Rules.ToArray())));
+        }
+
+        /// <summary>A jump cycle would never end: iptables-restore refuses it (ELOOP), and so do we.</summary>
+        private void CheckForLoops(string file)
+        {
+            var state = new Dictionary<string, int>(); // 1 = on the path, 2 = done
+            foreach (string start in Chains.Keys)
+                Visit(start, file, state);
+        }
+
+        private void Visit(string chain, string file, Dictionary<string, int> state)
+        {
+            state.TryGetValue(chain, out int s);
+            if (s == 2)
+                return;
+            state[chain] = 1;
+            foreach (var rule in Chains[chain].Rules)
+            {
+                if (rule.TargetChain is not { } next)
+                    continue;
+                state.TryGetValue(next, out int ns);
+                if (ns == 1)
+                    throw new RulesetException(file, rule.Line, $"jumping from '{chain}' to '{next}' makes a loop (Too many levels of symbolic links)");
+                Visit(next, file, state);
+            }
+            state[chain] = 2;
+        }
+    }
+
+    private sealed class ChainBuilder(string name, TargetKind? policy, long packets, long bytes, bool declared)
+    {
+        public string Name { get; } = name;
+        public TargetKind? Policy { get; } = policy;
+        public long Packets { get; } = packets;
+        public long Bytes { get; } = bytes;
+        public bool Declared { get; } = declared;
+        public List<Rule> Rules { get; } = [];
+    }
+}
