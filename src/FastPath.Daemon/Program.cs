@@ -5,6 +5,16 @@ namespace FastPath.Daemon;
 
 public static class Program
 {
+    private static int CheckCommand(RunOptions options, TextWriter output)
+    {
+        if (!options.HasRules)
+            throw new UsageException("check needs --rules FILE and/or --rules6 FILE");
+        var (v4, v6) = RulesFiles.Load(options)!.Value;
+        var compiled = new FastPath.Core.Rules.CompiledRuleset(v4, v6, [], options.FilterInput);
+        output.WriteLine($"rules OK: {compiled.Rules.Count} rule(s) in {compiled.Chains.Count} chain(s), {compiled.RecentTables.Count} recent table(s)");
+        return 0;
+    }
+
     public static int Main(string[] args)
     {
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
@@ -23,6 +33,13 @@ public static class Program
                         return 0;
                     }
                     return RunCommand.Execute(RunOptions.Parse(args[1..]), Console.Out);
+                case "check":
+                    if (args.Skip(1).Any(a => a is "-h" or "--help"))
+                    {
+                        Console.Out.Write(Help.Check);
+                        return 0;
+                    }
+                    return CheckCommand(RunOptions.Parse(args[1..], requireJob: false), Console.Out);
                 case "version":
                     Console.Out.WriteLine($"fastpath {typeof(Program).Assembly.GetName().Version} (native shim ABI {Eal.ShimAbiVersion})");
                     return 0;
@@ -36,7 +53,7 @@ public static class Program
             Console.Error.WriteLine($"fastpath: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is DpdkException or InvalidDataException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+        catch (Exception e) when (e is FastPath.Core.Rules.RulesetException or DpdkException or InvalidDataException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"fastpath: {e.Message}");
             return 1;
@@ -46,12 +63,21 @@ public static class Program
 
 internal static class Help
 {
+    public const string Check = """
+        Usage: fastpath check --rules FILE [--rules6 FILE] [--filter-input yes|no]
+
+        Reads the rules files as `fastpath run` would and reports the first problem as FILE:LINE: message,
+        like iptables-restore --test. Exit status 0 when they load, 1 when they do not.
+
+        """;
+
     public const string Main = """
         fastpath - a userspace packet dataplane: bump-in-the-wire forwarding between port pairs
 
         Usage:
           fastpath run [options]     forward frames: offline (pcap in -> pcap out) or live (DPDK ports)
           fastpath run --help        every option of run
+          fastpath check --rules F   check iptables-save rules files without running (like iptables-restore --test)
           fastpath version           print the version and the native shim ABI
 
         Examples:

@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using FastPath.Core.Rules;
 using FastPath.Dataplane;
 using FastPath.Dataplane.Native;
 using FastPath.Dataplane.Ports;
@@ -12,32 +13,62 @@ namespace FastPath.Daemon;
 /// <summary>`fastpath run`: builds the ports and the dataplane, runs it, prints stats and the final summary.</summary>
 public static class RunCommand
 {
-    public static int Execute(RunOptions options, TextWriter output) =>
-        options.IsOffline ? RunOffline(options, output) : RunLive(options, output);
+    public static int Execute(RunOptions options, TextWriter output)
+    {
+        // A bad rules file stops everything before a port is opened.
+        var rules = RulesFiles.Load(options);
+        return options.IsOffline ? RunOffline(options, rules, output) : RunLive(options, rules, output);
+    }
 
-    private static int RunOffline(RunOptions options, TextWriter output)
+    private static int RunOffline(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TextWriter output)
     {
         if (options.PcapOut is null)
             throw new UsageException("offline mode needs --pcap-out FILE for the forwarded frames");
         using var input = PcapFilePort.OpenReader("pcap-in", options.PcapIn!);
         using var forwarded = PcapFilePort.CreateWriter("pcap-out", options.PcapOut, input.Header);
-        var host = new DataplaneHost<AcceptAll>([input, forwarded], [(0, 1)],
-            new DataplaneOptions { Workers = 1, Cores = options.Cores }, _ => default);
+        IPort[] ports = [input, forwarded];
+        (int, int)[] pairs = [(0, 1)];
+        var dataplane = new DataplaneOptions { Workers = 1, Cores = options.Cores };
+        string what = $"offline replay of {options.PcapIn} -> {options.PcapOut}";
+        if (rules is not { } r)
+            return Replay(ports, pairs, dataplane, _ => default(AcceptAll), output, what, forwarded);
+
+        var compiled = new CompiledRuleset(r.V4, r.V6, ports.Select(p => p.Name).ToArray(), options.FilterInput);
+        var peers = DataplaneTopology.PeersOf(ports.Select(p => p.Name).ToArray(), pairs);
+        var state = new RulesetState(compiled);
+        using var trace = options.Trace is null ? null : new VerdictTrace(File.Create(options.Trace), compiled);
+        int status = Replay(ports, pairs, dataplane, _ => new RulesetVerdict(state, peers, trace), output, what, forwarded);
+        RuleCounters.Print(output, compiled, [state]);
+        return status;
+    }
+
+    private static int Replay<TVerdict>(IPort[] ports, (int, int)[] pairs, DataplaneOptions dataplane, Func<int, TVerdict> verdicts,
+        TextWriter output, string what, PcapFilePort forwarded) where TVerdict : struct, IVerdictStage
+    {
+        var host = new DataplaneHost<TVerdict>(ports, pairs, dataplane, verdicts);
         using var stop = StopSignals.Register(host.RequestStop);
         var clock = Stopwatch.StartNew();
         host.RunToCompletion(TimeSpan.FromDays(1));
         forwarded.Dispose();
-        Summary.Print(output, host, clock.Elapsed, $"offline replay of {options.PcapIn} -> {options.PcapOut}");
+        Summary.Print(output, host, clock.Elapsed, what);
         return 0;
     }
 
-    private static int RunLive(RunOptions options, TextWriter output)
+    private static int RunLive(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TextWriter output)
     {
         var cores = options.Cores ?? DefaultCores(options.Workers ?? 1);
         int workers = cores.Count;
         Eal.Initialize(options.EalArguments);
 
         var names = options.Pairs.SelectMany(p => new[] { p.A, p.B }).Distinct().ToList();
+        var pairs = options.Pairs.Select(p => (names.IndexOf(p.A), names.IndexOf(p.B))).ToList();
+        CompiledRuleset? compiled = null;
+        if (rules is { } r)
+        {
+            compiled = new CompiledRuleset(r.V4, r.V6, names, options.FilterInput);
+            if (workers > 1 && compiled.RecentTables.Count > 0)
+                throw new UsageException("rules with -m recent run on one worker for now (per-core recent shards are not done yet): use one core in --cores");
+        }
         uint mbufs = options.Mbufs ?? MbufsNeeded(names.Count, workers, options.RxDescriptors, options.TxDescriptors);
         using var pool = DpdkMempool.Create("fp_mbufs", mbufs);
         var ports = new List<DpdkPort>();
@@ -45,48 +76,59 @@ public static class RunCommand
         {
             foreach (string name in names)
                 ports.Add(DpdkPort.Open(name, workers, pool, options.RxDescriptors, options.TxDescriptors));
-            var pairs = options.Pairs.Select(p => (names.IndexOf(p.A), names.IndexOf(p.B))).ToList();
-            var host = new DataplaneHost<AcceptAll>(ports, pairs,
-                new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true }, _ => default);
-            foreach (var port in ports)
-                port.Start();
-            foreach (var port in ports)
-                output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {(port.HashesFlowsToQueues ? "symmetric RSS" : workers > 1 ? "software steering" : "one worker")}");
-            output.WriteLine($"{workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT or SIGTERM stops");
-            output.Flush();
-
-            using var stop = StopSignals.Register(host.RequestStop);
-            var clock = Stopwatch.StartNew();
-            host.Start();
-            var reporter = new StatsLine(host, output);
-            var deadline = options.DurationSeconds is double d ? TimeSpan.FromSeconds(d) : TimeSpan.MaxValue;
-            var interval = TimeSpan.FromSeconds(options.StatsIntervalSeconds);
-            var nextStats = interval;
-            while (!host.IsStopRequested && clock.Elapsed < deadline)
-            {
-                Thread.Sleep(10);
-                if (options.StatsIntervalSeconds > 0 && clock.Elapsed >= nextStats)
-                {
-                    reporter.Print(clock.Elapsed);
-                    nextStats += interval;
-                }
-            }
-            host.RequestStop();
-            if (!host.Join(TimeSpan.FromSeconds(10)))
-                throw new InvalidOperationException("workers did not stop within 10 s");
-            Summary.Print(output, host, clock.Elapsed, "live");
-            foreach (var port in ports)
-            {
-                var dev = port.ReadDeviceCounters();
-                output.WriteLine($"device {port.Name}: ipackets {dev.InPackets} opackets {dev.OutPackets} imissed {dev.InMissed} ierrors {dev.InErrors} oerrors {dev.OutErrors}");
-            }
-            return 0;
+            var dataplane = new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true };
+            if (compiled is null)
+                return Serve(options, output, ports, pairs, dataplane, _ => default(AcceptAll), mbufs, cores);
+            var peers = DataplaneTopology.PeersOf(names, pairs);
+            var states = Enumerable.Range(0, workers).Select(_ => new RulesetState(compiled)).ToArray();
+            int status = Serve(options, output, ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers), mbufs, cores);
+            RuleCounters.Print(output, compiled, states);
+            return status;
         }
         finally
         {
             foreach (var port in ports)
                 port.Dispose();
         }
+    }
+
+    private static int Serve<TVerdict>(RunOptions options, TextWriter output, List<DpdkPort> ports, List<(int, int)> pairs,
+        DataplaneOptions dataplane, Func<int, TVerdict> verdicts, uint mbufs, List<int> cores) where TVerdict : struct, IVerdictStage
+    {
+        var host = new DataplaneHost<TVerdict>(ports, pairs, dataplane, verdicts);
+        foreach (var port in ports)
+            port.Start();
+        foreach (var port in ports)
+            output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {(port.HashesFlowsToQueues ? "symmetric RSS" : dataplane.Workers > 1 ? "software steering" : "one worker")}");
+        output.WriteLine($"{dataplane.Workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT or SIGTERM stops");
+        output.Flush();
+
+        using var stop = StopSignals.Register(host.RequestStop);
+        var clock = Stopwatch.StartNew();
+        host.Start();
+        var reporter = new StatsLine(output);
+        var deadline = options.DurationSeconds is double d ? TimeSpan.FromSeconds(d) : TimeSpan.MaxValue;
+        var interval = TimeSpan.FromSeconds(options.StatsIntervalSeconds);
+        var nextStats = interval;
+        while (!host.IsStopRequested && clock.Elapsed < deadline)
+        {
+            Thread.Sleep(10);
+            if (options.StatsIntervalSeconds > 0 && clock.Elapsed >= nextStats)
+            {
+                reporter.Print(host.ReadCounters(), clock.Elapsed);
+                nextStats += interval;
+            }
+        }
+        host.RequestStop();
+        if (!host.Join(TimeSpan.FromSeconds(10)))
+            throw new InvalidOperationException("workers did not stop within 10 s");
+        Summary.Print(output, host, clock.Elapsed, "live");
+        foreach (var port in ports)
+        {
+            var dev = port.ReadDeviceCounters();
+            output.WriteLine($"device {port.Name}: ipackets {dev.InPackets} opackets {dev.OutPackets} imissed {dev.InMissed} ierrors {dev.InErrors} oerrors {dev.OutErrors}");
+        }
+        return 0;
     }
 
     /// <summary>By default the workers take the highest cores, leaving core 0 to the management thread and the OS.</summary>

@@ -17,6 +17,12 @@ public sealed class RunOptions
     public uint? Mbufs { get; private set; }
     public double? DurationSeconds { get; private set; }
     public double StatsIntervalSeconds { get; private set; } = 1;
+    public string? Rules { get; private set; }
+    public string? Rules6 { get; private set; }
+    public string? Trace { get; private set; }
+    public bool FilterInput { get; private set; }
+
+    public bool HasRules => Rules is not null || Rules6 is not null;
 
     public bool IsOffline => PcapIn is not null;
 
@@ -34,10 +40,15 @@ public sealed class RunOptions
         ("mbufs", "N", "Size of the mbuf pool (default: enough for every ring and burst, rounded to 2^k-1)."),
         ("duration", "SECONDS", "Live mode: stop by itself after this long (default: until SIGINT or SIGTERM)."),
         ("stats-interval", "SECONDS", "Live mode: seconds between stats lines, pps in/out/drop per port (default 1; 0 turns them off)."),
+        ("rules", "FILE", "An iptables-save file (*raw PREROUTING, then *filter FORWARD) applied to IPv4 traffic crossing the wire. -i/-o name FastPath ports: DPDK device names, or pcap-in/pcap-out offline. A bad file is refused with FILE:LINE and nothing runs."),
+        ("rules6", "FILE", "The same for IPv6 (ip6tables-save). Recent tables named in both files are one table, as in the kernel."),
+        ("filter-input", "yes|no", "Apply the filter table's INPUT chain instead of FORWARD (a host's ruleset reused for traffic crossing the appliance). Default no."),
+        ("trace", "FILE", "Offline mode: write one line per frame: packet number, capture time, ACCEPT/DROP and the table:chain:rule (or chain policy, or malformed:REASON) that decided it."),
         ("config", "FILE", "Read options from FILE: one \"name = value\" per line (names as above without --, # starts a comment); command-line options given after --config override it."),
     ];
 
-    public static RunOptions Parse(IReadOnlyList<string> args)
+    /// <param name="requireJob">False for `fastpath check`, which needs rules but no ports.</param>
+    public static RunOptions Parse(IReadOnlyList<string> args, bool requireJob = true)
     {
         var options = new RunOptions();
         for (int i = 0; i < args.Count; i++)
@@ -66,7 +77,8 @@ public sealed class RunOptions
             else
                 options.Set(name, value, $"--{name}");
         }
-        options.Validate();
+        if (requireJob)
+            options.Validate();
         return options;
     }
 
@@ -126,6 +138,17 @@ public sealed class RunOptions
             case "mbufs": Mbufs = (uint)ParsePositive(value, where, int.MaxValue); break;
             case "duration": DurationSeconds = ParseSeconds(value, where, allowZero: false); break;
             case "stats-interval": StatsIntervalSeconds = ParseSeconds(value, where, allowZero: true); break;
+            case "rules": Rules = value; break;
+            case "rules6": Rules6 = value; break;
+            case "trace": Trace = value; break;
+            case "filter-input":
+                FilterInput = value switch
+                {
+                    "yes" or "true" or "1" => true,
+                    "no" or "false" or "0" => false,
+                    _ => throw new UsageException($"{where}: expected yes or no, got '{value}'"),
+                };
+                break;
         }
     }
 
@@ -141,6 +164,8 @@ public sealed class RunOptions
         }
         if (PcapOut is not null)
             throw new UsageException("--pcap-out needs --pcap-in");
+        if (Trace is not null)
+            throw new UsageException("--trace is for offline replays (--pcap-in)");
         if (Pairs.Count == 0)
             throw new UsageException("nothing to run: give --pcap-in FILE (offline) or --eal ARGS with --pair A,B (live); see fastpath run --help");
         if (Cores is not null && Workers is not null && Workers != Cores.Count)

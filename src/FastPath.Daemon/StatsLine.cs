@@ -7,14 +7,13 @@ using FastPath.Dataplane.Workers;
 namespace FastPath.Daemon;
 
 /// <summary>The per-interval line of live mode: packets per second in, out and dropped for each port.</summary>
-internal sealed class StatsLine(DataplaneHost<AcceptAll> host, TextWriter output)
+internal sealed class StatsLine(TextWriter output)
 {
     private DataplaneCounters? _previous;
     private TimeSpan _previousTime;
 
-    public void Print(TimeSpan now)
+    public void Print(DataplaneCounters current, TimeSpan now)
     {
-        var current = host.ReadCounters();
         double seconds = (now - _previousTime).TotalSeconds;
         var parts = new List<string>();
         for (int p = 0; p < current.PortNames.Length; p++)

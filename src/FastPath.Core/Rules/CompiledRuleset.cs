@@ -115,8 +115,8 @@ public sealed class CompiledChain(int id, L3Kind family, TableKind table, string
     public TargetKind? Policy { get; } = policy;
     public CompiledRule[] Rules { get; internal set; } = [];
 
-    /// <summary>"filter:FORWARD" — how traces and counters name the chain.</summary>
-    public string QualifiedName => $"{(Table == TableKind.Raw ? "raw" : "filter")}:{Name}";
+    /// <summary>"filter:FORWARD", or "ip6:filter:FORWARD" for ip6tables — how traces and counters name the chain.</summary>
+    public string QualifiedName => $"{(Family == L3Kind.IPv6 ? "ip6:" : "")}{(Table == TableKind.Raw ? "raw" : "filter")}:{Name}";
 }
 
 public sealed class CompiledRule(int id, L3Kind family, TableKind table, Rule rule, int[] recentTables, CompiledChain? target, bool[]? inPorts, bool[]? outPorts)
@@ -130,6 +130,6 @@ public sealed class CompiledRule(int id, L3Kind family, TableKind table, Rule ru
     internal bool[]? InPorts { get; } = inPorts;
     internal bool[]? OutPorts { get; } = outPorts;
 
-    /// <summary>"filter:FORWARD:3" — table, chain and 1-based rule number, as traces print it.</summary>
-    public string QualifiedName => $"{(Table == TableKind.Raw ? "raw" : "filter")}:{Rule.Chain}:{Rule.Number}";
+    /// <summary>"filter:FORWARD:3" (IPv6: "ip6:filter:FORWARD:3") — table, chain and 1-based rule number, as traces print it.</summary>
+    public string QualifiedName => $"{(Family == L3Kind.IPv6 ? "ip6:" : "")}{(Table == TableKind.Raw ? "raw" : "filter")}:{Rule.Chain}:{Rule.Number}";
 }

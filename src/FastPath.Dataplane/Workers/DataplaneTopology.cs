@@ -16,21 +16,9 @@ public sealed class DataplaneTopology
             throw new ArgumentOutOfRangeException(nameof(workers), workers, "at least one worker");
         Ports = ports;
         Workers = workers;
-        Peers = new int[ports.Count];
-        Array.Fill(Peers, -1);
-        foreach (var (a, b) in pairs)
-        {
-            if (a == b || a < 0 || b < 0 || a >= ports.Count || b >= ports.Count)
-                throw new ArgumentException($"a pair needs two different ports, got {a} and {b}");
-            if (Peers[a] >= 0 || Peers[b] >= 0)
-                throw new ArgumentException($"port '{ports[Peers[a] >= 0 ? a : b].Name}' is already in a pair");
-            Peers[a] = b;
-            Peers[b] = a;
-        }
+        Peers = PeersOf(ports.Select(p => p.Name).ToArray(), pairs);
         for (int p = 0; p < ports.Count; p++)
         {
-            if (Peers[p] < 0)
-                throw new ArgumentException($"port '{ports[p].Name}' is in no pair: every port forwards to a peer");
             if (ports[p].RxQueueCount > 0 && ports[Peers[p]].TxQueueCount < workers)
                 throw new ArgumentException($"port '{ports[Peers[p]].Name}' has {ports[Peers[p]].TxQueueCount} tx queue(s); {workers} worker(s) need one each");
         }
@@ -46,6 +34,28 @@ public sealed class DataplaneTopology
                 rx[q % workers].Add((p, q));
         }
         RxQueuesByWorker = rx.Select(l => l.ToArray()).ToArray();
+    }
+
+    /// <summary>Each port's peer from the pairs; every port must be in exactly one pair.</summary>
+    public static int[] PeersOf(IReadOnlyList<string> portNames, IReadOnlyList<(int A, int B)> pairs)
+    {
+        var peers = new int[portNames.Count];
+        Array.Fill(peers, -1);
+        foreach (var (a, b) in pairs)
+        {
+            if (a == b || a < 0 || b < 0 || a >= peers.Length || b >= peers.Length)
+                throw new ArgumentException($"a pair needs two different ports, got {a} and {b}");
+            if (peers[a] >= 0 || peers[b] >= 0)
+                throw new ArgumentException($"port '{portNames[peers[a] >= 0 ? a : b]}' is already in a pair");
+            peers[a] = b;
+            peers[b] = a;
+        }
+        for (int p = 0; p < peers.Length; p++)
+        {
+            if (peers[p] < 0)
+                throw new ArgumentException($"port '{portNames[p]}' is in no pair: every port forwards to a peer");
+        }
+        return peers;
     }
 
     public IReadOnlyList<IPort> Ports { get; }

@@ -16,10 +16,17 @@ public enum Verdict : byte
 public interface IVerdictStage
 {
     Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds);
+
+    /// <summary>Told about each frame the parser refused (so a verdict trace can list every frame).</summary>
+    void Malformed(DropReason reason, int inPort, long timestampNanoseconds);
 }
 
 /// <summary>The empty ruleset: every well-formed frame crosses the wire.</summary>
 public struct AcceptAll : IVerdictStage
 {
     public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds) => Verdict.Accept;
+
+    public void Malformed(DropReason reason, int inPort, long timestampNanoseconds)
+    {
+    }
 }

@@ -167,6 +167,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             DropReason reason = PacketParser.Parse(frame, ref parsed);
             if (reason != DropReason.None)
             {
+                _verdict.Malformed(reason, port, timestamps[i]);
                 Drop(port, handles[i], reason);
                 continue;
             }

@@ -123,8 +123,8 @@ public class RulesetStateTests
     public void IPv6UsesTheIp6tablesRulesAndNonIPIsNotFilteredAtAll()
     {
         var state = Load(":FORWARD DROP [0:0]", ipv6: ":FORWARD ACCEPT [0:0]\n-A FORWARD -p udp -m udp --dport 53 -j DROP");
-        Assert.Equal((RuleVerdict.Drop, "filter:FORWARD:1"), Run(state, Ipv6UdpFrame(destinationPort: 53)));
-        Assert.Equal((RuleVerdict.Accept, "filter:FORWARD:policy"), Run(state, Ipv6UdpFrame(destinationPort: 54)));
+        Assert.Equal((RuleVerdict.Drop, "ip6:filter:FORWARD:1"), Run(state, Ipv6UdpFrame(destinationPort: 53)));
+        Assert.Equal((RuleVerdict.Accept, "ip6:filter:FORWARD:policy"), Run(state, Ipv6UdpFrame(destinationPort: 54)));
         Assert.Equal((RuleVerdict.Drop, "filter:FORWARD:policy"), Run(state, Ipv4UdpFrame()));
         byte[] arp = Ethernet(EtherTypeArp, new byte[28]);
         Assert.Equal((RuleVerdict.Accept, "-"), Run(state, arp));

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+using Xunit;
+
+namespace FastPath.Integration.Tests;
+
+/// <summary>"What would this ruleset have done to my capture?" — offline replays with --rules, --trace and `fastpath check`.</summary>
+public sealed class RulesReplayTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fastpath-rules-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string WriteFile(string name, string text)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public void TheTraceNamesTheRuleThatDecidedEveryFrameAndDroppedFramesAreNotForwarded()
+    {
+        string rules = WriteFile("v4.rules", """
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -p tcp -m tcp --dport 80 -m recent --update --seconds 60 --hitcount 2 --name WEB --rsource -j DROP
+            -A FORWARD -p tcp -m tcp --dport 80 -m recent --set --name WEB --rsource
+            -A FORWARD -p udp -m udp --dport 53 -j DROP
+            COMMIT
+            """);
+        string rules6 = WriteFile("v6.rules", "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -p ipv6-icmp -j ACCEPT\nCOMMIT\n");
+        string input = TestEnvironment.Sample("mixed.pcap");
+        string output = Path.Combine(_dir, "out.pcap");
+        string trace = Path.Combine(_dir, "trace.tsv");
+
+        var (code, stdout, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", input, "--pcap-out", output, "--rules", rules, "--rules6", rules6, "--trace", trace], TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var lines = File.ReadAllLines(trace).Where(l => !l.StartsWith('#')).Select(l => l.Split('\t')).ToList();
+        var frames = CaptureFile.ReadFrames(input);
+        Assert.Equal(frames.Count, lines.Count);
+        Assert.Equal(Enumerable.Range(1, frames.Count).Select(i => i.ToString()), lines.Select(l => l[0]));
+        // Every malformed frame of the sample is in the trace under its reason.
+        var expectations = CaptureFile.ReadExpectations(TestEnvironment.Sample("mixed.expected.tsv"));
+        foreach (var e in expectations.Where(e => !e.Forward))
+            Assert.Equal(["DROP", $"malformed:{e.Reason}"], lines[e.Index - 1][2..]);
+        // The output is exactly the frames the trace accepted.
+        var accepted = lines.Select((l, i) => (l, i)).Where(x => x.l[2] == "ACCEPT").Select(x => x.i).ToHashSet();
+        Assert.Equal(CaptureFile.FilterRecords(input, accepted.Contains), File.ReadAllBytes(output));
+        // The rules decided frames of both families: IPv4 DNS dropped by rule 3, IPv6 by its policy or its ICMPv6 rule.
+        Assert.Contains(lines, l => l[2] == "DROP" && l[3] == "filter:FORWARD:3");
+        Assert.Contains(lines, l => l[2] == "ACCEPT" && l[3] == "filter:FORWARD:policy");
+        Assert.Contains(lines, l => l[2] == "DROP" && l[3] == "ip6:filter:FORWARD:policy");
+        Assert.Contains(lines, l => l[2] == "ACCEPT" && l[3] == "ip6:filter:FORWARD:1");
+        Assert.Contains("rule counters", stdout);
+    }
+
+    [Fact]
+    public void CheckAcceptsGoodRulesAndNamesTheLineOfBadOnes()
+    {
+        string good = WriteFile("good.rules", "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m recent --rcheck --seconds 10 --name X -j DROP\nCOMMIT\n");
+        string bad = WriteFile("bad.rules", "*filter\n:FORWARD ACCEPT [0:0]\n\n-A FORWARD -m recent --rcheck --hitcount 70000 -j DROP\nCOMMIT\n");
+
+        var ok = FastPathProcess.Run(["check", "--rules", good], TimeSpan.FromSeconds(30));
+        Assert.Equal(0, ok.ExitCode);
+        Assert.Contains("rules OK: 1 rule(s)", ok.Stdout);
+
+        var refused = FastPathProcess.Run(["check", "--rules", bad], TimeSpan.FromSeconds(30));
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains($"{bad}:4: recent: hitcount (70000) is larger than allowed maximum (65535)", refused.Stderr);
+    }
+
+    [Fact]
+    public void ARunWithABadRulesFileDoesNotStart()
+    {
+        string bad = WriteFile("bad.rules", "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j NOWHERE\nCOMMIT\n");
+        string output = Path.Combine(_dir, "never.pcap");
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--pcap-in", TestEnvironment.Sample("mixed.pcap"), "--pcap-out", output, "--rules", bad], TimeSpan.FromSeconds(30));
+        Assert.Equal(1, code);
+        Assert.Contains($"{bad}:3: chain 'NOWHERE' does not exist", stderr);
+        Assert.False(File.Exists(output));
+    }
+}
