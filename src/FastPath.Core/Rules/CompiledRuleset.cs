@@ -125,6 +125,10 @@ public sealed class CompiledRule(int id, L3Kind family, TableKind table, Rule ru
     public L3Kind Family { get; } = family;
     public TableKind Table { get; } = table;
     public Rule Rule { get; } = rule;
+
+    // Arrays, not the rule's IReadOnlyLists: iterating those through the interface would allocate per packet.
+    internal MatchModule[] Modules { get; } = rule.Modules.ToArray();
+    internal RecentOptions[] Recent { get; } = rule.Recent.ToArray();
     internal int[] RecentTables { get; } = recentTables;
     internal CompiledChain? TargetChain { get; } = target;
     internal bool[]? InPorts { get; } = inPorts;

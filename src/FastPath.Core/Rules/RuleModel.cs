@@ -93,12 +93,21 @@ public enum MultiportDirection : byte
 
 public sealed record MultiportMatch(MultiportDirection Direction, PortRange[] Ports)
 {
-    public bool Matches(ushort source, ushort destination) => Direction switch
+    public bool Matches(ushort source, ushort destination)
     {
-        MultiportDirection.Source => Ports.Any(p => p.Contains(source)),
-        MultiportDirection.Destination => Ports.Any(p => p.Contains(destination)),
-        _ => Ports.Any(p => p.Contains(source) || p.Contains(destination)),
-    };
+        foreach (var range in Ports)
+        {
+            bool hit = Direction switch
+            {
+                MultiportDirection.Source => range.Contains(source),
+                MultiportDirection.Destination => range.Contains(destination),
+                _ => range.Contains(source) || range.Contains(destination),
+            };
+            if (hit)
+                return true;
+        }
+        return false;
+    }
 }
 
 /// <summary>A chain: built-in ones have a policy (ACCEPT or DROP); user-defined ones return at their end.</summary>

@@ -156,9 +156,10 @@ public sealed class RulesetState
             return false;
 
         int recent = 0;
-        foreach (var module in r.Modules)
+        var modules = compiled.Modules;
+        for (int m = 0; m < modules.Length; m++)
         {
-            switch (module)
+            switch (modules[m])
             {
                 case MatchModule.Tcp or MatchModule.Udp:
                     // Port and flag matches never match a non-first fragment, inverted or not.
@@ -182,7 +183,7 @@ public sealed class RulesetState
                         return false;
                     break;
                 case MatchModule.Recent:
-                    var options = r.Recent[recent];
+                    var options = compiled.Recent[recent];
                     var table = RecentTables[compiled.RecentTables[recent]];
                     recent++;
                     var address = options.Side == RecentSide.Source ? p.Source : p.Destination;

@@ -143,4 +143,33 @@ public class RulesetStateTests
         Run(state, Syn("192.0.2.77"));
         Assert.Equal("192.0.2.0", table.Entries().Single().Address.Format(L3Kind.IPv4));
     }
+
+    [Fact]
+    public void EvaluatingAllocatesNothing()
+    {
+        var state = Load("""
+            :FORWARD ACCEPT [0:0]
+            :GUARD - [0:0]
+            -A FORWARD -p tcp -m multiport --dports 22,80,443 -m comment --comment "web and ssh" -j GUARD
+            -A FORWARD -p udp -m udp --dport 53 -j ACCEPT
+            -A GUARD -p tcp -m tcp --dport 22 -m recent --update --seconds 60 --hitcount 4 --rttl --name SSH -j DROP
+            -A GUARD -p tcp -m tcp --dport 22 -m recent --set --name SSH
+            -A GUARD -m mac --mac-source 02:00:00:00:00:09 -j DROP
+            -A GUARD -j RETURN
+            """);
+        var frames = Enumerable.Range(0, 256).Select(i => Syn($"10.0.{i / 100}.{i % 100 + 1}", (ushort)(i % 2 == 0 ? 22 : 80))).ToArray();
+        var parsed = new ParsedPacket[frames.Length];
+        for (int i = 0; i < frames.Length; i++)
+            PacketParser.Parse(frames[i], ref parsed[i]);
+        for (int i = 0; i < frames.Length; i++)
+            state.Evaluate(ref parsed[i], frames[i], 0, 1, 1000, out _); // warm up: tables fill, code is jitted
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int round = 0; round < 20; round++)
+        {
+            for (int i = 0; i < frames.Length; i++)
+                state.Evaluate(ref parsed[i], frames[i], 0, 1, 1000 + (ulong)round, out _);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
