@@ -72,6 +72,18 @@ public sealed class RulesReplayTests : IDisposable
     }
 
     [Fact]
+    public void TheBundledSshGuardRulesReplayTheSample()
+    {
+        string trace = Path.Combine(_dir, "guard.tsv");
+        var (code, stdout, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", TestEnvironment.Sample("mixed.pcap"), "--pcap-out", Path.Combine(_dir, "guard.pcap"),
+             "--rules", TestEnvironment.Sample("ssh-guard.rules"), "--trace", trace], TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        Assert.Contains("filter:SSHGUARD:2", stdout);
+        Assert.Equal(CaptureFile.ReadFrames(TestEnvironment.Sample("mixed.pcap")).Count, File.ReadAllLines(trace).Length - 1);
+    }
+
+    [Fact]
     public void ARunWithABadRulesFileDoesNotStart()
     {
         string bad = WriteFile("bad.rules", "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j NOWHERE\nCOMMIT\n");
