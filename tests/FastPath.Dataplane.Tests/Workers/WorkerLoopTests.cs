@@ -139,5 +139,9 @@ public class WorkerLoopTests
             Seen++;
             return packet.L4 == L4Kind.Udp && packet.DestinationPort == 53 ? Verdict.Drop : Verdict.Accept;
         }
+
+        public void Malformed(DropReason reason, int inPort, long timestampNanoseconds)
+        {
+        }
     }
 }
