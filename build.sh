@@ -18,9 +18,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 
 log() { printf '==> %s\n' "$*"; }
 
-# Debian packages: the C toolchain and DPDK for the shim; iproute2 for namespace tests; tcpdump/tshark and
-# scapy to look at and make captures.
-PACKAGES=(gcc make pkg-config libdpdk-dev dpdk libpcap-dev iproute2 python3 python3-scapy tcpdump)
+# Debian packages: the C toolchain and DPDK for the shim; iproute2 and iptables (iptables-legacy) for the
+# namespace and kernel differential tests; python3 (Debian's, at /usr/bin) drives them; scapy and tcpdump
+# make and read captures.
+PACKAGES=(gcc make pkg-config libdpdk-dev dpdk libpcap-dev iproute2 iptables python3 python3-scapy tcpdump)
 
 install_missing() {
     local missing=()
