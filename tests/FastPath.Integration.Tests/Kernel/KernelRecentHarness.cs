@@ -6,6 +6,8 @@ using System.Text.Json.Nodes;
 using FastPath.Core;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
+using FastPath.Core.Rules;
+using FastPath.Testing;
 using Xunit;
 
 namespace FastPath.Integration.Tests.Kernel;
@@ -15,7 +17,7 @@ namespace FastPath.Integration.Tests.Kernel;
 /// running kernel (iptables-legacy rules in the raw PREROUTING chains of a namespace it creates, driven by
 /// kernel_recent_match.py) and through FastPath's recent tables, and compares: the first rule each packet
 /// matched, the errno of each write, each listing (without the jiffies values, since the clocks differ).
-/// Until the ruleset engine exists the FastPath side walks the rules in order itself, as x_tables does.
+/// The FastPath side loads the same rules as iptables-save text through its own parser and ruleset engine.
 /// </summary>
 internal static class KernelRecentHarness
 {
@@ -57,17 +59,18 @@ internal static class KernelRecentHarness
 
     private sealed record Outcome(int[] Verdicts, int[] Errnos, Dictionary<string, string> Listings);
 
-    /// <summary>Rules of one family in order, then the catch-all: the index of the first that matches.</summary>
+    /// <summary>
+    /// The same rules as an iptables-save text per family, loaded by FastPath's own parser and evaluated by its
+    /// ruleset engine on frames built like the kernel side's: the product is what is compared.
+    /// </summary>
     private static Outcome RunFastPath(IReadOnlyList<Rule> rules, IReadOnlyList<Event> events)
     {
-        var tables = new Dictionary<string, RecentTable>();
-        // Tables come into being as the kernel creates them: in rule-insertion order, IPv4 rules first.
-        foreach (var rule in rules.Where(r => !r.IPv6).Concat(rules.Where(r => r.IPv6)))
-        {
-            if (!tables.TryGetValue(rule.Options.Name, out var table))
-                tables[rule.Options.Name] = table = new RecentTable(rule.Options.Name, rule.Options.Mask, stampSlots: rule.Options.StampSlots);
-            table.EnsureStampSlots(rule.Options.StampSlots);
-        }
+        var ruleset = new CompiledRuleset(
+            RulesetParser.Parse(SaveText(rules, ipv6: false), "v4.rules", L3Kind.IPv4),
+            RulesetParser.Parse(SaveText(rules, ipv6: true), "v6.rules", L3Kind.IPv6),
+            ["v0", "v1"]);
+        var state = new RulesetState(ruleset);
+        RecentTable TableNamed(string name) => state.RecentTables.Single(t => t.Name == name);
         ulong now = 1_000_000;
         var verdicts = new List<int>();
         var errnos = new List<int>();
@@ -77,21 +80,11 @@ internal static class KernelRecentHarness
             switch (e)
             {
                 case PacketEvent p:
-                    bool v6 = p.Source.Contains(':');
-                    var chain = rules.Where(r => r.IPv6 == v6).ToList();
-                    InetAddress.TryParse(p.Source, out var source, out _);
-                    InetAddress.TryParse(p.Destination, out var destination, out _);
-                    int verdict = chain.Count;
-                    for (int i = 0; i < chain.Count; i++)
-                    {
-                        var o = chain[i].Options;
-                        if (chain[i].Port == p.Port && tables[o.Name].Match(o, o.Side == RecentSide.Source ? source : destination, v6, p.Ttl, now))
-                        {
-                            verdict = i;
-                            break;
-                        }
-                    }
-                    verdicts.Add(verdict);
+                    byte[] frame = Frame(p);
+                    var parsed = default(ParsedPacket);
+                    Assert.Equal(DropReason.None, PacketParser.Parse(frame, ref parsed));
+                    state.Evaluate(ref parsed, frame, inPort: 0, outPort: 1, now, out var decision);
+                    verdicts.Add(decision.RuleId >= 0 ? ruleset.Rules[decision.RuleId].Rule.Number - 1 : -1);
                     now++;
                     break;
                 case Sleep s:
@@ -101,17 +94,40 @@ internal static class KernelRecentHarness
                     Errno errno = RecentProcWrite.TryParse(Encoding.Latin1.GetBytes(w.Text), out var write);
                     if (errno == Errno.None)
                     {
-                        write.ApplyTo(tables[w.Table], now++);
+                        write.ApplyTo(TableNamed(w.Table), now++);
                         errno = write.ResultAfterApply;
                     }
                     errnos.Add((int)errno);
                     break;
                 case List l:
-                    listings[l.Table] = string.Join("\n", tables[l.Table].Entries().Select(entry => entry.ProcLine()));
+                    listings[l.Table] = string.Join("\n", TableNamed(l.Table).Entries().Select(entry => entry.ProcLine()));
                     break;
             }
         }
         return new Outcome(verdicts.ToArray(), errnos.ToArray(), listings);
+    }
+
+    /// <summary>What iptables-save would print for the rules installed on the kernel side.</summary>
+    private static string SaveText(IReadOnlyList<Rule> rules, bool ipv6)
+    {
+        var text = new StringBuilder("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+        foreach (var rule in rules.Where(r => r.IPv6 == ipv6))
+            text.Append(string.Join(' ', RuleArguments(rule))).Append('\n');
+        text.Append(string.Join(' ', CatchAll)).Append("\nCOMMIT\n");
+        return text.ToString();
+    }
+
+    private static readonly string[] CatchAll = ["-A", "PREROUTING", "-i", "v0", "-p", "udp", "-j", "ACCEPT"];
+
+    private static string[] RuleArguments(Rule rule) =>
+        ["-A", "PREROUTING", "-i", "v0", "-p", "udp", "-m", "udp", "--dport", $"{rule.Port}", .. IptablesArguments(rule), "-j", "ACCEPT"];
+
+    private static byte[] Frame(PacketEvent p)
+    {
+        byte[] udp = TestFrames.Udp(40000, p.Port, "fastpath"u8.ToArray());
+        return p.Source.Contains(':')
+            ? TestFrames.Ethernet(TestFrames.EtherTypeIPv6, TestFrames.Ipv6(17, udp, p.Source, p.Destination, hopLimit: p.Ttl))
+            : TestFrames.Ethernet(TestFrames.EtherTypeIPv4, TestFrames.Ipv4(17, udp, p.Source, p.Destination, ttl: p.Ttl));
     }
 
     private static Outcome RunKernel(IReadOnlyList<Rule> rules, IReadOnlyList<Event> events)
@@ -123,8 +139,8 @@ internal static class KernelRecentHarness
         {
             string tool = v6 ? "ip6tables-legacy" : "iptables-legacy";
             foreach (var rule in rules.Where(r => r.IPv6 == v6))
-                TestEnvironment.RunChecked("ip", ["netns", "exec", ns.Name, tool, "-t", "raw", "-A", "PREROUTING", "-i", "v0", "-p", "udp", "--dport", $"{rule.Port}", .. IptablesArguments(rule), "-j", "ACCEPT"]);
-            TestEnvironment.RunChecked("ip", "netns", "exec", ns.Name, tool, "-t", "raw", "-A", "PREROUTING", "-i", "v0", "-p", "udp", "-j", "ACCEPT");
+                TestEnvironment.RunChecked("ip", ["netns", "exec", ns.Name, tool, "-t", "raw", .. RuleArguments(rule)]);
+            TestEnvironment.RunChecked("ip", ["netns", "exec", ns.Name, tool, "-t", "raw", .. CatchAll]);
         }
         var json = new JsonArray(events.Select(ToJson).ToArray());
         var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
