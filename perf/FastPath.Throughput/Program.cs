@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
 using System.Globalization;
+using FastPath.Core.Packets;
+using FastPath.Core.Rules;
 using FastPath.Dataplane;
 using FastPath.Dataplane.Native;
 using FastPath.Dataplane.Ports;
@@ -28,6 +30,10 @@ public static class Program
           --sources N                       distinct source addresses (default 256)
           --ipv6-share X                    share of IPv6 flows, 0..1 (default 0)
           --vlan-share X                    share of 802.1Q-tagged flows, 0..1 (default 0)
+          --protocol tcp|udp                transport of the synthetic flows (default udp; tcp sends ACK segments)
+          --dport N                         their destination port (default 80)
+          --rules FILE                      an iptables-save ruleset as the verdict stage (one worker when it uses -m recent)
+          --recent-capacity N               entries per recent table (default 100, the kernel's ip_list_tot)
           --warmup SECONDS                  not measured (default 2)
           --duration SECONDS                measured (default 10)
         Prints one markdown table row (header with --header).
@@ -39,6 +45,7 @@ public static class Program
         {
             ["port"] = "memory", ["workers"] = "1", ["frame-size"] = "60", ["flows"] = "1024", ["sources"] = "256",
             ["ipv6-share"] = "0", ["vlan-share"] = "0", ["warmup"] = "2", ["duration"] = "10",
+            ["protocol"] = "udp", ["dport"] = "80", ["rules"] = "", ["recent-capacity"] = "100",
         };
         for (int i = 0; i < args.Length; i++)
         {
@@ -61,9 +68,12 @@ public static class Program
             Sources = Int(o["sources"]),
             Ipv6Share = Double(o["ipv6-share"]),
             VlanShare = Double(o["vlan-share"]),
+            Protocol = o["protocol"] == "tcp" ? (byte)6 : (byte)17,
+            DestinationPort = (ushort)Int(o["dport"]),
         };
         int workers = Int(o["workers"]);
-        var scenario = new Scenario(o["port"], workers, profile, Double(o["warmup"]), Double(o["duration"]));
+        var rules = o["rules"].Length == 0 ? null : RulesetParser.ParseFile(o["rules"], L3Kind.IPv4);
+        var scenario = new Scenario(o["port"], workers, profile, Double(o["warmup"]), Double(o["duration"]), rules, Int(o["recent-capacity"]));
         Console.WriteLine(scenario.Run().ToString());
         return 0;
     }
@@ -72,11 +82,11 @@ public static class Program
     private static double Double(string s) => double.Parse(s, CultureInfo.InvariantCulture);
 }
 
-internal sealed record Result(string Port, int Workers, TrafficProfile Profile, double Seconds, long Packets, long[] PacketsPerWorker, long Allocated, int Collections, long Dropped)
+internal sealed record Result(string Port, int Workers, TrafficProfile Profile, string Rules, double Seconds, long Packets, long[] PacketsPerWorker, long Allocated, int Collections, long Dropped)
 {
     public const string Header =
-        "| port | workers | frame | flows | sources | IPv6 | VLAN | Mpps total | Mpps per worker | ns/packet per worker | dropped | allocated | GCs |\n" +
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+        "| port | workers | frame | flows | sources | IPv6 | VLAN | rules | Mpps total | Mpps per worker | ns/packet per worker | dropped | allocated | GCs |\n" +
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     public override string ToString()
     {
@@ -84,11 +94,11 @@ internal sealed record Result(string Port, int Workers, TrafficProfile Profile, 
         string perWorker = string.Join(" / ", PacketsPerWorker.Select(p => (p / Seconds / 1e6).ToString("F2", CultureInfo.InvariantCulture)));
         string nsPerPacket = string.Join(" / ", PacketsPerWorker.Select(p => (p == 0 ? 0 : Seconds * 1e9 / p).ToString("F1", CultureInfo.InvariantCulture)));
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {Port} | {Workers} | {Profile.FrameSize} | {Profile.Flows} | {Profile.Sources} | {Profile.Ipv6Share:P0} | {Profile.VlanShare:P0} | {mpps:F2} | {perWorker} | {nsPerPacket} | {Dropped} | {Allocated} B | {Collections} |");
+            $"| {Port} | {Workers} | {Profile.FrameSize} | {Profile.Flows} | {Profile.Sources} | {Profile.Ipv6Share:P0} | {Profile.VlanShare:P0} | {Rules} | {mpps:F2} | {perWorker} | {nsPerPacket} | {Dropped} | {Allocated} B | {Collections} |");
     }
 }
 
-internal sealed class Scenario(string port, int workers, TrafficProfile profile, double warmupSeconds, double seconds)
+internal sealed class Scenario(string port, int workers, TrafficProfile profile, double warmupSeconds, double seconds, FamilyRuleset? rules, int recentCapacity)
 {
     /// <summary>Frames per ring in the net_ring closed loop; two rings per worker stay far below their 1023 slots.</summary>
     private const int CirculatingPerRing = 256;
@@ -114,8 +124,7 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
         var b = new MemoryPort("mem1", workers, hashesFlowsToQueues: true);
         for (int w = 0; w < workers; w++)
             a.Load(w, byOwner[w], loop: true, loopPeriod: 1_000_000);
-        var host = new DataplaneHost<AcceptAll>([a, b], [(0, 1)], new DataplaneOptions { Workers = workers, Cores = cores }, _ => default);
-        return Measure(host, rxPort: 0);
+        return Run([a, b], new DataplaneOptions { Workers = workers, Cores = cores }, rxPort: 0);
     }
 
     private Result RunDpdk(List<byte[]>[] byOwner, int[] cores)
@@ -136,10 +145,8 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
                     Inject(pool, p, w, byOwner[w]);
             }
         }
-        var host = new DataplaneHost<AcceptAll>([portA, portB], [(0, 1)],
-            new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true }, _ => default);
         // In the closed loop every frame is counted once per port it crosses; net_null rx counts on both ports too.
-        return Measure(host, rxPort: -1);
+        return Run([portA, portB], new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true }, rxPort: -1);
     }
 
     private static void Inject(DpdkMempool pool, DpdkPort port, int queue, List<byte[]> frames)
@@ -158,8 +165,20 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
         }
     }
 
+    /// <summary>With no rules the empty verdict stage; otherwise the ruleset, each worker with its own recent tables and counters.</summary>
+    private Result Run(IPort[] ports, DataplaneOptions options, int rxPort)
+    {
+        if (rules is null)
+            return Measure(new DataplaneHost<AcceptAll>(ports, [(0, 1)], options, _ => default), rxPort);
+        var names = ports.Select(p => p.Name).ToArray();
+        var compiled = new CompiledRuleset(rules, FamilyRuleset.Empty(L3Kind.IPv6), names);
+        var peers = DataplaneTopology.PeersOf(names, [(0, 1)]);
+        var states = Enumerable.Range(0, workers).Select(_ => new RulesetState(compiled, recentCapacity)).ToArray();
+        return Measure(new DataplaneHost<RulesetVerdict>(ports, [(0, 1)], options, w => new RulesetVerdict(states[w], peers)), rxPort);
+    }
+
     /// <summary>Counts packets received (on <paramref name="rxPort"/>, or on every port when -1) over the measured window.</summary>
-    private Result Measure(DataplaneHost<AcceptAll> host, int rxPort)
+    private Result Measure<TVerdict>(DataplaneHost<TVerdict> host, int rxPort) where TVerdict : struct, IVerdictStage
     {
         host.Start();
         Thread.Sleep(TimeSpan.FromSeconds(warmupSeconds));
@@ -185,6 +204,7 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
             }
         }
         long dropped = after.DropsByReason.Sum() - before.DropsByReason.Sum();
-        return new Result(port, workers, profile, elapsed, perWorker.Sum(), perWorker, allocated, collections, dropped);
+        string ruleset = rules is null ? "-" : Path.GetFileName(rules.Source);
+        return new Result(port, workers, profile, ruleset, elapsed, perWorker.Sum(), perWorker, allocated, collections, dropped);
     }
 }

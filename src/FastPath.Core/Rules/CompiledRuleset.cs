@@ -126,9 +126,18 @@ public sealed class CompiledRule(int id, L3Kind family, TableKind table, Rule ru
     public TableKind Table { get; } = table;
     public Rule Rule { get; } = rule;
 
-    // Arrays, not the rule's IReadOnlyLists: iterating those through the interface would allocate per packet.
-    internal MatchModule[] Modules { get; } = rule.Modules.ToArray();
-    internal RecentOptions[] Recent { get; } = rule.Recent.ToArray();
+    // The rule's matches flattened into plain fields, so the per-packet check reads only what the rule has
+    // (no Nullable copies), and arrays instead of IReadOnlyLists, which would allocate an enumerator.
+    internal readonly MatchModule[] Modules = rule.Modules.ToArray();
+    internal readonly RecentOptions[] Recent = rule.Recent.ToArray();
+    internal readonly byte Protocol = rule.Protocol?.Value ?? 0; // 0: no -p, or -p all (which checks nothing)
+    internal readonly bool ProtocolInvert = rule.Protocol?.Invert ?? false;
+    internal readonly bool HasSource = rule.Source is not null;
+    internal readonly AddressPrefix Source = rule.Source?.Value ?? default;
+    internal readonly bool SourceInvert = rule.Source?.Invert ?? false;
+    internal readonly bool HasDestination = rule.Destination is not null;
+    internal readonly AddressPrefix Destination = rule.Destination?.Value ?? default;
+    internal readonly bool DestinationInvert = rule.Destination?.Invert ?? false;
     internal int[] RecentTables { get; } = recentTables;
     internal CompiledChain? TargetChain { get; } = target;
     internal bool[]? InPorts { get; } = inPorts;

@@ -142,19 +142,19 @@ public sealed class RulesetState
     /// <summary>ip_packet_match (protocol, addresses, interfaces), then the -m matches in the rule's order.</summary>
     private bool Matches(CompiledRule compiled, ref ParsedPacket p, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now)
     {
-        var r = compiled.Rule;
         // "-p all" (0) checks nothing, even inverted, as in the kernel.
-        if (r.Protocol is { } proto && proto.Value != 0 && (p.Protocol == proto.Value) == proto.Invert)
+        if (compiled.Protocol != 0 && (p.Protocol == compiled.Protocol) == compiled.ProtocolInvert)
             return false;
-        if (r.Source is { } src && src.Value.Contains(p.Source) == src.Invert)
+        if (compiled.HasSource && compiled.Source.Contains(p.Source) == compiled.SourceInvert)
             return false;
-        if (r.Destination is { } dst && dst.Value.Contains(p.Destination) == dst.Invert)
+        if (compiled.HasDestination && compiled.Destination.Contains(p.Destination) == compiled.DestinationInvert)
             return false;
         if (compiled.InPorts is { } inPorts && !inPorts[inPort])
             return false;
         if (compiled.OutPorts is { } outPorts && !outPorts[outPort])
             return false;
 
+        var r = compiled.Rule;
         int recent = 0;
         var modules = compiled.Modules;
         for (int m = 0; m < modules.Length; m++)
