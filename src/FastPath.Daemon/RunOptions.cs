@@ -30,7 +30,7 @@ public sealed class RunOptions
     public static readonly (string Name, string Argument, string Help)[] Table =
     [
         ("pcap-in", "FILE", "Offline mode: read frames from a pcap or pcapng capture. The capture's timestamps are the clock, so a replay is deterministic and runs as fast as the CPU allows."),
-        ("pcap-out", "FILE", "Offline mode: write forwarded frames to a classic pcap file with the input's file header (a replay with nothing dropped is byte-identical). Without it, frames are counted and discarded."),
+        ("pcap-out", "FILE", "Offline mode (required there): write forwarded frames to a classic pcap file with the input's file header (a replay with nothing dropped is byte-identical)."),
         ("eal", "ARGS", "Live mode: DPDK EAL arguments, split on spaces and passed through unchanged (repeatable), e.g. \"--no-huge -m 512 --vdev=net_af_packet0,iface=veth0\"."),
         ("pair", "A,B", "Live mode: a bump-in-the-wire pair of DPDK ports by device name (repeatable): frames received on A leave on B and the other way round."),
         ("cores", "LIST", "Cores the workers are pinned to, one worker per core: \"1\", \"1,3\" or \"2-3\". Live default: the last core. Offline default: unpinned."),
@@ -40,7 +40,7 @@ public sealed class RunOptions
         ("mbufs", "N", "Size of the mbuf pool (default: enough for every ring and burst, rounded to 2^k-1)."),
         ("duration", "SECONDS", "Live mode: stop by itself after this long (default: until SIGINT or SIGTERM)."),
         ("stats-interval", "SECONDS", "Live mode: seconds between stats lines, pps in/out/drop per port (default 1; 0 turns them off)."),
-        ("rules", "FILE", "An iptables-save file (*raw PREROUTING, then *filter FORWARD) applied to IPv4 traffic crossing the wire. -i/-o name FastPath ports: DPDK device names, or pcap-in/pcap-out offline. A bad file is refused with FILE:LINE and nothing runs."),
+        ("rules", "FILE", "An iptables-save file (*raw PREROUTING, then *filter FORWARD) applied to IPv4 traffic crossing the wire. -i/-o name FastPath ports: DPDK device names, or pcap-in/pcap-out offline. A bad file is refused with FILE:LINE and nothing runs. A ruleset using -m recent runs on one worker for now."),
         ("rules6", "FILE", "The same for IPv6 (ip6tables-save). Recent tables named in both files are one table, as in the kernel."),
         ("filter-input", "yes|no", "Apply the filter table's INPUT chain instead of FORWARD (a host's ruleset reused for traffic crossing the appliance). Default no."),
         ("trace", "FILE", "Offline mode: write one line per frame: packet number, capture time, ACCEPT/DROP and the table:chain:rule (or chain policy, or malformed:REASON) that decided it."),
