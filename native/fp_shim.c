@@ -42,11 +42,6 @@ int fp_eal_init(int argc, char **argv)
 	return ret;
 }
 
-int fp_eal_cleanup(void)
-{
-	return rte_eal_cleanup();
-}
-
 uint16_t fp_port_count(void)
 {
 	return rte_eth_dev_count_avail();
@@ -160,11 +155,6 @@ void *fp_mempool_create(const char *name, uint32_t mbufs, uint32_t cache, uint16
 void fp_mempool_free(void *mempool)
 {
 	rte_mempool_free((struct rte_mempool *)mempool);
-}
-
-uint32_t fp_mempool_available(void *mempool)
-{
-	return rte_mempool_avail_count((struct rte_mempool *)mempool);
 }
 
 uint16_t fp_rx_burst(uint16_t port_id, uint16_t queue, void **mbufs, uint8_t **data, uint32_t *lengths,

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a signature or struct below changes; the managed side refuses to start on a mismatch. */
-#define FP_SHIM_ABI_VERSION 1u
+#define FP_SHIM_ABI_VERSION 2u
 
 /* Set in an rx length when the mbuf is chained: the managed side sees only the first segment. */
 #define FP_LEN_MULTI_SEGMENT 0x80000000u
@@ -43,7 +43,6 @@ struct fp_port_stats {
 uint32_t fp_abi_version(void);
 
 int fp_eal_init(int argc, char **argv);
-int fp_eal_cleanup(void);
 
 uint16_t fp_port_count(void);
 int fp_port_by_name(const char *name, uint16_t *port_id);
@@ -57,7 +56,6 @@ int fp_port_stats(uint16_t port_id, struct fp_port_stats *stats);
 
 void *fp_mempool_create(const char *name, uint32_t mbufs, uint32_t cache, uint16_t data_room, int32_t socket_id);
 void fp_mempool_free(void *mempool);
-uint32_t fp_mempool_available(void *mempool);
 
 /* One call per burst: fills the mbuf handles, the data pointers and the lengths of the frames. */
 uint16_t fp_rx_burst(uint16_t port_id, uint16_t queue, void **mbufs, uint8_t **data, uint32_t *lengths,

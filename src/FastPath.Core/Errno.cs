@@ -5,15 +5,9 @@ namespace FastPath.Core;
 public enum Errno
 {
     None = 0,
-    ENOENT = 2,
-    EFAULT = 14,
-    EBUSY = 16,
-    EEXIST = 17,
     EINVAL = 22,
-    ENOSPC = 28,
     ESPIPE = 29,
     ENAMETOOLONG = 36,
-    EOPNOTSUPP = 95,
 }
 
 public static class Errnos
@@ -22,15 +16,9 @@ public static class Errnos
     public static string Message(Errno errno) => errno switch
     {
         Errno.None => "Success",
-        Errno.ENOENT => "No such file or directory",
-        Errno.EFAULT => "Bad address",
-        Errno.EBUSY => "Device or resource busy",
-        Errno.EEXIST => "File exists",
         Errno.EINVAL => "Invalid argument",
-        Errno.ENOSPC => "No space left on device",
         Errno.ESPIPE => "Illegal seek",
         Errno.ENAMETOOLONG => "File name too long",
-        Errno.EOPNOTSUPP => "Operation not supported",
         _ => $"Unknown error {(int)errno}",
     };
 }

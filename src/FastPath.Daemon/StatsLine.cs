@@ -52,7 +52,9 @@ internal static class Summary
         {
             int w = worker.Index;
             string pin = worker.Core is int core ? $"pinned to core {core}" : "unpinned";
-            output.WriteLine($"  worker {w}: {pin}, affinity [{string.Join(',', worker.ObservedAffinity)}], ran on cpu {worker.ObservedCpu}, rx {c.RxPacketsByWorker[w].Sum()} tx {c.TxPacketsByWorker[w].Sum()} handoff-in {c.HandoffReceivedByWorker[w]}");
+            long polls = worker.Counters.ReadPolls();
+            string busy = polls == 0 ? "0" : (100.0 * worker.Counters.ReadBusyPolls() / polls).ToString("F1", CultureInfo.InvariantCulture);
+            output.WriteLine($"  worker {w}: {pin}, affinity [{string.Join(',', worker.ObservedAffinity)}], ran on cpu {worker.ObservedCpu}, rx {c.RxPacketsByWorker[w].Sum()} tx {c.TxPacketsByWorker[w].Sum()} handoff-in {c.HandoffReceivedByWorker[w]}, polls {polls} ({busy}% busy)");
         }
         long totalDrops = c.DropsByReason.Sum();
         output.WriteLine($"  drops by reason: {totalDrops}");

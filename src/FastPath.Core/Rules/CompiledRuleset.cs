@@ -75,7 +75,7 @@ public sealed class CompiledRuleset
             else
                 byName.TryGetValue(FilterChainName, out filter);
         }
-        return new CompiledFamily(raw, filter, allChains.Count(c => c.Family == ruleset.Family) + 1);
+        return new CompiledFamily(raw, filter);
     }
 
     /// <summary>Whether each port matches -i/-o (the '!' applied), or null when the rule has no such match.</summary>
@@ -104,7 +104,7 @@ public sealed class CompiledRuleset
 public sealed record RecentTableSpec(string Name, InetAddress Mask, int StampSlots);
 
 /// <summary>The two entry chains of one family: raw PREROUTING and the filter chain (either may be absent).</summary>
-internal sealed record CompiledFamily(CompiledChain? Raw, CompiledChain? Filter, int MaxDepth);
+internal sealed record CompiledFamily(CompiledChain? Raw, CompiledChain? Filter);
 
 public sealed class CompiledChain(int id, L3Kind family, TableKind table, string name, TargetKind? policy)
 {

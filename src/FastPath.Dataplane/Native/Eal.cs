@@ -17,8 +17,6 @@ public static unsafe class Eal
     /// <summary>The shim ABI this build speaks (FP_SHIM_ABI_VERSION).</summary>
     public const uint ShimAbiVersion = NativeMethods.ExpectedAbiVersion;
 
-    public static bool IsInitialized => s_arguments is not null;
-
     /// <summary>Nanoseconds per TSC tick, known once the EAL is up.</summary>
     public static double NanosecondsPerTick => s_nanosecondsPerTick;
 

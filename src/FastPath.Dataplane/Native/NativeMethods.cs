@@ -13,7 +13,7 @@ internal static unsafe partial class NativeMethods
     public const string Library = "fp_shim";
 
     /// <summary>Must equal FP_SHIM_ABI_VERSION in native/fp_shim.h.</summary>
-    public const uint ExpectedAbiVersion = 1;
+    public const uint ExpectedAbiVersion = 2;
 
     public const uint LengthMultiSegment = 0x80000000u;
     public const uint PortFlagRss = 1;
@@ -49,9 +49,6 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "fp_eal_init")]
     public static partial int EalInit(int argc, byte** argv);
 
-    [LibraryImport(Library, EntryPoint = "fp_eal_cleanup")]
-    public static partial int EalCleanup();
-
     [LibraryImport(Library, EntryPoint = "fp_port_count")]
     public static partial ushort PortCount();
 
@@ -82,9 +79,6 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Library, EntryPoint = "fp_mempool_free")]
     public static partial void MempoolFree(nint mempool);
-
-    [LibraryImport(Library, EntryPoint = "fp_mempool_available")]
-    public static partial uint MempoolAvailable(nint mempool);
 
     [LibraryImport(Library, EntryPoint = "fp_rx_burst")]
     [SuppressGCTransition]

@@ -24,7 +24,6 @@ public sealed unsafe class DpdkPort : IPort
 
     public string Name { get; }
     public string Driver { get; }
-    public ushort PortId => _portId;
     public int RxQueueCount { get; }
     public int TxQueueCount { get; }
     public bool HashesFlowsToQueues { get; }
@@ -135,8 +134,6 @@ public sealed unsafe class DpdkMempool : IDisposable
             throw new DpdkException($"cannot create mbuf pool '{name}' of {mbufs} mbufs (is -m / hugepage memory large enough?)", 0);
         return new DpdkMempool(handle);
     }
-
-    public uint Available => NativeMethods.MempoolAvailable(Handle);
 
     /// <summary>Allocates one mbuf per frame and copies the frame in (traffic generators in tests and benchmarks).</summary>
     public void AllocateCopies(IReadOnlyList<byte[]> frames, Span<nint> mbufs)

@@ -55,7 +55,6 @@ public sealed unsafe class PacketBurst
         Timestamps[i] = timestamp;
     }
 
-    public nint Handle(int index) => _handles[index];
     public uint Length(int index) => _lengths[index];
     public uint WireLength(int index) => _wireLengths[index];
     public long Timestamp(int index) => _timestamps[index];
