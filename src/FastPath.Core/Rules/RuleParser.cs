@@ -160,6 +160,10 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             if (needed is byte proto && (protocol is not { Invert: false } pinned || pinned.Value != proto))
                 throw fail($"-m {module.ToString().ToLowerInvariant()} needs -p {ProtocolName(proto)} in the same rule");
         }
+        if (_modules.Contains("icmp") && icmp is null)
+            throw fail("icmp: option \"--icmp-type\" must be specified");
+        if (_modules.Contains("icmp6") && icmp is null)
+            throw fail("icmp6: option \"--icmpv6-type\" must be specified");
         if (multiport is not null && protocol is not { Invert: false, Value: 6 or 17 or 132 or 136 or 33 })
             throw fail("-m multiport needs -p tcp, udp, udplite, sctp or dccp in the same rule");
 

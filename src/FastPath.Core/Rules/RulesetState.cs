@@ -167,8 +167,9 @@ public sealed class RulesetState
                         return false;
                     break;
                 case MatchModule.Icmp:
-                    if (p.Fragment == FragmentKind.NonFirst || r.IcmpType is not { } icmp)
-                        return p.Fragment != FragmentKind.NonFirst;
+                    if (p.Fragment == FragmentKind.NonFirst)
+                        return false;
+                    var icmp = r.IcmpType!.Value; // the parser insists on --icmp-type, as iptables does
                     bool typeMatches = icmp.Value.Type == 255
                         || (p.IcmpType == icmp.Value.Type && (icmp.Value.Code < 0 || p.IcmpCode == icmp.Value.Code));
                     if (typeMatches == icmp.Invert)

@@ -71,6 +71,7 @@ public class RulesetParserTests
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD --dport 22 -j ACCEPT\nCOMMIT\n", 3, "needs -p tcp or -p udp")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p udp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n", 3, "-m tcp needs -p tcp")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j REJECT\nCOMMIT\n", 3, "target 'REJECT' is not supported")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p icmp -m icmp -m recent --set -j ACCEPT\nCOMMIT\n", 3, "icmp: option \"--icmp-type\" must be specified")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate NEW\nCOMMIT\n", 3, "needs connection tracking")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 10.0.0.300 -j DROP\nCOMMIT\n", 3, "is not an IPv4 address")]
     [InlineData("*filter\n:FORWARD MAYBE [0:0]\nCOMMIT\n", 2, "must be ACCEPT or DROP")]
