@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using FastPath.Core.Packets;
+using FastPath.Core.Recent;
 using FastPath.Core.Rules;
 using FastPath.Dataplane;
 using FastPath.Dataplane.Native;
@@ -165,7 +166,7 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
         }
     }
 
-    /// <summary>With no rules the empty verdict stage; otherwise the ruleset, each worker with its own recent tables and counters.</summary>
+    /// <summary>With no rules the empty verdict stage; otherwise the ruleset, each worker with its shard of the recent tables and its counters.</summary>
     private Result Run(IPort[] ports, DataplaneOptions options, int rxPort)
     {
         if (rules is null)
@@ -173,7 +174,7 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
         var names = ports.Select(p => p.Name).ToArray();
         var compiled = new CompiledRuleset(rules, FamilyRuleset.Empty(L3Kind.IPv6), names);
         var peers = DataplaneTopology.PeersOf(names, [(0, 1)]);
-        var states = Enumerable.Range(0, workers).Select(_ => new RulesetState(compiled, recentCapacity)).ToArray();
+        var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, recentCapacity, shards: new RecentShardMap(w, workers))).ToArray();
         return Measure(new DataplaneHost<RulesetVerdict>(ports, [(0, 1)], options, w => new RulesetVerdict(states[w], peers)), rxPort);
     }
 

@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using FastPath.Core.Recent;
 using FastPath.Core.Rules;
 using FastPath.Dataplane;
 using FastPath.Dataplane.Native;
@@ -66,8 +67,8 @@ public static class RunCommand
         if (rules is { } r)
         {
             compiled = new CompiledRuleset(r.V4, r.V6, names, options.FilterInput);
-            if (workers > 1 && compiled.RecentTables.Count > 0)
-                throw new UsageException("rules with -m recent run on one worker for now (per-core recent shards are not done yet): use one core in --cores");
+            if (workers > 1)
+                EvaluationCursor.CheckFits(compiled);
         }
         uint mbufs = options.Mbufs ?? MbufsNeeded(names.Count, workers, options.RxDescriptors, options.TxDescriptors);
         using var pool = DpdkMempool.Create("fp_mbufs", mbufs);
@@ -80,7 +81,7 @@ public static class RunCommand
             if (compiled is null)
                 return Serve(options, output, ports, pairs, dataplane, _ => default(AcceptAll), mbufs, cores);
             var peers = DataplaneTopology.PeersOf(names, pairs);
-            var states = Enumerable.Range(0, workers).Select(_ => new RulesetState(compiled)).ToArray();
+            var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, shards: new RecentShardMap(w, workers))).ToArray();
             int status = Serve(options, output, ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers), mbufs, cores);
             RuleCounters.Print(output, compiled, states);
             return status;

@@ -91,8 +91,7 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
         {
             // A worker that cannot start (pinning refused, DPDK registration failed) stops the whole dataplane.
             _failures[index] = e;
-            _control.MarkRxStopped(index);
-            _control.RequestStop();
+            _control.MarkFailed(index);
         }
     }
 

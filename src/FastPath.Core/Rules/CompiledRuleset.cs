@@ -23,6 +23,26 @@ public sealed class CompiledRuleset
         RecentTables = recentTables;
         Rules = rules;
         Chains = chains;
+        var depths = new int?[chains.Count];
+        MaxJumpDepth = chains.Count == 0 ? 0 : chains.Max(c => JumpDepth(c, depths));
+    }
+
+    /// <summary>The most user-chain jumps (-j) that can be pending at once, over every entry chain.</summary>
+    public int MaxJumpDepth { get; }
+
+    // Jumps push a return point and gotos do not; loops were refused when the ruleset was parsed.
+    private static int JumpDepth(CompiledChain chain, int?[] depths)
+    {
+        if (depths[chain.Id] is int known)
+            return known;
+        int deepest = 0;
+        foreach (var rule in chain.Rules)
+        {
+            if (rule.TargetChain is { } target)
+                deepest = Math.Max(deepest, JumpDepth(target, depths) + (rule.Rule.Target == TargetKind.Jump ? 1 : 0));
+        }
+        depths[chain.Id] = deepest;
+        return deepest;
     }
 
     public IReadOnlyList<string> PortNames { get; }

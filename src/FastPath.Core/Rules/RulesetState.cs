@@ -8,6 +8,9 @@ public enum RuleVerdict : byte
 {
     Accept,
     Drop,
+
+    /// <summary>Not decided yet: the evaluation continues on the worker the cursor names.</summary>
+    Continue,
 }
 
 /// <summary>
@@ -25,21 +28,29 @@ public readonly record struct Decision(int RuleId, int ChainId)
 }
 
 /// <summary>
-/// One worker's side of the ruleset: its recent tables (or its shard of them), rule and policy counters and
-/// the jump stack. Touched only by the owning worker; counters are read by others without synchronisation
-/// (aligned 64-bit values, a little stale at worst).
+/// One worker's side of the ruleset: its shard of every recent table, rule and policy counters and the
+/// jump stack. Touched only by the owning worker; counters are read by others without synchronisation
+/// (aligned 64-bit values, a little stale at worst). With more than one shard, a recent match whose
+/// address another shard owns suspends the evaluation into an <see cref="EvaluationCursor"/> for the
+/// owner to resume (docs/design/recent-sharding.md).
 /// </summary>
 public sealed class RulesetState
 {
     private readonly CompiledRuleset _ruleset;
+    private readonly RecentShardMap _shards;
     private readonly CompiledChain[] _stackChains;
     private readonly int[] _stackPositions;
 
-    public RulesetState(CompiledRuleset ruleset, int recentCapacity = 100, int recentHashBuckets = 0)
+    /// <param name="recentCapacity">Entries per table (ip_list_tot), shared out between the shards.</param>
+    public RulesetState(CompiledRuleset ruleset, int recentCapacity = 100, int recentHashBuckets = 0, RecentShardMap? shards = null)
     {
         _ruleset = ruleset;
+        _shards = shards ?? RecentShardMap.Single;
+        if (_shards.IsSharded)
+            EvaluationCursor.CheckFits(ruleset);
+        int capacity = _shards.ShardCapacity(recentCapacity);
         RecentTables = ruleset.RecentTables
-            .Select(t => new RecentTable(t.Name, t.Mask, recentCapacity, t.StampSlots, recentHashBuckets))
+            .Select(t => new RecentTable(t.Name, t.Mask, capacity, t.StampSlots, recentHashBuckets))
             .ToArray();
         RulePackets = new long[ruleset.Rules.Count];
         RuleBytes = new long[ruleset.Rules.Count];
@@ -51,33 +62,67 @@ public sealed class RulesetState
     }
 
     public CompiledRuleset Ruleset => _ruleset;
+    public RecentShardMap Shards => _shards;
+
+    /// <summary>This worker's shard of each table, by <see cref="CompiledRuleset.RecentTables"/> index.</summary>
     public RecentTable[] RecentTables { get; }
     public long[] RulePackets { get; }
     public long[] RuleBytes { get; }
     public long[] PolicyPackets { get; }
     public long[] PolicyBytes { get; }
 
+    /// <summary>Evaluates a packet from start to verdict on an unsharded state (one worker owns every table).</summary>
+    public RuleVerdict Evaluate(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now, out Decision decision)
+    {
+        if (_shards.IsSharded)
+            throw new InvalidOperationException("a sharded ruleset state evaluates with a cursor");
+        var cursor = default(EvaluationCursor);
+        return Evaluate(ref packet, frame, inPort, outPort, now, ref cursor, out decision);
+    }
+
     /// <summary>
     /// raw PREROUTING, then the filter chain, as the kernel orders them for crossing traffic. Non-IP frames
-    /// are not IP netfilter's business and are accepted.
+    /// are not IP netfilter's business and are accepted. Starts afresh, or resumes a suspended
+    /// <paramref name="cursor"/>; returns <see cref="RuleVerdict.Continue"/> with the cursor filled in when
+    /// the next recent match belongs to the shard <see cref="EvaluationCursor.Owner"/>.
     /// </summary>
-    public RuleVerdict Evaluate(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now, out Decision decision)
+    public RuleVerdict Evaluate(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now, ref EvaluationCursor cursor, out Decision decision)
     {
         decision = Decision.Default;
         if (packet.L3 == L3Kind.None)
             return RuleVerdict.Accept;
         var family = packet.L3 == L3Kind.IPv4 ? _ruleset.IPv4 : _ruleset.IPv6;
-        if (family.Raw is { } raw && Traverse(raw, ref packet, frame, inPort, outPort, now, out decision) == RuleVerdict.Drop)
-            return RuleVerdict.Drop;
+        if (cursor.Stage != EvaluationStage.Filter && family.Raw is { } raw)
+        {
+            var verdict = Traverse(raw, EvaluationStage.Raw, ref packet, frame, inPort, outPort, now, ref cursor, out decision);
+            if (verdict != RuleVerdict.Accept)
+                return verdict;
+        }
         if (family.Filter is { } filter)
-            return Traverse(filter, ref packet, frame, inPort, outPort, now, out decision);
+            return Traverse(filter, EvaluationStage.Filter, ref packet, frame, inPort, outPort, now, ref cursor, out decision);
         return RuleVerdict.Accept;
     }
 
-    private RuleVerdict Traverse(CompiledChain entry, ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now, out Decision decision)
+    private RuleVerdict Traverse(CompiledChain entry, EvaluationStage stage, ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now,
+        ref EvaluationCursor cursor, out Decision decision)
     {
         var chain = entry;
         int position = 0, depth = 0;
+        int resumeModule = -1, resumeRecent = 0;
+        if (cursor.Stage == stage)
+        {
+            chain = _ruleset.Chains[cursor.Chain];
+            position = cursor.Position;
+            depth = cursor.Depth;
+            for (int d = 0; d < depth; d++)
+            {
+                _stackChains[d] = _ruleset.Chains[(int)(cursor.Stack[d] >> 16)];
+                _stackPositions[d] = (int)(cursor.Stack[d] & 0xFFFF);
+            }
+            resumeModule = cursor.Module;
+            resumeRecent = cursor.Recent;
+            cursor.Stage = EvaluationStage.Fresh;
+        }
         while (true)
         {
             if (position >= chain.Rules.Length)
@@ -91,7 +136,16 @@ public sealed class RulesetState
                 continue;
             }
             var rule = chain.Rules[position];
-            if (!Matches(rule, ref packet, frame, inPort, outPort, now))
+            var match = Matches(rule, ref packet, frame, inPort, outPort, now, resumeModule, resumeRecent, ref cursor);
+            resumeModule = -1;
+            resumeRecent = 0;
+            if (match == MatchResult.Elsewhere)
+            {
+                Suspend(ref cursor, stage, chain, position, depth);
+                decision = Decision.Default;
+                return RuleVerdict.Continue;
+            }
+            if (match == MatchResult.NoMatch)
             {
                 position++;
                 continue;
@@ -131,6 +185,17 @@ public sealed class RulesetState
         }
     }
 
+    /// <summary>Records where evaluation stands; Matches has already filled in the module, recent index and owner.</summary>
+    private void Suspend(ref EvaluationCursor cursor, EvaluationStage stage, CompiledChain chain, int position, int depth)
+    {
+        cursor.Stage = stage;
+        cursor.Chain = (ushort)chain.Id;
+        cursor.Position = (ushort)position;
+        cursor.Depth = (byte)depth;
+        for (int d = 0; d < depth; d++)
+            cursor.Stack[d] = ((uint)_stackChains[d].Id << 16) | (uint)_stackPositions[d];
+    }
+
     private RuleVerdict Policy(CompiledChain entry, int bytes, out Decision decision)
     {
         PolicyPackets[entry.Id]++;
@@ -139,61 +204,87 @@ public sealed class RulesetState
         return entry.Policy == TargetKind.Drop ? RuleVerdict.Drop : RuleVerdict.Accept;
     }
 
-    /// <summary>ip_packet_match (protocol, addresses, interfaces), then the -m matches in the rule's order.</summary>
-    private bool Matches(CompiledRule compiled, ref ParsedPacket p, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now)
+    private enum MatchResult : byte
     {
-        // "-p all" (0) checks nothing, even inverted, as in the kernel.
-        if (compiled.Protocol != 0 && (p.Protocol == compiled.Protocol) == compiled.ProtocolInvert)
-            return false;
-        if (compiled.HasSource && compiled.Source.Contains(p.Source) == compiled.SourceInvert)
-            return false;
-        if (compiled.HasDestination && compiled.Destination.Contains(p.Destination) == compiled.DestinationInvert)
-            return false;
-        if (compiled.InPorts is { } inPorts && !inPorts[inPort])
-            return false;
-        if (compiled.OutPorts is { } outPorts && !outPorts[outPort])
-            return false;
+        NoMatch,
+        Match,
+        /// <summary>A recent match needs another shard's table; the cursor names the module and owner.</summary>
+        Elsewhere,
+    }
+
+    /// <summary>
+    /// ip_packet_match (protocol, addresses, interfaces), then the -m matches in the rule's order. A resumed
+    /// rule (<paramref name="resumeModule"/> ≥ 0) already passed everything before that match.
+    /// </summary>
+    private MatchResult Matches(CompiledRule compiled, ref ParsedPacket p, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now,
+        int resumeModule, int resumeRecent, ref EvaluationCursor cursor)
+    {
+        if (resumeModule < 0)
+        {
+            // "-p all" (0) checks nothing, even inverted, as in the kernel.
+            if (compiled.Protocol != 0 && (p.Protocol == compiled.Protocol) == compiled.ProtocolInvert)
+                return MatchResult.NoMatch;
+            if (compiled.HasSource && compiled.Source.Contains(p.Source) == compiled.SourceInvert)
+                return MatchResult.NoMatch;
+            if (compiled.HasDestination && compiled.Destination.Contains(p.Destination) == compiled.DestinationInvert)
+                return MatchResult.NoMatch;
+            if (compiled.InPorts is { } inPorts && !inPorts[inPort])
+                return MatchResult.NoMatch;
+            if (compiled.OutPorts is { } outPorts && !outPorts[outPort])
+                return MatchResult.NoMatch;
+        }
 
         var r = compiled.Rule;
-        int recent = 0;
+        int recent = resumeRecent;
         var modules = compiled.Modules;
-        for (int m = 0; m < modules.Length; m++)
+        for (int m = Math.Max(resumeModule, 0); m < modules.Length; m++)
         {
             switch (modules[m])
             {
                 case MatchModule.Tcp or MatchModule.Udp:
                     // Port and flag matches never match a non-first fragment, inverted or not.
                     if (p.Fragment == FragmentKind.NonFirst || !PortsMatch(r, ref p))
-                        return false;
+                        return MatchResult.NoMatch;
                     break;
                 case MatchModule.Icmp:
                     if (p.Fragment == FragmentKind.NonFirst)
-                        return false;
+                        return MatchResult.NoMatch;
                     var icmp = r.IcmpType!.Value; // the parser insists on --icmp-type, as iptables does
                     bool typeMatches = icmp.Value.Type == 255
                         || (p.IcmpType == icmp.Value.Type && (icmp.Value.Code < 0 || p.IcmpCode == icmp.Value.Code));
                     if (typeMatches == icmp.Invert)
-                        return false;
+                        return MatchResult.NoMatch;
                     break;
                 case MatchModule.Multiport:
                     if (p.Fragment == FragmentKind.NonFirst || r.Multiport is { } mp && mp.Value.Matches(p.SourcePort, p.DestinationPort) == mp.Invert)
-                        return false;
+                        return MatchResult.NoMatch;
                     break;
                 case MatchModule.Mac:
                     if (r.MacSource is { } mac && frame.Slice(6, 6).SequenceEqual(mac.Value) == mac.Invert)
-                        return false;
+                        return MatchResult.NoMatch;
                     break;
                 case MatchModule.Recent:
                     var options = compiled.Recent[recent];
                     var table = RecentTables[compiled.RecentTables[recent]];
-                    recent++;
                     var address = options.Side == RecentSide.Source ? p.Source : p.Destination;
+                    if (_shards.IsSharded)
+                    {
+                        int owner = _shards.OwnerOf(address.And(table.Mask));
+                        if (owner != _shards.Index)
+                        {
+                            cursor.Owner = owner;
+                            cursor.Module = (byte)m;
+                            cursor.Recent = (byte)recent;
+                            return MatchResult.Elsewhere;
+                        }
+                    }
+                    recent++;
                     if (!table.Match(options, address, p.L3 == L3Kind.IPv6, p.Ttl, now))
-                        return false;
+                        return MatchResult.NoMatch;
                     break;
             }
         }
-        return true;
+        return MatchResult.Match;
     }
 
     private static bool PortsMatch(Rule r, ref ParsedPacket p)

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: MIT
+using FastPath.Core.Rules;
+
 namespace FastPath.Dataplane.Workers;
 
-/// <summary>A frame travelling from the worker that received it to the worker that owns its flow.</summary>
+/// <summary>
+/// A frame travelling to another worker: to the owner of its flow (software steering), or to the owner of
+/// the recent-table key its rule evaluation needs next, with the evaluation's <see cref="Cursor"/>.
+/// </summary>
 public struct HandoffEntry
 {
     public nint Handle;
@@ -10,4 +15,5 @@ public struct HandoffEntry
     public uint WireLength;
     public long Timestamp;
     public int InPort;
+    public EvaluationCursor Cursor;
 }

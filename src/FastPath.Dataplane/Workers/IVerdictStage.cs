@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using FastPath.Core.Packets;
+using FastPath.Core.Rules;
 
 namespace FastPath.Dataplane.Workers;
 
@@ -7,15 +8,20 @@ public enum Verdict : byte
 {
     Accept,
     Drop,
+
+    /// <summary>Undecided: the worker named by the cursor's owner continues from the cursor.</summary>
+    Continue,
 }
 
 /// <summary>
 /// Decides the fate of each well-formed frame. Each worker owns its own instance (a struct, so the worker
 /// loop is specialised for it and the call inlines); it is only ever called from that worker's thread.
+/// A stage whose state is sharded between workers may answer <see cref="Verdict.Continue"/>: the frame
+/// then travels with <paramref name="cursor"/> to the worker it names, whose stage resumes from it.
 /// </summary>
 public interface IVerdictStage
 {
-    Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds);
+    Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds, ref EvaluationCursor cursor);
 
     /// <summary>Told about each frame the parser refused (so a verdict trace can list every frame).</summary>
     void Malformed(DropReason reason, int inPort, long timestampNanoseconds);
@@ -24,7 +30,7 @@ public interface IVerdictStage
 /// <summary>The empty ruleset: every well-formed frame crosses the wire.</summary>
 public struct AcceptAll : IVerdictStage
 {
-    public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds) => Verdict.Accept;
+    public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds, ref EvaluationCursor cursor) => Verdict.Accept;
 
     public void Malformed(DropReason reason, int inPort, long timestampNanoseconds)
     {

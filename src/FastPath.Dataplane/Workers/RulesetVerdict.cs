@@ -24,9 +24,12 @@ public struct RulesetVerdict : IVerdictStage
 
     public readonly RulesetState State => _state;
 
-    public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds)
+    public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds, ref EvaluationCursor cursor)
     {
-        var verdict = _state.Evaluate(ref packet, frame, inPort, _peers[inPort], Jiffies.FromNanoseconds(timestampNanoseconds), out var decision);
+        // The packet's arrival time travels with it, so a resumed evaluation sees the clock the first worker saw.
+        var verdict = _state.Evaluate(ref packet, frame, inPort, _peers[inPort], Jiffies.FromNanoseconds(timestampNanoseconds), ref cursor, out var decision);
+        if (verdict == RuleVerdict.Continue)
+            return Verdict.Continue;
         _trace?.Decided(timestampNanoseconds, verdict == RuleVerdict.Accept, decision);
         return verdict == RuleVerdict.Accept ? Verdict.Accept : Verdict.Drop;
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
 using FastPath.Core.Packets;
+using FastPath.Core.Rules;
 using FastPath.Dataplane.Native;
 using FastPath.Dataplane.Ports;
 
@@ -9,7 +10,8 @@ namespace FastPath.Dataplane.Workers;
 /// <summary>
 /// One poll-mode worker: pinned to its core, it polls its rx queues a burst at a time, parses every frame,
 /// hands frames of flows it does not own to their owner, asks the verdict stage about the rest and queues
-/// them on its own tx queue of the peer port. It never blocks and never allocates after construction.
+/// them on its own tx queue of the peer port. A frame whose verdict needs another worker's shard travels
+/// there with its evaluation cursor and is finished (sent or dropped) by that worker. It never blocks and never allocates after construction.
 /// Everything in this object is touched by the worker's thread only, except <see cref="Counters"/> (read
 /// by the stats thread) and the rings (one side each).
 /// </summary>
@@ -107,11 +109,11 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                 _control.MarkRxStopped(_index);
                 rxStopped = true;
             }
-            // Read before draining: once every worker has stopped rx, nothing new can enter our rings.
+            // Once every worker has stopped rx, only frames already travelling can reach our rings.
             bool everyoneStopped = rxStopped && _control.AllRxStopped;
             busy |= DrainInbound(everyoneStopped ? int.MaxValue : HandoffBudget);
             FlushAll();
-            if (everyoneStopped)
+            if (everyoneStopped && _control.NothingInFlight)
                 return;
             Counters.CountPoll(busy);
         }
@@ -171,35 +173,42 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                 Drop(port, handles[i], reason);
                 continue;
             }
+            EvaluationCursor.Start(out var cursor);
             if (steer && parsed.L3 != L3Kind.None)
             {
                 int owner = (int)(((ulong)FlowHash.Symmetric(parsed) * workers) >> 32);
                 if (owner != _index)
                 {
-                    HandOff(owner, port, burst, i);
+                    HandOff(owner, port, handles[i], data[i], length, wireLengths[i], timestamps[i], ref cursor);
                     continue;
                 }
             }
-            Deliver(port, handles[i], data[i], length, wireLengths[i], timestamps[i], frame, ref parsed);
+            Deliver(port, handles[i], data[i], length, wireLengths[i], timestamps[i], frame, ref parsed, ref cursor);
         }
         Counters.CountRx(port, count, bytes);
     }
 
-    private void HandOff(int owner, int port, PacketBurst burst, int i)
+    private void HandOff(int owner, int port, nint handle, nint data, uint length, uint wire, long timestamp, ref EvaluationCursor cursor)
     {
         var entry = new HandoffEntry
         {
-            Handle = burst.Handles[i],
-            Data = burst.Data[i],
-            Length = burst.Lengths[i],
-            WireLength = burst.WireLengths[i],
-            Timestamp = burst.Timestamps[i],
+            Handle = handle,
+            Data = data,
+            Length = length,
+            WireLength = wire,
+            Timestamp = timestamp,
             InPort = port,
+            Cursor = cursor,
         };
         if (_outbound[owner]!.TryEnqueue(entry))
+        {
             Counters.CountHandoff(port);
+            _control.CountHandedOff(_index);
+        }
         else
-            Drop(port, entry.Handle, DropReason.HandoffRingFull);
+        {
+            Drop(port, handle, DropReason.HandoffRingFull);
+        }
     }
 
     private bool DrainInbound(int budget)
@@ -217,11 +226,12 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                 Unsafe.SkipInit(out ParsedPacket parsed);
                 // The sender already accepted this frame; parsing again is cheaper than shipping the parse.
                 PacketParser.Parse(frame, ref parsed);
-                Deliver(e.InPort, e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed);
+                Deliver(e.InPort, e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed, ref e.Cursor);
             }
             if (taken > 0)
             {
                 Counters.CountHandoffReceived(taken);
+                _control.CountFinished(_index, taken);
                 any = true;
             }
         }
@@ -229,11 +239,16 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Deliver(int inPort, nint handle, nint data, uint length, uint wire, long timestamp, ReadOnlySpan<byte> frame, ref ParsedPacket parsed)
+    private void Deliver(int inPort, nint handle, nint data, uint length, uint wire, long timestamp, ReadOnlySpan<byte> frame,
+        ref ParsedPacket parsed, ref EvaluationCursor cursor)
     {
-        if (_verdict.Decide(ref parsed, frame, inPort, timestamp) != Workers.Verdict.Accept)
+        var verdict = _verdict.Decide(ref parsed, frame, inPort, timestamp, ref cursor);
+        if (verdict != Workers.Verdict.Accept)
         {
-            Drop(inPort, handle, DropReason.RuleDrop);
+            if (verdict == Workers.Verdict.Continue)
+                HandOff(cursor.Owner, inPort, handle, data, length, wire, timestamp, ref cursor);
+            else
+                Drop(inPort, handle, DropReason.RuleDrop);
             return;
         }
         int outPort = _topology.Peers[inPort];

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using FastPath.Core.Packets;
+using FastPath.Core.Rules;
 using FastPath.Dataplane.Ports;
 using FastPath.Dataplane.Workers;
 using FastPath.Testing;
@@ -134,7 +135,7 @@ public class WorkerLoopTests
     {
         public int Seen;
 
-        public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds)
+        public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds, ref EvaluationCursor cursor)
         {
             Seen++;
             return packet.L4 == L4Kind.Udp && packet.DestinationPort == 53 ? Verdict.Drop : Verdict.Accept;

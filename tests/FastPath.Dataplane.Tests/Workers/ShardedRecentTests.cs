@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+using FastPath.Core.Rules;
+using FastPath.Dataplane.Ports;
+using FastPath.Dataplane.Workers;
+using Xunit;
+using static FastPath.Testing.TestFrames;
+
+namespace FastPath.Dataplane.Tests.Workers;
+
+/// <summary>Recent tables shared out between running workers: frames travel to the owner of their key mid-evaluation.</summary>
+public class ShardedRecentTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private const string SshGuard = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        -A PREROUTING -p tcp -m tcp --dport 22 -m recent --update --seconds 60 --hitcount 4 --name SSH --rsource -j DROP
+        -A PREROUTING -p tcp -m tcp --dport 22 -m recent --set --name SSH --rsource
+        COMMIT
+        """;
+
+    /// <summary>300 sources, 20 SSH attempts each, 50 ms apart per source; every frame distinct (its source port).</summary>
+    private static (List<byte[]> Frames, List<long> Times) Attempts()
+    {
+        var frames = new List<byte[]>();
+        var times = new List<long>();
+        for (int round = 0; round < 20; round++)
+        {
+            for (int s = 0; s < 300; s++)
+            {
+                frames.Add(Ethernet(EtherTypeIPv4, Ipv4(6, Tcp((ushort)(10000 + round), 22), $"10.0.{s / 250}.{s % 250 + 1}", "192.0.2.1")));
+                times.Add(1_000_000_000L + round * 50_000_000L + s * 100_000L);
+            }
+        }
+        return (frames, times);
+    }
+
+    private static (HashSet<string> Forwarded, DataplaneHost<RulesetVerdict> Host, RulesetState[] States) Run(int workers)
+    {
+        var (frames, times) = Attempts();
+        // Each source's attempts arrive in order on one queue, and the queues count as flow-hashed (no software
+        // steering), so nothing reorders a source's attempts; its key may belong to any worker.
+        var a = new MemoryPort("a", workers, hashesFlowsToQueues: true) { CaptureTransmitted = true };
+        var b = new MemoryPort("b", workers, hashesFlowsToQueues: true) { CaptureTransmitted = true };
+        for (int q = 0; q < workers; q++)
+        {
+            var mine = Enumerable.Range(0, frames.Count).Where(i => (i % 300) % workers == q).ToList();
+            a.Load(q, mine.Select(i => frames[i]).ToList(), mine.Select(i => times[i]).ToList());
+        }
+        var compiled = new CompiledRuleset(RulesetParser.Parse(SshGuard, "ssh.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), ["a", "b"]);
+        var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, recentCapacity: 1000, shards: new RecentShardMap(w, workers))).ToArray();
+        var host = new DataplaneHost<RulesetVerdict>([a, b], [(0, 1)], new DataplaneOptions { Workers = workers }, w => new RulesetVerdict(states[w], [1, 0]));
+        host.RunToCompletion(Timeout);
+        return (b.Transmitted.Select(f => Convert.ToHexString(f.Bytes)).ToHashSet(), host, states);
+    }
+
+    [Fact]
+    public void TwoWorkersForwardWhatOneWorkerForwards()
+    {
+        var (single, _, _) = Run(workers: 1);
+        var (sharded, host, states) = Run(workers: 2);
+
+        // Per source the attempts reach the owner in arrival order, so the verdicts are the single table's.
+        Assert.Equal(300 * 4, single.Count);
+        Assert.Equal(single.Order(), sharded.Order());
+        var c = host.ReadCounters();
+        Assert.True(c.HandedOff.Sum() > 1000, "about half the keys belong to the other worker");
+        Assert.Equal(c.HandedOff.Sum(), c.HandoffReceivedByWorker.Sum());
+        Assert.Equal(c.RxPackets[0], c.TxPackets[1] + c.Dropped[0]);
+        Assert.Equal(300 * 16, c.Drops(DropReason.RuleDrop));
+        // Each worker stored only the sources it owns, and together all of them.
+        Assert.Equal(300, states.Sum(s => s.RecentTables[0].Count));
+        foreach (var state in states)
+            Assert.All(state.RecentTables[0].Entries(), e => Assert.Equal(state.Shards.Index, state.Shards.OwnerOf(e.Address)));
+    }
+
+    [Fact]
+    public void StopWaitsForFramesStillTravellingBetweenShards()
+    {
+        const int Workers = 2;
+        var (frames, times) = Attempts();
+        var a = new MemoryPort("a", Workers);
+        var b = new MemoryPort("b", Workers);
+        for (int q = 0; q < Workers; q++)
+            a.Load(q, frames, times, loop: true, loopPeriod: 2_000_000_000L);
+        var compiled = new CompiledRuleset(RulesetParser.Parse(SshGuard, "ssh.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), ["a", "b"]);
+        var states = Enumerable.Range(0, Workers).Select(w => new RulesetState(compiled, shards: new RecentShardMap(w, Workers))).ToArray();
+        var host = new DataplaneHost<RulesetVerdict>([a, b], [(0, 1)], new DataplaneOptions { Workers = Workers }, w => new RulesetVerdict(states[w], [1, 0]));
+
+        host.Start();
+        SpinWait.SpinUntil(() => host.ReadCounters().HandedOff.Sum() > 200_000, Timeout);
+        host.RequestStop();
+        Assert.True(host.Join(Timeout));
+
+        // Every frame received was forwarded or dropped under a reason: none was left in a ring at exit.
+        var c = host.ReadCounters();
+        Assert.Equal(c.RxPackets[0], c.TxPackets[1] + c.Dropped[0]);
+        Assert.Equal(c.HandedOff.Sum(), c.HandoffReceivedByWorker.Sum());
+    }
+}
