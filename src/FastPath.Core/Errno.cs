@@ -5,6 +5,7 @@ namespace FastPath.Core;
 public enum Errno
 {
     None = 0,
+    ENOENT = 2,
     EINVAL = 22,
     ESPIPE = 29,
     ENAMETOOLONG = 36,
@@ -16,6 +17,7 @@ public static class Errnos
     public static string Message(Errno errno) => errno switch
     {
         Errno.None => "Success",
+        Errno.ENOENT => "No such file or directory",
         Errno.EINVAL => "Invalid argument",
         Errno.ESPIPE => "Illegal seek",
         Errno.ENAMETOOLONG => "File name too long",

@@ -76,6 +76,8 @@ public readonly record struct RecentProcWrite(RecentProcWriteKind Kind, InetAddr
 
 public enum RecentProcWriteKind : byte
 {
+    /// <summary>An empty write (and the default value): applying it changes nothing.</summary>
+    Nothing,
     Flush,
     Add,
     Remove,

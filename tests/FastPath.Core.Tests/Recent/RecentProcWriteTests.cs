@@ -46,6 +46,17 @@ public class RecentProcWriteTests
         Assert.Equal(Errno.EINVAL, RecentProcWrite.TryParse(Encoding.ASCII.GetBytes(input), out _));
 
     [Fact]
+    public void AnEmptyWriteSucceedsAndChangesNothing()
+    {
+        var table = new RecentTable("T", InetAddress.AllOnes);
+        table.AddOrRefresh(InetAddress.FromIPv4(0x0A000001), false, 100);
+        Assert.Equal(Errno.None, RecentProcWrite.TryParse(ReadOnlySpan<byte>.Empty, out var write));
+        Assert.Equal(RecentProcWriteKind.Nothing, write.Kind);
+        write.ApplyTo(table, 200);
+        Assert.Single(table.Entries());
+    }
+
+    [Fact]
     public void SlashFlushesWhateverFollows()
     {
         Assert.Equal(Errno.None, RecentProcWrite.TryParse("/anything"u8, out var write));

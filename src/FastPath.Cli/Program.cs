@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+using System.Text;
+using FastPath.Control;
+using FastPath.Control.Recent;
+
+namespace FastPath.Cli;
+
+/// <summary>fastpathctl: turns a command line into one control request, prints the answer, maps it to an exit status.</summary>
+public static class Program
+{
+    private const int Failed = 1;
+    private const int UsageOrConnection = 2;
+
+    public static int Main(string[] args)
+    {
+        string socket = ControlClient.DefaultPath;
+        int i = 0;
+        for (; i < args.Length && args[i].StartsWith('-'); i++)
+        {
+            if (args[i] is "-h" or "--help")
+            {
+                Console.Out.Write(Usage);
+                return 0;
+            }
+            if (args[i] == "--socket" && i + 1 < args.Length)
+                socket = args[++i];
+            else if (args[i].StartsWith("--socket=", StringComparison.Ordinal))
+                socket = args[i]["--socket=".Length..];
+            else
+                return UsageError($"unknown option '{args[i]}'");
+        }
+        if (i == args.Length)
+            return UsageError("no command given");
+
+        ControlRequest request;
+        try
+        {
+            request = ToRequest(args[i], args[(i + 1)..]);
+        }
+        catch (UsageException e)
+        {
+            return UsageError(e.Message);
+        }
+
+        ControlResponse response;
+        try
+        {
+            response = new ControlClient(socket).Send(request);
+        }
+        catch (ControlConnectionException e)
+        {
+            Console.Error.WriteLine($"fastpathctl: {e.Message}");
+            return UsageOrConnection;
+        }
+        if (response.Error is { } error)
+        {
+            string what = request.Path.Length > 0 ? request.Path : request.Verb;
+            string detail = response.Message.Length > 0 && response.Message != error.StrError ? $" ({response.Message})" : "";
+            Console.Error.WriteLine($"fastpathctl: {what}: {error.StrError}{detail}");
+            return Failed;
+        }
+        using var stdout = Console.OpenStandardOutput();
+        stdout.Write(response.Body);
+        return 0;
+    }
+
+    private static ControlRequest ToRequest(string command, string[] rest) => command switch
+    {
+        "cat" => new ControlRequest("read", One(rest, "cat PATH")),
+        "ls" => new ControlRequest("list", One(rest, "ls PATH")),
+        "write" when rest.Length == 2 => new ControlRequest("write", rest[0], [], Data(rest[1])),
+        "write" => throw new UsageException("usage: write PATH DATA (or - to send standard input as one write)"),
+        "show" => Show(rest),
+        "jiffies" when rest.Length == 0 => new ControlRequest("read", DataplaneCommands.JiffiesPath),
+        "reload" when rest.Length == 0 => new ControlRequest("reload"),
+        "help" when rest.Length == 0 => new ControlRequest("help"),
+        "jiffies" or "reload" or "help" => throw new UsageException($"{command} takes no arguments"),
+        _ => throw new UsageException($"unknown command '{command}'"),
+    };
+
+    private static ControlRequest Show(string[] rest)
+    {
+        if (rest is ["counters"])
+            return new ControlRequest("show", DataplaneCommands.CountersPath);
+        var words = rest.Skip(1).ToList();
+        bool json = words.Remove("--json");
+        if (rest is ["recent", ..] && words is [var name] && !name.StartsWith('-'))
+        {
+            string path = $"{RecentCommands.ProcDirectory}/{name}";
+            return json ? new ControlRequest("show", path, "json") : new ControlRequest("show", path);
+        }
+        throw new UsageException("usage: show recent NAME [--json] | show counters");
+    }
+
+    private static string One(string[] rest, string usage) =>
+        rest.Length == 1 && rest[0].Length > 0 ? rest[0] : throw new UsageException($"usage: {usage}");
+
+    /// <summary>DATA's bytes exactly (no newline added), or all of standard input for "-".</summary>
+    private static byte[] Data(string data)
+    {
+        if (data != "-")
+            return Encoding.UTF8.GetBytes(data);
+        using var stdin = Console.OpenStandardInput();
+        using var buffer = new MemoryStream();
+        stdin.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+
+    private static int UsageError(string message)
+    {
+        Console.Error.WriteLine($"fastpathctl: {message} (see fastpathctl --help)");
+        return UsageOrConnection;
+    }
+
+    private sealed class UsageException(string message) : Exception(message);
+
+    private const string Usage = $"""
+        fastpathctl - talk to a running fastpath over its control socket
+
+        Usage: fastpathctl [--socket PATH] COMMAND [ARGUMENTS]
+
+        Commands:
+          cat PATH                  read a file: /proc/net/xt_recent/NAME, /proc/fastpath/jiffies, ...
+          ls PATH                   list a directory: /proc/net/xt_recent (the recent tables)
+          write PATH DATA           write DATA's bytes, exactly as given, in one write: add no newline
+                                    yourself unless you want one (the kernel's parser stops at it)
+          write PATH -              write all of standard input as one write (echo +10.0.0.1 | ... -)
+          show recent NAME [--json] recent table NAME with ages in seconds, as a table or as JSON
+          show counters             rule and policy counters, as iptables -L -v -x -n prints them
+          jiffies                   the current time in jiffies (the unit of the recent tables' stamps)
+          reload                    re-read the rules file(s); on an error the running rules stay
+          help                      the commands the server takes (its whole path table)
+
+        Options:
+          --socket PATH             the control socket (default: ${ControlClient.SocketEnvironmentVariable} if set,
+                                    else {ControlClient.DefaultSocketPath})
+          -h, --help                this text
+
+        Examples:
+          fastpathctl cat /proc/net/xt_recent/SSH
+          fastpathctl write /proc/net/xt_recent/SSH +192.0.2.7
+          fastpathctl write /proc/net/xt_recent/SSH /
+          fastpathctl show recent SSH --json
+
+        The output is the server's answer. On an error fastpathctl prints "fastpathctl: PATH: reason" and exits
+        with 1; it exits with 2 when it cannot reach the server or the command line is wrong.
+
+        """;
+}

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+using System.Text;
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+using FastPath.Core.Rules;
+
+namespace FastPath.Control.Rules;
+
+/// <summary>
+/// The running rules with their counters, byte for byte as `iptables -t TABLE -L -v -x -n` (and ip6tables)
+/// v1.8.9 print them: print_header and print_firewall with their column widths (counters %8llu under a
+/// 10-wide "bytes" heading, protocols as numbers under -n), then each match's print function in rule order.
+/// Checked against the real iptables-legacy output (tests/FastPath.Control.Tests/TestData).
+/// </summary>
+public static class RuleListing
+{
+    private static readonly string[] HookOrder = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+
+    /// <summary>
+    /// Every table of both families, each under a "# iptables -t raw -L -v -x -n" line, separated by a blank line.
+    /// <paramref name="commentOf"/> gives the text of a rule's -m comment (Core's rule model does not keep it
+    /// yet); without it the comment is left out.
+    /// </summary>
+    public static string Format(CompiledRuleset ruleset, RuleCounters counters, Func<CompiledRule, string?>? commentOf = null)
+    {
+        var sections = new List<string>();
+        foreach (var family in new[] { L3Kind.IPv4, L3Kind.IPv6 })
+        {
+            foreach (var table in new[] { TableKind.Raw, TableKind.Filter })
+            {
+                if (!ruleset.Chains.Any(c => c.Family == family && c.Table == table))
+                    continue;
+                string command = $"{(family == L3Kind.IPv4 ? "iptables" : "ip6tables")} -t {TableName(table)} -L -v -x -n";
+                sections.Add($"# {command}\n{FormatTable(ruleset, family, table, counters, commentOf)}");
+            }
+        }
+        return string.Join("\n", sections);
+    }
+
+    /// <summary>One table of one family: exactly what `iptables -t TABLE -L -v -x -n` prints.</summary>
+    public static string FormatTable(CompiledRuleset ruleset, L3Kind family, TableKind table, RuleCounters counters, Func<CompiledRule, string?>? commentOf = null)
+    {
+        var chains = ruleset.Chains.Where(c => c.Family == family && c.Table == table).ToList();
+        // libiptc lists the built-in chains in hook order, then the user-defined ones sorted by name (strcmp).
+        var ordered = chains.Where(c => c.Policy is not null).OrderBy(c => Array.IndexOf(HookOrder, c.Name))
+            .Concat(chains.Where(c => c.Policy is null).OrderBy(c => c.Name, StringComparer.Ordinal));
+        var text = new StringBuilder();
+        foreach (var chain in ordered)
+        {
+            if (text.Length > 0)
+                text.Append('\n');
+            AppendHeader(text, chain, chains, counters);
+            foreach (var rule in chain.Rules)
+                AppendRule(text, rule, counters, commentOf?.Invoke(rule));
+        }
+        return text.ToString();
+    }
+
+    private static string TableName(TableKind table) => table == TableKind.Raw ? "raw" : "filter";
+
+    private static void AppendHeader(StringBuilder text, CompiledChain chain, List<CompiledChain> tableChains, RuleCounters counters)
+    {
+        text.Append("Chain ").Append(chain.Name);
+        if (chain.Policy is { } policy)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $" (policy {TargetName(policy, null)} {counters.PolicyPackets[chain.Id]} packets, {counters.PolicyBytes[chain.Id]} bytes)\n");
+        }
+        else
+        {
+            int references = tableChains.SelectMany(c => c.Rules)
+                .Count(r => r.Rule.Target is TargetKind.Jump or TargetKind.Goto && r.Rule.TargetChain == chain.Name);
+            text.Append(CultureInfo.InvariantCulture, $" ({references} references)\n");
+        }
+        text.Append(CultureInfo.InvariantCulture,
+            $"{"pkts",8} {"bytes",10} {"target",-9}  prot opt {"in",-6} {"out",-6}  {"source",-19}  {"destination",-19} \n");
+    }
+
+    private static void AppendRule(StringBuilder text, CompiledRule compiled, RuleCounters counters, string? comment)
+    {
+        var rule = compiled.Rule;
+        var family = compiled.Family;
+        text.Append(CultureInfo.InvariantCulture, $"{counters.RulePackets[compiled.Id],8} {counters.RuleBytes[compiled.Id],8} ");
+        text.Append(CultureInfo.InvariantCulture, $"{TargetName(rule.Target, rule.TargetChain),-9} ");
+        text.Append(rule.Protocol is { Invert: true } ? '!' : ' ');
+        text.Append(CultureInfo.InvariantCulture, $"{rule.Protocol?.Value ?? 0,-5}");
+        text.Append("-- ");
+        text.Append(CultureInfo.InvariantCulture, $" {Interface(rule.InInterface),-6} {Interface(rule.OutInterface),-6} ");
+        AppendAddress(text, rule.Source, family);
+        AppendAddress(text, rule.Destination, family);
+        if (rule.Target == TargetKind.Goto)
+            text.Append("[goto] ");
+        int recent = 0;
+        foreach (var module in rule.Modules)
+        {
+            switch (module)
+            {
+                case MatchModule.Tcp:
+                    text.Append(" tcp");
+                    AppendPorts(text, "spt", rule.SourcePort);
+                    AppendPorts(text, "dpt", rule.DestinationPort);
+                    if (rule.TcpFlags is { } flags && (flags.Value.Mask != 0 || flags.Invert))
+                        text.Append(CultureInfo.InvariantCulture, $" flags:{(flags.Invert ? "!" : "")}0x{flags.Value.Mask:X2}/0x{flags.Value.Compare:X2}");
+                    break;
+                case MatchModule.Udp:
+                    text.Append(" udp");
+                    AppendPorts(text, "spt", rule.SourcePort);
+                    AppendPorts(text, "dpt", rule.DestinationPort);
+                    break;
+                case MatchModule.Icmp:
+                    AppendIcmp(text, rule.IcmpType!.Value, family);
+                    break;
+                case MatchModule.Multiport:
+                    AppendMultiport(text, rule.Multiport!.Value);
+                    break;
+                case MatchModule.Mac:
+                    var mac = rule.MacSource!.Value;
+                    text.Append(" MAC").Append(mac.Invert ? " !" : "").Append(' ')
+                        .Append(string.Join(':', mac.Value.Select(b => b.ToString("x2", CultureInfo.InvariantCulture))));
+                    break;
+                case MatchModule.Comment:
+                    if (comment is not null)
+                        text.Append(" /* ").Append(comment).Append(" */");
+                    break;
+                case MatchModule.Recent:
+                    AppendRecent(text, rule.Recent[recent++], family);
+                    break;
+            }
+        }
+        text.Append('\n');
+    }
+
+    private static string TargetName(TargetKind target, string? chain) => target switch
+    {
+        TargetKind.Accept => "ACCEPT",
+        TargetKind.Drop => "DROP",
+        TargetKind.Return => "RETURN",
+        TargetKind.Jump or TargetKind.Goto => chain!,
+        _ => "",
+    };
+
+    /// <summary>"*" for any interface (under -n), "!" before an inverted one.</summary>
+    private static string Interface(Inverted<InterfaceName>? match) =>
+        match is { } m ? (m.Invert ? "!" : "") + m.Value.Name : "*";
+
+    /// <summary>print_firewall: '!' or ' ', then ADDRESS/MASK left-aligned in 19 columns and a space.</summary>
+    private static void AppendAddress(StringBuilder text, Inverted<AddressPrefix>? match, L3Kind family)
+    {
+        var prefix = match?.Value ?? default;
+        string address = NumericAddress.Format(prefix.Address, family) + NumericAddress.MaskSuffix(prefix.Mask, family);
+        text.Append(match is { Invert: true } ? '!' : ' ').Append(CultureInfo.InvariantCulture, $"{address,-19} ");
+    }
+
+    /// <summary>libxt_tcp / libxt_udp print_ports: nothing for the full range unless inverted.</summary>
+    private static void AppendPorts(StringBuilder text, string name, Inverted<PortRange>? match)
+    {
+        if (match is not { } m || (m.Value.First == 0 && m.Value.Last == ushort.MaxValue && !m.Invert))
+            return;
+        string invert = m.Invert ? "!" : "";
+        text.Append(' ').Append(name);
+        if (m.Value.First == m.Value.Last)
+            text.Append(CultureInfo.InvariantCulture, $":{invert}{m.Value.First}");
+        else
+            text.Append(CultureInfo.InvariantCulture, $"s:{invert}{m.Value.First}:{m.Value.Last}");
+    }
+
+    /// <summary>
+    /// libipt_icmp / libip6t_icmp6 under -n: " icmp", then " !" when inverted, then "type N" with no space
+    /// before it otherwise ("icmptype 8" — iptables prints it so), and " code N" when one code is matched.
+    /// </summary>
+    private static void AppendIcmp(StringBuilder text, Inverted<(byte Type, short Code)> icmp, L3Kind family)
+    {
+        text.Append(family == L3Kind.IPv4 ? " icmp" : " ipv6-icmp").Append(icmp.Invert ? " !" : "")
+            .Append(CultureInfo.InvariantCulture, $"type {icmp.Value.Type}");
+        if (icmp.Value.Code >= 0)
+            text.Append(CultureInfo.InvariantCulture, $" code {icmp.Value.Code}");
+    }
+
+    /// <summary>libxt_multiport revision 1: " multiport dports 80,443,8000:8080", with " !" (hence two spaces) when inverted.</summary>
+    private static void AppendMultiport(StringBuilder text, Inverted<MultiportMatch> multiport)
+    {
+        string direction = multiport.Value.Direction switch
+        {
+            MultiportDirection.Source => "sports",
+            MultiportDirection.Destination => "dports",
+            _ => "ports",
+        };
+        text.Append(" multiport ").Append(direction).Append(' ').Append(multiport.Invert ? " !" : "");
+        text.Append(string.Join(',', multiport.Value.Ports.Select(p =>
+            p.First == p.Last ? p.First.ToString(CultureInfo.InvariantCulture) : $"{p.First}:{p.Last}")));
+    }
+
+    /// <summary>libxt_recent recent_print, in its order of fields.</summary>
+    private static void AppendRecent(StringBuilder text, RecentOptions recent, L3Kind family)
+    {
+        text.Append(recent.Invert ? " !" : "").Append(" recent:");
+        text.Append(recent.Command switch
+        {
+            RecentCommand.Set => " SET",
+            RecentCommand.Check => " CHECK",
+            RecentCommand.Update => " UPDATE",
+            _ => " REMOVE",
+        });
+        if (recent.Seconds != 0)
+            text.Append(CultureInfo.InvariantCulture, $" seconds: {recent.Seconds}");
+        if (recent.Reap)
+            text.Append(" reap");
+        if (recent.HitCount != 0)
+            text.Append(CultureInfo.InvariantCulture, $" hit_count: {recent.HitCount}");
+        if (recent.Ttl)
+            text.Append(" TTL-Match");
+        text.Append(" name: ").Append(recent.Name);
+        text.Append(recent.Side == RecentSide.Source ? " side: source" : " side: dest");
+        text.Append(" mask: ").Append(NumericAddress.Format(recent.Mask, family));
+    }
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core;
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+using FastPath.Core.Rules;
+
+namespace FastPath.Control.Tests;
+
+/// <summary>
+/// The dataplane side of the control socket for tests, built from the real parts: the rules files parsed and
+/// compiled as the daemon does, one <see cref="RulesetState"/> (one worker, no shards), a clock the test sets.
+/// Counters include the files' [packets:bytes], as after `iptables-restore -c`.
+/// </summary>
+internal sealed class SingleShardControl : IDataplaneControl
+{
+    private static readonly string[] PortNames = ["wan0", "lan0"];
+
+    private readonly string? _rulesFile;
+    private readonly string? _rules6File;
+    private FamilyRuleset _ipv4;
+    private FamilyRuleset _ipv6;
+    private RulesetState _state;
+
+    public SingleShardControl(string? rulesFile, string? rules6File = null)
+    {
+        _rulesFile = rulesFile;
+        _rules6File = rules6File;
+        (_ipv4, _ipv6, _state) = Load();
+    }
+
+    public ulong Now { get; set; } = 1_000_000;
+
+    public CompiledRuleset Ruleset => _state.Ruleset;
+
+    public ulong NowJiffies => Now;
+
+    public IReadOnlyList<RecentEntryView>? ReadRecentTable(string name) =>
+        Table(name)?.Entries().ToList();
+
+    public Errno WriteRecentTable(string name, RecentProcWrite write)
+    {
+        if (Table(name) is not { } table)
+            return (Errno)ControlError.ENOENT.Number;
+        write.ApplyTo(table, Now);
+        return Errno.None;
+    }
+
+    public RuleCounters ReadCounters()
+    {
+        var rules = Ruleset.Rules;
+        var chains = Ruleset.Chains;
+        return new RuleCounters(
+            rules.Select(r => r.Rule.InitialPackets + _state.RulePackets[r.Id]).ToArray(),
+            rules.Select(r => r.Rule.InitialBytes + _state.RuleBytes[r.Id]).ToArray(),
+            chains.Select(c => Definition(c).PolicyPackets + _state.PolicyPackets[c.Id]).ToArray(),
+            chains.Select(c => Definition(c).PolicyBytes + _state.PolicyBytes[c.Id]).ToArray());
+    }
+
+    public ControlResult Reload()
+    {
+        try
+        {
+            (_ipv4, _ipv6, _state) = Load();
+            return new ControlResult(Errno.None, $"{Ruleset.Rules.Count} rules, {Ruleset.RecentTables.Count} recent tables");
+        }
+        catch (RulesetException e)
+        {
+            return new ControlResult(Errno.EINVAL, e.Message);
+        }
+    }
+
+    /// <summary>Runs one frame through the rules as the worker would (port 0 in, port 1 out) at <see cref="Now"/>.</summary>
+    public RuleVerdict Evaluate(byte[] frame)
+    {
+        var packet = default(ParsedPacket);
+        PacketParser.Parse(frame, ref packet);
+        return _state.Evaluate(ref packet, frame, 0, 1, Now, out _);
+    }
+
+    private RecentTable? Table(string name) => _state.RecentTables.FirstOrDefault(t => t.Name == name);
+
+    private ChainDefinition Definition(CompiledChain chain) =>
+        (chain.Family == L3Kind.IPv4 ? _ipv4 : _ipv6).Tables[chain.Table].Chains[chain.Name];
+
+    private (FamilyRuleset, FamilyRuleset, RulesetState) Load()
+    {
+        var ipv4 = _rulesFile is null ? FamilyRuleset.Empty(L3Kind.IPv4) : RulesetParser.ParseFile(_rulesFile, L3Kind.IPv4);
+        var ipv6 = _rules6File is null ? FamilyRuleset.Empty(L3Kind.IPv6) : RulesetParser.ParseFile(_rules6File, L3Kind.IPv6);
+        return (ipv4, ipv6, new RulesetState(new CompiledRuleset(ipv4, ipv6, PortNames)));
+    }
+}
