@@ -19,7 +19,7 @@ internal static class RulesFiles
 }
 
 /// <summary>The rule and policy counters at the end of a run, summed over the workers.</summary>
-internal static class RuleCounters
+internal static class RuleCounterReport
 {
     public static void Print(TextWriter output, CompiledRuleset ruleset, IReadOnlyList<RulesetState> states)
     {

@@ -2,6 +2,8 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using FastPath.Control;
+using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
 using FastPath.Dataplane;
@@ -39,7 +41,7 @@ public static class RunCommand
         var state = new RulesetState(compiled);
         using var trace = options.Trace is null ? null : new VerdictTrace(File.Create(options.Trace), compiled);
         int status = Replay(ports, pairs, dataplane, _ => new RulesetVerdict(state, peers, trace), output, what, forwarded);
-        RuleCounters.Print(output, compiled, [state]);
+        RuleCounterReport.Print(output, compiled, [state]);
         return status;
     }
 
@@ -63,13 +65,11 @@ public static class RunCommand
 
         var names = options.Pairs.SelectMany(p => new[] { p.A, p.B }).Distinct().ToList();
         var pairs = options.Pairs.Select(p => (names.IndexOf(p.A), names.IndexOf(p.B))).ToList();
-        CompiledRuleset? compiled = null;
-        if (rules is { } r)
-        {
-            compiled = new CompiledRuleset(r.V4, r.V6, names, options.FilterInput);
-            if (workers > 1)
-                EvaluationCursor.CheckFits(compiled);
-        }
+        // No rules is the empty ruleset (everything crosses), which a reload can replace.
+        var (v4, v6) = rules ?? (FamilyRuleset.Empty(L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6));
+        var compiled = new CompiledRuleset(v4, v6, names, options.FilterInput);
+        if (workers > 1)
+            EvaluationCursor.CheckFits(compiled);
         uint mbufs = options.Mbufs ?? MbufsNeeded(names.Count, workers, options.RxDescriptors, options.TxDescriptors);
         using var pool = DpdkMempool.Create("fp_mbufs", mbufs);
         var ports = new List<DpdkPort>();
@@ -78,12 +78,13 @@ public static class RunCommand
             foreach (string name in names)
                 ports.Add(DpdkPort.Open(name, workers, pool, options.RxDescriptors, options.TxDescriptors));
             var dataplane = new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true };
-            if (compiled is null)
-                return Serve(options, output, ports, pairs, dataplane, _ => default(AcceptAll), mbufs, cores);
             var peers = DataplaneTopology.PeersOf(names, pairs);
             var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, shards: new RecentShardMap(w, workers))).ToArray();
-            int status = Serve(options, output, ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers), mbufs, cores);
-            RuleCounters.Print(output, compiled, states);
+            var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers));
+            var control = new LiveDataplaneControl(host, states, options, names);
+            int status = Serve(options, output, ports, host, control, mbufs, cores);
+            if (control.Ruleset.Rules.Count > 0)
+                RuleCounterReport.Print(output, control.Ruleset, control.States);
             return status;
         }
         finally
@@ -93,15 +94,24 @@ public static class RunCommand
         }
     }
 
-    private static int Serve<TVerdict>(RunOptions options, TextWriter output, List<DpdkPort> ports, List<(int, int)> pairs,
-        DataplaneOptions dataplane, Func<int, TVerdict> verdicts, uint mbufs, List<int> cores) where TVerdict : struct, IVerdictStage
+    /// <summary>The management thread: starts the workers, serves the control socket and prints stats until stopped.</summary>
+    private static int Serve(RunOptions options, TextWriter output, List<DpdkPort> ports, DataplaneHost<RulesetVerdict> host,
+        LiveDataplaneControl control, uint mbufs, List<int> cores)
     {
-        var host = new DataplaneHost<TVerdict>(ports, pairs, dataplane, verdicts);
+        int workers = host.Workers.Length;
         foreach (var port in ports)
             port.Start();
         foreach (var port in ports)
-            output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {(port.HashesFlowsToQueues ? "symmetric RSS" : dataplane.Workers > 1 ? "software steering" : "one worker")}");
-        output.WriteLine($"{dataplane.Workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT or SIGTERM stops");
+            output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {(port.HashesFlowsToQueues ? "symmetric RSS" : workers > 1 ? "software steering" : "one worker")}");
+        output.WriteLine($"{workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT or SIGTERM stops");
+
+        using var server = options.ControlSocket is { } path ? new ControlServer(path, options.ControlPermissions, control) : null;
+        if (server is not null)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(server.Path))!);
+            server.Start();
+            output.WriteLine($"control socket {server.Path} (mode {Convert.ToString((int)options.ControlPermissions.Mode, 8).PadLeft(4, '0')})");
+        }
         output.Flush();
 
         using var stop = StopSignals.Register(host.RequestStop);
@@ -113,7 +123,9 @@ public static class RunCommand
         var nextStats = interval;
         while (!host.IsStopRequested && clock.Elapsed < deadline)
         {
-            Thread.Sleep(10);
+            // Waiting for a control client is the management thread's sleep between stats lines.
+            if (server is null || !server.ServeOnce(10))
+                Thread.Sleep(server is null ? 10 : 0);
             if (options.StatsIntervalSeconds > 0 && clock.Elapsed >= nextStats)
             {
                 reporter.Print(host.ReadCounters(), clock.Elapsed);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Globalization;
+using FastPath.Control;
 
 namespace FastPath.Daemon;
 
@@ -21,6 +22,12 @@ public sealed class RunOptions
     public string? Rules6 { get; private set; }
     public string? Trace { get; private set; }
     public bool FilterInput { get; private set; }
+
+    /// <summary>Where the live dataplane serves its control socket; null: none.</summary>
+    public string? ControlSocket { get; private set; } = DefaultControlSocket;
+    public SocketPermissions ControlPermissions { get; private set; } = SocketPermissions.OwnerOnly;
+
+    public const string DefaultControlSocket = "/run/fastpath/control.sock";
 
     public bool HasRules => Rules is not null || Rules6 is not null;
 
@@ -44,6 +51,8 @@ public sealed class RunOptions
         ("rules6", "FILE", "The same for IPv6 (ip6tables-save). Recent tables named in both files are one table, as in the kernel."),
         ("filter-input", "yes|no", "Apply the filter table's INPUT chain instead of FORWARD (a host's ruleset reused for traffic crossing the appliance). Default no."),
         ("trace", "FILE", "Offline mode: write one line per frame: packet number, capture time, ACCEPT/DROP and the table:chain:rule (or chain policy, or malformed:REASON) that decided it."),
+        ("control", "PATH|off", $"Live mode: serve the control socket (fastpathctl; docs/control-protocol.md) at PATH, default {DefaultControlSocket}; off serves none."),
+        .. SocketPermissions.Options,
         ("config", "FILE", "Read options from FILE: one \"name = value\" per line (names as above without --, # starts a comment); command-line options given after --config override it."),
     ];
 
@@ -141,6 +150,17 @@ public sealed class RunOptions
             case "rules": Rules = value; break;
             case "rules6": Rules6 = value; break;
             case "trace": Trace = value; break;
+            case "control": ControlSocket = value == "off" ? null : value; break;
+            case "control-perms" or "control-uid" or "control-gid":
+                try
+                {
+                    ControlPermissions = ControlPermissions.With(name, value);
+                }
+                catch (FormatException e)
+                {
+                    throw new UsageException($"{where}: {e.Message}");
+                }
+                break;
             case "filter-input":
                 FilterInput = value switch
                 {

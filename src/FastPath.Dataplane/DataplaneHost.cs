@@ -95,6 +95,46 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="actionForWorker"/>(w) on every worker w's own thread, between two of its polls, and
+    /// waits until all have run (for the management thread: workers never wait for it). A worker that is
+    /// not running (not started, or stopped) cannot race anyone, so its action runs here. Rethrows an
+    /// action's failure; throws <see cref="TimeoutException"/> if a worker does not get to it in time.
+    /// </summary>
+    public void RunOnWorkers(Func<int, VerdictAction<TVerdict>> actionForWorker, TimeSpan timeout)
+    {
+        var posted = new bool[Workers.Length];
+        for (int w = 0; w < Workers.Length; w++)
+        {
+            var action = actionForWorker(w);
+            if (_threads[w] is { IsAlive: true } && Workers[w].Mailbox.TryPost(action))
+                posted[w] = true;
+            else if (_threads[w] is not { IsAlive: true })
+                action(ref Workers[w].Verdict);
+            else
+                throw new InvalidOperationException($"worker {w} still has a control action pending");
+        }
+        var deadline = DateTime.UtcNow + timeout;
+        for (int w = 0; w < Workers.Length; w++)
+        {
+            var mailbox = Workers[w].Mailbox;
+            while (posted[w] && !mailbox.IsIdle)
+            {
+                // A worker that exits with the action still posted runs nothing more: take it back and run it here.
+                if (!_threads[w].IsAlive && !mailbox.IsIdle)
+                {
+                    mailbox.RunPending(ref Workers[w].Verdict);
+                    break;
+                }
+                if (DateTime.UtcNow > deadline)
+                    throw new TimeoutException($"worker {w} did not run the control action within {timeout.TotalSeconds:0.#} s");
+                Thread.Sleep(0);
+            }
+            if (posted[w] && mailbox.Failure is { } failure)
+                throw new InvalidOperationException($"worker {w}: {failure.Message}", failure);
+        }
+    }
+
     /// <summary>Stop rx everywhere; workers drain their rings and flush, then exit.</summary>
     public void RequestStop() => _control.RequestStop();
 

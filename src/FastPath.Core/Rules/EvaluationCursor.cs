@@ -27,6 +27,9 @@ public struct EvaluationCursor
     /// <summary>The worker that owns the address the suspended match looks up.</summary>
     public int Owner;
 
+    /// <summary>The <see cref="RulesetState.Generation"/> the evaluation was suspended under.</summary>
+    public int Generation;
+
     internal EvaluationStage Stage;
     internal byte Module;       // index into the rule's matches of the recent match to resume with
     internal byte Recent;       // index of that recent match among the rule's recent matches

@@ -38,20 +38,37 @@ public sealed class RulesetState
 {
     private readonly CompiledRuleset _ruleset;
     private readonly RecentShardMap _shards;
+    private readonly int _recentCapacity;
+    private readonly int _recentHashBuckets;
     private readonly CompiledChain[] _stackChains;
     private readonly int[] _stackPositions;
 
     /// <param name="recentCapacity">Entries per table (ip_list_tot), shared out between the shards.</param>
     public RulesetState(CompiledRuleset ruleset, int recentCapacity = 100, int recentHashBuckets = 0, RecentShardMap? shards = null)
+        : this(ruleset, recentCapacity, recentHashBuckets, shards ?? RecentShardMap.Single, generation: 0, previousTables: null)
+    {
+    }
+
+    private RulesetState(CompiledRuleset ruleset, int recentCapacity, int recentHashBuckets, RecentShardMap shards, int generation, RecentTable[]? previousTables)
     {
         _ruleset = ruleset;
-        _shards = shards ?? RecentShardMap.Single;
+        _shards = shards;
+        _recentCapacity = recentCapacity;
+        _recentHashBuckets = recentHashBuckets;
+        Generation = generation;
         if (_shards.IsSharded)
             EvaluationCursor.CheckFits(ruleset);
         int capacity = _shards.ShardCapacity(recentCapacity);
-        RecentTables = ruleset.RecentTables
-            .Select(t => new RecentTable(t.Name, t.Mask, capacity, t.StampSlots, recentHashBuckets))
-            .ToArray();
+        RecentTables = ruleset.RecentTables.Select(spec =>
+        {
+            // Like iptables-restore in the kernel: a table the new rules still name keeps its entries and its
+            // mask; one needing more stamps is flushed and grown.
+            var kept = previousTables?.FirstOrDefault(t => t.Name == spec.Name);
+            if (kept is null)
+                return new RecentTable(spec.Name, spec.Mask, capacity, spec.StampSlots, recentHashBuckets);
+            kept.EnsureStampSlots(spec.StampSlots);
+            return kept;
+        }).ToArray();
         RulePackets = new long[ruleset.Rules.Count];
         RuleBytes = new long[ruleset.Rules.Count];
         PolicyPackets = new long[ruleset.Chains.Count];
@@ -60,6 +77,17 @@ public sealed class RulesetState
         _stackChains = new CompiledChain[ruleset.Chains.Count + 1];
         _stackPositions = new int[ruleset.Chains.Count + 1];
     }
+
+    /// <summary>
+    /// The state for a replacement ruleset on the same worker: recent tables the new rules name carry over
+    /// (entries, mask), others are gone, counters start at zero. Its <see cref="Generation"/> is one more, so
+    /// a packet suspended under this state can still be resumed under it.
+    /// </summary>
+    public RulesetState Successor(CompiledRuleset next) =>
+        new(next, _recentCapacity, _recentHashBuckets, _shards, Generation + 1, RecentTables);
+
+    /// <summary>Counts ruleset replacements; a suspended cursor remembers the generation it was suspended under.</summary>
+    public int Generation { get; }
 
     public CompiledRuleset Ruleset => _ruleset;
     public RecentShardMap Shards => _shards;
@@ -189,6 +217,7 @@ public sealed class RulesetState
     private void Suspend(ref EvaluationCursor cursor, EvaluationStage stage, CompiledChain chain, int position, int depth)
     {
         cursor.Stage = stage;
+        cursor.Generation = Generation;
         cursor.Chain = (ushort)chain.Id;
         cursor.Position = (ushort)position;
         cursor.Depth = (byte)depth;

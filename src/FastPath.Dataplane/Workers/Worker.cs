@@ -67,6 +67,9 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
 
     public WorkerCounters Counters { get; }
 
+    /// <summary>Where the management thread posts work for this worker's thread (control reads and writes of its shards).</summary>
+    public WorkerMailbox<TVerdict> Mailbox { get; } = new();
+
     /// <summary>The verdict stage, for inspection after the worker stopped.</summary>
     public ref TVerdict Verdict => ref _verdict;
 
@@ -99,6 +102,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         bool rxStopped = false;
         while (true)
         {
+            Mailbox.RunPending(ref _verdict);
             bool busy = false;
             if (!_control.StopRequested)
             {

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Control;
+using FastPath.Core;
+using FastPath.Core.Recent;
+using FastPath.Core.Rules;
+using FastPath.Dataplane;
+using FastPath.Dataplane.Native;
+using FastPath.Dataplane.Workers;
+
+namespace FastPath.Daemon;
+
+/// <summary>
+/// The control server's view of a running dataplane. Called on the management thread only; it never touches
+/// a worker's shard itself: reads, writes and ruleset replacement are posted to the workers' mailboxes and
+/// run on their own threads between two polls. Counters are read directly (one writer each, 64-bit aligned).
+/// </summary>
+internal sealed class LiveDataplaneControl : IDataplaneControl
+{
+    private static readonly TimeSpan WorkerTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly DataplaneHost<RulesetVerdict> _host;
+    private readonly RunOptions _options;
+    private readonly IReadOnlyList<string> _portNames;
+    private readonly RulesetState[] _states; // each worker's current state, as last installed by this thread
+
+    public LiveDataplaneControl(DataplaneHost<RulesetVerdict> host, RulesetState[] states, RunOptions options, IReadOnlyList<string> portNames)
+    {
+        _host = host;
+        _states = states;
+        _options = options;
+        _portNames = portNames;
+    }
+
+    public CompiledRuleset Ruleset => _states[0].Ruleset;
+
+    /// <summary>The states the workers run now (for the final counters).</summary>
+    public IReadOnlyList<RulesetState> States => _states;
+
+    /// <summary>The clock packets are stamped with (DPDK's TSC), in jiffies.</summary>
+    public ulong NowJiffies => Jiffies.FromNanoseconds(Eal.NowNanoseconds());
+
+    public IReadOnlyList<RecentEntryView>? ReadRecentTable(string name)
+    {
+        int table = TableId(name);
+        if (table < 0)
+            return null;
+        var shards = new List<RecentEntryView>[_states.Length];
+        _host.RunOnWorkers(w => (ref RulesetVerdict verdict) => shards[w] = verdict.State.RecentTables[table].Entries().ToList(), WorkerTimeout);
+        return shards.SelectMany(s => s).ToList();
+    }
+
+    public Errno WriteRecentTable(string name, RecentProcWrite write)
+    {
+        int table = TableId(name);
+        if (table < 0)
+            return Errno.ENOENT;
+        if (write.Kind == RecentProcWriteKind.Nothing)
+            return Errno.None;
+        ulong now = NowJiffies;
+        // "/" empties every shard; an address goes to the shard owning it (writes are not masked, nor are their keys).
+        int owner = write.Kind == RecentProcWriteKind.Flush ? -1 : _states[0].Shards.OwnerOf(write.Address);
+        _host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
+        {
+            if (owner < 0 || owner == w)
+                write.ApplyTo(verdict.State.RecentTables[table], now);
+        }, WorkerTimeout);
+        return Errno.None;
+    }
+
+    public RuleCounters ReadCounters()
+    {
+        var ruleset = Ruleset;
+        var counters = new RuleCounters(new long[ruleset.Rules.Count], new long[ruleset.Rules.Count], new long[ruleset.Chains.Count], new long[ruleset.Chains.Count]);
+        foreach (var state in _states)
+        {
+            for (int r = 0; r < ruleset.Rules.Count; r++)
+            {
+                counters.RulePackets[r] += Volatile.Read(ref state.RulePackets[r]);
+                counters.RuleBytes[r] += Volatile.Read(ref state.RuleBytes[r]);
+            }
+            for (int c = 0; c < ruleset.Chains.Count; c++)
+            {
+                counters.PolicyPackets[c] += Volatile.Read(ref state.PolicyPackets[c]);
+                counters.PolicyBytes[c] += Volatile.Read(ref state.PolicyBytes[c]);
+            }
+        }
+        return counters;
+    }
+
+    /// <summary>
+    /// iptables-restore for the running dataplane: the files are parsed and compiled here; only a ruleset that
+    /// loads completely replaces the old one, on every worker, keeping the recent tables the new rules name.
+    /// </summary>
+    public ControlResult Reload()
+    {
+        if (!_options.HasRules)
+            return new ControlResult(Errno.EINVAL, "no rules file was given at start-up (--rules/--rules6): nothing to reload");
+        CompiledRuleset next;
+        try
+        {
+            var (v4, v6) = RulesFiles.Load(_options)!.Value;
+            next = new CompiledRuleset(v4, v6, _portNames, _options.FilterInput);
+            if (_states.Length > 1)
+                EvaluationCursor.CheckFits(next);
+        }
+        catch (Exception e) when (e is RulesetException or ArgumentException or IOException)
+        {
+            return new ControlResult(Errno.EINVAL, e.Message);
+        }
+        _host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
+        {
+            var successor = verdict.State.Successor(next);
+            verdict.Replace(successor);
+            _states[w] = successor;
+        }, WorkerTimeout);
+        return new ControlResult(Errno.None, $"{next.Rules.Count} rule(s), {next.RecentTables.Count} recent table(s)");
+    }
+
+    private int TableId(string name)
+    {
+        var tables = Ruleset.RecentTables;
+        for (int t = 0; t < tables.Count; t++)
+        {
+            if (tables[t].Name == name)
+                return t;
+        }
+        return -1;
+    }
+}
