@@ -103,7 +103,6 @@ public static class RunCommand
             port.Start();
         foreach (var port in ports)
             output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {(port.HashesFlowsToQueues ? "symmetric RSS" : workers > 1 ? "software steering" : "one worker")}");
-        output.WriteLine($"{workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT or SIGTERM stops");
 
         using var server = options.ControlSocket is { } path ? new ControlServer(path, options.ControlPermissions, control) : null;
         if (server is not null)
@@ -112,6 +111,7 @@ public static class RunCommand
             server.Start();
             output.WriteLine($"control socket {server.Path} (mode {Convert.ToString((int)options.ControlPermissions.Mode, 8).PadLeft(4, '0')})");
         }
+        output.WriteLine($"{workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT or SIGTERM stops");
         output.Flush();
 
         using var stop = StopSignals.Register(host.RequestStop);

@@ -221,6 +221,33 @@ public class ShardedEvaluationTests
         Assert.Equal(RuleVerdict.Accept, new RulesetState(ruleset).Evaluate(ref Parsed(Ipv4TcpFrame()), Ipv4TcpFrame(), 0, 1, 1, out _));
     }
 
+    [Fact]
+    public void AReloadedRulesetKeepsTheTablesItStillNamesAndStartsItsCountersAtZero()
+    {
+        var old = Compile(SshGuard);
+        var state = new RulesetState(old, shards: new RecentShardMap(0, 2));
+        var frame = Ethernet(EtherTypeIPv4, Ipv4(6, Tcp(40000, 22), OwnedBy(state.Shards, 0), "192.0.2.1"));
+        Assert.Equal(RuleVerdict.Accept, RunSharded([state, new RulesetState(old, shards: new RecentShardMap(1, 2))], frame, 1000, 0).Verdict);
+        var table = state.RecentTables[0];
+        Assert.Equal(1, table.Count);
+
+        var next = state.Successor(Compile(Knocking.Replace("--name K1", "--name SSH")));
+        Assert.Equal(state.Generation + 1, next.Generation);
+        Assert.Same(table, next.RecentTables.Single(t => t.Name == "SSH"));
+        Assert.Equal(1, table.Count);
+        Assert.All(next.RulePackets, p => Assert.Equal(0, p));
+    }
+
+    private static string OwnedBy(RecentShardMap map, int shard)
+    {
+        for (int i = 1; i < 255; i++)
+        {
+            if (map.OwnerOf(Address($"10.9.0.{i}")) == shard)
+                return $"10.9.0.{i}";
+        }
+        throw new InvalidOperationException("no address on that shard");
+    }
+
     private static ref ParsedPacket Parsed(byte[] frame)
     {
         var parsed = new ParsedPacket[1];
