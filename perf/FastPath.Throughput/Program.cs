@@ -174,7 +174,7 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
         var names = ports.Select(p => p.Name).ToArray();
         var compiled = new CompiledRuleset(rules, FamilyRuleset.Empty(L3Kind.IPv6), names);
         var peers = DataplaneTopology.PeersOf(names, [(0, 1)]);
-        var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, recentCapacity, shards: new RecentShardMap(w, workers))).ToArray();
+        var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(recentCapacity), new RecentShardMap(w, workers))).ToArray();
         return Measure(new DataplaneHost<RulesetVerdict>(ports, [(0, 1)], options, w => new RulesetVerdict(states[w], peers)), rxPort);
     }
 

@@ -38,7 +38,7 @@ public static class RunCommand
 
         var compiled = new CompiledRuleset(r.V4, r.V6, ports.Select(p => p.Name).ToArray(), options.FilterInput);
         var peers = DataplaneTopology.PeersOf(ports.Select(p => p.Name).ToArray(), pairs);
-        var state = new RulesetState(compiled);
+        var state = new RulesetState(compiled, options.RecentSizing);
         using var trace = options.Trace is null ? null : new VerdictTrace(File.Create(options.Trace), compiled);
         int status = Replay(ports, pairs, dataplane, _ => new RulesetVerdict(state, peers, trace), output, what, forwarded);
         RuleCounterReport.Print(output, compiled, [state]);
@@ -79,7 +79,7 @@ public static class RunCommand
                 ports.Add(DpdkPort.Open(name, workers, pool, options.RxDescriptors, options.TxDescriptors));
             var dataplane = new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true };
             var peers = DataplaneTopology.PeersOf(names, pairs);
-            var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, shards: new RecentShardMap(w, workers))).ToArray();
+            var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, options.RecentSizing, new RecentShardMap(w, workers))).ToArray();
             var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers));
             var control = new LiveDataplaneControl(host, states, options, names);
             int status = Serve(options, output, ports, host, control, mbufs, cores);

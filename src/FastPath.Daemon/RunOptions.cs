@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Globalization;
 using FastPath.Control;
+using FastPath.Core.Recent;
 
 namespace FastPath.Daemon;
 
@@ -22,6 +23,16 @@ public sealed class RunOptions
     public string? Rules6 { get; private set; }
     public string? Trace { get; private set; }
     public bool FilterInput { get; private set; }
+
+    private RecentTableSize _recentDefaults = new();
+    private readonly Dictionary<string, (int? Capacity, int? Stamps, int? HashBuckets)> _recentTables = [];
+
+    /// <summary>
+    /// Recent table sizes: --recent-capacity/-stamps/-hash-size for every table, --recent-table for one (what it
+    /// leaves out comes from the defaults, whatever the order of the options).
+    /// </summary>
+    public RecentTableSizing RecentSizing => new(_recentDefaults, _recentTables.ToDictionary(t => t.Key, t => Checked(new RecentTableSize(
+        t.Value.Capacity ?? _recentDefaults.Capacity, t.Value.Stamps ?? _recentDefaults.Stamps, t.Value.HashBuckets ?? _recentDefaults.HashBuckets), $"--recent-table {t.Key}")));
 
     /// <summary>Where the live dataplane serves its control socket; null: none.</summary>
     public string? ControlSocket { get; private set; } = DefaultControlSocket;
@@ -51,6 +62,10 @@ public sealed class RunOptions
         ("rules6", "FILE", "The same for IPv6 (ip6tables-save). Recent tables named in both files are one table, as in the kernel."),
         ("filter-input", "yes|no", "Apply the filter table's INPUT chain instead of FORWARD (a host's ruleset reused for traffic crossing the appliance). Default no."),
         ("trace", "FILE", "Offline mode: write one line per frame: packet number, capture time, ACCEPT/DROP and the table:chain:rule (or chain policy, or malformed:REASON) that decided it."),
+        ("recent-capacity", "N", "Entries per recent table (the kernel's ip_list_tot, default 100). With several workers each holds its share. The least recently used entry is evicted when a table is full."),
+        ("recent-stamps", "N", "Timestamps kept per entry (the kernel's ip_pkt_list_tot, default 0: sized from the rules' --hitcount, 32 without one; at most 65536)."),
+        ("recent-hash-size", "N", "Hash buckets per recent table, a power of two (the kernel's ip_list_hash_size, default 0: 1 << fls(capacity))."),
+        ("recent-table", "NAME:K=V,...", "Sizes for one table, overriding the three above (repeatable): capacity=N, stamps=N, hash-size=N, e.g. SSH:capacity=1000000,hash-size=1048576. Beyond the kernel, whose sizes are module-wide."),
         ("control", "PATH|off", $"Live mode: serve the control socket (fastpathctl; docs/control-protocol.md) at PATH, default {DefaultControlSocket}; off serves none."),
         .. SocketPermissions.Options,
         ("config", "FILE", "Read options from FILE: one \"name = value\" per line (names as above without --, # starts a comment); command-line options given after --config override it."),
@@ -150,6 +165,10 @@ public sealed class RunOptions
             case "rules": Rules = value; break;
             case "rules6": Rules6 = value; break;
             case "trace": Trace = value; break;
+            case "recent-capacity": _recentDefaults = Checked(_recentDefaults with { Capacity = ParsePositive(value, where, 1 << 26) }, where); break;
+            case "recent-stamps": _recentDefaults = Checked(_recentDefaults with { Stamps = ParseCount(value, where) }, where); break;
+            case "recent-hash-size": _recentDefaults = Checked(_recentDefaults with { HashBuckets = ParseCount(value, where) }, where); break;
+            case "recent-table": SetRecentTable(value, where); break;
             case "control": ControlSocket = value == "off" ? null : value; break;
             case "control-perms" or "control-uid" or "control-gid":
                 try
@@ -170,6 +189,40 @@ public sealed class RunOptions
                 };
                 break;
         }
+    }
+
+    /// <summary>"NAME:capacity=N,stamps=N,hash-size=N"; each setting is checked against the limits here.</summary>
+    private void SetRecentTable(string value, string where)
+    {
+        int colon = value.IndexOf(':');
+        if (colon <= 0 || colon == value.Length - 1)
+            throw new UsageException($"{where}: expected NAME:capacity=N[,stamps=N][,hash-size=N], got '{value}'");
+        string name = value[..colon];
+        var size = _recentTables.GetValueOrDefault(name);
+        foreach (string setting in value[(colon + 1)..].Split(',', StringSplitOptions.TrimEntries))
+        {
+            int eq = setting.IndexOf('=');
+            string key = eq > 0 ? setting[..eq] : setting;
+            string number = eq > 0 ? setting[(eq + 1)..] : "";
+            switch (key)
+            {
+                case "capacity": size.Capacity = Checked(new RecentTableSize(Capacity: ParsePositive(number, where, 1 << 26)), where).Capacity; break;
+                case "stamps": size.Stamps = Checked(new RecentTableSize(Stamps: ParseCount(number, where)), where).Stamps; break;
+                case "hash-size": size.HashBuckets = Checked(new RecentTableSize(HashBuckets: ParseCount(number, where)), where).HashBuckets; break;
+                default: throw new UsageException($"{where}: unknown recent table setting '{key}' (capacity, stamps, hash-size)");
+            }
+        }
+        _recentTables[name] = size;
+    }
+
+    private static RecentTableSize Checked(RecentTableSize size, string where) =>
+        size.Problem() is { } problem ? throw new UsageException($"{where}: {problem}") : size;
+
+    private static int ParseCount(string value, string where)
+    {
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+            throw new UsageException($"{where}: expected a whole number (0 or more), got '{value}'");
+        return n;
     }
 
     private void Validate()

@@ -17,6 +17,59 @@ public sealed class RulesReplayTests : IDisposable
         return path;
     }
 
+    /// <summary>Sources A, B, C, then A again, one SYN each, 10 ms apart.</summary>
+    private string ThreeSourcesThenTheFirstAgain()
+    {
+        string path = Path.Combine(_dir, "abca.pcap");
+        using var writer = FastPath.Dataplane.Pcap.PcapFileWriter.Create(path, FastPath.Dataplane.Pcap.PcapFileHeader.Ethernet(nanosecond: true));
+        string[] sources = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.1"];
+        for (int i = 0; i < sources.Length; i++)
+        {
+            byte[] frame = FastPath.Testing.TestFrames.Ethernet(FastPath.Testing.TestFrames.EtherTypeIPv4,
+                FastPath.Testing.TestFrames.Ipv4(6, FastPath.Testing.TestFrames.Tcp(40000, 22), sources[i], "192.0.2.1"));
+            writer.Write(frame, (uint)frame.Length, 1_700_000_000_000_000_000L + i * 10_000_000L);
+        }
+        return path;
+    }
+
+    [Theory]
+    [InlineData(new string[0], "DROP")]                                              // 100 entries: A is still there
+    [InlineData(new[] { "--recent-capacity", "2" }, "ACCEPT")]                       // C evicted A
+    [InlineData(new[] { "--recent-table", "SEEN:capacity=2" }, "ACCEPT")]
+    [InlineData(new[] { "--recent-table", "SEEN:capacity=2", "--recent-capacity", "50", "--recent-table", "OTHER:capacity=1" }, "ACCEPT")]
+    [InlineData(new[] { "--recent-capacity", "2", "--recent-table", "SEEN:capacity=3" }, "DROP")]
+    public void RecentTableSizesAreSetForAllTablesOrForOne(string[] sizing, string lastVerdict)
+    {
+        string rules = WriteFile("seen.rules", """
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -m recent --rcheck --name SEEN --rsource -j DROP
+            -A FORWARD -m recent --set --name SEEN --rsource
+            COMMIT
+            """);
+        string trace = Path.Combine(_dir, "trace.tsv");
+        var (code, _, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", ThreeSourcesThenTheFirstAgain(), "--pcap-out", Path.Combine(_dir, "out.pcap"), "--rules", rules, "--trace", trace, .. sizing],
+            TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var verdicts = File.ReadAllLines(trace).Where(l => !l.StartsWith('#')).Select(l => l.Split('\t')[2]).ToList();
+        Assert.Equal(["ACCEPT", "ACCEPT", "ACCEPT", lastVerdict], verdicts);
+    }
+
+    [Theory]
+    [InlineData("--recent-capacity", "0", "expected a whole number from 1")]
+    [InlineData("--recent-stamps", "65537", "stamps must be from 0 to 65536")]
+    [InlineData("--recent-hash-size", "100", "a power of two")]
+    [InlineData("--recent-table", "SEEN", "expected NAME:capacity=N")]
+    [InlineData("--recent-table", "SEEN:size=3", "unknown recent table setting 'size'")]
+    public void BadRecentTableSizesAreRefused(string option, string value, string message)
+    {
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--pcap-in", "x.pcap", "--pcap-out", "y.pcap", option, value], TimeSpan.FromSeconds(60));
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr);
+    }
+
     [Fact]
     public void TheTraceNamesTheRuleThatDecidedEveryFrameAndDroppedFramesAreNotForwarded()
     {

@@ -111,17 +111,20 @@ public sealed class CompiledRuleset
         int id = tables.FindIndex(t => t.Name == options.Name);
         if (id < 0)
         {
-            tables.Add(new RecentTableSpec(options.Name, options.Mask, options.StampSlots));
+            tables.Add(new RecentTableSpec(options.Name, options.Mask, options.StampSlots, options.HitCount));
             return tables.Count - 1;
         }
-        if (options.StampSlots > tables[id].StampSlots)
-            tables[id] = tables[id] with { StampSlots = options.StampSlots };
+        tables[id] = tables[id] with
+        {
+            StampSlots = Math.Max(tables[id].StampSlots, options.StampSlots),
+            MaxHitCount = Math.Max(tables[id].MaxHitCount, options.HitCount),
+        };
         return id;
     }
 }
 
-/// <summary>How a recent table is to be built: name, the creating rule's mask, timestamps per entry.</summary>
-public sealed record RecentTableSpec(string Name, InetAddress Mask, int StampSlots);
+/// <summary>How a recent table is to be built: name, the creating rule's mask, timestamps per entry its rules need, their largest --hitcount.</summary>
+public sealed record RecentTableSpec(string Name, InetAddress Mask, int StampSlots, uint MaxHitCount);
 
 /// <summary>The two entry chains of one family: raw PREROUTING and the filter chain (either may be absent).</summary>
 internal sealed record CompiledFamily(CompiledChain? Raw, CompiledChain? Filter);

@@ -38,35 +38,34 @@ public sealed class RulesetState
 {
     private readonly CompiledRuleset _ruleset;
     private readonly RecentShardMap _shards;
-    private readonly int _recentCapacity;
-    private readonly int _recentHashBuckets;
+    private readonly RecentTableSizing _sizing;
     private readonly CompiledChain[] _stackChains;
     private readonly int[] _stackPositions;
 
-    /// <param name="recentCapacity">Entries per table (ip_list_tot), shared out between the shards.</param>
-    public RulesetState(CompiledRuleset ruleset, int recentCapacity = 100, int recentHashBuckets = 0, RecentShardMap? shards = null)
-        : this(ruleset, recentCapacity, recentHashBuckets, shards ?? RecentShardMap.Single, generation: 0, previousTables: null)
+    /// <param name="sizing">Entries, stamps and hash buckets per table (default: the kernel's); a table's entries are shared out between the shards.</param>
+    public RulesetState(CompiledRuleset ruleset, RecentTableSizing? sizing = null, RecentShardMap? shards = null)
+        : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, generation: 0, previousTables: null)
     {
     }
 
-    private RulesetState(CompiledRuleset ruleset, int recentCapacity, int recentHashBuckets, RecentShardMap shards, int generation, RecentTable[]? previousTables)
+    private RulesetState(CompiledRuleset ruleset, RecentTableSizing sizing, RecentShardMap shards, int generation, RecentTable[]? previousTables)
     {
         _ruleset = ruleset;
         _shards = shards;
-        _recentCapacity = recentCapacity;
-        _recentHashBuckets = recentHashBuckets;
+        _sizing = sizing;
         Generation = generation;
         if (_shards.IsSharded)
             EvaluationCursor.CheckFits(ruleset);
-        int capacity = _shards.ShardCapacity(recentCapacity);
         RecentTables = ruleset.RecentTables.Select(spec =>
         {
+            var size = sizing.For(spec.Name);
+            int stampSlots = size.StampSlotsFor(spec.StampSlots, spec.MaxHitCount);
             // Like iptables-restore in the kernel: a table the new rules still name keeps its entries and its
             // mask; one needing more stamps is flushed and grown.
             var kept = previousTables?.FirstOrDefault(t => t.Name == spec.Name);
             if (kept is null)
-                return new RecentTable(spec.Name, spec.Mask, capacity, spec.StampSlots, recentHashBuckets);
-            kept.EnsureStampSlots(spec.StampSlots);
+                return new RecentTable(spec.Name, spec.Mask, _shards.ShardCapacity(size.Capacity), stampSlots, size.HashBuckets);
+            kept.EnsureStampSlots(stampSlots);
             return kept;
         }).ToArray();
         RulePackets = new long[ruleset.Rules.Count];
@@ -84,7 +83,7 @@ public sealed class RulesetState
     /// a packet suspended under this state can still be resumed under it.
     /// </summary>
     public RulesetState Successor(CompiledRuleset next) =>
-        new(next, _recentCapacity, _recentHashBuckets, _shards, Generation + 1, RecentTables);
+        new(next, _sizing, _shards, Generation + 1, RecentTables);
 
     /// <summary>Counts ruleset replacements; a suspended cursor remembers the generation it was suspended under.</summary>
     public int Generation { get; }

@@ -125,8 +125,8 @@ public class ShardedEvaluationTests
     public void ASequentialStreamGetsTheVerdictsOfOneGlobalTable(string v4, string? v6, int workers)
     {
         var ruleset = Compile(v4, v6);
-        var global = new RulesetState(ruleset, recentCapacity: 10_000);
-        var shards = Enumerable.Range(0, workers).Select(w => new RulesetState(ruleset, recentCapacity: 10_000, shards: new RecentShardMap(w, workers))).ToArray();
+        var global = new RulesetState(ruleset, RecentTableSizing.WithCapacity(10_000));
+        var shards = Enumerable.Range(0, workers).Select(w => new RulesetState(ruleset, RecentTableSizing.WithCapacity(10_000), shards: new RecentShardMap(w, workers))).ToArray();
         var random = new Random(7);
         int hops = 0, drops = 0;
         foreach (var (frame, now) in Stream(seed: workers, count: 4000))
@@ -158,7 +158,7 @@ public class ShardedEvaluationTests
     public void EveryKeyIsOwnedByOneShardAndOnlyThatShardStoresIt()
     {
         var ruleset = Compile(SshGuard);
-        var shards = Enumerable.Range(0, 4).Select(w => new RulesetState(ruleset, recentCapacity: 1000, shards: new RecentShardMap(w, 4))).ToArray();
+        var shards = Enumerable.Range(0, 4).Select(w => new RulesetState(ruleset, RecentTableSizing.WithCapacity(1000), shards: new RecentShardMap(w, 4))).ToArray();
         foreach (var (frame, now) in Stream(seed: 11, count: 2000))
             RunSharded(shards, frame, now, firstWorker: 0);
 
@@ -174,7 +174,7 @@ public class ShardedEvaluationTests
     public void EachShardHoldsItsShareOfTheTableSize()
     {
         var ruleset = Compile(SshGuard);
-        var shards = Enumerable.Range(0, 3).Select(w => new RulesetState(ruleset, recentCapacity: 29, shards: new RecentShardMap(w, 3))).ToArray();
+        var shards = Enumerable.Range(0, 3).Select(w => new RulesetState(ruleset, RecentTableSizing.WithCapacity(29), shards: new RecentShardMap(w, 3))).ToArray();
         Assert.All(shards, s => Assert.Equal(10, s.RecentTables[0].Capacity));
         foreach (var (frame, now) in Stream(seed: 5, count: 3000))
             RunSharded(shards, frame, now, firstWorker: 1);

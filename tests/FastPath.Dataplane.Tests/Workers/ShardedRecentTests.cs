@@ -51,7 +51,7 @@ public class ShardedRecentTests
             a.Load(q, mine.Select(i => frames[i]).ToList(), mine.Select(i => times[i]).ToList());
         }
         var compiled = new CompiledRuleset(RulesetParser.Parse(SshGuard, "ssh.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), ["a", "b"]);
-        var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, recentCapacity: 1000, shards: new RecentShardMap(w, workers))).ToArray();
+        var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(1000), shards: new RecentShardMap(w, workers))).ToArray();
         var host = new DataplaneHost<RulesetVerdict>([a, b], [(0, 1)], new DataplaneOptions { Workers = workers }, w => new RulesetVerdict(states[w], [1, 0]));
         host.RunToCompletion(Timeout);
         return (b.Transmitted.Select(f => Convert.ToHexString(f.Bytes)).ToHashSet(), host, states);
