@@ -19,10 +19,8 @@ public static class RuleListing
 
     /// <summary>
     /// Every table of both families, each under a "# iptables -t raw -L -v -x -n" line, separated by a blank line.
-    /// <paramref name="commentOf"/> gives the text of a rule's -m comment (Core's rule model does not keep it
-    /// yet); without it the comment is left out.
     /// </summary>
-    public static string Format(CompiledRuleset ruleset, RuleCounters counters, Func<CompiledRule, string?>? commentOf = null)
+    public static string Format(CompiledRuleset ruleset, RuleCounters counters)
     {
         var sections = new List<string>();
         foreach (var family in new[] { L3Kind.IPv4, L3Kind.IPv6 })
@@ -32,14 +30,14 @@ public static class RuleListing
                 if (!ruleset.Chains.Any(c => c.Family == family && c.Table == table))
                     continue;
                 string command = $"{(family == L3Kind.IPv4 ? "iptables" : "ip6tables")} -t {TableName(table)} -L -v -x -n";
-                sections.Add($"# {command}\n{FormatTable(ruleset, family, table, counters, commentOf)}");
+                sections.Add($"# {command}\n{FormatTable(ruleset, family, table, counters)}");
             }
         }
         return string.Join("\n", sections);
     }
 
     /// <summary>One table of one family: exactly what `iptables -t TABLE -L -v -x -n` prints.</summary>
-    public static string FormatTable(CompiledRuleset ruleset, L3Kind family, TableKind table, RuleCounters counters, Func<CompiledRule, string?>? commentOf = null)
+    public static string FormatTable(CompiledRuleset ruleset, L3Kind family, TableKind table, RuleCounters counters)
     {
         var chains = ruleset.Chains.Where(c => c.Family == family && c.Table == table).ToList();
         // libiptc lists the built-in chains in hook order, then the user-defined ones sorted by name (strcmp).
@@ -52,7 +50,7 @@ public static class RuleListing
                 text.Append('\n');
             AppendHeader(text, chain, chains, counters);
             foreach (var rule in chain.Rules)
-                AppendRule(text, rule, counters, commentOf?.Invoke(rule));
+                AppendRule(text, rule, counters);
         }
         return text.ToString();
     }
@@ -77,7 +75,7 @@ public static class RuleListing
             $"{"pkts",8} {"bytes",10} {"target",-9}  prot opt {"in",-6} {"out",-6}  {"source",-19}  {"destination",-19} \n");
     }
 
-    private static void AppendRule(StringBuilder text, CompiledRule compiled, RuleCounters counters, string? comment)
+    private static void AppendRule(StringBuilder text, CompiledRule compiled, RuleCounters counters)
     {
         var rule = compiled.Rule;
         var family = compiled.Family;
@@ -120,7 +118,7 @@ public static class RuleListing
                         .Append(string.Join(':', mac.Value.Select(b => b.ToString("x2", CultureInfo.InvariantCulture))));
                     break;
                 case MatchModule.Comment:
-                    if (comment is not null)
+                    if (rule.Comment is { } comment)
                         text.Append(" /* ").Append(comment).Append(" */");
                     break;
                 case MatchModule.Recent:

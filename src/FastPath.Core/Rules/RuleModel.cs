@@ -62,6 +62,7 @@ public sealed record Rule
     public Inverted<(byte Type, short Code)>? IcmpType { get; init; }   // -m icmp/icmp6; Code -1 = any; Type 255 = any
     public Inverted<MultiportMatch>? Multiport { get; init; }
     public Inverted<byte[]>? MacSource { get; init; }
+    public string? Comment { get; init; }                        // -m comment --comment, for listings
     public IReadOnlyList<RecentOptions> Recent { get; init; } = [];
 
     /// <summary>The -m matches in the order the rule gives them: x_tables evaluates them in that order, and recent has side effects.</summary>

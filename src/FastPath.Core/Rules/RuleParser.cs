@@ -53,6 +53,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         Inverted<byte[]>? mac = null;
         TargetKind target = TargetKind.None;
         string? targetChain = null;
+        string? comment = null;
 
         while (_position < tokens.Count)
         {
@@ -129,7 +130,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     break;
                 case "--comment":
                     RequireModule("comment", option);
-                    Next(option);
+                    NoInvert(invert, option);
+                    comment = comment is null ? Next(option) : throw fail($"option '{option}' given twice");
                     break;
                 case "--set" or "--rcheck" or "--update" or "--remove":
                     CurrentRecent(option).SetCommand(option, invert);
@@ -183,6 +185,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             IcmpType = icmp,
             Multiport = multiport,
             MacSource = mac,
+            Comment = comment,
             Recent = _recent.Select(r => r.Build()).ToArray(),
             Modules = _order.ToArray(),
             Target = target,
