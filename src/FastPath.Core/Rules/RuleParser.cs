@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
 using System.Globalization;
+using System.Text;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 
@@ -414,13 +416,21 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     }
 
     /// <summary>One -m recent: its options as libxt_recent collects them, then the kernel's checkentry.</summary>
+    /// <summary>
+    /// One -m recent match as libxt_recent parses it: every option at most once, --rsource/--rdest the last one
+    /// given, numbers as strtoul reads them (0x hex, 0 octal), --seconds from 1, a name cut to 199 bytes.
+    /// </summary>
     private sealed class RecentBuilder(L3Kind family, Func<string, RulesetException> fail)
     {
+        /// <summary>XT_RECENT_NAME_LEN minus the terminating NUL: iptables copies no more.</summary>
+        private const int NameBytes = 199;
+
+        private readonly HashSet<string> _given = [];
         private RecentOptions _options = new();
-        private bool _sideGiven;
 
         public void SetCommand(string option, bool invert)
         {
+            Once(option);
             if (_options.Command != RecentCommand.None)
                 throw fail("recent: only one of --set, --rcheck, --update or --remove may be given");
             var command = option switch
@@ -435,23 +445,19 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
 
         public void SetValue(string option, string value)
         {
+            Once(option);
             _options = option switch
             {
-                "--seconds" => _options with { Seconds = ParseUInt(option, value) },
-                "--hitcount" => _options with { HitCount = ParseUInt(option, value) },
-                "--name" => _options with { Name = value },
+                "--seconds" => _options with { Seconds = ParseUInt(option, value, min: 1) },
+                "--hitcount" => _options with { HitCount = ParseUInt(option, value, min: 0) },
+                "--name" => _options with { Name = Truncated(value) },
                 _ => _options with { Mask = ParseMask(value) },
             };
         }
 
         public void SetFlag(string option)
         {
-            if (option is "--rsource" or "--rdest")
-            {
-                if (_sideGiven)
-                    throw fail("recent: only one of --rsource or --rdest may be given");
-                _sideGiven = true;
-            }
+            Once(option);
             _options = option switch
             {
                 "--rttl" => _options with { Ttl = true },
@@ -472,23 +478,52 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             return _options;
         }
 
-        private uint ParseUInt(string option, string value) =>
-            uint.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out uint n)
-                ? n
-                : throw fail($"recent: {option} needs a whole number, got '{value}'");
+        private void Once(string option)
+        {
+            if (!_given.Add(option))
+                throw fail($"recent: option \"{option}\" can only be used once");
+        }
 
-        /// <summary>An IPv4 --mask fills the first four bytes and leaves the rest all ones, as libxt_recent does.</summary>
+        private static string Truncated(string name)
+        {
+            byte[] bytes = Encoding.UTF8.GetBytes(name);
+            return bytes.Length <= NameBytes ? name : Encoding.UTF8.GetString(bytes, 0, NameBytes);
+        }
+
+        /// <summary>xtables_strtoui: strtoumax with base 0, within [min, 2^32-1].</summary>
+        private uint ParseUInt(string option, string value, uint min)
+        {
+            bool hex = value.Length > 2 && value[0] == '0' && (value[1] is 'x' or 'X');
+            bool octal = !hex && value.Length > 1 && value[0] == '0';
+            ulong n = 0;
+            bool ok = value.Length > 0;
+            try
+            {
+                n = hex ? Convert.ToUInt64(value[2..], 16) : octal ? Convert.ToUInt64(value[1..], 8) : ulong.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+            {
+                ok = false;
+            }
+            if (!ok || n < min || n > uint.MaxValue)
+                throw fail($"recent: bad value for option \"{option}\", or out of range ({min}-{uint.MaxValue})");
+            return (uint)n;
+        }
+
+        /// <summary>An IPv4 --mask (inet_aton's forms) fills the first four bytes and leaves the rest all ones, as libxt_recent does.</summary>
         private InetAddress ParseMask(string value)
         {
-            if (!InetAddress.TryParse(value, out var mask, out var kind) || kind != family)
-                throw fail($"recent: --mask '{value}' is not an {(family == L3Kind.IPv4 ? "IPv4" : "IPv6")} mask");
-            if (kind == L3Kind.IPv6)
+            if (family == L3Kind.IPv6)
+            {
+                if (!InetAddress.TryParse(value, out var mask, out var kind) || kind != L3Kind.IPv6)
+                    throw fail($"recent: --mask '{value}' is not an IPv6 mask");
                 return mask;
+            }
+            if (!InetAtonText.TryParse(value, out uint v4))
+                throw fail($"recent: --mask '{value}' is not an IPv4 mask");
             Span<byte> bytes = stackalloc byte[16];
             bytes.Fill(0xFF);
-            Span<byte> v4 = stackalloc byte[16];
-            mask.CopyTo(v4);
-            v4[..4].CopyTo(bytes);
+            BinaryPrimitives.WriteUInt32BigEndian(bytes, v4);
             return InetAddress.FromIPv6(bytes);
         }
     }
