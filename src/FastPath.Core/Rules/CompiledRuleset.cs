@@ -25,6 +25,27 @@ public sealed class CompiledRuleset
         Chains = chains;
         var depths = new int?[chains.Count];
         MaxJumpDepth = chains.Count == 0 ? 0 : chains.Max(c => JumpDepth(c, depths));
+        IPv4Steering = SteeringOf(L3Kind.IPv4);
+        IPv6Steering = SteeringOf(L3Kind.IPv6);
+    }
+
+    /// <summary>
+    /// The one recent key every recent match of a family's rules looks up, when there is one (all on the same
+    /// side, all tables with the same mask): steering a packet to that key's owner on arrival decides it there
+    /// without a handoff mid-evaluation. Null when the family has no recent match or several kinds of key.
+    /// </summary>
+    public RecentKey? IPv4Steering { get; }
+
+    /// <inheritdoc cref="IPv4Steering"/>
+    public RecentKey? IPv6Steering { get; }
+
+    private RecentKey? SteeringOf(L3Kind family)
+    {
+        var keys = Rules.Where(r => r.Family == family)
+            .SelectMany(r => r.Rule.Recent.Select((options, i) => new RecentKey(options.Side, RecentTables[r.RecentTables[i]].Mask)))
+            .Distinct()
+            .ToList();
+        return keys.Count == 1 ? keys[0] : null;
     }
 
     /// <summary>The most user-chain jumps (-j) that can be pending at once, over every entry chain.</summary>
@@ -125,6 +146,9 @@ public sealed class CompiledRuleset
 
 /// <summary>How a recent table is to be built: name, the creating rule's mask, timestamps per entry its rules need, their largest --hitcount.</summary>
 public sealed record RecentTableSpec(string Name, InetAddress Mask, int StampSlots, uint MaxHitCount);
+
+/// <summary>What a recent match looks up: the packet's source or destination, under its table's mask.</summary>
+public readonly record struct RecentKey(RecentSide Side, InetAddress Mask);
 
 /// <summary>The two entry chains of one family: raw PREROUTING and the filter chain (either may be absent).</summary>
 internal sealed record CompiledFamily(CompiledChain? Raw, CompiledChain? Filter);

@@ -25,6 +25,18 @@ public interface IVerdictStage
 
     /// <summary>Told about each frame the parser refused (so a verdict trace can list every frame).</summary>
     void Malformed(DropReason reason, int inPort, long timestampNanoseconds);
+
+    /// <summary>
+    /// With software steering, the worker an IP frame should be decided on: the owner of its flow
+    /// (<see cref="FlowSteering.OwnerOf"/>), or of the state the stage keeps per something else.
+    /// </summary>
+    int Owner(ref ParsedPacket packet, int workers);
+}
+
+public static class FlowSteering
+{
+    /// <summary>The worker owning the packet's flow: both directions of a connection hash alike.</summary>
+    public static int OwnerOf(ref ParsedPacket packet, int workers) => (int)(((ulong)FlowHash.Symmetric(packet) * (uint)workers) >> 32);
 }
 
 /// <summary>The empty ruleset: every well-formed frame crosses the wire.</summary>
@@ -35,4 +47,6 @@ public struct AcceptAll : IVerdictStage
     public void Malformed(DropReason reason, int inPort, long timestampNanoseconds)
     {
     }
+
+    public int Owner(ref ParsedPacket packet, int workers) => FlowSteering.OwnerOf(ref packet, workers);
 }

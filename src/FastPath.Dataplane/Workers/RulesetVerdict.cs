@@ -53,4 +53,16 @@ public struct RulesetVerdict : IVerdictStage
     }
 
     public void Malformed(DropReason reason, int inPort, long timestampNanoseconds) => _trace?.Malformed(timestampNanoseconds, reason);
+
+    /// <summary>
+    /// When every recent match of the packet's family looks up one key, the owner of that key: the packet is
+    /// then decided where it lands, with no handoff mid-evaluation. Otherwise the owner of its flow.
+    /// </summary>
+    public readonly int Owner(ref ParsedPacket packet, int workers)
+    {
+        var ruleset = _state.Ruleset;
+        if ((packet.L3 == L3Kind.IPv4 ? ruleset.IPv4Steering : ruleset.IPv6Steering) is { } key)
+            return _state.Shards.OwnerOf((key.Side == RecentSide.Source ? packet.Source : packet.Destination).And(key.Mask));
+        return FlowSteering.OwnerOf(ref packet, workers);
+    }
 }

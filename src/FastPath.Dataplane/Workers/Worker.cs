@@ -180,7 +180,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             EvaluationCursor.Start(out var cursor);
             if (steer && parsed.L3 != L3Kind.None)
             {
-                int owner = (int)(((ulong)FlowHash.Symmetric(parsed) * workers) >> 32);
+                int owner = _verdict.Owner(ref parsed, (int)workers);
                 if (owner != _index)
                 {
                     HandOff(owner, port, handles[i], data[i], length, wireLengths[i], timestamps[i], ref cursor);

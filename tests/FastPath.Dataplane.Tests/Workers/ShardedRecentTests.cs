@@ -38,13 +38,13 @@ public class ShardedRecentTests
         return (frames, times);
     }
 
-    private static (HashSet<string> Forwarded, DataplaneHost<RulesetVerdict> Host, RulesetState[] States) Run(int workers)
+    private static (HashSet<string> Forwarded, DataplaneHost<RulesetVerdict> Host, RulesetState[] States) Run(int workers, bool softwareSteering = false)
     {
         var (frames, times) = Attempts();
-        // Each source's attempts arrive in order on one queue, and the queues count as flow-hashed (no software
-        // steering), so nothing reorders a source's attempts; its key may belong to any worker.
-        var a = new MemoryPort("a", workers, hashesFlowsToQueues: true) { CaptureTransmitted = true };
-        var b = new MemoryPort("b", workers, hashesFlowsToQueues: true) { CaptureTransmitted = true };
+        // Each source's attempts arrive in order on one queue, so nothing reorders a source's attempts; its key
+        // may belong to any worker. Queues that count as flow-hashed get no software steering.
+        var a = new MemoryPort("a", workers, hashesFlowsToQueues: !softwareSteering) { CaptureTransmitted = true };
+        var b = new MemoryPort("b", workers, hashesFlowsToQueues: !softwareSteering) { CaptureTransmitted = true };
         for (int q = 0; q < workers; q++)
         {
             var mine = Enumerable.Range(0, frames.Count).Where(i => (i % 300) % workers == q).ToList();
@@ -75,6 +75,25 @@ public class ShardedRecentTests
         Assert.Equal(300, states.Sum(s => s.RecentTables[0].Count));
         foreach (var state in states)
             Assert.All(state.RecentTables[0].Entries(), e => Assert.Equal(state.Shards.Index, state.Shards.OwnerOf(e.Address)));
+    }
+
+    [Fact]
+    public void SoftwareSteeringSendsAFrameStraightToTheOwnerOfItsOnlyKey()
+    {
+        var (single, _, _) = Run(workers: 1);
+        var (steered, host, states) = Run(workers: 2, softwareSteering: true);
+
+        Assert.Equal(single.Order(), steered.Order());
+        // Every recent match keys on the source: a frame moves once, on arrival, if its source is the other
+        // worker's, and never mid-evaluation.
+        var (frames, _) = Attempts();
+        int arrivingElsewhere = Enumerable.Range(0, frames.Count).Count(i =>
+        {
+            var parsed = default(ParsedPacket);
+            PacketParser.Parse(frames[i], ref parsed);
+            return states[0].Shards.OwnerOf(parsed.Source) != (i % 300) % 2;
+        });
+        Assert.Equal(arrivingElsewhere, host.ReadCounters().HandedOff.Sum());
     }
 
     [Fact]

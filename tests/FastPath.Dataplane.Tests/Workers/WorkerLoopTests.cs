@@ -144,5 +144,7 @@ public class WorkerLoopTests
         public void Malformed(DropReason reason, int inPort, long timestampNanoseconds)
         {
         }
+
+        public int Owner(ref ParsedPacket packet, int workers) => FlowSteering.OwnerOf(ref packet, workers);
     }
 }

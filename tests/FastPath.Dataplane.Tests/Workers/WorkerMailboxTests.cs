@@ -25,6 +25,8 @@ public class WorkerMailboxTests
         public void Malformed(DropReason reason, int inPort, long timestampNanoseconds)
         {
         }
+
+        public int Owner(ref ParsedPacket packet, int workers) => FlowSteering.OwnerOf(ref packet, workers);
     }
 
     private static DataplaneHost<CountingStage> Busy(int workers)
