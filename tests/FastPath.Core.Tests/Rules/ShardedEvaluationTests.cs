@@ -155,6 +155,36 @@ public class ShardedEvaluationTests
     }
 
     [Fact]
+    public void SuspendingAndResumingAllocatesNothing()
+    {
+        var ruleset = Compile(Knocking);
+        var shards = Enumerable.Range(0, 3).Select(w => new RulesetState(ruleset, shards: new RecentShardMap(w, 3))).ToArray();
+        var stream = Stream(seed: 3, count: 600);
+        var parsed = new ParsedPacket[stream.Count];
+        for (int i = 0; i < stream.Count; i++)
+            PacketParser.Parse(stream[i].Frame, ref parsed[i]);
+        long before = 0;
+        int hops = 0;
+        for (int round = 0; round < 2; round++)
+        {
+            if (round == 1)
+                before = GC.GetAllocatedBytesForCurrentThread(); // the first round jits the code and fills the tables
+            for (int i = 0; i < stream.Count; i++)
+            {
+                EvaluationCursor.Start(out var cursor);
+                int worker = i % 3;
+                while (shards[worker].Evaluate(ref parsed[i], stream[i].Frame, 0, 1, stream[i].Now + (ulong)round, ref cursor, out _) == RuleVerdict.Continue)
+                {
+                    worker = cursor.Owner;
+                    hops++;
+                }
+            }
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(hops > 100);
+    }
+
+    [Fact]
     public void EveryKeyIsOwnedByOneShardAndOnlyThatShardStoresIt()
     {
         var ruleset = Compile(SshGuard);
