@@ -11,7 +11,7 @@ namespace FastPath.Integration.Tests;
 /// </summary>
 public sealed class DpdkLiveTests : IDisposable
 {
-    private const string CommonEal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry -l 0 --log-level=warning";
+    internal const string CommonEal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry -l 0 --log-level=warning";
     private readonly string _dir = Directory.CreateTempSubdirectory("fastpath-dpdk-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

@@ -86,7 +86,8 @@ public sealed class CompiledRuleset
     private CompiledFamily Compile(FamilyRuleset ruleset, List<RecentTableSpec> recentTables, List<CompiledRule> allRules, List<CompiledChain> allChains)
     {
         CompiledChain? raw = null, filter = null;
-        foreach (var kind in new[] { TableKind.Raw, TableKind.Filter })
+        // In commit order, as iptables-restore loads them: the first rule naming a recent table creates it (and fixes its mask).
+        foreach (var kind in ruleset.CommitOrder)
         {
             if (!ruleset.Tables.TryGetValue(kind, out var table))
                 continue;

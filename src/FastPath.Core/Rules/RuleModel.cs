@@ -118,7 +118,8 @@ public sealed record ChainDefinition(string Name, TargetKind? Policy, long Polic
 public sealed record TableDefinition(TableKind Kind, IReadOnlyDictionary<string, ChainDefinition> Chains);
 
 /// <summary>The iptables-save (or ip6tables-save) file of one family.</summary>
-public sealed record FamilyRuleset(L3Kind Family, string Source, IReadOnlyDictionary<TableKind, TableDefinition> Tables)
+/// <param name="CommitOrder">The tables in the order the file commits them: iptables-restore creates their recent tables in that order.</param>
+public sealed record FamilyRuleset(L3Kind Family, string Source, IReadOnlyDictionary<TableKind, TableDefinition> Tables, IReadOnlyList<TableKind> CommitOrder)
 {
-    public static FamilyRuleset Empty(L3Kind family) => new(family, "(none)", new Dictionary<TableKind, TableDefinition>());
+    public static FamilyRuleset Empty(L3Kind family) => new(family, "(none)", new Dictionary<TableKind, TableDefinition>(), []);
 }

@@ -510,7 +510,11 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             return (uint)n;
         }
 
-        /// <summary>An IPv4 --mask (inet_aton's forms) fills the first four bytes and leaves the rest all ones, as libxt_recent does.</summary>
+        /// <summary>
+        /// An IPv4 --mask (inet_aton's forms) fills the first four bytes and zeroes the other twelve, as libxt_recent
+        /// copies the whole address: IPv6 addresses in a table an IPv4 rule created are masked to 32 bits. Without
+        /// --mask the mask stays all ones.
+        /// </summary>
         private InetAddress ParseMask(string value)
         {
             if (family == L3Kind.IPv6)
@@ -522,7 +526,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             if (!InetAtonText.TryParse(value, out uint v4))
                 throw fail($"recent: --mask '{value}' is not an IPv4 mask");
             Span<byte> bytes = stackalloc byte[16];
-            bytes.Fill(0xFF);
+            bytes.Clear();
             BinaryPrimitives.WriteUInt32BigEndian(bytes, v4);
             return InetAddress.FromIPv6(bytes);
         }

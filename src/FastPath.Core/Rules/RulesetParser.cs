@@ -36,6 +36,7 @@ public static class RulesetParser
     public static FamilyRuleset Parse(string text, string file, L3Kind family)
     {
         var tables = new Dictionary<TableKind, TableDefinition>();
+        var commitOrder = new List<TableKind>();
         var lines = text.Split('\n');
         TableBuilder? current = null;
         for (int n = 0; n < lines.Length; n++)
@@ -70,6 +71,7 @@ public static class RulesetParser
                     if (tables.ContainsKey(kind))
                         throw fail($"table '{current.Name}' appears twice");
                     tables[kind] = current.Build(kind, file);
+                    commitOrder.Add(kind);
                 }
                 current = null;
                 continue;
@@ -101,7 +103,7 @@ public static class RulesetParser
         }
         if (current is not null)
             throw new RulesetException(file, lines.Length, $"table '{current.Name}' (line {current.Line}) was never committed (COMMIT expected)");
-        return new FamilyRuleset(family, file, tables);
+        return new FamilyRuleset(family, file, tables, commitOrder);
     }
 
     private static void DeclareChain(TableBuilder table, string line, Func<string, RulesetException> fail)

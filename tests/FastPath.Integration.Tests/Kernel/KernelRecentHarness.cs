@@ -35,11 +35,11 @@ internal static class KernelRecentHarness
     public static PacketEvent Packet(string source, ushort port, byte ttl = 64, string? destination = null) =>
         new(source, destination ?? (source.Contains(':') ? "2001:db8:ffff::1" : "198.18.0.1"), ttl, port);
 
-    /// <summary>An IPv4 --mask as the kernel stores it: the four bytes, the other twelve left all ones.</summary>
+    /// <summary>An IPv4 --mask as libxt_recent gives it to the kernel: the four bytes, the other twelve zero.</summary>
     public static InetAddress Mask(string dotted)
     {
         Span<byte> bytes = stackalloc byte[16];
-        bytes.Fill(0xFF);
+        bytes.Clear();
         System.Net.IPAddress.Parse(dotted).GetAddressBytes().CopyTo(bytes);
         return InetAddress.FromIPv6(bytes);
     }
@@ -204,7 +204,7 @@ internal static class KernelRecentHarness
     }
 
     /// <summary>Each line without its jiffies values (the clocks differ): address, ttl, oldest_pkt and how many stamps.</summary>
-    private static List<string> Summarise(string listing) =>
+    internal static List<string> Summarise(string listing) =>
         listing.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line =>
             {

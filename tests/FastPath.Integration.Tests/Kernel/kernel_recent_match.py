@@ -27,27 +27,55 @@ def checksum(data):
     return ~total & 0xFFFF
 
 
-def frame(src, dst, ttl, dport):
-    """An Ethernet broadcast frame (so the stack accepts it without a neighbour entry) carrying UDP."""
-    payload = b"fastpath"
-    udp = struct.pack("!HHHH", 40000, dport, 8 + len(payload), 0) + payload
-    if ":" in src:
-        s, d = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
-        pseudo = s + d + struct.pack("!I3xB", len(udp), 17)
-        udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp) or 0xFFFF) + udp[8:]
-        ip = struct.pack("!IHBB", 6 << 28, len(udp), 17, ttl) + s + d
+def frame(src, dst, ttl, dport, proto="udp", payload=b"fastpath", dst_mac=b"\xff" * 6):
+    """An Ethernet frame carrying UDP or a TCP SYN; by default broadcast (so the stack accepts it without a neighbour entry)."""
+    v6 = ":" in src
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    s, d = socket.inet_pton(family, src), socket.inet_pton(family, dst)
+    if proto == "tcp":
+        number = 6
+        l4 = struct.pack("!HHIIBBHHH", 40000, dport, 1, 0, 5 << 4, 0x02, 64240, 0, 0) + payload
+        checksum_at = 16
+    else:
+        number = 17
+        l4 = struct.pack("!HHHH", 40000, dport, 8 + len(payload), 0) + payload
+        checksum_at = 6
+    # UDP over IPv4 may go without a checksum; TCP and IPv6 may not.
+    if v6 or number == 6:
+        pseudo = s + d + struct.pack("!I3xB", len(l4), number)
+        l4 = l4[:checksum_at] + struct.pack("!H", checksum(pseudo + l4) or 0xFFFF) + l4[checksum_at + 2:]
+    if v6:
+        ip = struct.pack("!IHBB", 6 << 28, len(l4), number, ttl) + s + d
         ethertype = b"\x86\xdd"
     else:
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, ttl, 17, 0, socket.inet_aton(src), socket.inet_aton(dst))
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, ttl, number, 0, s, d)
         ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
         ethertype = b"\x08\x00"
-    return b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + ethertype + ip + udp
+    return dst_mac + b"\x02\x00\x00\x00\x00\x01" + ethertype + ip + l4
 
 
 def counters(v6):
     tool = "ip6tables-legacy" if v6 else "iptables-legacy"
     out = subprocess.run([tool, "-t", "raw", "-L", "PREROUTING", "-v", "-x", "-n"], check=True, capture_output=True, text=True).stdout
     return [int(line.split()[0]) for line in out.splitlines()[2:] if line.strip()]
+
+
+def write_proc(table, text):
+    """Writes text to /proc/net/xt_recent/TABLE as a program would (the rest after a short write, again); returns the errno, 0 for success."""
+    try:
+        fd = os.open("/proc/net/xt_recent/" + table, os.O_WRONLY)
+    except OSError as e:
+        return e.errno
+    try:
+        data = text.encode("latin-1")
+        offset = 0
+        while offset < len(data):
+            offset += os.write(fd, data[offset:])
+        return 0
+    except OSError as e:
+        return e.errno
+    finally:
+        os.close(fd)
 
 
 def main():
@@ -71,18 +99,7 @@ def main():
         elif "sleep" in event:
             time.sleep(event["sleep"])
         elif "write" in event:
-            w = event["write"]
-            fd = os.open("/proc/net/xt_recent/" + w["table"], os.O_WRONLY)
-            try:
-                data = w["text"].encode("latin-1")
-                offset = 0
-                while offset < len(data):
-                    offset += os.write(fd, data[offset:])
-                errnos.append(0)
-            except OSError as e:
-                errnos.append(e.errno)
-            finally:
-                os.close(fd)
+            errnos.append(write_proc(event["write"]["table"], event["write"]["text"]))
         elif "list" in event:
             with open("/proc/net/xt_recent/" + event["list"]) as f:
                 listings[event["list"]] = f.read()

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+using Xunit;
+using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
+using static FastPath.Integration.Tests.Kernel.LiveRecentHarness;
+
+namespace FastPath.Integration.Tests.Kernel;
+
+/// <summary>
+/// How the recent tables of iptables-save files come to be, live against the kernel (both were FastPath bugs
+/// this harness found): which rule creates a table (and so fixes its mask), and what an IPv4 --mask means for
+/// the IPv6 addresses of a shared table.
+/// </summary>
+public sealed class RecentTableCreationDifferentialTests
+{
+    /// <summary>
+    /// libxt_recent stores an IPv4 --mask in the first four bytes of the 16-byte mask and zeroes the other twelve
+    /// (xtables' host option copies the whole address union), so when an IPv4 rule with --mask creates a table
+    /// that IPv6 rules share, the kernel masks IPv6 addresses to their first 32 bits.
+    /// </summary>
+    [Fact]
+    public void AnIPv4MaskThatCreatesASharedTableAppliesToIPv6Addresses() =>
+        Compare(RecentLiveDifferentialTests.Shared, RecentLiveDifferentialTests.Shared6,
+        [
+            Udp("2001:db8::1", 7), Udp("2001:db8::1", 7),
+            Udp("2001:db8::99", 8, destination: "2001:db8::2"), // 2001:db8:: has two stamps
+            Udp("2001:db8::3", 9),                              // and is recent
+            new List("BOTH"),
+        ]);
+
+    /// <summary>
+    /// iptables-restore commits the tables in the order of the file, and iptables-save prints them in the
+    /// kernel's order, often *filter before *raw: the first rule naming a table in that order creates it.
+    /// </summary>
+    [Fact]
+    public void TheTableCommittedFirstCreatesTheRecentTable() =>
+        Compare("""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -p udp -m udp --dport 8 -m recent --rcheck --name T --mask 255.255.255.0 --rsource -j DROP
+            COMMIT
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A PREROUTING -p udp -m udp --dport 7 -m recent --set --name T --mask 255.255.255.255 --rsource
+            COMMIT
+
+            """, null,
+        [
+            Udp("192.0.2.1", 7),                            // the kernel stores 192.0.2.0: the filter rule's /24
+            Udp("192.0.2.2", 8),
+            new List("T"),
+        ]);
+}
