@@ -20,8 +20,10 @@ log() { printf '==> %s\n' "$*"; }
 
 # Debian packages: the C toolchain and DPDK for the shim; iproute2 and iptables (iptables-legacy) for the
 # namespace and kernel differential tests; python3 (Debian's, at /usr/bin) drives them; scapy and tcpdump
-# make and read captures.
-PACKAGES=(gcc make pkg-config libdpdk-dev dpdk libpcap-dev iproute2 iptables python3 python3-scapy tcpdump)
+# make and read captures; conntrack, conntrackd and nfct (its own package on Debian 12) for the cttimeout
+# differential tests.
+PACKAGES=(gcc make pkg-config libdpdk-dev dpdk libpcap-dev iproute2 iptables python3 python3-scapy tcpdump
+    conntrack conntrackd nfct)
 
 install_missing() {
     local missing=()

@@ -6,9 +6,12 @@ public enum Errno
 {
     None = 0,
     ENOENT = 2,
+    EBUSY = 16,
+    EEXIST = 17,
     EINVAL = 22,
     ESPIPE = 29,
     ENAMETOOLONG = 36,
+    EOPNOTSUPP = 95,
 }
 
 public static class Errnos
@@ -18,9 +21,12 @@ public static class Errnos
     {
         Errno.None => "Success",
         Errno.ENOENT => "No such file or directory",
+        Errno.EBUSY => "Device or resource busy",
+        Errno.EEXIST => "File exists",
         Errno.EINVAL => "Invalid argument",
         Errno.ESPIPE => "Illegal seek",
         Errno.ENAMETOOLONG => "File name too long",
+        Errno.EOPNOTSUPP => "Operation not supported",
         _ => $"Unknown error {(int)errno}",
     };
 }

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT
+using System.Text;
+
+namespace FastPath.Core.Conntrack.Timeouts;
+
+/// <summary>
+/// One nfct command line (conntrack-tools 1.4.7, `nfct COMMAND timeout ...` or the older `nfct timeout COMMAND
+/// ...`), parsed as nfct parses it: what it would ask of the kernel, or what it prints before asking anything.
+/// </summary>
+public abstract record NfctCommand
+{
+    /// <summary>The conntrack-tools release whose grammar and messages these are.</summary>
+    public const string Version = "1.4.7";
+
+    /// <summary>What every nfct message starts with.</summary>
+    public const string MessagePrefix = "nfct v" + Version + ": ";
+
+    /// <summary>CTNL_TIMEOUT_NAME_MAX less the NUL: libnetfilter_cttimeout silently cuts a longer name to this.</summary>
+    public const int NameBytes = 31;
+
+    // nfct's tables, in its order: the first entry the argument is a prefix of wins ("d" is delete, "def"
+    // default-set, "" list). nfct also lists a "help" subsystem, which no argument can reach: any prefix of
+    // "help" is a prefix of "helper", which comes first.
+    private static readonly string[] s_commands = ["list", "add", "delete", "get", "flush", "disable", "default-set", "default-get"];
+    private static readonly string[] s_subsystems = ["timeout", "helper", "version"];
+
+    /// <summary>
+    /// Parses the arguments after the program name. <paramref name="programName"/> is nfct's argv[0], which its
+    /// usage lines print; <paramref name="protocols"/> resolves layer-4 names (default: /etc/protocols).
+    /// </summary>
+    public static NfctCommand Parse(IReadOnlyList<string> arguments, string programName = "nfct", ProtocolNames? protocols = null)
+    {
+        string[] argv = [programName, .. arguments];
+        string usage = $"Usage: {programName} command subsystem [parameters]...\n";
+        if (argv.Length < 3)
+            return new NfctRefused(usage);
+        string? command = Match(s_commands, argv[1]);
+        string? subsystem;
+        if (command is null)
+        {
+            // The older order, subsystem first, which nfct still takes.
+            subsystem = Match(s_subsystems, argv[1]);
+            if (subsystem is null)
+                return new NfctRefused($"{MessagePrefix}Unknown subsystem: {argv[1]}\n{usage}");
+            command = Match(s_commands, argv[2]);
+            if (command is null)
+                return new NfctRefused($"{MessagePrefix}Unknown command: {argv[1]}\n{usage}");
+        }
+        else
+        {
+            // nfct names argv[1] here too, although argv[2] is the word it did not know.
+            subsystem = Match(s_subsystems, argv[2]);
+            if (subsystem is null)
+                return new NfctRefused($"{MessagePrefix}Unknown subsystem: {argv[1]}\n{usage}");
+        }
+        return subsystem switch
+        {
+            "version" => new NfctShowVersion(),
+            // FastPath has no user-space helper support: nfct built without its helper extension says so.
+            "helper" => new NfctRefused($"{MessagePrefix}subsystem {argv[1]} not supported\n"),
+            _ => ParseTimeout(command, argv, protocols ?? ProtocolNames.Installed),
+        };
+    }
+
+    private static NfctCommand ParseTimeout(string command, string[] argv, ProtocolNames protocols)
+    {
+        int argc = argv.Length;
+        switch (command)
+        {
+            case "list":
+                return argc > 3 ? TooManyArguments : new NfctListTimeouts();
+            case "flush":
+                return argc > 3 ? TooManyArguments : new NfctFlushTimeouts();
+            case "get":
+            case "delete":
+                if (argc < 4)
+                    return Refused("missing timeout policy name");
+                if (argc > 4)
+                    return TooManyArguments;
+                return command == "get" ? new NfctGetTimeout(PolicyName(argv[3])) : new NfctDeleteTimeout(PolicyName(argv[3]));
+            case "add":
+            {
+                if (argc < 6)
+                    return Refused("missing parameters\nsyntax: nfct add timeout name family protocol state1 timeout1 ...");
+                var refusal = ParsePolicy(argv.AsSpan(4), protocols, out ushort l3, out byte l4, out var seconds);
+                return (NfctCommand?)refusal ?? new NfctAddTimeout(PolicyName(argv[3]), l3, l4, seconds);
+            }
+            case "default-set":
+            {
+                if (argc < 6)
+                    return Refused("missing parameters\nsyntax: nfct default-set timeout family protocol state1 timeout1...");
+                var refusal = ParsePolicy(argv.AsSpan(3), protocols, out ushort l3, out byte l4, out var seconds);
+                return (NfctCommand?)refusal ?? new NfctSetDefaults(l3, l4, seconds);
+            }
+            case "default-get":
+            {
+                // Arguments after the protocol are ignored.
+                if (argc < 5)
+                    return Refused("missing parameters\nsyntax: nfct default-get timeout family protocol");
+                if (ParseL3(argv[3], out ushort l3) is { } badL3)
+                    return badL3;
+                if (ParseL4(argv[4], protocols, out int l4) is { } badL4)
+                    return badL4;
+                return new NfctGetDefaults(l3, unchecked((byte)l4));
+            }
+            default:
+                return new NfctRefused(
+                    $"{MessagePrefix}Missing command\n{argv[0]} <list|add|delete|get|default-set|default-get|flush> timeout [<parameters>, ...]\n");
+        }
+    }
+
+    /// <summary>
+    /// nfct_cmd_timeout_parse: "inet|inet6 PROTOCOL [STATE VALUE]...". A state is looked up among nfct's names for
+    /// the protocol; its value goes through atoi. No state at all means no CTA_TIMEOUT_DATA (null).
+    /// </summary>
+    private static NfctRefused? ParsePolicy(ReadOnlySpan<string> args, ProtocolNames protocols, out ushort l3, out byte l4,
+        out IReadOnlyDictionary<int, uint>? seconds)
+    {
+        l4 = 0;
+        seconds = null;
+        if (ParseL3(args[0], out l3) is { } badL3)
+            return badL3;
+        if (ParseL4(args[1], protocols, out int protocol) is { } badL4)
+            return badL4;
+        string protocolName = args[1];
+        var values = new Dictionary<int, uint>();
+        // nfct_perror appends strerror(errno) when errno is set, and a strtol that overflowed left ERANGE there.
+        string? staleErrno = null;
+        var rest = args[2..];
+        for (; rest.Length > 1; rest = rest[2..])
+        {
+            int state = NfctStateNames.IndexOf(protocol, rest[0]);
+            if (state < 0)
+                return new NfctRefused($"{MessagePrefix}Wrong state name: `{rest[0]}' for protocol `{protocolName}'\n");
+            values[state] = unchecked((uint)CAtoi(rest[1], out bool outOfRange));
+            if (outOfRange)
+                staleErrno = RangeError;
+        }
+        if (rest.Length > 0)
+            return Refused("missing value for this timeout", staleErrno);
+        l4 = unchecked((byte)protocol);
+        seconds = values.Count > 0 ? values : null;
+        return null;
+    }
+
+    private static NfctRefused? ParseL3(string word, out ushort l3)
+    {
+        l3 = word switch { "inet" => 2, "inet6" => 10, _ => 0 };
+        return l3 == 0 ? Refused("unknown layer 3 protocol") : null;
+    }
+
+    /// <summary>getprotobyname first; "icmpv6" (Debian says ipv6-icmp) and "generic" (255) as nfct's own fallbacks.</summary>
+    private static NfctRefused? ParseL4(string word, ProtocolNames protocols, out int protocol)
+    {
+        if (protocols.TryGetNumber(word, out protocol))
+            return null;
+        protocol = word switch { "icmpv6" => 58, "generic" => TimeoutProtocols.GenericNumber, _ => -1 };
+        return protocol < 0 ? Refused("unknown layer 4 protocol") : null;
+    }
+
+    private static string? Match(string[] table, string word)
+    {
+        foreach (string entry in table)
+        {
+            if (entry.StartsWith(word, StringComparison.Ordinal))
+                return entry;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The name as libnetfilter_cttimeout keeps it: at most 31 bytes. nfct cuts bytes; FastPath cuts at the last
+    /// whole UTF-8 character within them, so a cut name is still text.
+    /// </summary>
+    internal static string PolicyName(string name)
+    {
+        if (Encoding.UTF8.GetByteCount(name) <= NameBytes)
+            return name;
+        int bytes = 0;
+        int end = 0;
+        while (end < name.Length)
+        {
+            int width = char.IsSurrogatePair(name, end) ? 2 : 1;
+            int size = Encoding.UTF8.GetByteCount(name.AsSpan(end, width));
+            if (bytes + size > NameBytes)
+                break;
+            bytes += size;
+            end += width;
+        }
+        return name[..end];
+    }
+
+    /// <summary>
+    /// glibc's atoi, which is (int)strtol(text, NULL, 10): leading white space, a sign, decimal digits up to the
+    /// first other character (none: 0); strtol saturates at the 64-bit limits (and sets errno to ERANGE,
+    /// <paramref name="outOfRange"/>), and the cast keeps the low 32 bits.
+    /// </summary>
+    internal static int CAtoi(string text, out bool outOfRange)
+    {
+        int i = 0;
+        while (i < text.Length && text[i] is ' ' or '\t' or '\n' or '\v' or '\f' or '\r')
+            i++;
+        bool negative = false;
+        if (i < text.Length && text[i] is '+' or '-')
+            negative = text[i++] == '-';
+        ulong magnitude = 0;
+        bool saturated = false;
+        for (; i < text.Length && char.IsAsciiDigit(text[i]); i++)
+        {
+            ulong digit = (ulong)(text[i] - '0');
+            if (magnitude > (ulong.MaxValue - digit) / 10)
+                saturated = true;
+            else
+                magnitude = magnitude * 10 + digit;
+        }
+        outOfRange = saturated || magnitude > (negative ? (ulong)long.MaxValue + 1 : long.MaxValue);
+        long value;
+        if (outOfRange)
+            value = negative ? long.MinValue : long.MaxValue;
+        else
+            value = negative ? unchecked(-(long)magnitude) : (long)magnitude;
+        return unchecked((int)value);
+    }
+
+    /// <summary>glibc's strerror(ERANGE).</summary>
+    private const string RangeError = "Numerical result out of range";
+
+    /// <summary>nfct_perror: the message, and strerror(errno) after it when errno is set.</summary>
+    private static NfctRefused Refused(string message, string? strerror = null) =>
+        new(strerror is null ? $"{MessagePrefix}{message}\n" : $"{MessagePrefix}{message}: {strerror}\n");
+
+    private static NfctRefused TooManyArguments => Refused("too many arguments");
+}
+
+/// <summary>`nfct list timeout`: a dump of every policy.</summary>
+public sealed record NfctListTimeouts : NfctCommand;
+
+/// <summary>`nfct get timeout NAME`.</summary>
+public sealed record NfctGetTimeout(string Name) : NfctCommand;
+
+/// <summary>`nfct add timeout NAME FAMILY PROTOCOL [STATE VALUE]...`: a create without NLM_F_EXCL or NLM_F_REPLACE.</summary>
+public sealed record NfctAddTimeout(string Name, ushort L3Protocol, byte L4Protocol, IReadOnlyDictionary<int, uint>? Seconds) : NfctCommand;
+
+/// <summary>`nfct delete timeout NAME`.</summary>
+public sealed record NfctDeleteTimeout(string Name) : NfctCommand;
+
+/// <summary>`nfct flush timeout`: a delete without a name.</summary>
+public sealed record NfctFlushTimeouts : NfctCommand;
+
+/// <summary>`nfct default-set timeout FAMILY PROTOCOL STATE VALUE...`.</summary>
+public sealed record NfctSetDefaults(ushort L3Protocol, byte L4Protocol, IReadOnlyDictionary<int, uint>? Seconds) : NfctCommand;
+
+/// <summary>`nfct default-get timeout FAMILY PROTOCOL`.</summary>
+public sealed record NfctGetDefaults(ushort L3Protocol, byte L4Protocol) : NfctCommand;
+
+/// <summary>`nfct version` under any command.</summary>
+public sealed record NfctShowVersion : NfctCommand;
+
+/// <summary>nfct stops before asking the kernel anything: <see cref="Error"/> is what it prints on stderr.</summary>
+public sealed record NfctRefused(string Error) : NfctCommand;

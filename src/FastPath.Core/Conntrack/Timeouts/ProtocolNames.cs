@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+namespace FastPath.Core.Conntrack.Timeouts;
+
+/// <summary>
+/// getprotobyname over the protocols database, which is how nfct reads a layer-4 protocol: the official name or
+/// any alias, case-sensitively, the first line that has it wins ("tcp", "TCP", "ipv6-icmp", "IPv6-ICMP",
+/// "UDPLite" work; "Tcp" does not).
+/// </summary>
+public sealed class ProtocolNames
+{
+    private readonly Dictionary<string, int> _numbers;
+
+    private ProtocolNames(Dictionary<string, int> numbers) => _numbers = numbers;
+
+    /// <summary>/etc/protocols when there is one (as nfct reads it), else the entries of Debian's netbase that matter here.</summary>
+    public static ProtocolNames Installed { get; } = File.Exists("/etc/protocols")
+        ? Parse(File.ReadAllText("/etc/protocols"))
+        : Parse(Fallback);
+
+    /// <summary>Reads protocols(5) text: "name number aliases... # comment" per line.</summary>
+    public static ProtocolNames Parse(string text)
+    {
+        var numbers = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (string rawLine in text.Split('\n'))
+        {
+            int comment = rawLine.IndexOf('#');
+            string line = comment >= 0 ? rawLine[..comment] : rawLine;
+            string[] fields = line.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length < 2 || !int.TryParse(fields[1], System.Globalization.NumberStyles.None, null, out int number))
+                continue;
+            numbers.TryAdd(fields[0], number);
+            foreach (string alias in fields.AsSpan(2))
+                numbers.TryAdd(alias, number);
+        }
+        return new ProtocolNames(numbers);
+    }
+
+    /// <summary>The protocol number of a name or alias, as getprotobyname finds it.</summary>
+    public bool TryGetNumber(string name, out int number) => _numbers.TryGetValue(name, out number);
+
+    private const string Fallback = """
+        ip	0	IP
+        hopopt	0	HOPOPT
+        icmp	1	ICMP
+        igmp	2	IGMP
+        tcp	6	TCP
+        udp	17	UDP
+        dccp	33	DCCP
+        ipv6	41	IPv6
+        gre	47	GRE
+        esp	50	IPSEC-ESP
+        ah	51	IPSEC-AH
+        ipv6-icmp 58	IPv6-ICMP
+        sctp	132	SCTP
+        udplite	136	UDPLite
+        mptcp	262	MPTCP
+        """;
+}

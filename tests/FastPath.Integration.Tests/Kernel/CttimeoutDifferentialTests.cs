@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Conntrack.Timeouts;
+using Xunit;
+
+namespace FastPath.Integration.Tests.Kernel;
+
+/// <summary>
+/// cttimeout against the running kernel, in a network namespace each test creates: nfct lines (exit status,
+/// stdout and stderr byte for byte), raw netlink requests (errno, and every attribute of every object, use
+/// counts included) and -j CT --timeout rules (errno), step by step, against FastPath's registry and nfct grammar.
+/// </summary>
+public sealed class CttimeoutDifferentialTests
+{
+    [Theory]
+    [InlineData(1, 320)]
+    [InlineData(2, 320)]
+    [InlineData(3, 320)]
+    public void SeededSessionsMatchTheKernel(int seed, int steps)
+    {
+        TestEnvironment.SkipIf(KernelCttimeoutSide.Unavailable());
+        var fastpath = new FastPathCttimeoutSide();
+        var scenario = new CttimeoutScenario(seed, fastpath);
+        int nfctLines = Compare(fastpath, Enumerable.Range(0, steps).Select(_ => scenario.Next()), finalListing: true);
+        Assert.True(nfctLines >= 150, $"only {nfctLines} nfct lines in {steps} steps");
+    }
+
+    [Fact]
+    public void TheManPageExampleMatchesTheKernel() =>
+        Compare(new FastPathCttimeoutSide(),
+        [
+            Nfct("add", "timeout", "test-tcp", "inet", "tcp", "established", "100", "close", "10", "close_wait", "10"),
+            new AddRuleStep(false, "tcp", "test-tcp"),
+            Nfct("list", "timeout"),
+            Nfct("get", "timeout", "test-tcp"),
+            new NetlinkStep("dump"),
+            Nfct("delete", "timeout", "test-tcp"),
+            Nfct("flush", "timeout"),
+            new DeleteRuleStep(false, 1),
+            new NetlinkStep("dump"),
+            Nfct("delete", "timeout", "test-tcp"),
+            Nfct("list", "timeout"),
+        ]);
+
+    /// <summary>A policy copies the namespace's current defaults when it is created, and keeps them afterwards.</summary>
+    [Fact]
+    public void NewPoliciesTakeTheCurrentDefaults() =>
+        Compare(new FastPathCttimeoutSide(),
+        [
+            Nfct("default-set", "timeout", "inet", "udp", "unreplied", "44"),
+            Nfct("add", "timeout", "u1", "inet", "udp", "replied", "5"),
+            Nfct("default-set", "timeout", "inet6", "udplite", "unreplied", "55", "replied", "66"),
+            Nfct("get", "timeout", "u1"),
+            Nfct("add", "timeout", "u2", "inet6", "udplite", "replied", "7"),
+            Nfct("list", "timeout"),
+            Nfct("default-get", "timeout", "inet", "udp"),
+            new NetlinkStep("new", "u1", 2, 17, ["replace"], new SortedDictionary<int, uint> { [2] = 9 }),
+            Nfct("get", "timeout", "u1"),
+        ]);
+
+    /// <summary>What nfct cannot send: exclusive and replacing creates, names past 31 bytes, missing or empty data.</summary>
+    [Fact]
+    public void NetlinkFlagsAndLimitsMatchTheKernel() =>
+        Compare(new FastPathCttimeoutSide(),
+        [
+            new NetlinkStep("new", "q", 2, 6, ["create"], new SortedDictionary<int, uint> { [1] = 5 }),
+            new NetlinkStep("new", "q", 2, 6, ["create", "excl"], new SortedDictionary<int, uint> { [1] = 5 }),
+            new NetlinkStep("new", "q", 2, 33, ["excl"], new SortedDictionary<int, uint> { [1] = 5 }),
+            new NetlinkStep("new", "q", 2, 33, ["replace"], new SortedDictionary<int, uint> { [1] = 5 }),
+            new NetlinkStep("new", "q", 2, 33, [], new SortedDictionary<int, uint> { [1] = 5 }),
+            new NetlinkStep("new", "q", 10, 6, ["replace"], new SortedDictionary<int, uint> { [1] = 5 }),
+            new NetlinkStep("new", "q", 2, 17, ["replace"], new SortedDictionary<int, uint> { [1] = 5 }),
+            new NetlinkStep("new", "q", 2, 6, ["replace"], new SortedDictionary<int, uint> { [3] = 77 }),
+            new NetlinkStep("get", "q"),
+            new NetlinkStep("new", "q", 2, 6, ["replace"], []),
+            new NetlinkStep("new", "q", 2, 6, ["replace"]),
+            new NetlinkStep("new", "fresh", 2, 6, ["replace"], new SortedDictionary<int, uint> { [3] = 1, [12] = 9 }),
+            new NetlinkStep("new", "empty", 10, 132, ["excl"], []),
+            new NetlinkStep("new", "acked", 10, 132, ["excl"], new SortedDictionary<int, uint> { [9] = 17, [8] = 4294967295 }),
+            new NetlinkStep("new", "abcdefghijklmnopqrstuvwxyz01234", 2, 255, [], new SortedDictionary<int, uint> { [1] = 1 }),
+            new NetlinkStep("new", "abcdefghijklmnopqrstuvwxyz012345", 2, 255, [], new SortedDictionary<int, uint> { [1] = 1 }),
+            new NetlinkStep("get", "abcdefghijklmnopqrstuvwxyz012345"),
+            new NetlinkStep("delete", "abcdefghijklmnopqrstuvwxyz012345"),
+            new NetlinkStep("new", "odd-family", 99, 47, [], []),
+            new NetlinkStep("default_set", null, 2, 6),
+            new NetlinkStep("default_set", null, 2, 6, null, []),
+            new NetlinkStep("default_set", null, 2, 33, null, new SortedDictionary<int, uint> { [1] = 1 }),
+            new NetlinkStep("default_set", null, 10, 132, null, new SortedDictionary<int, uint> { [9] = 3 }),
+            new NetlinkStep("default_get", null, 99, 132),
+            new NetlinkStep("default_get", null, 2, 0),
+            new NetlinkStep("dump"),
+            new NetlinkStep("delete"),
+            new NetlinkStep("dump"),
+        ]);
+
+    /// <summary>The compiled-in defaults are what a fresh namespace's sysctls say.</summary>
+    [Fact]
+    public void DefaultsAreTheKernelsSysctls()
+    {
+        TestEnvironment.SkipIf(KernelCttimeoutSide.Unavailable());
+        using var kernel = new KernelCttimeoutSide();
+        var sysctls = new (TimeoutProtocol Protocol, string State, string Sysctl)[]
+        {
+            (TimeoutProtocols.Tcp, "SYN_SENT", "nf_conntrack_tcp_timeout_syn_sent"),
+            (TimeoutProtocols.Tcp, "SYN_RECV", "nf_conntrack_tcp_timeout_syn_recv"),
+            (TimeoutProtocols.Tcp, "ESTABLISHED", "nf_conntrack_tcp_timeout_established"),
+            (TimeoutProtocols.Tcp, "FIN_WAIT", "nf_conntrack_tcp_timeout_fin_wait"),
+            (TimeoutProtocols.Tcp, "CLOSE_WAIT", "nf_conntrack_tcp_timeout_close_wait"),
+            (TimeoutProtocols.Tcp, "LAST_ACK", "nf_conntrack_tcp_timeout_last_ack"),
+            (TimeoutProtocols.Tcp, "TIME_WAIT", "nf_conntrack_tcp_timeout_time_wait"),
+            (TimeoutProtocols.Tcp, "CLOSE", "nf_conntrack_tcp_timeout_close"),
+            (TimeoutProtocols.Tcp, "RETRANS", "nf_conntrack_tcp_timeout_max_retrans"),
+            (TimeoutProtocols.Tcp, "UNACKNOWLEDGED", "nf_conntrack_tcp_timeout_unacknowledged"),
+            (TimeoutProtocols.Udp, "UNREPLIED", "nf_conntrack_udp_timeout"),
+            (TimeoutProtocols.Udp, "REPLIED", "nf_conntrack_udp_timeout_stream"),
+            (TimeoutProtocols.Icmp, "TIMEOUT", "nf_conntrack_icmp_timeout"),
+            (TimeoutProtocols.IcmpV6, "TIMEOUT", "nf_conntrack_icmpv6_timeout"),
+            (TimeoutProtocols.Sctp, "CLOSED", "nf_conntrack_sctp_timeout_closed"),
+            (TimeoutProtocols.Sctp, "COOKIE_WAIT", "nf_conntrack_sctp_timeout_cookie_wait"),
+            (TimeoutProtocols.Sctp, "COOKIE_ECHOED", "nf_conntrack_sctp_timeout_cookie_echoed"),
+            (TimeoutProtocols.Sctp, "ESTABLISHED", "nf_conntrack_sctp_timeout_established"),
+            (TimeoutProtocols.Sctp, "SHUTDOWN_SENT", "nf_conntrack_sctp_timeout_shutdown_sent"),
+            (TimeoutProtocols.Sctp, "SHUTDOWN_RECD", "nf_conntrack_sctp_timeout_shutdown_recd"),
+            (TimeoutProtocols.Sctp, "SHUTDOWN_ACK_SENT", "nf_conntrack_sctp_timeout_shutdown_ack_sent"),
+            (TimeoutProtocols.Sctp, "HEARTBEAT_SENT", "nf_conntrack_sctp_timeout_heartbeat_sent"),
+            (TimeoutProtocols.Gre, "UNREPLIED", "nf_conntrack_gre_timeout"),
+            (TimeoutProtocols.Gre, "REPLIED", "nf_conntrack_gre_timeout_stream"),
+            (TimeoutProtocols.Generic, "TIMEOUT", "nf_conntrack_generic_timeout"),
+        };
+        foreach (var (protocol, state, sysctl) in sysctls)
+            Assert.True($"{protocol.DefaultSeconds[protocol.StateIndex(state)]}" == kernel.Sysctl(sysctl), $"{protocol} {state} vs {sysctl}");
+        // The states no sysctl shows are checked through default-get.
+        Compare(new FastPathCttimeoutSide(), [.. TimeoutProtocols.All.Select(p => new NetlinkStep("default_get", null, 2, p.Number)), new NetlinkStep("default_get", null, 2, 33)], kernel);
+    }
+
+    /// <summary>
+    /// Not cttimeout's doing but its users': xt_CT's usersize for revisions 1 and 2 is that of revision 0, so the
+    /// kernel hands a rule's --timeout back cut to 4 bytes (iptables-save prints the cut name), and
+    /// iptables-legacy, which sends the whole table again with every change, then makes the rule take the policy
+    /// of the cut name or, when there is none, fails every later change with ENOENT. FastPath will load rules from
+    /// such iptables-save output; this test says when a kernel stops doing it.
+    /// </summary>
+    [Fact]
+    public void KernelCutsTheTimeoutNamesOfRulesToFourBytes()
+    {
+        TestEnvironment.SkipIf(KernelCttimeoutSide.Unavailable());
+        using var kernel = new KernelCttimeoutSide();
+        Assert.Equal(CttimeoutOutcome.Nfct(0, "", ""), kernel.Run(Nfct("add", "timeout", "long-name", "inet", "tcp", "close", "5")));
+        Assert.Equal(CttimeoutOutcome.Rule(Core.Errno.None), kernel.Run(new AddRuleStep(false, "tcp", "long-name")));
+        Assert.Contains("-A PREROUTING -p tcp -j CT --timeout long\n", kernel.Iptables(false, "-t", "raw", "-S"));
+        Assert.Equal(CttimeoutOutcome.Rule(Core.Errno.ENOENT), kernel.Run(new AddRuleStep(false, "tcp", "long-name")));
+        Assert.Equal(CttimeoutOutcome.Nfct(0, "", ""), kernel.Run(Nfct("add", "timeout", "long", "inet", "tcp", "close", "6")));
+        Assert.Equal(CttimeoutOutcome.Rule(Core.Errno.None), kernel.Run(new AddRuleStep(false, "tcp", "long")));
+        // The first rule now holds "long", and "long-name" is free to go although a rule was created with it.
+        Assert.Equal(CttimeoutOutcome.Nfct(0, "", ""), kernel.Run(Nfct("delete", "timeout", "long-name")));
+        Assert.Equal(CttimeoutOutcome.Nfct(1, "", "nfct v1.4.7: netlink error: Device or resource busy\n"), kernel.Run(Nfct("delete", "timeout", "long")));
+    }
+
+    private static NfctStep Nfct(params string[] arguments) => new(arguments);
+
+    /// <summary>Runs the steps on both sides in a namespace of its own; fails at the first step whose outcomes differ.</summary>
+    private static int Compare(FastPathCttimeoutSide fastpath, IEnumerable<CttimeoutStep> steps, bool finalListing = false)
+    {
+        TestEnvironment.SkipIf(KernelCttimeoutSide.Unavailable());
+        using var kernel = new KernelCttimeoutSide();
+        int nfctLines = Compare(fastpath, steps, kernel);
+        if (finalListing)
+            Compare(fastpath, [Nfct("list", "timeout"), new NetlinkStep("dump")], kernel);
+        return nfctLines;
+    }
+
+    private static int Compare(FastPathCttimeoutSide fastpath, IEnumerable<CttimeoutStep> steps, KernelCttimeoutSide kernel)
+    {
+        var transcript = new List<string>();
+        int nfctLines = 0;
+        foreach (var step in steps)
+        {
+            string expected = kernel.Run(step);
+            string actual = fastpath.Run(step);
+            transcript.Add($"{transcript.Count}: {step}");
+            if (expected != actual)
+            {
+                Assert.Fail($"step {transcript.Count - 1} differs in namespace {kernel.NamespaceName}: {step}\n" +
+                    $"== kernel:\n{expected}\n== FastPath:\n{actual}\n== the steps before:\n{string.Join('\n', transcript.TakeLast(25))}");
+            }
+            if (step is NfctStep)
+                nfctLines++;
+        }
+        return nfctLines;
+    }
+}
