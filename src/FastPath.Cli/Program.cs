@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Text;
 using FastPath.Control;
+using FastPath.Control.Conntrack;
 using FastPath.Control.Recent;
 
 namespace FastPath.Cli;
@@ -54,6 +55,12 @@ public static class Program
         }
         if (response.Error is { } error)
         {
+            if (request.Verb == NfctCommands.Verb)
+            {
+                // nfct's own message, as nfct prints it: a script comparing with nfct sees the same text and status.
+                Console.Error.WriteLine(response.Message);
+                return Failed;
+            }
             string what = request.Path.Length > 0 ? request.Path : request.Verb;
             string detail = response.Message.Length > 0 && response.Message != error.StrError ? $" ({response.Message})" : "";
             Console.Error.WriteLine($"fastpathctl: {what}: {error.StrError}{detail}");
@@ -74,6 +81,8 @@ public static class Program
         "jiffies" when rest.Length == 0 => new ControlRequest("read", DataplaneCommands.JiffiesPath),
         "reload" when rest.Length == 0 => new ControlRequest("reload"),
         "help" when rest.Length == 0 => new ControlRequest("help"),
+        "nfct" when rest.Length > 0 && rest.All(a => a.Length > 0) => new ControlRequest(NfctCommands.Verb, NfctCommands.Path, rest),
+        "nfct" => throw new UsageException("usage: nfct ARGUMENTS (as for nfct; empty arguments cannot be sent)"),
         "jiffies" or "reload" or "help" => throw new UsageException($"{command} takes no arguments"),
         _ => throw new UsageException($"unknown command '{command}'"),
     };
@@ -130,6 +139,8 @@ public static class Program
           jiffies                   the current time in jiffies (the unit of the recent tables' stamps)
           reload                    re-read the rules file(s); on an error the running rules stay
           help                      the commands the server takes (its whole path table)
+          nfct ARGUMENTS            an nfct timeout command line, with nfct's output, messages and exit
+                                    status 1 on failure: nfct add timeout T inet tcp established 100
 
         Options:
           --socket PATH             the control socket (default: ${ControlClient.SocketEnvironmentVariable} if set,

@@ -28,9 +28,10 @@ public sealed record ControlError(int Number, string Name, string StrError)
     public static ControlError FromNumber(int number) =>
         Array.Find(Known, e => e.Number == number) ?? new ControlError(number, $"E{number}", $"Unknown error {number}");
 
-    /// <summary>
-    /// Core's <see cref="Errno"/> by number, so values Core does not name yet (ENOENT, returned as (Errno)2 by
-    /// <see cref="IDataplaneControl.WriteRecentTable"/>) map all the same.
-    /// </summary>
+    /// <summary>Core's <see cref="Errno"/> by number.</summary>
     public static ControlError From(Errno errno) => FromNumber((int)errno);
+
+    /// <summary>The known error whose strerror text a tool's message ends with ("netlink error: File exists"), if any.</summary>
+    public static ControlError? NamedIn(string message) =>
+        Array.Find(Known, e => message.EndsWith(e.StrError, StringComparison.Ordinal));
 }

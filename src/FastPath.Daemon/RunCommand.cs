@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using FastPath.Control;
+using FastPath.Control.Conntrack;
+using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
@@ -104,7 +106,7 @@ public static class RunCommand
         foreach (var port in ports)
             output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {(port.HashesFlowsToQueues ? "symmetric RSS" : workers > 1 ? "software steering" : "one worker")}");
 
-        using var server = options.ControlSocket is { } path ? new ControlServer(path, options.ControlPermissions, control) : null;
+        using var server = options.ControlSocket is { } path ? new ControlServer(path, options.ControlPermissions, Commands(control)) : null;
         if (server is not null)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(server.Path))!);
@@ -142,6 +144,17 @@ public static class RunCommand
             output.WriteLine($"device {port.Name}: ipackets {dev.InPackets} opackets {dev.OutPackets} imissed {dev.InMissed} ierrors {dev.InErrors} oerrors {dev.OutErrors}");
         }
         return 0;
+    }
+
+    /// <summary>
+    /// The control socket's command table: the dataplane's paths, and nfct's timeout subsystem over the
+    /// daemon's policy registry (connection tracking, which will use the policies, is not built yet).
+    /// </summary>
+    private static ControlCommands Commands(LiveDataplaneControl control)
+    {
+        var commands = DataplaneCommands.Create(control);
+        NfctCommands.Register(commands, new NfctTool(new TimeoutPolicyRegistry()));
+        return commands;
     }
 
     /// <summary>By default the workers take the highest cores, leaving core 0 to the management thread and the OS.</summary>

@@ -127,6 +127,13 @@ public sealed class ControlSocketTests : IDisposable
         Assert.Equal("SSH\nKNOCK\n".Split('\n').Order(), CtlOk("ls", "/proc/net/xt_recent").Split('\n').Order());
         Assert.Equal(41, CtlOk("cat", "/proc/net/xt_recent/SSH").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
 
+        // nfct's timeout subsystem, with nfct's messages and exit status.
+        CtlOk("nfct", "add", "timeout", "slow-ssh", "inet", "tcp", "established", "7200");
+        var again = Ctl("nfct", "add", "timeout", "slow-ssh", "inet", "tcp", "established", "100");
+        Assert.Equal(1, again.Exit);
+        Assert.Matches(@"^nfct v[\d.]+: netlink error: Device or resource busy\n$", again.Stderr);
+        Assert.Contains(".ESTABLISHED = 7200,", CtlOk("nfct", "timeout", "list"));
+
         CtlOk("write", "/proc/net/xt_recent/SSH", "/");
         Assert.Equal("", CtlOk("cat", "/proc/net/xt_recent/SSH"));
 
