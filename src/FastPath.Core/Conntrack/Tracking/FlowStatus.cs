@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+namespace FastPath.Core.Conntrack.Tracking;
+
+/// <summary>The status bits of a connection that the trackers read and write (a subset of the kernel's IPS_*).</summary>
+[Flags]
+public enum FlowStatus : byte
+{
+    None = 0,
+
+    /// <summary>IPS_SEEN_REPLY: a packet of the reply direction has been accepted.</summary>
+    SeenReply = 1,
+
+    /// <summary>IPS_ASSURED: never evicted by early drop.</summary>
+    Assured = 2,
+}
+
+/// <summary>A tracker's answer: the verdict and, when <see cref="Refreshes"/>, the new timeout in jiffies.</summary>
+public readonly record struct TrackOutcome(TrackVerdict Verdict, uint TimeoutJiffies, bool Refreshes)
+{
+    public static TrackOutcome Invalid => new(TrackVerdict.Invalid, 0, false);
+    public static TrackOutcome Ignore => new(TrackVerdict.Ignore, 0, false);
+    public static TrackOutcome Reopen => new(TrackVerdict.Reopen, 0, false);
+    public static TrackOutcome Refresh(uint timeout) => new(TrackVerdict.Accept, timeout, true);
+}

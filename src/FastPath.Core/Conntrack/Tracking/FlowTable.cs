@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using System.Numerics;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Packets;
+
+namespace FastPath.Core.Conntrack.Tracking;
+
+/// <summary>One connection in a <see cref="FlowTable"/>.</summary>
+public struct Flow
+{
+    // Set at creation, then fixed.
+
+    /// <summary>The tuple of the packet that created the connection; the reply direction is its reverse.</summary>
+    public ConnectionKey Original;
+
+    /// <summary>The timeout policy (a <see cref="TimeoutPolicy.Id"/>) chosen by -j CT --timeout; 0 for the defaults.</summary>
+    public int PolicyId;
+
+    /// <summary>Jiffies at the first packet (the UDP tracker's stream delay counts from here).</summary>
+    public ulong CreatedAt;
+
+    // Mutable, by the owning worker only.
+
+    /// <summary>Jiffies at which the connection expires (it is expired once now reaches it: nf_ct_is_expired).</summary>
+    public ulong Deadline;
+
+    public FlowStatus Status;
+
+    /// <summary>The TCP state machine; unused for other protocols.</summary>
+    public TcpConnection Tcp;
+
+    public ulong OriginalPackets;
+    public ulong OriginalBytes;
+    public ulong ReplyPackets;
+    public ulong ReplyBytes;
+
+    internal int Next;       // bucket chain, or free list
+    internal bool InUse;
+    internal bool Confirmed;
+
+    public readonly bool IsAssured => (Status & FlowStatus.Assured) != 0;
+}
+
+/// <summary>What the table made of one packet.</summary>
+public readonly record struct TrackResult(CtState State, FlowDirection Direction, int Flow, TrackDisposition Disposition)
+{
+    public static TrackResult WithoutFlow(CtState state, TrackDisposition disposition = TrackDisposition.NoFlow)
+        => new(state, FlowDirection.Original, FlowTable.NoFlow, disposition);
+}
+
+/// <summary>What the caller must do after <see cref="FlowTable.Track"/>.</summary>
+public enum TrackDisposition : byte
+{
+    /// <summary>The packet belongs to (or is RELATED to) an existing connection: nothing to do.</summary>
+    Existing,
+
+    /// <summary>A new connection waits in <see cref="TrackResult.Flow"/>: <see cref="FlowTable.Confirm"/> it if the packet is accepted, <see cref="FlowTable.Abandon"/> it if dropped.</summary>
+    Unconfirmed,
+
+    /// <summary>No connection (INVALID or UNTRACKED); the packet continues through the rules.</summary>
+    NoFlow,
+
+    /// <summary>The table is full and nothing could be evicted: drop the packet (the kernel's "table full, dropping packet").</summary>
+    TableFull,
+
+    /// <summary>Not something this table tracks (non-IP, a non-first fragment, SCTP, GRE): the caller decides.</summary>
+    Unsupported,
+}
+
+/// <summary>
+/// One worker's connection table: preallocated entries in an array, hash buckets chained through indices, no
+/// allocation per packet. Both directions of a connection hash to the same bucket (<see cref="ConnectionKey.SymmetricHash"/>)
+/// and find the same entry. Not thread-safe: only the owning worker calls it, including <see cref="Sweep"/>.
+/// </summary>
+public sealed class FlowTable
+{
+    public const int NoFlow = -1;
+
+    /// <summary>Buckets early drop looks through, starting at the new connection's (NF_CT_EVICTION_RANGE).</summary>
+    public const int EvictionRange = 8;
+
+    private readonly Flow[] _flows;
+    private readonly int[] _buckets;
+    private readonly int _bucketMask;
+    private int _free;
+    private int _sweepCursor;
+    private bool _sweepEvicts; // the kernel's conntrack_gc_work.early_drop: set by a refusal, cleared by a full pass
+
+    /// <param name="capacity">Connections before early drop (the kernel's nf_conntrack_max).</param>
+    /// <param name="buckets">Hash buckets, a power of two; 0 picks the next power of two at or above the capacity.</param>
+    public FlowTable(int capacity, int buckets = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        if (buckets == 0)
+            buckets = (int)BitOperations.RoundUpToPowerOf2((uint)capacity);
+        if (!BitOperations.IsPow2(buckets))
+            throw new ArgumentOutOfRangeException(nameof(buckets), buckets, "a power of two");
+        _flows = new Flow[capacity];
+        _buckets = new int[buckets];
+        _bucketMask = buckets - 1;
+        Array.Fill(_buckets, NoFlow);
+        for (int i = 0; i < capacity; i++)
+            _flows[i].Next = i + 1 < capacity ? i + 1 : NoFlow;
+        _free = 0;
+    }
+
+    public int Capacity => _flows.Length;
+
+    /// <summary>Connections held, unconfirmed ones included (the kernel counts a conntrack from its allocation).</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Connections evicted to make room (the kernel's early_drop statistic).</summary>
+    public long EarlyDrops { get; private set; }
+
+    /// <summary>Packets refused because the table was full and nothing could be evicted.</summary>
+    public long TableFullDrops { get; private set; }
+
+    /// <summary>The connection at an index returned in a <see cref="TrackResult"/>.</summary>
+    public ref readonly Flow this[int flow] => ref _flows[flow];
+
+    /// <summary>Whether the kernel keys this protocol on ports (TCP, UDP, UDP-Lite, SCTP; DCCP went generic in 6.16).</summary>
+    public static bool HasPorts(byte protocol) => protocol is 6 or 17 or 136 or 132;
+
+    /// <summary>
+    /// Tracks one packet at <paramref name="now"/> jiffies (nf_conntrack_in): finds or creates its connection,
+    /// runs the protocol's tracker and returns the ct state a rule sees. A new connection is held unconfirmed: the
+    /// caller confirms or abandons it before tracking the next packet. <paramref name="policyIdForNew"/> is the
+    /// timeout policy a new connection takes (-j CT --timeout in the raw table); existing ones keep theirs.
+    /// </summary>
+    public TrackResult Track(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew = 0)
+    {
+        if (packet.L3 == L3Kind.None || packet.Fragment == FragmentKind.NonFirst)
+            return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
+
+        var segment = default(TcpSegment);
+        ConnectionKey key;
+        switch (packet.L4)
+        {
+            case L4Kind.Tcp:
+                if (!TcpSegment.TryRead(frame, packet, out segment))
+                    return TrackResult.WithoutFlow(CtState.Invalid);
+                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+                break;
+
+            case L4Kind.Udp:
+                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+                break;
+
+            case L4Kind.Icmp or L4Kind.Icmpv6:
+                bool ipv6 = packet.L4 == L4Kind.Icmpv6;
+                switch (IcmpTracker.Classify(packet.IcmpType, ipv6, out byte requestType))
+                {
+                    case IcmpTracker.MessageKind.Error:
+                        return Related(packet, frame, now);
+                    case IcmpTracker.MessageKind.Untracked:
+                        return TrackResult.WithoutFlow(CtState.Untracked);
+                    case IcmpTracker.MessageKind.Invalid:
+                        return TrackResult.WithoutFlow(CtState.Invalid);
+                }
+                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.IcmpId,
+                    ConnectionKey.IcmpQuery(requestType, packet.IcmpCode));
+                break;
+
+            case L4Kind.Generic when packet.Protocol is 132 or 47:
+                return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
+
+            case L4Kind.Generic:
+                // UDP-Lite keeps its ports; every other protocol here is tracked by the generic tracker on addresses alone.
+                key = packet.Protocol == 136
+                    ? new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort)
+                    : new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, 0, 0);
+                break;
+
+            default:
+                return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
+        }
+
+        // tcp_error runs before anything else the tracker does.
+        if (packet.L4 == L4Kind.Tcp && !TcpTracker.IsValidFlagCombination(packet.TcpFlags))
+            return TrackResult.WithoutFlow(CtState.Invalid);
+
+        uint hash = key.SymmetricHash();
+        int flow = Find(key, hash, now, out FlowDirection dir);
+        if (flow != NoFlow)
+        {
+            ref Flow entry = ref _flows[flow];
+            CtState state = dir == FlowDirection.Reply || (entry.Status & FlowStatus.SeenReply) != 0 ? CtState.Established : CtState.New;
+            TrackOutcome outcome = Handle(ref entry, packet, segment, dir, now, timeouts);
+            switch (outcome.Verdict)
+            {
+                case TrackVerdict.Invalid:
+                    if (outcome.Refreshes)
+                        entry.Deadline = now + outcome.TimeoutJiffies;
+                    return TrackResult.WithoutFlow(CtState.Invalid);
+
+                case TrackVerdict.Reopen:
+                    Remove(flow);
+                    break; // track it again as the first packet of a new connection
+
+                case TrackVerdict.AcceptAndKill:
+                    Account(ref entry, dir, packet.IpLength);
+                    Remove(flow);
+                    return new TrackResult(state, dir, NoFlow, TrackDisposition.NoFlow);
+
+                default:
+                    if (outcome.Refreshes)
+                    {
+                        entry.Deadline = now + outcome.TimeoutJiffies;
+                        Account(ref entry, dir, packet.IpLength);
+                    }
+                    if (dir == FlowDirection.Reply)
+                        entry.Status |= FlowStatus.SeenReply;
+                    return new TrackResult(state, dir, flow, TrackDisposition.Existing);
+            }
+        }
+
+        return Create(key, hash, packet, segment, now, timeouts, policyIdForNew);
+    }
+
+    /// <summary>
+    /// Makes an unconfirmed connection visible to later packets, after its first packet was accepted
+    /// (__nf_conntrack_confirm). A connection whose first packet is dropped is <see cref="Abandon"/>ed instead.
+    /// </summary>
+    public void Confirm(int flow)
+    {
+        ref Flow entry = ref _flows[flow];
+        Debug.Assert(entry.InUse && !entry.Confirmed);
+        entry.Confirmed = true;
+        int bucket = (int)(entry.Original.SymmetricHash() & (uint)_bucketMask);
+        entry.Next = _buckets[bucket];
+        _buckets[bucket] = flow;
+    }
+
+    /// <summary>Forgets an unconfirmed connection whose first packet was dropped.</summary>
+    public void Abandon(int flow)
+    {
+        Debug.Assert(_flows[flow].InUse && !_flows[flow].Confirmed);
+        Release(flow);
+    }
+
+    /// <summary>The connection a tuple belongs to in either direction, or <see cref="NoFlow"/>; expired ones are reaped on the way.</summary>
+    public int Find(in ConnectionKey key, ulong now, out FlowDirection direction)
+        => Find(key, key.SymmetricHash(), now, out direction);
+
+    /// <summary>
+    /// Looks at up to <paramref name="budget"/> slots from where the previous call stopped and deletes the expired
+    /// connections among them. After a packet was refused for a full table, and until the sweep has gone once round
+    /// the table, it also deletes from 95% of the capacity on what is not ASSURED or is a closing TCP connection (the
+    /// kernel's gc_worker with early_drop and nf_conntrack_max95). Returns the number deleted. The owning worker calls it; when is management's choice.
+    /// </summary>
+    public int Sweep(ulong now, int budget)
+    {
+        int deleted = 0;
+        int max95 = _sweepEvicts ? _flows.Length / 100 * 95 : 0; // 0 below 100 entries, as in the kernel
+        for (int i = 0; i < budget && i < _flows.Length; i++)
+        {
+            int flow = _sweepCursor;
+            _sweepCursor = flow + 1 == _flows.Length ? 0 : flow + 1;
+            if (_sweepCursor == 0)
+                _sweepEvicts = false;
+            ref Flow entry = ref _flows[flow];
+            if (!entry.InUse || !entry.Confirmed)
+                continue;
+            bool crowded = max95 != 0 && Count >= max95;
+            if (IsExpired(entry, now) || (crowded && CanGcEarlyDrop(entry)))
+            {
+                Remove(flow);
+                deleted++;
+            }
+        }
+        return deleted;
+    }
+
+    private int Find(in ConnectionKey key, uint hash, ulong now, out FlowDirection direction)
+    {
+        direction = FlowDirection.Original;
+        ConnectionKey reverse = key.Reverse();
+        int flow = _buckets[hash & (uint)_bucketMask];
+        while (flow != NoFlow)
+        {
+            ref Flow entry = ref _flows[flow];
+            int next = entry.Next;
+            if (entry.Original == key || entry.Original == reverse)
+            {
+                if (IsExpired(entry, now))
+                {
+                    Remove(flow); // nf_ct_gc_expired: a packet never revives an expired connection
+                }
+                else
+                {
+                    direction = entry.Original == key ? FlowDirection.Original : FlowDirection.Reply;
+                    return flow;
+                }
+            }
+            flow = next;
+        }
+        return NoFlow;
+    }
+
+    private TrackResult Create(in ConnectionKey key, uint hash, in ParsedPacket packet, in TcpSegment segment,
+        ulong now, TimeoutPolicySnapshot timeouts, int policyId)
+    {
+        if (Count >= _flows.Length && !EarlyDrop(hash, now))
+        {
+            TableFullDrops++;
+            _sweepEvicts = true;
+            return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.TableFull);
+        }
+
+        int flow = _free;
+        ref Flow entry = ref _flows[flow];
+        _free = entry.Next;
+        Count++;
+        entry = default;
+        entry.InUse = true;
+        entry.Next = NoFlow;
+        entry.Original = key;
+        entry.PolicyId = policyId;
+        entry.CreatedAt = now;
+
+        if (packet.L4 == L4Kind.Tcp && !TcpTracker.TryCreate(ref entry.Tcp, segment))
+        {
+            Release(flow);
+            return TrackResult.WithoutFlow(CtState.Invalid);
+        }
+
+        if (packet.L4 is L4Kind.Icmp or L4Kind.Icmpv6 &&
+            IcmpTracker.Classify(packet.IcmpType, packet.L4 == L4Kind.Icmpv6, out _) != IcmpTracker.MessageKind.Request)
+        {
+            Release(flow); // a reply without its request cannot open a connection
+            return TrackResult.WithoutFlow(CtState.Invalid);
+        }
+
+        TrackOutcome outcome = Handle(ref entry, packet, segment, FlowDirection.Original, now, timeouts);
+        if (outcome.Verdict is TrackVerdict.Invalid or TrackVerdict.Reopen)
+        {
+            Release(flow);
+            return TrackResult.WithoutFlow(CtState.Invalid);
+        }
+
+        entry.Deadline = now + outcome.TimeoutJiffies;
+        Account(ref entry, FlowDirection.Original, packet.IpLength);
+        return new TrackResult(CtState.New, FlowDirection.Original, flow, TrackDisposition.Unconfirmed);
+    }
+
+    private static TrackOutcome Handle(ref Flow entry, in ParsedPacket packet, in TcpSegment segment, FlowDirection dir, ulong now, TimeoutPolicySnapshot timeouts)
+    {
+        switch (packet.L4)
+        {
+            case L4Kind.Tcp:
+                uint remaining = IsExpired(entry, now) ? 0 : (uint)Math.Min(entry.Deadline - now, uint.MaxValue);
+                return TcpTracker.Packet(ref entry.Tcp, ref entry.Status, dir, segment, timeouts, entry.PolicyId, remaining);
+            case L4Kind.Udp:
+                return UdpTracker.Packet(ref entry.Status, entry.CreatedAt, now, timeouts, entry.PolicyId);
+            case L4Kind.Icmp or L4Kind.Icmpv6:
+                return IcmpTracker.Packet(timeouts, entry.PolicyId, packet.L4 == L4Kind.Icmpv6);
+            case L4Kind.Generic when packet.Protocol == 136:
+                return UdpTracker.Packet(ref entry.Status, entry.CreatedAt, now, timeouts, entry.PolicyId, udpLite: true);
+            default:
+                return GenericTracker.Packet(timeouts, entry.PolicyId);
+        }
+    }
+
+    // nf_conntrack_handle_icmp → nf_conntrack_inet_error: the error belongs to the connection of the packet it
+    // quotes, provided it travels back towards that packet's sender. It neither refreshes nor counts.
+    private TrackResult Related(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now)
+    {
+        int end = packet.L4Offset + packet.L4Length;
+        if (end > frame.Length || !IcmpTracker.TryReadQuotedKey(frame.Slice(packet.L4Offset, packet.L4Length), packet.L3, out ConnectionKey quoted))
+            return TrackResult.WithoutFlow(CtState.Invalid);
+        if (quoted.Source != packet.Destination)
+            return TrackResult.WithoutFlow(CtState.Invalid);
+
+        // The quoted packet went one way; the error about it comes back the other way.
+        int flow = Find(quoted.Reverse(), now, out FlowDirection dir);
+        return flow == NoFlow
+            ? TrackResult.WithoutFlow(CtState.Invalid)
+            : new TrackResult(CtState.Related, dir, flow, TrackDisposition.Existing);
+    }
+
+    // early_drop: from the new connection's bucket, look through EvictionRange buckets for a confirmed connection
+    // that is not ASSURED and delete the first found. Expired ones met on the way are reaped but do not count.
+    private bool EarlyDrop(uint hash, ulong now)
+    {
+        for (int i = 0; i < EvictionRange; i++)
+        {
+            int flow = _buckets[(hash + (uint)i) & (uint)_bucketMask];
+            while (flow != NoFlow)
+            {
+                ref Flow entry = ref _flows[flow];
+                int next = entry.Next;
+                if (IsExpired(entry, now))
+                {
+                    Remove(flow);
+                }
+                else if (!entry.IsAssured)
+                {
+                    Remove(flow);
+                    EarlyDrops++;
+                    return true;
+                }
+                flow = next;
+            }
+        }
+        return false;
+    }
+
+    // gc_worker_can_early_drop: not ASSURED, or a TCP connection that is closing.
+    private static bool CanGcEarlyDrop(in Flow entry)
+        => !entry.IsAssured || (entry.Original.Protocol == 6 && TcpTracker.CanEarlyDrop(entry.Tcp.State));
+
+    private static bool IsExpired(in Flow entry, ulong now) => (long)(entry.Deadline - now) <= 0;
+
+    private static void Account(ref Flow entry, FlowDirection dir, int bytes)
+    {
+        if (dir == FlowDirection.Original)
+        {
+            entry.OriginalPackets++;
+            entry.OriginalBytes += (ulong)bytes;
+        }
+        else
+        {
+            entry.ReplyPackets++;
+            entry.ReplyBytes += (ulong)bytes;
+        }
+    }
+
+    private void Remove(int flow)
+    {
+        ref Flow entry = ref _flows[flow];
+        if (entry.Confirmed)
+        {
+            ref int link = ref _buckets[entry.Original.SymmetricHash() & (uint)_bucketMask];
+            while (link != flow)
+                link = ref _flows[link].Next;
+            link = entry.Next;
+        }
+        Release(flow);
+    }
+
+    private void Release(int flow)
+    {
+        ref Flow entry = ref _flows[flow];
+        entry.InUse = false;
+        entry.Confirmed = false;
+        entry.Next = _free;
+        _free = flow;
+        Count--;
+    }
+}

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Packets;
+
+namespace FastPath.Core.Conntrack.Tracking;
+
+/// <summary>
+/// The kernel's ICMP and ICMPv6 trackers (nf_conntrack_proto_icmp.c, nf_conntrack_proto_icmpv6.c, Linux 6.x).
+/// Only a query creates a connection (echo, timestamp, information and address-mask requests; ICMPv6 echo and
+/// node information queries); its reply belongs to it through the identifier. Errors are RELATED to the
+/// connection of the packet they quote. ICMPv6 neighbour discovery and MLD are never tracked.
+/// </summary>
+public static class IcmpTracker
+{
+    /// <summary>What an ICMP message is to the tracker.</summary>
+    public enum MessageKind : byte
+    {
+        /// <summary>A request that may create a connection (valid_new).</summary>
+        Request,
+
+        /// <summary>The reply to a request: it belongs to an existing connection or is invalid.</summary>
+        Reply,
+
+        /// <summary>An error quoting another packet (icmp_is_err, or any ICMPv6 type below 128).</summary>
+        Error,
+
+        /// <summary>ICMPv6 neighbour discovery, MLD and multicast router discovery (noct_valid_new): untracked.</summary>
+        Untracked,
+
+        /// <summary>
+        /// A type with no inverse (icmp_invert_tuple fails), or past NR_ICMP_TYPES: invalid. This includes the ICMPv6
+        /// redirect, which the kernel relates to the redirected flow through its header option (not implemented).
+        /// </summary>
+        Invalid,
+    }
+
+    /// <summary>Classifies a message type; for requests and replies <paramref name="requestType"/> is the request's type.</summary>
+    public static MessageKind Classify(byte type, bool ipv6, out byte requestType)
+    {
+        requestType = 0;
+        if (!ipv6)
+        {
+            switch (type)
+            {
+                case 3 or 4 or 5 or 11 or 12:
+                    return MessageKind.Error;
+                case 8 or 13 or 15 or 17:
+                    requestType = type;
+                    return MessageKind.Request;
+                case 0 or 14 or 16 or 18:
+                    requestType = type == 0 ? (byte)8 : (byte)(type - 1);
+                    return MessageKind.Reply;
+                default:
+                    return MessageKind.Invalid;
+            }
+        }
+
+        switch (type)
+        {
+            case < 128:
+                return MessageKind.Error;
+            case 130 or 131 or 132 or 133 or 134 or 135 or 136 or 143 or 151 or 152:
+                return MessageKind.Untracked;
+            case 128 or 139:
+                requestType = type;
+                return MessageKind.Request;
+            case 129 or 140:
+                requestType = (byte)(type - 1);
+                return MessageKind.Reply;
+            default:
+                return MessageKind.Invalid;
+        }
+    }
+
+    /// <summary>Every accepted packet of an ICMP connection refreshes it to the single timeout (30 s by default); never ASSURED.</summary>
+    public static TrackOutcome Packet(TimeoutPolicySnapshot timeouts, int policyId, bool ipv6)
+        => TrackOutcome.Refresh(timeouts.JiffiesFor(policyId, ipv6 ? TimeoutProtocols.IcmpV6 : TimeoutProtocols.Icmp, 0));
+
+    /// <summary>
+    /// The tuple of the packet an ICMP error quotes (nf_conntrack_inet_error's inner tuple), as that packet was
+    /// sent. <paramref name="message"/> starts at the ICMP header and ends with the IP payload. The inner IPv6
+    /// header must be followed directly by its L4 header (extension headers in the quote are not walked).
+    /// </summary>
+    public static bool TryReadQuotedKey(ReadOnlySpan<byte> message, L3Kind family, out ConnectionKey key)
+    {
+        key = default;
+        if (message.Length < 8)
+            return false;
+        ReadOnlySpan<byte> ip = message.Slice(8);
+
+        byte protocol;
+        InetAddress source, destination;
+        ReadOnlySpan<byte> l4;
+        if (family == L3Kind.IPv4)
+        {
+            if (ip.Length < 20 || (ip[0] >> 4) != 4)
+                return false;
+            int headerLength = (ip[0] & 0x0F) * 4;
+            if (headerLength < 20 || ip.Length < headerLength)
+                return false;
+            // A quoted non-first fragment carries no L4 header.
+            if ((BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(6)) & 0x1FFF) != 0)
+                return false;
+            protocol = ip[9];
+            source = InetAddress.FromIPv4(ip.Slice(12, 4));
+            destination = InetAddress.FromIPv4(ip.Slice(16, 4));
+            l4 = ip.Slice(headerLength);
+        }
+        else
+        {
+            if (ip.Length < 40 || (ip[0] >> 4) != 6)
+                return false;
+            protocol = ip[6];
+            source = InetAddress.FromIPv6(ip.Slice(8, 16));
+            destination = InetAddress.FromIPv6(ip.Slice(24, 16));
+            l4 = ip.Slice(40);
+        }
+
+        if (ConnectionKey.IsIcmp(protocol, family))
+        {
+            if (l4.Length < 8 || Classify(l4[0], family == L3Kind.IPv6, out byte requestType) is not (MessageKind.Request or MessageKind.Reply))
+                return false;
+            key = new ConnectionKey(family, protocol, source, destination, BinaryPrimitives.ReadUInt16BigEndian(l4.Slice(4)),
+                ConnectionKey.IcmpQuery(requestType, l4[1]));
+            return true;
+        }
+
+        if (FlowTable.HasPorts(protocol))
+        {
+            if (l4.Length < 4)
+                return false;
+            key = new ConnectionKey(family, protocol, source, destination,
+                BinaryPrimitives.ReadUInt16BigEndian(l4), BinaryPrimitives.ReadUInt16BigEndian(l4.Slice(2)));
+            return true;
+        }
+
+        key = new ConnectionKey(family, protocol, source, destination, 0, 0);
+        return true;
+    }
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Packets;
+using FastPath.Testing;
+using Xunit;
+using static FastPath.Core.Tests.Conntrack.Tracking.TrackingFrames;
+
+namespace FastPath.Core.Tests.Conntrack.Tracking;
+
+/// <summary>The table: symmetric lookup, confirmation, expiry, the sweep, early drop at the limit, and no allocation.</summary>
+public class FlowTableTests
+{
+    [Fact]
+    public void BothDirectionsOfATupleHashAlikeAndReverseBack()
+    {
+        var key = new ConnectionKey(L3Kind.IPv4, 6, TestFrames.Address(Client), TestFrames.Address(Server), 40000, 443);
+        Assert.Equal(key.SymmetricHash(), key.Reverse().SymmetricHash());
+        Assert.Equal(key, key.Reverse().Reverse());
+        Assert.Equal((ushort)443, key.Reverse().SourcePort);
+
+        var echo = new ConnectionKey(L3Kind.IPv4, 1, TestFrames.Address(Client), TestFrames.Address(Server), 77, ConnectionKey.IcmpQuery(8, 0));
+        Assert.Equal((ushort)77, echo.Reverse().SourcePort); // the identifier does not swap
+        Assert.Equal(echo.SymmetricHash(), echo.Reverse().SymmetricHash());
+        Assert.NotEqual(echo.SymmetricHash(), (echo with { SourcePort = 78 }).SymmetricHash());
+    }
+
+    [Fact]
+    public void AFlowWhoseFirstPacketIsDroppedIsNeverConfirmed()
+    {
+        var h = new TrackingHarness();
+        var dropped = h.Send(Udp(true), accept: false);
+        Assert.Equal(CtState.New, dropped.State);
+        Assert.Equal(0, h.Table.Count);
+        var again = h.Send(Udp(true));
+        Assert.Equal((CtState.New, TrackDisposition.Unconfirmed), (again.State, again.Disposition));
+        Assert.Equal(1, h.Table.Count);
+    }
+
+    [Fact]
+    public void AnIdleFlowPastItsTimeoutIsGoneAndTheNextPacketIsNew()
+    {
+        var h = new TrackingHarness();
+        int flow = h.Send(Udp(true)).Flow;
+        h.Send(Udp(false));
+        h.Now += Seconds(30) - 1;
+        Assert.Equal(CtState.Established, h.Send(Udp(true)).State); // one jiffy before expiry: now a stream, 120 s
+        Assert.Equal(Seconds(120), h.Remaining(flow));
+
+        h.Now += Seconds(120);
+        var next = h.Send(Udp(false));
+        Assert.Equal((CtState.New, FlowDirection.Original, TrackDisposition.Unconfirmed), (next.State, next.Direction, next.Disposition));
+        Assert.Equal(1, h.Table.Count);
+        Assert.Equal(TestFrames.Address(Server), h.Table[next.Flow].Original.Source);
+    }
+
+    [Fact]
+    public void TheSweepDeletesExpiredFlowsWithinItsBudget()
+    {
+        var h = new TrackingHarness(capacity: 8);
+        for (ushort port = 1; port <= 4; port++)
+            h.Send(Ip(17, TestFrames.Udp(port, 53), fromClient: true));
+        h.Send(Ip(6, TestFrames.Tcp(5, 80, TcpSegment.Syn), fromClient: true)); // 120 s
+        Assert.Equal(5, h.Table.Count);
+
+        h.Now += Seconds(30);
+        Assert.Equal(2, h.Table.Sweep(h.Now, budget: 2));
+        Assert.Equal(3, h.Table.Count);
+        Assert.Equal(2, h.Table.Sweep(h.Now, budget: 6));
+        Assert.Equal(1, h.Table.Count);
+        Assert.Equal(0, h.Table.Sweep(h.Now, budget: 100));
+        Assert.Equal(1, h.Table.Count);
+    }
+
+    [Fact]
+    public void AtTheLimitANewFlowEvictsOneThatIsNotAssured()
+    {
+        var h = new TrackingHarness(capacity: 2);
+        int assured = Assure(h, 1);
+        h.Send(Ip(17, TestFrames.Udp(2, 53), fromClient: true));
+        Assert.Equal(2, h.Table.Count);
+
+        var third = h.Send(Ip(17, TestFrames.Udp(3, 53), fromClient: true));
+        Assert.Equal(TrackDisposition.Unconfirmed, third.Disposition);
+        Assert.Equal(2, h.Table.Count);
+        Assert.Equal(1, h.Table.EarlyDrops);
+        Assert.True(h.Table[assured].IsAssured);
+        Assert.Equal(CtState.New, h.Send(Ip(17, TestFrames.Udp(2, 53), fromClient: true)).State);
+    }
+
+    [Fact]
+    public void WhenEveryFlowIsAssuredTheNewFlowIsRefused()
+    {
+        var h = new TrackingHarness(capacity: 2);
+        Assure(h, 1);
+        Assure(h, 2);
+        var refused = h.Send(Ip(17, TestFrames.Udp(3, 53), fromClient: true));
+        Assert.Equal((CtState.Invalid, TrackDisposition.TableFull), (refused.State, refused.Disposition));
+        Assert.Equal(1, h.Table.TableFullDrops);
+        Assert.Equal(2, h.Table.Count);
+    }
+
+    [Fact]
+    public void AfterARefusalTheSweepEvictsClosingConnectionsFromNinetyFivePercent()
+    {
+        var h = new TrackingHarness(capacity: 100);
+        for (ushort port = 1; port <= 100; port++)
+            Handshake(h, port);
+        h.Send(TcpOn(port: 50, fromClient: true, TcpSegment.Fin | TcpSegment.AckFlag, 1001, 5001)); // FIN_WAIT, still assured
+        Assert.Equal(0, h.Table.Sweep(h.Now, budget: 100)); // nothing refused yet: only expiry counts
+
+        Assert.Equal(TrackDisposition.TableFull, h.Send(TcpOn(port: 101, fromClient: true, TcpSegment.Syn, 1000, 0)).Disposition);
+        Assert.Equal(1, h.Table.Sweep(h.Now, budget: 100));
+        Assert.Equal(99, h.Table.Count);
+        Assert.Equal(CtState.New, h.Send(TcpOn(port: 50, fromClient: true, TcpSegment.AckFlag, 1002, 5001)).State);
+    }
+
+    private static void Handshake(TrackingHarness h, ushort port)
+    {
+        int flow = h.Send(TcpOn(port, fromClient: true, TcpSegment.Syn, 1000, 0)).Flow;
+        h.Send(TcpOn(port, fromClient: false, TcpSegment.Syn | TcpSegment.AckFlag, 5000, 1001));
+        h.Send(TcpOn(port, fromClient: true, TcpSegment.AckFlag, 1001, 5001));
+        Assert.True(h.Table[flow].IsAssured);
+    }
+
+    private static byte[] TcpOn(ushort port, bool fromClient, byte flags, uint seq, uint ack)
+    {
+        byte[] tcp = TestFrames.Tcp(fromClient ? port : (ushort)80, fromClient ? (ushort)80 : port, flags);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(tcp.AsSpan(4), seq);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(tcp.AsSpan(8), ack);
+        return Ip(6, tcp, fromClient);
+    }
+
+    [Fact]
+    public void TrackingAllocatesNothingAfterWarmUp()
+    {
+        var h = new TrackingHarness(capacity: 1024);
+        var frames = new List<byte[]>();
+        for (ushort port = 1; port <= 64; port++)
+        {
+            frames.Add(Ip(17, TestFrames.Udp(port, 53), fromClient: true));
+            frames.Add(Ip(17, TestFrames.Udp(53, port), fromClient: false));
+        }
+        frames.Add(Tcp(true, TcpSegment.Syn, 1000, 0));
+        frames.Add(Tcp(false, TcpSegment.Syn | TcpSegment.AckFlag, 5000, 1001));
+        frames.Add(Tcp(true, TcpSegment.AckFlag, 1001, 5001));
+        var packets = frames.Select(Parse).ToArray();
+
+        void Round()
+        {
+            for (int i = 0; i < frames.Count; i++)
+            {
+                var result = h.Table.Track(packets[i], frames[i], h.Now, h.Timeouts);
+                if (result.Disposition == TrackDisposition.Unconfirmed)
+                    h.Table.Confirm(result.Flow);
+            }
+            h.Now += Seconds(200); // everything expires: the next round inserts again
+            h.Table.Sweep(h.Now, 1024);
+        }
+
+        Round();
+        Round();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++)
+            Round();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    // A UDP flow from source port `port` with a reply and a packet after the stream delay: ASSURED.
+    private static int Assure(TrackingHarness h, ushort port)
+    {
+        int flow = h.Send(Ip(17, TestFrames.Udp(port, 53), fromClient: true)).Flow;
+        h.Send(Ip(17, TestFrames.Udp(53, port), fromClient: false));
+        h.Now += UdpTracker.StreamDelayJiffies + 1;
+        h.Send(Ip(17, TestFrames.Udp(port, 53), fromClient: true));
+        Assert.True(h.Table[flow].IsAssured);
+        return flow;
+    }
+}

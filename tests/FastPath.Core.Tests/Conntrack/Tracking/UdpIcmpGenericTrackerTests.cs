@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
+using FastPath.Testing;
+using Xunit;
+using static FastPath.Core.Tests.Conntrack.Tracking.TrackingFrames;
+
+namespace FastPath.Core.Tests.Conntrack.Tracking;
+
+/// <summary>The UDP, ICMP/ICMPv6 and generic trackers of Linux 6.x, driven through the flow table.</summary>
+public class UdpIcmpGenericTrackerTests
+{
+    [Fact]
+    public void UdpStaysUnrepliedUntilAReplyAndTwoSecondsThenTurnsReplied()
+    {
+        var h = new TrackingHarness();
+        var first = h.Send(Udp(true));
+        Assert.Equal((CtState.New, TrackDisposition.Unconfirmed), (first.State, first.Disposition));
+        Assert.Equal(Seconds(30), h.Remaining(first.Flow));
+
+        var second = h.Send(Udp(true));
+        Assert.Equal(CtState.New, second.State); // no reply yet
+
+        var reply = h.Send(Udp(false));
+        Assert.Equal((CtState.Established, FlowDirection.Reply, first.Flow), (reply.State, reply.Direction, reply.Flow));
+        Assert.Equal(Seconds(30), h.Remaining(first.Flow)); // the reply itself still sees an unreplied flow
+        Assert.Equal(FlowStatus.SeenReply, h.Table[first.Flow].Status);
+
+        h.Now += UdpTracker.StreamDelayJiffies; // not yet after the two seconds
+        Assert.Equal(CtState.Established, h.Send(Udp(true)).State);
+        Assert.Equal(Seconds(30), h.Remaining(first.Flow));
+        Assert.False(h.Table[first.Flow].IsAssured);
+
+        h.Now += 1;
+        h.Send(Udp(true, dataLength: 10));
+        Assert.Equal(Seconds(120), h.Remaining(first.Flow));
+        Assert.True(h.Table[first.Flow].IsAssured);
+        ref readonly Flow flow = ref h.Table[first.Flow];
+        Assert.Equal((4ul, 28ul * 3 + 38, 1ul, 28ul), (flow.OriginalPackets, flow.OriginalBytes, flow.ReplyPackets, flow.ReplyBytes));
+    }
+
+    [Fact]
+    public void APolicysTimeoutsReplaceTheDefaults()
+    {
+        var registry = new TimeoutPolicyRegistry();
+        Assert.Equal(FastPath.Core.Errno.None, registry.Create("dns", 2, 17, new Dictionary<int, uint> { [0] = 5, [1] = 7 }));
+        registry.Get("dns", out var policy);
+        var h = new TrackingHarness(timeouts: registry.Current, policyId: policy!.Id);
+        int flow = h.Send(Udp(true)).Flow;
+        Assert.Equal(policy.Id, h.Table[flow].PolicyId);
+        Assert.Equal(Seconds(5), h.Remaining(flow));
+        h.Send(Udp(false));
+        h.Now += UdpTracker.StreamDelayJiffies + 1;
+        h.Send(Udp(true));
+        Assert.Equal(Seconds(7), h.Remaining(flow));
+    }
+
+    [Fact]
+    public void AnEchoReplyBelongsToItsRequest()
+    {
+        var h = new TrackingHarness();
+        var request = h.Send(Ip(1, TestFrames.Icmp(8, 0, id: 77, sequence: 1), fromClient: true));
+        Assert.Equal((CtState.New, TrackDisposition.Unconfirmed), (request.State, request.Disposition));
+        Assert.Equal(Seconds(30), h.Remaining(request.Flow));
+
+        var reply = h.Send(Ip(1, TestFrames.Icmp(0, 0, id: 77, sequence: 1), fromClient: false));
+        Assert.Equal((CtState.Established, FlowDirection.Reply, request.Flow), (reply.State, reply.Direction, reply.Flow));
+        Assert.False(h.Table[request.Flow].IsAssured);
+
+        var otherId = h.Send(Ip(1, TestFrames.Icmp(0, 0, id: 78, sequence: 1), fromClient: false));
+        Assert.Equal(CtState.Invalid, otherId.State);
+    }
+
+    [Fact]
+    public void TheIcmpCodeIsPartOfTheTuple()
+    {
+        var h = new TrackingHarness();
+        h.Send(Ip(1, TestFrames.Icmp(8, 0, id: 77), fromClient: true));
+        Assert.Equal(CtState.Invalid, h.Send(Ip(1, TestFrames.Icmp(0, 1, id: 77), fromClient: false)).State);
+    }
+
+    [Theory]
+    [InlineData(130)] // MLD query
+    [InlineData(133)] // router solicitation
+    [InlineData(136)] // neighbour advertisement
+    [InlineData(143)] // MLDv2 report
+    [InlineData(151)] // multicast router advertisement
+    [InlineData(152)] // multicast router solicitation
+    public void Icmpv6NeighbourDiscoveryMldAndRouterDiscoveryAreUntracked(byte type)
+    {
+        var h = new TrackingHarness();
+        Assert.Equal(CtState.Untracked, h.Send(Ip6(58, TestFrames.Icmp(type, 0), fromClient: true)).State);
+        Assert.Equal(0, h.Table.Count);
+    }
+
+    [Theory]
+    [InlineData(0)]   // echo reply without a request
+    [InlineData(9)]   // router advertisement: no inverse type
+    [InlineData(19)]  // past NR_ICMP_TYPES
+    public void AnIcmpMessageThatCannotOpenAConnectionIsInvalid(byte type)
+    {
+        var h = new TrackingHarness();
+        Assert.Equal(CtState.Invalid, h.Send(Ip(1, TestFrames.Icmp(type, 0, id: 5), fromClient: true)).State);
+        Assert.Equal(0, h.Table.Count);
+    }
+
+    [Fact]
+    public void AnIcmpErrorQuotingATrackedFlowIsRelated()
+    {
+        var h = new TrackingHarness();
+        byte[] udp = Udp(true);
+        int flow = h.Send(udp).Flow;
+        h.Now += 100;
+
+        // The router answers the client with "port unreachable", quoting the datagram's IP header and 8 bytes.
+        byte[] quoted = udp.AsSpan(14, 28).ToArray();
+        var error = h.Send(Ip(1, Quote(TestFrames.Icmp(3, 3), quoted), fromClient: false));
+        Assert.Equal((CtState.Related, FlowDirection.Reply, flow), (error.State, error.Direction, error.Flow));
+        Assert.Equal(Seconds(30) - 100, h.Remaining(flow)); // an error neither refreshes nor counts
+        Assert.Equal(0ul, h.Table[flow].ReplyPackets);
+    }
+
+    [Fact]
+    public void AnIcmpErrorAboutNoKnownFlowOrSentTheWrongWayIsInvalid()
+    {
+        var h = new TrackingHarness();
+        byte[] udp = Udp(true);
+        byte[] quoted = udp.AsSpan(14, 28).ToArray();
+        Assert.Equal(CtState.Invalid, h.Send(Ip(1, Quote(TestFrames.Icmp(3, 3), quoted), fromClient: false)).State);
+
+        h.Send(udp);
+        // Towards the server, although the quoted datagram came from the client.
+        Assert.Equal(CtState.Invalid, h.Send(Ip(1, Quote(TestFrames.Icmp(3, 3), quoted), fromClient: true)).State);
+    }
+
+    [Fact]
+    public void Icmpv6EchoIsTrackedAndNeighbourDiscoveryIsUntracked()
+    {
+        var h = new TrackingHarness();
+        byte[] request = Ip6(58, TestFrames.Icmp(128, 0, id: 9), fromClient: true);
+        var first = h.Send(request);
+        Assert.Equal(CtState.New, first.State);
+        Assert.Equal(first.Flow, h.Send(Ip6(58, TestFrames.Icmp(129, 0, id: 9), fromClient: false)).Flow);
+
+        var solicitation = h.Send(Ip6(58, TestFrames.Icmp(135, 0), fromClient: true));
+        Assert.Equal((CtState.Untracked, TrackDisposition.NoFlow), (solicitation.State, solicitation.Disposition));
+        Assert.Equal(1, h.Table.Count);
+    }
+
+    [Fact]
+    public void AnotherProtocolIsTrackedOnAddressesAloneWithTheGenericTimeout()
+    {
+        var h = new TrackingHarness();
+        var esp = h.Send(Ip(50, new byte[16], fromClient: true));
+        Assert.Equal(CtState.New, esp.State);
+        Assert.Equal(Seconds(600), h.Remaining(esp.Flow));
+        var back = h.Send(Ip(50, new byte[16], fromClient: false));
+        Assert.Equal((CtState.Established, esp.Flow), (back.State, back.Flow));
+        Assert.False(h.Table[esp.Flow].IsAssured);
+    }
+
+    [Theory]
+    [InlineData(132)] // SCTP has its own tracker, not built yet
+    [InlineData(47)]  // so has GRE
+    public void ProtocolsWithTrackersNotBuiltHereAreUnsupported(byte protocol)
+    {
+        var h = new TrackingHarness();
+        Assert.Equal(TrackDisposition.Unsupported, h.Send(Ip(protocol, new byte[16], fromClient: true)).Disposition);
+    }
+
+    private static byte[] Quote(byte[] icmpHeader, byte[] quoted) => TestFrames.Concat(icmpHeader.AsSpan(0, 8).ToArray(), quoted);
+
+    private static byte[] Ip6(byte protocol, byte[] payload, bool fromClient)
+        => TestFrames.Ethernet(TestFrames.EtherTypeIPv6, TestFrames.Ipv6(protocol, payload,
+            fromClient ? TestFrames.Client6 : TestFrames.Server6, fromClient ? TestFrames.Server6 : TestFrames.Client6));
+}
