@@ -10,13 +10,14 @@ namespace FastPath.Benchmarks;
 /// --update on an address the table holds, and --set on one it does not (which evicts the oldest entry).
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
 public class RecentTableBenchmarks
 {
     private const int Probes = 4096;
 
-    private static readonly RecentOptions Check = new() { Name = "B", Command = RecentCommand.Check, Seconds = 60, HitCount = 4 };
-    private static readonly RecentOptions Update = new() { Name = "B", Command = RecentCommand.Update, Seconds = 60, HitCount = 4 };
-    private static readonly RecentOptions Set = new() { Name = "B", Command = RecentCommand.Set };
+    private static readonly RecentMatch Check = new(new RecentOptions { Name = "B", Command = RecentCommand.Check, Seconds = 60, HitCount = 4 });
+    private static readonly RecentMatch Update = new(new RecentOptions { Name = "B", Command = RecentCommand.Update, Seconds = 60, HitCount = 4 });
+    private static readonly RecentMatch Set = new(new RecentOptions { Name = "B", Command = RecentCommand.Set });
 
     private RecentTable _table = null!;
     private InetAddress[] _present = [];

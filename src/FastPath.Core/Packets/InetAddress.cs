@@ -33,6 +33,10 @@ public readonly struct InetAddress : IEquatable<InetAddress>
     /// <summary>Bytes 8..15 as a native-endian load; only meaningful for ordering and hashing.</summary>
     internal ulong Lower => _lower;
 
+    /// <summary>The address whose <see cref="Upper"/> and <see cref="Lower"/> are the given halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static InetAddress FromHalves(ulong upper, ulong lower) => new(upper, lower);
+
     /// <summary>An IPv4 address from its 4 network-order bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static InetAddress FromIPv4(ReadOnlySpan<byte> fourBytes) => FromIPv4Raw(MemoryMarshal.Read<uint>(fourBytes));

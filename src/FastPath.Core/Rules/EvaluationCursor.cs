@@ -31,8 +31,7 @@ public struct EvaluationCursor
     public int Generation;
 
     internal EvaluationStage Stage;
-    internal byte Module;       // index into the rule's matches of the recent match to resume with
-    internal byte Recent;       // index of that recent match among the rule's recent matches
+    internal byte Recent;       // index among the rule's recent matches of the one to resume with
     internal byte Depth;
     internal ushort Chain;
     internal ushort Position;
@@ -57,8 +56,8 @@ public struct EvaluationCursor
         if (ruleset.MaxJumpDepth > MaxJumpDepth)
             throw new ArgumentException($"the ruleset nests user chains {ruleset.MaxJumpDepth} deep; with recent tables shared out between workers at most {MaxJumpDepth} are supported");
         if (ruleset.Chains.Count > ushort.MaxValue || ruleset.Chains.Any(c => c.Rules.Length > ushort.MaxValue)
-            || ruleset.Rules.Any(r => r.Modules.Length > byte.MaxValue))
-            throw new ArgumentException($"with recent tables shared out between workers a ruleset holds at most {ushort.MaxValue} chains of {ushort.MaxValue} rules, each with at most {byte.MaxValue} matches");
+            || ruleset.Rules.Any(r => r.Recent.Length > byte.MaxValue))
+            throw new ArgumentException($"with recent tables shared out between workers a ruleset holds at most {ushort.MaxValue} chains of {ushort.MaxValue} rules, each with at most {byte.MaxValue} recent matches");
     }
 
     [InlineArray(MaxJumpDepth)]

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 
@@ -30,6 +31,7 @@ public readonly record struct PortRange(ushort First, ushort Last)
 /// <summary>An address with a prefix (-s/-d): matches when the masked packet address equals the masked address.</summary>
 public readonly record struct AddressPrefix(InetAddress Address, InetAddress Mask)
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Contains(in InetAddress address) => address.And(Mask) == Address;
 }
 

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 
@@ -39,7 +41,7 @@ public sealed class RulesetState
     private readonly CompiledRuleset _ruleset;
     private readonly RecentShardMap _shards;
     private readonly RecentTableSizing _sizing;
-    private readonly CompiledChain[] _stackChains;
+    private readonly int[] _stackChains;     // ids, not references: a push stores no GC reference
     private readonly int[] _stackPositions;
 
     /// <param name="sizing">Entries, stamps and hash buckets per table (default: the kernel's); a table's entries are shared out between the shards.</param>
@@ -73,7 +75,7 @@ public sealed class RulesetState
         PolicyPackets = new long[ruleset.Chains.Count];
         PolicyBytes = new long[ruleset.Chains.Count];
         // A jump never revisits a chain on the stack (loops are refused at load), so depth <= chains.
-        _stackChains = new CompiledChain[ruleset.Chains.Count + 1];
+        _stackChains = new int[ruleset.Chains.Count + 1];
         _stackPositions = new int[ruleset.Chains.Count + 1];
     }
 
@@ -119,67 +121,81 @@ public sealed class RulesetState
         if (packet.L3 == L3Kind.None)
             return RuleVerdict.Accept;
         var family = packet.L3 == L3Kind.IPv4 ? _ruleset.IPv4 : _ruleset.IPv6;
-        if (cursor.Stage != EvaluationStage.Filter && family.Raw is { } raw)
+        var walk = new PacketWalk(ref packet, frame, inPort, outPort, now);
+        var stage = cursor.Stage != EvaluationStage.Filter && family.Raw is not null ? EvaluationStage.Raw : EvaluationStage.Filter;
+        while (true)
         {
-            var verdict = Traverse(raw, EvaluationStage.Raw, ref packet, frame, inPort, outPort, now, ref cursor, out decision);
-            if (verdict != RuleVerdict.Accept)
+            var entry = stage == EvaluationStage.Raw ? family.Raw : family.Filter;
+            if (entry is null)
+                return RuleVerdict.Accept;
+            var verdict = Traverse(entry, stage, ref walk, ref cursor, out decision);
+            if (verdict != RuleVerdict.Accept || stage == EvaluationStage.Filter)
                 return verdict;
+            stage = EvaluationStage.Filter;
         }
-        if (family.Filter is { } filter)
-            return Traverse(filter, EvaluationStage.Filter, ref packet, frame, inPort, outPort, now, ref cursor, out decision);
-        return RuleVerdict.Accept;
     }
 
-    private RuleVerdict Traverse(CompiledChain entry, EvaluationStage stage, ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now,
-        ref EvaluationCursor cursor, out Decision decision)
+    /// <summary>
+    /// What one evaluation reads besides the rules, in one place on the caller's stack: the walk and its calls
+    /// pass one reference instead of six arguments, most of which the common rules never read.
+    /// </summary>
+    private ref struct PacketWalk(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now)
+    {
+        public readonly ref ParsedPacket Packet = ref packet;
+        public readonly ReadOnlySpan<byte> Frame = frame;
+        public readonly int InPort = inPort;
+        public readonly int OutPort = outPort;
+        public readonly ulong Now = now;
+    }
+
+    /// <summary>
+    /// x_tables' walk of one entry chain and the user chains it reaches, from its first rule or from where
+    /// <paramref name="cursor"/> stopped. Locals need no zeroing: each is written before it is read.
+    /// </summary>
+    [SkipLocalsInit]
+    private RuleVerdict Traverse(CompiledChain entry, EvaluationStage stage, ref PacketWalk walk, ref EvaluationCursor cursor, out Decision decision)
     {
         var chain = entry;
         int position = 0, depth = 0;
-        int resumeModule = -1, resumeRecent = 0;
+        int matched = -1; // a rule already known to match, whose target is still to be taken
         if (cursor.Stage == stage)
         {
-            chain = _ruleset.Chains[cursor.Chain];
-            position = cursor.Position;
-            depth = cursor.Depth;
-            for (int d = 0; d < depth; d++)
-            {
-                _stackChains[d] = _ruleset.Chains[(int)(cursor.Stack[d] >> 16)];
-                _stackPositions[d] = (int)(cursor.Stack[d] & 0xFFFF);
-            }
-            resumeModule = cursor.Module;
-            resumeRecent = cursor.Recent;
-            cursor.Stage = EvaluationStage.Fresh;
+            var resumed = Resume(ref walk, ref cursor);
+            (chain, position, depth) = (resumed.Chain, resumed.Position, resumed.Depth);
+            if (resumed.Match == MatchResult.Elsewhere)
+                return Suspend(ref cursor, stage, chain, position, depth, out decision);
+            if (resumed.Match == MatchResult.Match)
+                matched = position;
+            else
+                position++;
         }
+        var rules = chain.Rules;
         while (true)
         {
-            if (position >= chain.Rules.Length)
+            if (matched < 0)
             {
-                // The end of a built-in chain, or of a user chain with nothing to return to (reached by -g from the built-in one).
-                if (chain.Policy is not null || depth == 0)
-                    return Policy(entry, packet.IpLength, out decision);
-                depth--;
-                chain = _stackChains[depth];
-                position = _stackPositions[depth];
-                continue;
+                matched = FirstMatch(rules, position, ref walk.Packet, ref walk, ref cursor);
+                if (matched < 0)
+                    return Suspend(ref cursor, stage, chain, ~matched, depth, out decision);
+                if (matched >= rules.Length)
+                {
+                    matched = -1;
+                    // The end of a built-in chain, or of a user chain with nothing to return to (reached by -g from the built-in one).
+                    if (chain.IsBuiltin || depth == 0)
+                        return Policy(entry, walk.Packet.IpLength, out decision);
+                    depth--;
+                    chain = _ruleset.ChainsById[_stackChains[depth]];
+                    rules = chain.Rules;
+                    position = _stackPositions[depth];
+                    continue;
+                }
             }
-            var rule = chain.Rules[position];
-            var match = Matches(rule, ref packet, frame, inPort, outPort, now, resumeModule, resumeRecent, ref cursor);
-            resumeModule = -1;
-            resumeRecent = 0;
-            if (match == MatchResult.Elsewhere)
-            {
-                Suspend(ref cursor, stage, chain, position, depth);
-                decision = Decision.Default;
-                return RuleVerdict.Continue;
-            }
-            if (match == MatchResult.NoMatch)
-            {
-                position++;
-                continue;
-            }
+            position = matched;
+            matched = -1;
+            var rule = rules[position];
             RulePackets[rule.Id]++;
-            RuleBytes[rule.Id] += packet.IpLength;
-            switch (rule.Rule.Target)
+            RuleBytes[rule.Id] += walk.Packet.IpLength;
+            switch (rule.Target)
             {
                 case TargetKind.Accept:
                     decision = new Decision(rule.Id, chain.Id);
@@ -189,20 +205,23 @@ public sealed class RulesetState
                     return RuleVerdict.Drop;
                 case TargetKind.Return:
                     if (depth == 0)
-                        return Policy(entry, packet.IpLength, out decision);
+                        return Policy(entry, walk.Packet.IpLength, out decision);
                     depth--;
-                    chain = _stackChains[depth];
+                    chain = _ruleset.ChainsById[_stackChains[depth]];
+                    rules = chain.Rules;
                     position = _stackPositions[depth];
                     break;
                 case TargetKind.Jump:
-                    _stackChains[depth] = chain;
+                    _stackChains[depth] = chain.Id;
                     _stackPositions[depth] = position + 1;
                     depth++;
                     chain = rule.TargetChain!;
+                    rules = chain.Rules;
                     position = 0;
                     break;
                 case TargetKind.Goto:
                     chain = rule.TargetChain!;
+                    rules = chain.Rules;
                     position = 0;
                     break;
                 default:
@@ -212,8 +231,51 @@ public sealed class RulesetState
         }
     }
 
-    /// <summary>Records where evaluation stands; Matches has already filled in the module, recent index and owner.</summary>
-    private void Suspend(ref EvaluationCursor cursor, EvaluationStage stage, CompiledChain chain, int position, int depth)
+    /// <summary>Where a suspended evaluation stood, and the outcome of the recent match it resumes with.</summary>
+    private readonly record struct ResumePoint(CompiledChain Chain, int Position, int Depth, MatchResult Match);
+
+    /// <summary>Restores the chain, rule and jump stack of a suspended evaluation and runs the rule's remaining matches.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ResumePoint Resume(ref PacketWalk walk, ref EvaluationCursor cursor)
+    {
+        var chain = _ruleset.ChainsById[cursor.Chain];
+        int position = cursor.Position, depth = cursor.Depth;
+        for (int d = 0; d < depth; d++)
+        {
+            _stackChains[d] = (int)(cursor.Stack[d] >> 16);
+            _stackPositions[d] = (int)(cursor.Stack[d] & 0xFFFF);
+        }
+        cursor.Stage = EvaluationStage.Fresh;
+        // The rule passed everything before the recent match it stopped at.
+        var match = MatchRecent(chain.Rules[position], cursor.Recent, ref walk.Packet, ref walk, ref cursor);
+        return new ResumePoint(chain, position, depth, match);
+    }
+
+    /// <summary>
+    /// The position of the first rule from <paramref name="position"/> on that matches; the chain's length when
+    /// none does; the complement (~position) of a rule whose next recent match belongs to another shard.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int FirstMatch(CompiledRule[] rules, int position, ref ParsedPacket p, ref PacketWalk walk, ref EvaluationCursor cursor)
+    {
+        for (; (uint)position < (uint)rules.Length; position++)
+        {
+            var rule = rules[position];
+            if (!Passes(rule, rule.Checks, ref p, ref walk))
+                continue;
+            if (rule.Recent.Length == 0)
+                return position;
+            var match = MatchRecent(rule, 0, ref p, ref walk, ref cursor);
+            if (match == MatchResult.Match)
+                return position;
+            if (match == MatchResult.Elsewhere)
+                return ~position;
+        }
+        return position;
+    }
+
+    /// <summary>Records where evaluation stands; MatchRecent has already filled in the recent match and the owner.</summary>
+    private RuleVerdict Suspend(ref EvaluationCursor cursor, EvaluationStage stage, CompiledChain chain, int position, int depth, out Decision decision)
     {
         cursor.Stage = stage;
         cursor.Generation = Generation;
@@ -221,108 +283,127 @@ public sealed class RulesetState
         cursor.Position = (ushort)position;
         cursor.Depth = (byte)depth;
         for (int d = 0; d < depth; d++)
-            cursor.Stack[d] = ((uint)_stackChains[d].Id << 16) | (uint)_stackPositions[d];
+            cursor.Stack[d] = ((uint)_stackChains[d] << 16) | (uint)_stackPositions[d];
+        decision = Decision.Default;
+        return RuleVerdict.Continue;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private RuleVerdict Policy(CompiledChain entry, int bytes, out Decision decision)
     {
         PolicyPackets[entry.Id]++;
         PolicyBytes[entry.Id] += bytes;
         decision = new Decision(-1, entry.Id);
-        return entry.Policy == TargetKind.Drop ? RuleVerdict.Drop : RuleVerdict.Accept;
+        return entry.PolicyVerdict;
     }
 
     private enum MatchResult : byte
     {
         NoMatch,
         Match,
-        /// <summary>A recent match needs another shard's table; the cursor names the module and owner.</summary>
+        /// <summary>A recent match needs another shard's table; the cursor names the match and the owner.</summary>
         Elsewhere,
     }
 
     /// <summary>
-    /// ip_packet_match (protocol, addresses, interfaces), then the -m matches in the rule's order. A resumed
-    /// rule (<paramref name="resumeModule"/> ≥ 0) already passed everything before that match.
+    /// The rule's recent matches from <paramref name="first"/> on, each followed by the pure checks between it
+    /// and the next one; everything before <paramref name="first"/> has passed.
     /// </summary>
-    private MatchResult Matches(CompiledRule compiled, ref ParsedPacket p, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now,
-        int resumeModule, int resumeRecent, ref EvaluationCursor cursor)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private MatchResult MatchRecent(CompiledRule rule, int first, ref ParsedPacket p, ref PacketWalk walk, ref EvaluationCursor cursor)
     {
-        if (resumeModule < 0)
+        var steps = rule.Recent;
+        for (int r = first; r < steps.Length; r++)
         {
-            // "-p all" (0) checks nothing, even inverted, as in the kernel.
-            if (compiled.Protocol != 0 && (p.Protocol == compiled.Protocol) == compiled.ProtocolInvert)
+            ref readonly var step = ref steps[r];
+            var table = RecentTables[step.Table];
+            ref readonly var address = ref step.Side == RecentSide.Source ? ref p.Source : ref p.Destination;
+            if (_shards.IsSharded && !OwnsKey(table, address, r, ref cursor))
+                return MatchResult.Elsewhere;
+            if (!table.Match(step.Match, address, p.L3 == L3Kind.IPv6, p.Ttl, walk.Now))
                 return MatchResult.NoMatch;
-            if (compiled.HasSource && compiled.Source.Contains(p.Source) == compiled.SourceInvert)
+            if (step.ChecksAfter != RuleChecks.None && !Passes(rule, step.ChecksAfter, ref p, ref walk))
                 return MatchResult.NoMatch;
-            if (compiled.HasDestination && compiled.Destination.Contains(p.Destination) == compiled.DestinationInvert)
-                return MatchResult.NoMatch;
-            if (compiled.InPorts is { } inPorts && !inPorts[inPort])
-                return MatchResult.NoMatch;
-            if (compiled.OutPorts is { } outPorts && !outPorts[outPort])
-                return MatchResult.NoMatch;
-        }
-
-        var r = compiled.Rule;
-        int recent = resumeRecent;
-        var modules = compiled.Modules;
-        for (int m = Math.Max(resumeModule, 0); m < modules.Length; m++)
-        {
-            switch (modules[m])
-            {
-                case MatchModule.Tcp or MatchModule.Udp:
-                    // Port and flag matches never match a non-first fragment, inverted or not.
-                    if (p.Fragment == FragmentKind.NonFirst || !PortsMatch(r, ref p))
-                        return MatchResult.NoMatch;
-                    break;
-                case MatchModule.Icmp:
-                    if (p.Fragment == FragmentKind.NonFirst)
-                        return MatchResult.NoMatch;
-                    var icmp = r.IcmpType!.Value; // the parser insists on --icmp-type, as iptables does
-                    bool typeMatches = icmp.Value.Type == 255
-                        || (p.IcmpType == icmp.Value.Type && (icmp.Value.Code < 0 || p.IcmpCode == icmp.Value.Code));
-                    if (typeMatches == icmp.Invert)
-                        return MatchResult.NoMatch;
-                    break;
-                case MatchModule.Multiport:
-                    if (p.Fragment == FragmentKind.NonFirst || r.Multiport is { } mp && mp.Value.Matches(p.SourcePort, p.DestinationPort) == mp.Invert)
-                        return MatchResult.NoMatch;
-                    break;
-                case MatchModule.Mac:
-                    if (r.MacSource is { } mac && frame.Slice(6, 6).SequenceEqual(mac.Value) == mac.Invert)
-                        return MatchResult.NoMatch;
-                    break;
-                case MatchModule.Recent:
-                    var options = compiled.Recent[recent];
-                    var table = RecentTables[compiled.RecentTables[recent]];
-                    var address = options.Side == RecentSide.Source ? p.Source : p.Destination;
-                    if (_shards.IsSharded)
-                    {
-                        int owner = _shards.OwnerOf(address.And(table.Mask));
-                        if (owner != _shards.Index)
-                        {
-                            cursor.Owner = owner;
-                            cursor.Module = (byte)m;
-                            cursor.Recent = (byte)recent;
-                            return MatchResult.Elsewhere;
-                        }
-                    }
-                    recent++;
-                    if (!table.Match(options, address, p.L3 == L3Kind.IPv6, p.Ttl, now))
-                        return MatchResult.NoMatch;
-                    break;
-            }
         }
         return MatchResult.Match;
     }
 
-    private static bool PortsMatch(Rule r, ref ParsedPacket p)
+    /// <summary>Whether this shard owns the table's key for <paramref name="address"/>; if not, names the owner and the recent match in the cursor.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool OwnsKey(RecentTable table, in InetAddress address, int recent, ref EvaluationCursor cursor)
     {
-        if (r.SourcePort is { } sport && sport.Value.Contains(p.SourcePort) == sport.Invert)
+        int owner = _shards.OwnerOf(address.And(table.Mask));
+        if (owner == _shards.Index)
+            return true;
+        cursor.Owner = owner;
+        cursor.Recent = (byte)recent;
+        return false;
+    }
+
+    /// <summary>
+    /// The pure tests named by <paramref name="checks"/> (ip_packet_match and the -m matches other than recent):
+    /// the common ones inline, the others in one call.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Passes(CompiledRule rule, RuleChecks checks, ref ParsedPacket p, ref PacketWalk walk)
+    {
+        if ((checks & RuleChecks.Protocol) != 0 && (p.Protocol == rule.Protocol) == rule.ProtocolInvert)
             return false;
-        if (r.DestinationPort is { } dport && dport.Value.Contains(p.DestinationPort) == dport.Invert)
+        if ((checks & RuleChecks.Source) != 0 && rule.Source.Contains(p.Source) == rule.SourceInvert)
             return false;
-        if (r.TcpFlags is { } flags && ((p.TcpFlags & flags.Value.Mask) == flags.Value.Compare) == flags.Invert)
+        if ((checks & RuleChecks.Destination) != 0 && rule.Destination.Contains(p.Destination) == rule.DestinationInvert)
             return false;
+        if ((checks & RuleChecks.FirstFragment) != 0 && p.Fragment == FragmentKind.NonFirst)
+            return false;
+        if ((checks & RuleChecks.SourcePort) != 0 && ((uint)(p.SourcePort - rule.SourcePortFirst) <= rule.SourcePortSpan) == rule.SourcePortInvert)
+            return false;
+        if ((checks & RuleChecks.DestinationPort) != 0 && ((uint)(p.DestinationPort - rule.DestinationPortFirst) <= rule.DestinationPortSpan) == rule.DestinationPortInvert)
+            return false;
+        if ((checks & RuleChecks.TcpFlags) != 0 && ((p.TcpFlags & rule.TcpFlagsMask) == rule.TcpFlagsCompare) == rule.TcpFlagsInvert)
+            return false;
+        return (checks & RuleChecks.LessCommon) == 0 || PassesLessCommon(rule, checks, ref p, ref walk);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool PassesLessCommon(CompiledRule rule, RuleChecks checks, ref ParsedPacket p, ref PacketWalk walk)
+    {
+        if ((checks & RuleChecks.InInterface) != 0 && !rule.InPorts[walk.InPort])
+            return false;
+        if ((checks & RuleChecks.OutInterface) != 0 && !rule.OutPorts[walk.OutPort])
+            return false;
+        if ((checks & RuleChecks.IcmpType) != 0)
+        {
+            bool typeMatches = rule.IcmpType == 255
+                || (p.IcmpType == rule.IcmpType && (rule.IcmpCode < 0 || p.IcmpCode == rule.IcmpCode));
+            if (typeMatches == rule.IcmpInvert)
+                return false;
+        }
+        if ((checks & RuleChecks.Multiport) != 0 && MultiportMatches(rule, p.SourcePort, p.DestinationPort) == rule.MultiportInvert)
+            return false;
+        if ((checks & RuleChecks.MacSource) != 0)
+        {
+            var frame = walk.Frame;
+            bool same = BinaryPrimitives.ReadUInt32LittleEndian(frame.Slice(6, 4)) == rule.MacSourceLow
+                && BinaryPrimitives.ReadUInt16LittleEndian(frame.Slice(10, 2)) == rule.MacSourceHigh;
+            if (same == rule.MacSourceInvert)
+                return false;
+        }
         return true;
+    }
+
+    private static bool MultiportMatches(CompiledRule rule, ushort source, ushort destination)
+    {
+        foreach (var range in rule.MultiportPorts)
+        {
+            bool hit = rule.MultiportDirection switch
+            {
+                MultiportDirection.Source => range.Contains(source),
+                MultiportDirection.Destination => range.Contains(destination),
+                _ => range.Contains(source) || range.Contains(destination),
+            };
+            if (hit)
+                return true;
+        }
+        return false;
     }
 }
