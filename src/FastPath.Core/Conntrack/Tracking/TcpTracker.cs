@@ -488,31 +488,17 @@ public static class TcpTracker
         peer.Scale = 0;
         peer.Flags &= TcpPeer.BeLiberal;
         int i = 0;
-        while (i < options.Length)
+        while (NextOption(options, ref i, out byte kind, out var option))
         {
-            byte kind = options[i];
-            if (kind == 0)
-                return;
-            if (kind == 1)
-            {
-                i++;
-                continue;
-            }
-            if (options.Length - i < 2)
-                return;
-            int size = options[i + 1];
-            if (size < 2 || size > options.Length - i)
-                return;
-            if (kind == 4 && size == 2)
+            if (kind == 4 && option.Length == 2)
             {
                 peer.Flags |= TcpPeer.SackPermitted;
             }
-            else if (kind == 3 && size == 3)
+            else if (kind == 3 && option.Length == 3)
             {
-                peer.Scale = Math.Min(options[i + 2], (byte)MaxWindowScale);
+                peer.Scale = Math.Min(option[2], (byte)MaxWindowScale);
                 peer.Flags |= TcpPeer.WindowScale;
             }
-            i += size;
         }
     }
 
@@ -520,33 +506,40 @@ public static class TcpTracker
     private static void HighestSack(ReadOnlySpan<byte> options, ref uint sack)
     {
         int i = 0;
-        while (i < options.Length)
+        while (NextOption(options, ref i, out byte kind, out var option))
         {
-            byte kind = options[i];
-            if (kind == 0)
-                return;
-            if (kind == 1)
+            if (kind == 5 && option.Length >= 10 && (option.Length - 2) % 8 == 0)
             {
-                i++;
-                continue;
-            }
-            if (options.Length - i < 2)
-                return;
-            int size = options[i + 1];
-            if (size < 2 || size > options.Length - i)
-                return;
-            if (kind == 5 && size >= 10 && (size - 2) % 8 == 0)
-            {
-                for (int block = i + 2; block < i + size; block += 8)
+                for (int block = 2; block < option.Length; block += 8)
                 {
-                    uint right = BinaryPrimitives.ReadUInt32BigEndian(options.Slice(block + 4));
+                    uint right = BinaryPrimitives.ReadUInt32BigEndian(option.Slice(block + 4));
                     if (After(right, sack))
                         sack = right;
                 }
                 return;
             }
-            i += size;
         }
+    }
+
+    /// <summary>
+    /// The TCP option at <paramref name="i"/> (kind and length bytes included), stepping over NOPs; false at
+    /// the end-of-list option or where a length runs past the options, where the kernel's walks stop too.
+    /// </summary>
+    private static bool NextOption(ReadOnlySpan<byte> options, ref int i, out byte kind, out ReadOnlySpan<byte> option)
+    {
+        option = default;
+        kind = 0;
+        while (i < options.Length && options[i] == 1)
+            i++;
+        if (i >= options.Length || options[i] == 0 || options.Length - i < 2)
+            return false;
+        int size = options[i + 1];
+        if (size < 2 || size > options.Length - i)
+            return false;
+        kind = options[i];
+        option = options.Slice(i, size);
+        i += size;
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
