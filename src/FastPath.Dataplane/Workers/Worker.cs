@@ -11,7 +11,8 @@ namespace FastPath.Dataplane.Workers;
 /// One poll-mode worker: pinned to its core, it polls its rx queues a burst at a time, parses every frame,
 /// hands frames of flows it does not own to their owner, asks the verdict stage about the rest and queues
 /// them on its own tx queue of the peer port. A frame whose verdict needs another worker's shard travels
-/// there with its evaluation cursor and is finished (sent or dropped) by that worker. It never blocks and never allocates after construction.
+/// there with its evaluation cursor and is finished (sent or dropped) by that worker. It never blocks and
+/// never allocates after construction.
 /// Everything in this object is touched by the worker's thread only, except <see cref="Counters"/> (read
 /// by the stats thread) and the rings (one side each).
 /// </summary>
