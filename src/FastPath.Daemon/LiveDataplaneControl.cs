@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using FastPath.Control;
 using FastPath.Core;
+using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
 using FastPath.Dataplane;
@@ -23,12 +24,25 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
     private readonly IReadOnlyList<string> _portNames;
     private readonly RulesetState[] _states; // each worker's current state, as last installed by this thread
 
-    public LiveDataplaneControl(DataplaneHost<RulesetVerdict> host, RulesetState[] states, RunOptions options, IReadOnlyList<string> portNames)
+    public LiveDataplaneControl(DataplaneHost<RulesetVerdict> host, RulesetState[] states, RunOptions options, IReadOnlyList<string> portNames,
+        TimeoutPolicyRegistry timeouts)
     {
         _host = host;
         _states = states;
         _options = options;
         _portNames = portNames;
+        Timeouts = timeouts;
+    }
+
+    /// <summary>The timeout policies: nfct on the control socket changes them, -j CT --timeout rules hold references.</summary>
+    public TimeoutPolicyRegistry Timeouts { get; }
+
+    /// <summary>Management's expiry tick: each worker sweeps its own connections, a slice per loop turn, never waited for.</summary>
+    public void RequestConntrackSweeps()
+    {
+        ulong now = NowJiffies;
+        foreach (var state in _states)
+            state.Conntrack?.RequestSweep(now);
     }
 
     public CompiledRuleset Ruleset => _states[0].Ruleset;
@@ -99,20 +113,33 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         try
         {
             var (v4, v6) = RulesFiles.Load(_options)!.Value;
-            next = new CompiledRuleset(v4, v6, _portNames, _options.FilterInput);
-            if (_states.Length > 1)
-                EvaluationCursor.CheckFits(next);
+            next = new CompiledRuleset(v4, v6, _portNames, _options.FilterInput, Timeouts);
         }
         catch (Exception e) when (e is RulesetException or ArgumentException or IOException)
         {
             return new ControlResult(Errno.EINVAL, e.Message);
         }
+        if (_states.Length > 1)
+        {
+            try
+            {
+                EvaluationCursor.CheckFits(next);
+            }
+            catch (ArgumentException e)
+            {
+                next.ReleaseTimeoutPolicies();
+                return new ControlResult(Errno.EINVAL, e.Message);
+            }
+        }
+        var previous = Ruleset;
         _host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
         {
             var successor = verdict.State.Successor(next);
             verdict.Replace(successor);
             _states[w] = successor;
         }, WorkerTimeout);
+        // As iptables-restore: the new rules took their policy references before the old ones give theirs back.
+        previous.ReleaseTimeoutPolicies();
         return new ControlResult(Errno.None, $"{next.Rules.Count} rule(s), {next.RecentTables.Count} recent table(s)");
     }
 

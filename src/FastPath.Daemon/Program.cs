@@ -10,7 +10,7 @@ public static class Program
         if (!options.HasRules)
             throw new UsageException("check needs --rules FILE and/or --rules6 FILE");
         var (v4, v6) = RulesFiles.Load(options)!.Value;
-        var compiled = new FastPath.Core.Rules.CompiledRuleset(v4, v6, [], options.FilterInput);
+        var compiled = new FastPath.Core.Rules.CompiledRuleset(v4, v6, [], options.FilterInput, TimeoutPolicyFile.Load(options));
         output.WriteLine($"rules OK: {compiled.Rules.Count} rule(s) in {compiled.Chains.Count} chain(s), {compiled.RecentTables.Count} recent table(s)");
         return 0;
     }
@@ -64,10 +64,11 @@ public static class Program
 internal static class Help
 {
     public const string Check = """
-        Usage: fastpath check --rules FILE [--rules6 FILE] [--filter-input yes|no]
+        Usage: fastpath check --rules FILE [--rules6 FILE] [--filter-input yes|no] [--timeout-policies FILE]
 
         Reads the rules files as `fastpath run` would and reports the first problem as FILE:LINE: message,
-        like iptables-restore --test. Exit status 0 when they load, 1 when they do not.
+        like iptables-restore --test. -j CT --timeout NAME needs NAME in the --timeout-policies file, as the
+        kernel needs the policy to exist. Exit status 0 when they load, 1 when they do not.
 
         """;
 

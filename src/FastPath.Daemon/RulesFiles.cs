@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Rules;
 
@@ -31,6 +32,17 @@ internal static class RuleCounterReport
             foreach (var rule in chain.Rules)
                 output.WriteLine($"    {rule.QualifiedName,-32} {"",13} {states.Sum(s => s.RulePackets[rule.Id]),10} {states.Sum(s => s.RuleBytes[rule.Id]),12}  (line {rule.Rule.Line})");
         }
+        output.Flush();
+    }
+}
+
+/// <summary>The connection tables at the end of a run, summed over the workers.</summary>
+internal static class ConntrackReport
+{
+    public static void Print(TextWriter output, IReadOnlyList<ConnectionTracker> trackers)
+    {
+        output.WriteLine($"  conntrack: {trackers.Sum(t => t.Table.Count)} connection(s) held, limit {trackers.Sum(t => t.Table.Capacity)}; "
+            + $"early drops {trackers.Sum(t => t.Table.EarlyDrops)}, table full {trackers.Sum(t => t.Table.TableFullDrops)}, clashes {trackers.Sum(t => t.Table.ClashDrops)}");
         output.Flush();
     }
 }

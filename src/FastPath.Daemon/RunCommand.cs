@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using FastPath.Control;
 using FastPath.Control.Conntrack;
 using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
@@ -18,14 +19,18 @@ namespace FastPath.Daemon;
 /// <summary>`fastpath run`: builds the ports and the dataplane, runs it, prints stats and the final summary.</summary>
 public static class RunCommand
 {
+    /// <summary>How often the management thread asks every worker for a sweep of its connections (the expiry tick).</summary>
+    public static readonly TimeSpan ConntrackSweepTick = TimeSpan.FromMilliseconds(100);
+
     public static int Execute(RunOptions options, TextWriter output)
     {
-        // A bad rules file stops everything before a port is opened.
+        // A bad policies or rules file stops everything before a port is opened.
+        var timeouts = TimeoutPolicyFile.Load(options);
         var rules = RulesFiles.Load(options);
-        return options.IsOffline ? RunOffline(options, rules, output) : RunLive(options, rules, output);
+        return options.IsOffline ? RunOffline(options, rules, timeouts, output) : RunLive(options, rules, timeouts, output);
     }
 
-    private static int RunOffline(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TextWriter output)
+    private static int RunOffline(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TimeoutPolicyRegistry timeouts, TextWriter output)
     {
         if (options.PcapOut is null)
             throw new UsageException("offline mode needs --pcap-out FILE for the forwarded frames");
@@ -38,12 +43,19 @@ public static class RunCommand
         if (rules is not { } r)
             return Replay(ports, pairs, dataplane, _ => default(AcceptAll), output, what, forwarded);
 
-        var compiled = new CompiledRuleset(r.V4, r.V6, ports.Select(p => p.Name).ToArray(), options.FilterInput);
+        var compiled = new CompiledRuleset(r.V4, r.V6, ports.Select(p => p.Name).ToArray(), options.FilterInput, timeouts);
         var peers = DataplaneTopology.PeersOf(ports.Select(p => p.Name).ToArray(), pairs);
-        var state = new RulesetState(compiled, options.RecentSizing);
+        var conntrack = compiled.UsesConntrack || options.ConntrackAlways
+            ? new ConnectionTracker(timeouts, options.ConntrackMax) { TrackAlways = options.ConntrackAlways }
+            : null;
+        var state = new RulesetState(compiled, options.RecentSizing, conntrack: conntrack);
         using var trace = options.Trace is null ? null : new VerdictTrace(File.Create(options.Trace), compiled);
-        int status = Replay(ports, pairs, dataplane, _ => new RulesetVerdict(state, peers, trace), output, what, forwarded);
+        // No management thread offline: the capture's clock asks for the sweeps.
+        var sweepTick = Jiffies.FromNanoseconds((long)ConntrackSweepTick.TotalNanoseconds);
+        int status = Replay(ports, pairs, dataplane, _ => new RulesetVerdict(state, peers, trace, sweepTick), output, what, forwarded);
         RuleCounterReport.Print(output, compiled, [state]);
+        if (conntrack is not null)
+            ConntrackReport.Print(output, [conntrack]);
         return status;
     }
 
@@ -59,7 +71,7 @@ public static class RunCommand
         return 0;
     }
 
-    private static int RunLive(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TextWriter output)
+    private static int RunLive(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TimeoutPolicyRegistry timeouts, TextWriter output)
     {
         var cores = options.Cores ?? DefaultCores(options.Workers ?? 1);
         int workers = cores.Count;
@@ -69,7 +81,7 @@ public static class RunCommand
         var pairs = options.Pairs.Select(p => (names.IndexOf(p.A), names.IndexOf(p.B))).ToList();
         // No rules is the empty ruleset (everything crosses), which a reload can replace.
         var (v4, v6) = rules ?? (FamilyRuleset.Empty(L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6));
-        var compiled = new CompiledRuleset(v4, v6, names, options.FilterInput);
+        var compiled = new CompiledRuleset(v4, v6, names, options.FilterInput, timeouts);
         if (workers > 1)
             EvaluationCursor.CheckFits(compiled);
         uint mbufs = options.Mbufs ?? MbufsNeeded(names.Count, workers, options.RxDescriptors, options.TxDescriptors);
@@ -81,12 +93,21 @@ public static class RunCommand
                 ports.Add(DpdkPort.Open(name, workers, pool, options.RxDescriptors, options.TxDescriptors));
             var dataplane = new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true };
             var peers = DataplaneTopology.PeersOf(names, pairs);
-            var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, options.RecentSizing, new RecentShardMap(w, workers))).ToArray();
+            // Live, a reload may start using conntrack at any time, so every worker has its table from the start.
+            int shardCapacity = ConnectionTracker.ShardCapacity(options.ConntrackMax, workers);
+            var trackers = Enumerable.Range(0, workers)
+                .Select(w => new ConnectionTracker(timeouts, shardCapacity, w, workers) { TrackAlways = options.ConntrackAlways })
+                .ToArray();
+            var states = Enumerable.Range(0, workers)
+                .Select(w => new RulesetState(compiled, options.RecentSizing, new RecentShardMap(w, workers), trackers[w]))
+                .ToArray();
             var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers));
-            var control = new LiveDataplaneControl(host, states, options, names);
+            var control = new LiveDataplaneControl(host, states, options, names, timeouts);
             int status = Serve(options, output, ports, host, control, mbufs, cores);
             if (control.Ruleset.Rules.Count > 0)
                 RuleCounterReport.Print(output, control.Ruleset, control.States);
+            if (control.States[0].Tracking)
+                ConntrackReport.Print(output, trackers);
             return status;
         }
         finally
@@ -123,8 +144,14 @@ public static class RunCommand
         var deadline = options.DurationSeconds is double d ? TimeSpan.FromSeconds(d) : TimeSpan.MaxValue;
         var interval = TimeSpan.FromSeconds(options.StatsIntervalSeconds);
         var nextStats = interval;
+        var nextSweep = ConntrackSweepTick;
         while (!host.IsStopRequested && clock.Elapsed < deadline)
         {
+            if (clock.Elapsed >= nextSweep)
+            {
+                control.RequestConntrackSweeps();
+                nextSweep = clock.Elapsed + ConntrackSweepTick;
+            }
             // Waiting for a control client is the management thread's sleep between stats lines.
             if (server is null || !server.ServeOnce(10))
                 Thread.Sleep(server is null ? 10 : 0);
@@ -146,14 +173,11 @@ public static class RunCommand
         return 0;
     }
 
-    /// <summary>
-    /// The control socket's command table: the dataplane's paths, and nfct's timeout subsystem over the
-    /// daemon's policy registry (connection tracking, which will use the policies, is not built yet).
-    /// </summary>
+    /// <summary>The control socket's command table: the dataplane's paths, and nfct's timeout subsystem over the daemon's policy registry.</summary>
     private static ControlCommands Commands(LiveDataplaneControl control)
     {
         var commands = DataplaneCommands.Create(control);
-        NfctCommands.Register(commands, new NfctTool(new TimeoutPolicyRegistry()));
+        NfctCommands.Register(commands, new NfctTool(control.Timeouts));
         return commands;
     }
 

@@ -24,6 +24,18 @@ public sealed class RunOptions
     public string? Trace { get; private set; }
     public bool FilterInput { get; private set; }
 
+    /// <summary>Track connections even when no rule uses conntrack (--conntrack always).</summary>
+    public bool ConntrackAlways { get; private set; }
+
+    /// <summary>The connection table's limit over all workers (nf_conntrack_max).</summary>
+    public int ConntrackMax { get; private set; } = DefaultConntrackMax;
+
+    /// <summary>nfct timeout commands applied before the rules load (--timeout-policies).</summary>
+    public string? TimeoutPolicies { get; private set; }
+
+    /// <summary>nf_conntrack_max of a kernel on a machine with a few GiB of memory.</summary>
+    public const int DefaultConntrackMax = 262144;
+
     private RecentTableSize _recentDefaults = new();
     private readonly Dictionary<string, (int? Capacity, int? Stamps, int? HashBuckets)> _recentTables = [];
 
@@ -61,6 +73,9 @@ public sealed class RunOptions
         ("rules", "FILE", "An iptables-save file (*raw PREROUTING, then *filter FORWARD) applied to IPv4 traffic crossing the wire. -i/-o name FastPath ports: DPDK device names, or pcap-in/pcap-out offline. A bad file is refused with FILE:LINE and nothing runs. With several workers each recent-table address belongs to one worker (docs/design/recent-sharding.md)."),
         ("rules6", "FILE", "The same for IPv6 (ip6tables-save). Recent tables named in both files are one table, as in the kernel."),
         ("filter-input", "yes|no", "Apply the filter table's INPUT chain instead of FORWARD (a host's ruleset reused for traffic crossing the appliance). Default no."),
+        ("conntrack", "auto|always", "Connection tracking: auto (default) tracks once a rule uses -m conntrack, -m state or -j CT, as the kernel does; always tracks every packet, so flows can be listed with any ruleset."),
+        ("conntrack-max", "N", $"Connections held over all workers (nf_conntrack_max, default {DefaultConntrackMax}); each worker holds its share. When full, a new connection evicts one not ASSURED or is dropped (conntrack_table_full)."),
+        ("timeout-policies", "FILE", "nfct timeout commands, one per line as the nfct man page writes them (\"nfct add timeout NAME inet tcp established 100\", the leading nfct optional, # comments), applied before the rules load so -j CT --timeout NAME finds them. A failing line stops everything with FILE:LINE."),
         ("trace", "FILE", "Offline mode: write one line per frame: packet number, capture time, ACCEPT/DROP and the table:chain:rule (or chain policy, or malformed:REASON) that decided it."),
         ("recent-capacity", "N", "Entries per recent table (the kernel's ip_list_tot, default 100). With several workers each holds its share. The least recently used entry is evicted when a table is full."),
         ("recent-stamps", "N", "Timestamps kept per entry (the kernel's ip_pkt_list_tot, default 0: sized from the rules' --hitcount, 32 without one; at most 65536)."),
@@ -180,6 +195,16 @@ public sealed class RunOptions
                     throw new UsageException($"{where}: {e.Message}");
                 }
                 break;
+            case "conntrack":
+                ConntrackAlways = value switch
+                {
+                    "auto" => false,
+                    "always" => true,
+                    _ => throw new UsageException($"{where}: expected auto or always, got '{value}'"),
+                };
+                break;
+            case "conntrack-max": ConntrackMax = ParsePositive(value, where, 1 << 26); break;
+            case "timeout-policies": TimeoutPolicies = value; break;
             case "filter-input":
                 FilterInput = value switch
                 {

@@ -47,11 +47,13 @@ public enum DropReason : byte
     HandoffRingFull,            // the owning worker's inbound ring had no room
     TxQueueFull,                // the output queue refused the frame
     RuleDrop,                   // the ruleset's verdict was DROP
+    ConntrackTableFull,         // a new connection found the table full with nothing to evict (nf_conntrack_max)
+    ConntrackClash,             // a new TCP connection's tuple was confirmed by another packet first (insert_failed)
 }
 
 public static class DropReasons
 {
-    public const int Count = (int)DropReason.RuleDrop + 1;
+    public const int Count = (int)DropReason.ConntrackClash + 1;
 
     private static readonly string[] Names = BuildNames();
 

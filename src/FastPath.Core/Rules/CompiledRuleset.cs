@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 
@@ -9,18 +11,36 @@ namespace FastPath.Core.Rules;
 /// The rulesets of both families resolved against the dataplane's port names: chains by index, interface
 /// matches as a per-port table, recent matches by table number. Immutable and shared by every worker; the
 /// per-worker mutable state (recent tables, counters) lives in <see cref="RulesetState"/>.
+/// A rule with -j CT --timeout holds a reference on its policy from here until <see cref="ReleaseTimeoutPolicies"/>,
+/// as the kernel's rule does from checkentry to destroy.
 /// </summary>
 public sealed class CompiledRuleset
 {
-    public CompiledRuleset(FamilyRuleset ipv4, FamilyRuleset ipv6, IReadOnlyList<string> portNames, bool filterInputChain = false)
+    private readonly TimeoutPolicyRegistry? _timeouts;
+    private readonly List<TimeoutPolicy> _heldPolicies = [];
+
+    /// <param name="timeouts">The timeout policies -j CT --timeout names; without it such a rule is refused (ENOENT).</param>
+    /// <exception cref="RulesetException">A rule the kernel's checkentry would refuse; no policy reference is kept then.</exception>
+    public CompiledRuleset(FamilyRuleset ipv4, FamilyRuleset ipv6, IReadOnlyList<string> portNames, bool filterInputChain = false,
+        TimeoutPolicyRegistry? timeouts = null)
     {
         PortNames = portNames;
         FilterChainName = filterInputChain ? "INPUT" : "FORWARD";
+        _timeouts = timeouts;
         var recentTables = new List<RecentTableSpec>();
         var rules = new List<CompiledRule>();
         var chains = new List<CompiledChain>();
-        IPv4 = Compile(ipv4, recentTables, rules, chains);
-        IPv6 = Compile(ipv6, recentTables, rules, chains);
+        try
+        {
+            IPv4 = Compile(ipv4, recentTables, rules, chains);
+            IPv6 = Compile(ipv6, recentTables, rules, chains);
+        }
+        catch (RulesetException)
+        {
+            ReleaseTimeoutPolicies();
+            throw;
+        }
+        UsesConntrack = rules.Any(r => r.Rule.Conntrack.Count > 0 || r.Target == TargetKind.Ct);
         RecentTables = recentTables;
         Rules = rules;
         ChainsById = chains.ToArray();
@@ -48,6 +68,20 @@ public sealed class CompiledRuleset
             .Distinct()
             .ToList();
         return keys.Count == 1 ? keys[0] : null;
+    }
+
+    /// <summary>
+    /// Whether a rule reads or sets connection tracking (-m conntrack, -m state, -j CT): the kernel tracks
+    /// connections in a namespace only once such a rule is loaded.
+    /// </summary>
+    public bool UsesConntrack { get; }
+
+    /// <summary>Gives back the policy references this ruleset's -j CT --timeout rules hold; once, when it is replaced or stops.</summary>
+    public void ReleaseTimeoutPolicies()
+    {
+        foreach (var policy in _heldPolicies)
+            _timeouts!.Release(policy);
+        _heldPolicies.Clear();
     }
 
     /// <summary>The most user-chain jumps (-j) that can be pending at once, over every entry chain.</summary>
@@ -109,8 +143,10 @@ public sealed class CompiledRuleset
                 foreach (var rule in chain.Rules)
                 {
                     var recentIds = rule.Recent.Select(r => RecentTableId(r, recentTables)).ToArray();
+                    int policyId = rule.Ct?.TimeoutPolicy is { } policyName && !rule.Ct.NoTrack
+                        ? AcquirePolicy(policyName, ruleset, rule) : 0;
                     var compiled = new CompiledRule(allRules.Count, ruleset.Family, kind, rule, recentIds,
-                        rule.TargetChain is { } t ? byName[t] : null, Ports(rule.InInterface), Ports(rule.OutInterface));
+                        rule.TargetChain is { } t ? byName[t] : null, Ports(rule.InInterface), Ports(rule.OutInterface), policyId);
                     allRules.Add(compiled);
                     compiledRules.Add(compiled);
                 }
@@ -122,6 +158,29 @@ public sealed class CompiledRuleset
                 byName.TryGetValue(FilterChainName, out filter);
         }
         return new CompiledFamily(raw, filter);
+    }
+
+    /// <summary>
+    /// xt_CT's checkentry for --timeout: the rule must pin its protocol (an inverted -p does not), and the policy
+    /// must exist and fit the rule's family and protocol; the rule then holds a reference.
+    /// </summary>
+    private int AcquirePolicy(string name, FamilyRuleset ruleset, Rule rule)
+    {
+        byte protocol = rule.Protocol is { Invert: false } p ? p.Value : (byte)0;
+        ushort family = ruleset.Family == L3Kind.IPv4 ? TimeoutPolicyRegistry.InetFamily : TimeoutPolicyRegistry.Inet6Family;
+        TimeoutPolicy? policy = null;
+        var errno = _timeouts is null ? Errno.ENOENT : _timeouts.AcquireForRule(name, family, protocol, out policy);
+        if (errno == Errno.None)
+        {
+            if (policy is null)
+                return 0;
+            _heldPolicies.Add(policy);
+            return policy.Id;
+        }
+        string why = errno == Errno.ENOENT ? $"no timeout policy named '{name}'"
+            : protocol == 0 ? "CT --timeout needs the rule to match one protocol (-p)"
+            : $"timeout policy '{name}' is not for {(ruleset.Family == L3Kind.IPv4 ? "inet" : "inet6")} {TimeoutProtocols.TrackerFor(protocol).Name}";
+        throw new RulesetException(ruleset.Source, rule.Line, $"{why} (the kernel refuses the rule: {Errnos.Message(errno)})");
     }
 
     /// <summary>Whether each port matches -i/-o (the '!' applied), or null when the rule has no such match.</summary>
@@ -179,7 +238,8 @@ public sealed class CompiledChain(int id, L3Kind family, TableKind table, string
 
 public sealed class CompiledRule
 {
-    public CompiledRule(int id, L3Kind family, TableKind table, Rule rule, int[] recentTables, CompiledChain? target, bool[]? inPorts, bool[]? outPorts)
+    public CompiledRule(int id, L3Kind family, TableKind table, Rule rule, int[] recentTables, CompiledChain? target, bool[]? inPorts, bool[]? outPorts,
+        int ctPolicyId = 0)
     {
         Id = id;
         Family = family;
@@ -189,6 +249,9 @@ public sealed class CompiledRule
         TargetChain = target;
         InPorts = inPorts ?? [];
         OutPorts = outPorts ?? [];
+        if (rule.Ct is { } ct)
+            (CtTemplate, CtPolicyId) = (ct.NoTrack ? CtTemplateKind.NoTrack : CtTemplateKind.Template, ct.NoTrack ? 0 : ctPolicyId);
+        Conntrack = rule.Conntrack.Select(CompiledConntrackMatch.From).ToArray();
 
         // ip_packet_match; "-p all" (0) checks nothing, even inverted, as in the kernel.
         var checks = RuleChecks.None;
@@ -239,6 +302,7 @@ public sealed class CompiledRule
                 MatchModule.Icmp => RuleChecks.FirstFragment | (rule.IcmpType is null ? 0 : RuleChecks.IcmpType),
                 MatchModule.Multiport => RuleChecks.FirstFragment | (rule.Multiport is null ? 0 : RuleChecks.Multiport),
                 MatchModule.Mac => rule.MacSource is null ? 0 : RuleChecks.MacSource,
+                MatchModule.Conntrack => RuleChecks.Conntrack,
                 _ => RuleChecks.None,
             };
             if (module == MatchModule.Recent)
@@ -271,6 +335,9 @@ public sealed class CompiledRule
 
     internal readonly TargetKind Target;
     internal readonly CompiledChain? TargetChain;
+    internal readonly CtTemplateKind CtTemplate;   // -j CT: what it sets
+    internal readonly int CtPolicyId;              // -j CT --timeout: the policy's id (0: none)
+    internal readonly CompiledConntrackMatch[] Conntrack;
 
     internal readonly byte Protocol;
     internal readonly bool ProtocolInvert;
@@ -323,9 +390,46 @@ internal enum RuleChecks : ushort
     IcmpType = 1 << 9,
     Multiport = 1 << 10,
     MacSource = 1 << 11,
+    Conntrack = 1 << 12,
 
     /// <summary>The tests the walk makes in a call of their own (see RulesetState.Passes).</summary>
-    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource,
+    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack,
+}
+
+/// <summary>One -m conntrack / -m state flattened for the walk; an option is tested only when its Has flag is set.</summary>
+internal readonly record struct CompiledConntrackMatch(
+    bool HasState, CtStateMask States, bool StateInvert,
+    bool HasProtocol, byte Protocol, bool ProtocolInvert,
+    bool HasStatus, CtStatusMask Status, bool StatusInvert,
+    bool HasExpire, uint ExpireMin, uint ExpireMax, bool ExpireInvert,
+    bool HasDirection, FlowDirection Direction, bool DirectionInvert)
+{
+    public static CompiledConntrackMatch From(ConntrackMatch m) => new(
+        m.State is not null, m.State?.Value ?? 0, m.State?.Invert ?? false,
+        m.Protocol is not null, m.Protocol?.Value ?? 0, m.Protocol?.Invert ?? false,
+        m.Status is not null, m.Status?.Value ?? 0, m.Status?.Invert ?? false,
+        m.Expire is not null, m.Expire?.Value.Min ?? 0, m.Expire?.Value.Max ?? 0, m.Expire?.Invert ?? false,
+        m.Direction is not null, m.Direction?.Value ?? FlowDirection.Original, m.Direction?.Invert ?? false);
+
+    /// <summary>
+    /// xt_conntrack's conntrack_mt: the state test (INVALID and UNTRACKED included); then, without a conntrack, the
+    /// match holds only if it tested the state; otherwise direction, protocol, status and expiry, each with its '!'.
+    /// A status mask of NONE never matches uninverted, as in the kernel.
+    /// </summary>
+    public bool Matches(in PacketConntrack ct)
+    {
+        if (HasState && ((States & ct.State) != 0) == StateInvert)
+            return false;
+        if (!ct.HasConnection)
+            return HasState;
+        if (HasDirection && (ct.Direction == Direction) == DirectionInvert)
+            return false;
+        if (HasProtocol && (ct.Protocol == Protocol) == ProtocolInvert)
+            return false;
+        if (HasStatus && ((Status & ct.Status) != 0) == StatusInvert)
+            return false;
+        return !HasExpire || (ct.ExpiresSeconds >= ExpireMin && ct.ExpiresSeconds <= ExpireMax) != ExpireInvert;
+    }
 }
 
 /// <summary>One recent match of a rule: its options, its table (by ruleset index), and the pure checks that follow it.</summary>

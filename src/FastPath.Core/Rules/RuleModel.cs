@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 
@@ -20,6 +21,7 @@ public enum TargetKind : byte
     Return,
     Jump,    // -j CHAIN
     Goto,    // -g CHAIN
+    Ct,      // -j CT (raw table): sets the packet's conntrack template and continues with the next rule
 }
 
 /// <summary>An inclusive range of port numbers.</summary>
@@ -67,10 +69,14 @@ public sealed record Rule
     public string? Comment { get; init; }                        // -m comment --comment, for listings
     public IReadOnlyList<RecentOptions> Recent { get; init; } = [];
 
+    /// <summary>Each -m conntrack and -m state, in the rule's order (all must match).</summary>
+    public IReadOnlyList<ConntrackMatch> Conntrack { get; init; } = [];
+
     /// <summary>The -m matches in the order the rule gives them: x_tables evaluates them in that order, and recent has side effects.</summary>
     public IReadOnlyList<MatchModule> Modules { get; init; } = [];
     public TargetKind Target { get; init; }
     public string? TargetChain { get; init; }
+    public CtTarget? Ct { get; init; }          // the options of -j CT / -j NOTRACK
     public long InitialPackets { get; init; }   // [packets:bytes] from the file
     public long InitialBytes { get; init; }
 }
@@ -85,7 +91,49 @@ public enum MatchModule : byte
     Mac,
     Comment,
     Recent,
+    Conntrack, // -m conntrack or -m state
 }
+
+/// <summary>The ct states -m conntrack --ctstate and -m state --state name (the kernel's XT_CONNTRACK_STATE bits).</summary>
+[Flags]
+public enum CtStateMask : byte
+{
+    None = 0,
+    Invalid = 1,
+    New = 2,
+    Established = 4,
+    Related = 8,
+    Untracked = 16,
+    Snat = 32,   // never set: FastPath does no NAT
+    Dnat = 64,
+}
+
+/// <summary>The connection status bits --ctstatus names (IPS_EXPECTED, IPS_SEEN_REPLY, IPS_ASSURED, IPS_CONFIRMED).</summary>
+[Flags]
+public enum CtStatusMask : byte
+{
+    None = 0,
+    Expected = 1,
+    SeenReply = 2,
+    Assured = 4,
+    Confirmed = 8,
+}
+
+/// <summary>
+/// One -m conntrack (or -m state, which only has <see cref="State"/>): each option present must hold, with its
+/// own '!'. Module is "state" or "conntrack", for listings.
+/// </summary>
+public sealed record ConntrackMatch(string Module)
+{
+    public Inverted<CtStateMask>? State { get; init; }
+    public Inverted<byte>? Protocol { get; init; }                     // --ctproto
+    public Inverted<CtStatusMask>? Status { get; init; }               // --ctstatus
+    public Inverted<(uint Min, uint Max)>? Expire { get; init; }       // --ctexpire, seconds
+    public Inverted<FlowDirection>? Direction { get; init; }           // --ctdir
+}
+
+/// <summary>-j CT's options: --notrack (also -j NOTRACK) or --timeout NAME (a cttimeout policy).</summary>
+public sealed record CtTarget(bool NoTrack, string? TimeoutPolicy);
 
 public enum MultiportDirection : byte
 {

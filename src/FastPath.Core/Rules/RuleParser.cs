@@ -2,13 +2,14 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 
 namespace FastPath.Core.Rules;
 
 /// <summary>The options of one "-A CHAIN ..." line, with iptables' rules for '!', -m modules and their options.</summary>
-internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, Func<string, RulesetException> fail)
+internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, TableKind table, Func<string, RulesetException> fail)
 {
     private static readonly Dictionary<string, byte> Protocols = new()
     {
@@ -42,6 +43,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     private readonly HashSet<string> _modules = [];
     private readonly List<MatchModule> _order = [];
     private readonly List<RecentBuilder> _recent = [];
+    private readonly List<ConntrackMatch> _conntrack = [];
+    private CtTarget? _ct;
 
     public Rule Parse(string chain, int line, int number)
     {
@@ -146,6 +149,13 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     NoInvert(invert, option);
                     CurrentRecent(option).SetFlag(option);
                     break;
+                case "--state" or "--ctstate" or "--ctproto" or "--ctstatus" or "--ctexpire" or "--ctdir":
+                    SetConntrackOption(option, Next(option), invert);
+                    break;
+                case "--notrack" or "--timeout":
+                    NoInvert(invert, option);
+                    SetCtOption(option);
+                    break;
                 default:
                     throw fail($"unknown option '{option}'");
             }
@@ -189,9 +199,11 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             MacSource = mac,
             Comment = comment,
             Recent = _recent.Select(r => r.Build()).ToArray(),
+            Conntrack = _conntrack.Select(BuiltConntrack).ToArray(),
             Modules = _order.ToArray(),
             Target = target,
             TargetChain = targetChain,
+            Ct = _ct,
         };
     }
 
@@ -236,7 +248,9 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 _order.Add(MatchModule.Recent);
                 break;
             case "conntrack" or "state":
-                throw fail($"-m {module} needs connection tracking, which FastPath does not have yet");
+                _conntrack.Add(new ConntrackMatch(module));
+                _order.Add(MatchModule.Conntrack);
+                break;
             default:
                 throw fail($"match '-m {module}' is not supported");
         }
@@ -279,16 +293,147 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     private RecentBuilder CurrentRecent(string option) =>
         _recent.Count > 0 ? _recent[^1] : throw fail($"option '{option}' needs '-m recent'");
 
-    private (TargetKind, string?) ParseTarget(string name, bool jump) => name switch
+    private (TargetKind, string?) ParseTarget(string name, bool jump)
     {
-        "ACCEPT" when jump => (TargetKind.Accept, null),
-        "DROP" when jump => (TargetKind.Drop, null),
-        "RETURN" when jump => (TargetKind.Return, null),
-        "ACCEPT" or "DROP" or "RETURN" => throw fail($"-g needs a user-defined chain, not '{name}'"),
-        "REJECT" or "LOG" or "CT" or "MARK" or "NOTRACK" or "SNAT" or "DNAT" or "MASQUERADE" or "TCPMSS" or "NFLOG" or "QUEUE" or "NFQUEUE"
-            => throw fail($"target '{name}' is not supported"),
-        _ => (jump ? TargetKind.Jump : TargetKind.Goto, name),
-    };
+        switch (name)
+        {
+            case "ACCEPT" when jump:
+                return (TargetKind.Accept, null);
+            case "DROP" when jump:
+                return (TargetKind.Drop, null);
+            case "RETURN" when jump:
+                return (TargetKind.Return, null);
+            case "ACCEPT" or "DROP" or "RETURN" or "CT" or "NOTRACK" when !jump:
+                throw fail($"-g needs a user-defined chain, not '{name}'");
+            case "CT" or "NOTRACK":
+                // xt_CT's checkentry: the target exists in the raw table only (EINVAL elsewhere).
+                if (table != TableKind.Raw)
+                    throw fail($"target '{name}' is only valid in the raw table (the kernel refuses it: {Errnos.Message(Errno.EINVAL)})");
+                _ct = new CtTarget(NoTrack: name == "NOTRACK", TimeoutPolicy: null);
+                _ctTakesOptions = name == "CT";
+                return (TargetKind.Ct, null);
+            case "REJECT" or "LOG" or "MARK" or "SNAT" or "DNAT" or "MASQUERADE" or "TCPMSS" or "NFLOG" or "QUEUE" or "NFQUEUE":
+                throw fail($"target '{name}' is not supported");
+            default:
+                return (jump ? TargetKind.Jump : TargetKind.Goto, name);
+        }
+    }
+
+    /// <summary>--notrack and --timeout NAME belong to a preceding -j CT (libxt_CT); the policy name has at most 31 bytes.</summary>
+    private void SetCtOption(string option)
+    {
+        if (_ct is null || !_ctTakesOptions)
+            throw fail($"option '{option}' needs '-j CT' before it");
+        if (!_ctOptions.Add(option))
+            throw fail($"CT: option \"{option}\" can only be used once");
+        if (option == "--notrack")
+        {
+            _ct = _ct with { NoTrack = true };
+            return;
+        }
+        string name = Next(option);
+        if (Encoding.UTF8.GetByteCount(name) > CtTimeoutNameBytes)
+            throw fail($"CT: --timeout name '{name}' is longer than {CtTimeoutNameBytes} bytes");
+        _ct = _ct with { TimeoutPolicy = name };
+    }
+
+    /// <summary>The size of xt_ct_target_info's timeout field, less its NUL.</summary>
+    private const int CtTimeoutNameBytes = 31;
+
+    private readonly HashSet<string> _ctOptions = [];
+    private bool _ctTakesOptions; // -j CT does, -j NOTRACK has none
+
+    /// <summary>One option of the -m conntrack or -m state most recently loaded, as libxt_conntrack parses it.</summary>
+    private void SetConntrackOption(string option, string value, bool invert)
+    {
+        if (_conntrack.Count == 0 || (_conntrack[^1].Module == "state") != (option == "--state"))
+            throw fail($"option '{option}' needs '-m {(option == "--state" ? "state" : "conntrack")}'");
+        var match = _conntrack[^1];
+        bool given = option switch
+        {
+            "--state" or "--ctstate" => match.State is not null,
+            "--ctproto" => match.Protocol is not null,
+            "--ctstatus" => match.Status is not null,
+            "--ctexpire" => match.Expire is not null,
+            _ => match.Direction is not null,
+        };
+        if (given)
+            throw fail($"{match.Module}: option \"{option}\" can only be used once");
+        _conntrack[^1] = option switch
+        {
+            "--state" => match with { State = new(ParseNames(value, StateNames, "state"), invert) },
+            "--ctstate" => match with { State = new(ParseNames(value, CtStateNames, "ctstate"), invert) },
+            "--ctproto" => match with { Protocol = new(ParseCtProtocol(value, invert), invert) },
+            "--ctstatus" => match with { Status = new(ParseNames(value, CtStatusNames, "ctstatus"), invert) },
+            "--ctexpire" => match with { Expire = new(ParseExpire(value), invert) },
+            _ => match with { Direction = new(ParseDirection(value), invert) },
+        };
+    }
+
+    private ConntrackMatch BuiltConntrack(ConntrackMatch match) =>
+        match.Module == "state" && match.State is null ? throw fail("state: option \"--state\" must be specified")
+        : match.Module == "conntrack" && match == new ConntrackMatch("conntrack") ? throw fail("conntrack: at least one option is required")
+        : match;
+
+    private static readonly (string Name, CtStateMask Bit)[] StateNames =
+    [
+        ("INVALID", CtStateMask.Invalid), ("NEW", CtStateMask.New), ("ESTABLISHED", CtStateMask.Established),
+        ("RELATED", CtStateMask.Related), ("UNTRACKED", CtStateMask.Untracked),
+    ];
+
+    private static readonly (string Name, CtStateMask Bit)[] CtStateNames =
+        [.. StateNames, ("SNAT", CtStateMask.Snat), ("DNAT", CtStateMask.Dnat)];
+
+    private static readonly (string Name, CtStatusMask Bit)[] CtStatusNames =
+    [
+        ("NONE", CtStatusMask.None), ("EXPECTED", CtStatusMask.Expected), ("SEEN_REPLY", CtStatusMask.SeenReply),
+        ("ASSURED", CtStatusMask.Assured), ("CONFIRMED", CtStatusMask.Confirmed),
+    ];
+
+    /// <summary>
+    /// A comma-separated list as libxt_conntrack reads it: each item compared with strncasecmp over the item's
+    /// own length, so a prefix ("EST") selects the first name it begins; an empty item is refused.
+    /// </summary>
+    private T ParseNames<T>(string value, (string Name, T Bit)[] names, string what) where T : struct, Enum
+    {
+        ulong mask = 0;
+        foreach (string item in value.Split(','))
+        {
+            int found = item.Length == 0 ? -1
+                : Array.FindIndex(names, n => item.Length <= n.Name.Length && n.Name.StartsWith(item, StringComparison.OrdinalIgnoreCase));
+            if (found < 0)
+                throw fail($"Bad {what} \"{value}\"");
+            mask |= Convert.ToUInt64(names[found].Bit);
+        }
+        return (T)Enum.ToObject(typeof(T), mask);
+    }
+
+    private byte ParseCtProtocol(string value, bool invert)
+    {
+        byte protocol = ParseProtocol(value);
+        if (protocol == 0 && invert)
+            throw fail("conntrack: rule would never match protocol");
+        return protocol;
+    }
+
+    /// <summary>--ctexpire time[:time], seconds; a single value is both ends.</summary>
+    private (uint, uint) ParseExpire(string value)
+    {
+        int colon = value.IndexOf(':');
+        string first = colon < 0 ? value : value[..colon];
+        string last = colon < 0 ? value : value[(colon + 1)..];
+        if (!uint.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out uint min)
+            || !uint.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out uint max))
+            throw fail($"conntrack: bad --ctexpire value \"{value}\"");
+        if (max < min)
+            throw fail($"conntrack: --ctexpire min {min} is greater than max {max}");
+        return (min, max);
+    }
+
+    private FlowDirection ParseDirection(string value) =>
+        value.Equals("ORIGINAL", StringComparison.OrdinalIgnoreCase) ? FlowDirection.Original
+        : value.Equals("REPLY", StringComparison.OrdinalIgnoreCase) ? FlowDirection.Reply
+        : throw fail($"Bad ctdir value \"{value}\"");
 
     private byte ParseProtocol(string text)
     {
@@ -415,7 +560,6 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         return mac;
     }
 
-    /// <summary>One -m recent: its options as libxt_recent collects them, then the kernel's checkentry.</summary>
     /// <summary>
     /// One -m recent match as libxt_recent parses it: every option at most once, --rsource/--rdest the last one
     /// given, numbers as strtoul reads them (0x hex, 0 octal), --seconds from 1, a name cut to 199 bytes.

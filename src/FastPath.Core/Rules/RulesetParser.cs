@@ -94,7 +94,8 @@ public static class RulesetParser
                 throw fail($"chain '{tokens[1]}' does not exist in table '{current.Name}'");
             if (!BuiltinChains.ContainsKey(current.Name))
                 throw fail($"table '{current.Name}' is not supported (FastPath applies raw PREROUTING and filter FORWARD/INPUT); only its empty chains may be listed");
-            var rule = new RuleParser(tokens, 2, family, fail).Parse(tokens[1], lineNumber, chainBuilder.Rules.Count + 1) with
+            var table = current.Name == "raw" ? TableKind.Raw : TableKind.Filter;
+            var rule = new RuleParser(tokens, 2, family, table, fail).Parse(tokens[1], lineNumber, chainBuilder.Rules.Count + 1) with
             {
                 InitialPackets = packets,
                 InitialBytes = bytes,

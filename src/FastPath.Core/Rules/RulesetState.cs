@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 
@@ -13,6 +14,12 @@ public enum RuleVerdict : byte
 
     /// <summary>Not decided yet: the evaluation continues on the worker the cursor names.</summary>
     Continue,
+
+    /// <summary>Dropped by connection tracking: the table is full and nothing could be evicted.</summary>
+    ConntrackTableFull,
+
+    /// <summary>Dropped by connection tracking: a TCP connection's first packet lost the race to confirm it (insert_failed).</summary>
+    ConntrackClash,
 }
 
 /// <summary>
@@ -23,9 +30,13 @@ public readonly record struct Decision(int RuleId, int ChainId)
 {
     public static Decision Default => new(-1, -1);
 
+    /// <summary>Connection tracking dropped the packet before the filter chain (rule id -2).</summary>
+    public static Decision Conntrack => new(-2, -1);
+
     public string Describe(CompiledRuleset ruleset) =>
         RuleId >= 0 ? ruleset.Rules[RuleId].QualifiedName
         : ChainId >= 0 ? $"{ruleset.Chains[ChainId].QualifiedName}:policy"
+        : RuleId == Conntrack.RuleId ? "conntrack"
         : "-";
 }
 
@@ -34,27 +45,36 @@ public readonly record struct Decision(int RuleId, int ChainId)
 /// jump stack. Touched only by the owning worker; counters are read by others without synchronisation
 /// (aligned 64-bit values, a little stale at worst). With more than one shard, a recent match whose
 /// address another shard owns suspends the evaluation into an <see cref="EvaluationCursor"/> for the
-/// owner to resume (docs/design/recent-sharding.md).
+/// owner to resume (docs/design/recent-sharding.md). Connection tracking runs between raw and filter on the
+/// worker owning the packet's connection, and a new connection goes back there to be confirmed or forgotten
+/// once the packet is decided (docs/design/conntrack.md).
 /// </summary>
 public sealed class RulesetState
 {
     private readonly CompiledRuleset _ruleset;
     private readonly RecentShardMap _shards;
     private readonly RecentTableSizing _sizing;
+    private readonly ConnectionTracker? _conntrack;
+    private readonly bool _tracking; // the ruleset uses conntrack, or tracking is always on
     private readonly int[] _stackChains;     // ids, not references: a push stores no GC reference
     private readonly int[] _stackPositions;
 
     /// <param name="sizing">Entries, stamps and hash buckets per table (default: the kernel's); a table's entries are shared out between the shards.</param>
-    public RulesetState(CompiledRuleset ruleset, RecentTableSizing? sizing = null, RecentShardMap? shards = null)
-        : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, generation: 0, previousTables: null)
+    /// <param name="conntrack">This worker's connections; without it no connection is tracked and every packet is INVALID to -m conntrack.</param>
+    public RulesetState(CompiledRuleset ruleset, RecentTableSizing? sizing = null, RecentShardMap? shards = null, ConnectionTracker? conntrack = null)
+        : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, conntrack, generation: 0, previousTables: null)
     {
     }
 
-    private RulesetState(CompiledRuleset ruleset, RecentTableSizing sizing, RecentShardMap shards, int generation, RecentTable[]? previousTables)
+    private RulesetState(CompiledRuleset ruleset, RecentTableSizing sizing, RecentShardMap shards, ConnectionTracker? conntrack, int generation, RecentTable[]? previousTables)
     {
         _ruleset = ruleset;
         _shards = shards;
         _sizing = sizing;
+        _conntrack = conntrack;
+        if (conntrack is not null && conntrack.Shard != shards.Index)
+            throw new ArgumentException("the connection tracker and the recent tables belong to different workers");
+        _tracking = conntrack is not null && (conntrack.TrackAlways || ruleset.UsesConntrack);
         Generation = generation;
         if (_shards.IsSharded)
             EvaluationCursor.CheckFits(ruleset);
@@ -85,13 +105,19 @@ public sealed class RulesetState
     /// a packet suspended under this state can still be resumed under it.
     /// </summary>
     public RulesetState Successor(CompiledRuleset next) =>
-        new(next, _sizing, _shards, Generation + 1, RecentTables);
+        new(next, _sizing, _shards, _conntrack, Generation + 1, RecentTables);
 
     /// <summary>Counts ruleset replacements; a suspended cursor remembers the generation it was suspended under.</summary>
     public int Generation { get; }
 
     public CompiledRuleset Ruleset => _ruleset;
     public RecentShardMap Shards => _shards;
+
+    /// <summary>This worker's connection tracking, kept by <see cref="Successor"/>; null when the dataplane tracks nothing.</summary>
+    public ConnectionTracker? Conntrack => _conntrack;
+
+    /// <summary>Whether packets are tracked under this ruleset: the tracker exists, and a rule uses it or tracking is always on.</summary>
+    public bool Tracking => _tracking;
 
     /// <summary>This worker's shard of each table, by <see cref="CompiledRuleset.RecentTables"/> index.</summary>
     public RecentTable[] RecentTables { get; }
@@ -105,15 +131,16 @@ public sealed class RulesetState
     {
         if (_shards.IsSharded)
             throw new InvalidOperationException("a sharded ruleset state evaluates with a cursor");
-        var cursor = default(EvaluationCursor);
+        EvaluationCursor.Start(out var cursor);
         return Evaluate(ref packet, frame, inPort, outPort, now, ref cursor, out decision);
     }
 
     /// <summary>
-    /// raw PREROUTING, then the filter chain, as the kernel orders them for crossing traffic. Non-IP frames
-    /// are not IP netfilter's business and are accepted. Starts afresh, or resumes a suspended
-    /// <paramref name="cursor"/>; returns <see cref="RuleVerdict.Continue"/> with the cursor filled in when
-    /// the next recent match belongs to the shard <see cref="EvaluationCursor.Owner"/>.
+    /// raw PREROUTING, connection tracking, then the filter chain, as the kernel orders them for crossing traffic.
+    /// Non-IP frames are not IP netfilter's business and are accepted. Starts afresh, or resumes a suspended
+    /// <paramref name="cursor"/>; returns <see cref="RuleVerdict.Continue"/> with the cursor filled in when the
+    /// next step belongs to the shard <see cref="EvaluationCursor.Owner"/>: a recent match on an address it
+    /// owns, the packet's connection, or the confirmation of a new connection once the packet is decided.
     /// </summary>
     public RuleVerdict Evaluate(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now, ref EvaluationCursor cursor, out Decision decision)
     {
@@ -121,27 +148,151 @@ public sealed class RulesetState
         if (packet.L3 == L3Kind.None)
             return RuleVerdict.Accept;
         var family = packet.L3 == L3Kind.IPv4 ? _ruleset.IPv4 : _ruleset.IPv6;
-        var walk = new PacketWalk(ref packet, frame, inPort, outPort, now);
-        var stage = cursor.Stage != EvaluationStage.Filter && family.Raw is not null ? EvaluationStage.Raw : EvaluationStage.Filter;
-        while (true)
+        var walk = new PacketWalk(ref packet, frame, inPort, outPort, now, ref cursor.Ct);
+        var stage = cursor.Stage;
+        RuleVerdict verdict;
+        if (stage <= EvaluationStage.Raw)
         {
-            var entry = stage == EvaluationStage.Raw ? family.Raw : family.Filter;
-            if (entry is null)
-                return RuleVerdict.Accept;
-            var verdict = Traverse(entry, stage, ref walk, ref cursor, out decision);
-            if (verdict != RuleVerdict.Accept || stage == EvaluationStage.Filter)
-                return verdict;
-            stage = EvaluationStage.Filter;
+            if (family.Raw is not null)
+            {
+                verdict = Traverse(family.Raw, EvaluationStage.Raw, ref walk, ref cursor, out decision);
+                if (verdict != RuleVerdict.Accept)
+                    return verdict;
+            }
+            stage = EvaluationStage.Conntrack;
         }
+        if (stage == EvaluationStage.Conntrack)
+        {
+            if (_tracking)
+            {
+                verdict = TrackConnection(ref walk, ref cursor, out decision);
+                if (verdict != RuleVerdict.Accept)
+                    return verdict;
+            }
+            stage = EvaluationStage.FilterStart;
+        }
+        if (stage == EvaluationStage.Confirm)
+            return ConfirmConnection(ref cursor, now, out decision);
+        if (stage == EvaluationStage.FilterStart)
+            cursor.Stage = EvaluationStage.Fresh;
+        verdict = family.Filter is null ? RuleVerdict.Accept : Traverse(family.Filter, EvaluationStage.Filter, ref walk, ref cursor, out decision);
+        if (verdict == RuleVerdict.Continue || !_tracking || cursor.Ct.Flow == FlowTable.NoFlow)
+            return verdict;
+        return SettleConnection(verdict, ref cursor, now, ref decision);
+    }
+
+    /// <summary>
+    /// nf_conntrack_in on the shard owning the packet's connection: -j CT --notrack leaves the packet UNTRACKED;
+    /// otherwise the table finds or creates the connection and what the filter's conntrack matches read is filled
+    /// in. A new connection waits unconfirmed in <see cref="PacketConntrack.Flow"/>.
+    /// </summary>
+    private RuleVerdict TrackConnection(ref PacketWalk walk, ref EvaluationCursor cursor, out Decision decision)
+    {
+        decision = Decision.Default;
+        ref var ct = ref cursor.Ct;
+        ct.Flow = FlowTable.NoFlow;
+        if (ct.Template == CtTemplateKind.NoTrack)
+            return RuleVerdict.Accept;
+        var tracker = _conntrack!;
+        int owner = tracker.OwnerOf(walk.Packet, walk.Frame);
+        if (owner != tracker.Shard)
+        {
+            cursor.Stage = EvaluationStage.Conntrack;
+            cursor.Generation = Generation;
+            cursor.Owner = owner;
+            return RuleVerdict.Continue;
+        }
+        cursor.Stage = EvaluationStage.Fresh;
+        var table = tracker.Table;
+        int policyId = ct.Template == CtTemplateKind.Template ? ct.TemplatePolicyId : 0;
+        var result = table.Track(walk.Packet, walk.Frame, walk.Now, tracker.Timeouts.Current, policyId);
+        if (result.Disposition == TrackDisposition.TableFull)
+        {
+            decision = Decision.Conntrack;
+            return RuleVerdict.ConntrackTableFull;
+        }
+        ct.State = result.State switch
+        {
+            CtState.New => CtStateMask.New,
+            CtState.Established => CtStateMask.Established,
+            CtState.Related => CtStateMask.Related,
+            CtState.Untracked => CtStateMask.Untracked,
+            _ => CtStateMask.Invalid,
+        };
+        ct.HasConnection = result.State is CtState.New or CtState.Established or CtState.Related;
+        ct.Direction = result.Direction;
+        if (result.Flow == FlowTable.NoFlow)
+        {
+            // A connection a RST has just ended (nf_ct_kill_acct): the packet keeps it, and it is gone.
+            (ct.Status, ct.ExpiresSeconds, ct.Protocol) = (CtStatusMask.Confirmed, 0, walk.Packet.Protocol);
+            return RuleVerdict.Accept;
+        }
+        ref readonly var flow = ref table[result.Flow];
+        ct.Protocol = flow.Original.Protocol;
+        if (result.Disposition == TrackDisposition.Unconfirmed)
+        {
+            // Not yet in the table: unconfirmed, and nf_ct_expires reads 0 on the relative timeout it holds.
+            (ct.Status, ct.ExpiresSeconds) = (CtStatusMask.None, 0);
+            (ct.Flow, ct.FlowOwner) = (result.Flow, tracker.Shard);
+            return RuleVerdict.Accept;
+        }
+        ct.Status = CtStatusMask.Confirmed
+            | ((flow.Status & FlowStatus.SeenReply) != 0 ? CtStatusMask.SeenReply : 0)
+            | ((flow.Status & FlowStatus.Assured) != 0 ? CtStatusMask.Assured : 0);
+        ct.ExpiresSeconds = (long)(flow.Deadline - walk.Now) <= 0 ? 0 : (uint)Math.Min((flow.Deadline - walk.Now) / (ulong)Jiffies.Hz, uint.MaxValue);
+        return RuleVerdict.Accept;
+    }
+
+    /// <summary>The packet is decided: its new connection is confirmed (accepted) or forgotten (dropped) by the shard holding it.</summary>
+    private RuleVerdict SettleConnection(RuleVerdict verdict, ref EvaluationCursor cursor, ulong now, ref Decision decision)
+    {
+        ref var ct = ref cursor.Ct;
+        if (ct.FlowOwner != _shards.Index)
+        {
+            (ct.Settled, ct.SettledRule, ct.SettledChain) = (verdict, decision.RuleId, decision.ChainId);
+            cursor.Stage = EvaluationStage.Confirm;
+            cursor.Generation = Generation;
+            cursor.Owner = ct.FlowOwner;
+            decision = Decision.Default;
+            return RuleVerdict.Continue;
+        }
+        return Settle(verdict, ref ct, now, ref decision);
+    }
+
+    /// <summary>The Confirm stage on the shard holding the new connection: whatever ruleset is current, it only settles the connection.</summary>
+    public RuleVerdict ConfirmConnection(ref EvaluationCursor cursor, ulong now, out Decision decision)
+    {
+        ref var ct = ref cursor.Ct;
+        decision = new Decision(ct.SettledRule, ct.SettledChain);
+        cursor.Stage = EvaluationStage.Fresh;
+        return Settle(ct.Settled, ref ct, now, ref decision);
+    }
+
+    private RuleVerdict Settle(RuleVerdict verdict, ref PacketConntrack ct, ulong now, ref Decision decision)
+    {
+        var table = _conntrack!.Table;
+        int flow = ct.Flow;
+        ct.Flow = FlowTable.NoFlow;
+        if (verdict != RuleVerdict.Accept)
+        {
+            table.Abandon(flow);
+            return verdict;
+        }
+        if (table.Confirm(flow, now) || ct.Protocol != 6)
+            return RuleVerdict.Accept;
+        // __nf_conntrack_confirm: another packet confirmed the same tuple first; TCP cannot share it, so this one is dropped.
+        decision = Decision.Conntrack;
+        return RuleVerdict.ConntrackClash;
     }
 
     /// <summary>
     /// What one evaluation reads besides the rules, in one place on the caller's stack: the walk and its calls
     /// pass one reference instead of six arguments, most of which the common rules never read.
     /// </summary>
-    private ref struct PacketWalk(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now)
+    private ref struct PacketWalk(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, int outPort, ulong now, ref PacketConntrack ct)
     {
         public readonly ref ParsedPacket Packet = ref packet;
+        public readonly ref PacketConntrack Ct = ref ct;
         public readonly ReadOnlySpan<byte> Frame = frame;
         public readonly int InPort = inPort;
         public readonly int OutPort = outPort;
@@ -224,11 +375,31 @@ public sealed class RulesetState
                     rules = chain.Rules;
                     position = 0;
                     break;
+                case TargetKind.Ct:
+                    ApplyCtTarget(rule, ref walk.Ct);
+                    position++;
+                    break;
                 default:
                     position++;
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// xt_CT: a packet that already carries a template (or --notrack) keeps it. Until tracking runs, raw's
+    /// conntrack matches see the template as a NEW conntrack (confirmed, expiring now) and --notrack as UNTRACKED.
+    /// </summary>
+    private static void ApplyCtTarget(CompiledRule rule, ref PacketConntrack ct)
+    {
+        if (ct.Template != CtTemplateKind.None)
+            return;
+        ct.Template = rule.CtTemplate;
+        ct.TemplatePolicyId = rule.CtPolicyId;
+        bool untracked = rule.CtTemplate == CtTemplateKind.NoTrack;
+        ct.State = untracked ? CtStateMask.Untracked : CtStateMask.New;
+        ct.HasConnection = !untracked;
+        (ct.Direction, ct.Status, ct.ExpiresSeconds, ct.Protocol) = (FlowDirection.Original, CtStatusMask.Confirmed, 0, 0);
     }
 
     /// <summary>Where a suspended evaluation stood, and the outcome of the recent match it resumes with.</summary>
@@ -380,6 +551,14 @@ public sealed class RulesetState
         }
         if ((checks & RuleChecks.Multiport) != 0 && MultiportMatches(rule, p.SourcePort, p.DestinationPort) == rule.MultiportInvert)
             return false;
+        if ((checks & RuleChecks.Conntrack) != 0)
+        {
+            foreach (var match in rule.Conntrack)
+            {
+                if (!match.Matches(walk.Ct))
+                    return false;
+            }
+        }
         if ((checks & RuleChecks.MacSource) != 0)
         {
             var frame = walk.Frame;

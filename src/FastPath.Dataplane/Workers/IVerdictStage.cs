@@ -11,6 +11,12 @@ public enum Verdict : byte
 
     /// <summary>Undecided: the worker named by the cursor's owner continues from the cursor.</summary>
     Continue,
+
+    /// <summary>Dropped by connection tracking (<see cref="DropReason.ConntrackTableFull"/>).</summary>
+    ConntrackTableFull,
+
+    /// <summary>Dropped by connection tracking (<see cref="DropReason.ConntrackClash"/>).</summary>
+    ConntrackClash,
 }
 
 /// <summary>
@@ -30,7 +36,10 @@ public interface IVerdictStage
     /// With software steering, the worker an IP frame should be decided on: the owner of its flow
     /// (<see cref="FlowSteering.OwnerOf"/>), or of the state the stage keeps per something else.
     /// </summary>
-    int Owner(ref ParsedPacket packet, int workers);
+    int Owner(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int workers);
+
+    /// <summary>Called by the worker on each turn of its loop, between bursts: the stage's own upkeep (a sweep management asked for), within a small budget.</summary>
+    void Housekeeping();
 }
 
 public static class FlowSteering
@@ -48,5 +57,9 @@ public struct AcceptAll : IVerdictStage
     {
     }
 
-    public int Owner(ref ParsedPacket packet, int workers) => FlowSteering.OwnerOf(ref packet, workers);
+    public int Owner(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int workers) => FlowSteering.OwnerOf(ref packet, workers);
+
+    public void Housekeeping()
+    {
+    }
 }

@@ -18,12 +18,16 @@ public struct RulesetVerdict : IVerdictStage
     private RulesetState? _previous;
     private readonly int[] _peers;
     private readonly VerdictTrace? _trace;
+    private readonly ulong _packetClockSweepTick; // jiffies; 0 when a management thread asks for sweeps
+    private ulong _nextPacketClockSweep;
 
-    public RulesetVerdict(RulesetState state, int[] peers, VerdictTrace? trace = null)
+    /// <param name="packetClockSweepTick">Offline, where no management thread runs: ask for a sweep of the connections each time the packets' clock has moved on by this many jiffies.</param>
+    public RulesetVerdict(RulesetState state, int[] peers, VerdictTrace? trace = null, ulong packetClockSweepTick = 0)
     {
         _state = state;
         _peers = peers;
         _trace = trace;
+        _packetClockSweepTick = packetClockSweepTick;
     }
 
     public readonly RulesetState State => _state;
@@ -42,27 +46,52 @@ public struct RulesetVerdict : IVerdictStage
             if (_previous?.Generation == cursor.Generation)
                 state = _previous;
             else
-                EvaluationCursor.Start(out cursor); // two reloads while it travelled (microseconds): start over under the current rules
+                cursor.RestartUnder(state); // two reloads while it travelled (microseconds): go on under the current rules
         }
         // The packet's arrival time travels with it, so a resumed evaluation sees the clock the first worker saw.
-        var verdict = state.Evaluate(ref packet, frame, inPort, _peers[inPort], Jiffies.FromNanoseconds(timestampNanoseconds), ref cursor, out var decision);
+        ulong now = Jiffies.FromNanoseconds(timestampNanoseconds);
+        if (_packetClockSweepTick != 0 && now >= _nextPacketClockSweep)
+            RequestPacketClockSweep(now);
+        var verdict = state.Evaluate(ref packet, frame, inPort, _peers[inPort], now, ref cursor, out var decision);
         if (verdict == RuleVerdict.Continue)
             return Verdict.Continue;
         _trace?.Decided(timestampNanoseconds, verdict == RuleVerdict.Accept, decision);
-        return verdict == RuleVerdict.Accept ? Verdict.Accept : Verdict.Drop;
+        return verdict switch
+        {
+            RuleVerdict.Accept => Verdict.Accept,
+            RuleVerdict.ConntrackTableFull => Verdict.ConntrackTableFull,
+            RuleVerdict.ConntrackClash => Verdict.ConntrackClash,
+            _ => Verdict.Drop,
+        };
+    }
+
+    private void RequestPacketClockSweep(ulong now)
+    {
+        _state.Conntrack?.RequestSweep(now);
+        _nextPacketClockSweep = now + _packetClockSweepTick;
     }
 
     public void Malformed(DropReason reason, int inPort, long timestampNanoseconds) => _trace?.Malformed(timestampNanoseconds, reason);
 
     /// <summary>
-    /// When every recent match of the packet's family looks up one key, the owner of that key: the packet is
-    /// then decided where it lands, with no handoff mid-evaluation. Otherwise the owner of its flow.
+    /// With connection tracking, the owner of the packet's connection: tracking then happens where the packet
+    /// lands. Otherwise, when every recent match of the packet's family looks up one key, the owner of that key:
+    /// the packet is then decided where it lands, with no handoff mid-evaluation. Otherwise the owner of its flow.
     /// </summary>
-    public readonly int Owner(ref ParsedPacket packet, int workers)
+    public readonly int Owner(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int workers)
     {
-        var ruleset = _state.Ruleset;
+        var state = _state;
+        if (state.Tracking)
+            return state.Conntrack!.OwnerOf(packet, frame);
+        var ruleset = state.Ruleset;
         if ((packet.L3 == L3Kind.IPv4 ? ruleset.IPv4Steering : ruleset.IPv6Steering) is { } key)
-            return _state.Shards.OwnerOf((key.Side == RecentSide.Source ? packet.Source : packet.Destination).And(key.Mask));
+            return state.Shards.OwnerOf((key.Side == RecentSide.Source ? packet.Source : packet.Destination).And(key.Mask));
         return FlowSteering.OwnerOf(ref packet, workers);
     }
+
+    /// <summary>The sweep of this worker's connections that management asked for, a slice per loop turn.</summary>
+    public readonly void Housekeeping() => _state.Conntrack?.SweepPending(SweepSlotsPerTurn);
+
+    /// <summary>Slots one loop turn looks at: a few microseconds, so a pass over a large table spreads over many turns.</summary>
+    public const int SweepSlotsPerTurn = 4096;
 }

@@ -104,6 +104,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         while (true)
         {
             Mailbox.RunPending(ref _verdict);
+            _verdict.Housekeeping();
             bool busy = false;
             if (!_control.StopRequested)
             {
@@ -181,7 +182,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             EvaluationCursor.Start(out var cursor);
             if (steer && parsed.L3 != L3Kind.None)
             {
-                int owner = _verdict.Owner(ref parsed, (int)workers);
+                int owner = _verdict.Owner(ref parsed, frame, (int)workers);
                 if (owner != _index)
                 {
                     HandOff(owner, port, handles[i], data[i], length, wireLengths[i], timestamps[i], ref cursor);
@@ -253,7 +254,12 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             if (verdict == Workers.Verdict.Continue)
                 HandOff(cursor.Owner, inPort, handle, data, length, wire, timestamp, ref cursor);
             else
-                Drop(inPort, handle, DropReason.RuleDrop);
+                Drop(inPort, handle, verdict switch
+                {
+                    Workers.Verdict.ConntrackTableFull => DropReason.ConntrackTableFull,
+                    Workers.Verdict.ConntrackClash => DropReason.ConntrackClash,
+                    _ => DropReason.RuleDrop,
+                });
             return;
         }
         int outPort = _topology.Peers[inPort];

@@ -145,6 +145,10 @@ public class WorkerLoopTests
         {
         }
 
-        public int Owner(ref ParsedPacket packet, int workers) => FlowSteering.OwnerOf(ref packet, workers);
+        public int Owner(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int workers) => FlowSteering.OwnerOf(ref packet, workers);
+
+        public void Housekeeping()
+        {
+        }
     }
 }

@@ -26,7 +26,11 @@ public class WorkerMailboxTests
         {
         }
 
-        public int Owner(ref ParsedPacket packet, int workers) => FlowSteering.OwnerOf(ref packet, workers);
+        public int Owner(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int workers) => FlowSteering.OwnerOf(ref packet, workers);
+
+        public void Housekeeping()
+        {
+        }
     }
 
     private static DataplaneHost<CountingStage> Busy(int workers)

@@ -145,7 +145,7 @@ public abstract record NfctCommand
 
     private static NfctRefused? ParseL3(string word, out ushort l3)
     {
-        l3 = word switch { "inet" => 2, "inet6" => 10, _ => 0 };
+        l3 = word switch { "inet" => TimeoutPolicyRegistry.InetFamily, "inet6" => TimeoutPolicyRegistry.Inet6Family, _ => 0 };
         return l3 == 0 ? Refused("unknown layer 3 protocol") : null;
     }
 

@@ -29,6 +29,9 @@ public sealed class TimeoutPolicyRegistry
     /// <summary>CTNL_TIMEOUT_NAME_MAX (32) less the NUL; a longer name is refused with EINVAL by the attribute policy.</summary>
     public const int MaxNameBytes = 31;
 
+    /// <summary>The layer-3 protocol numbers of policies: AF_INET (nfct's "inet") and AF_INET6 ("inet6").</summary>
+    public const ushort InetFamily = 2, Inet6Family = 10;
+
     // management: writes (Publish); workers: read through Current, never write.
     private TimeoutPolicySnapshot _current = TimeoutPolicySnapshot.Initial;
 

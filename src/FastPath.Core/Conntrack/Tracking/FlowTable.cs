@@ -116,6 +116,9 @@ public sealed class FlowTable
     /// <summary>Packets refused because the table was full and nothing could be evicted.</summary>
     public long TableFullDrops { get; private set; }
 
+    /// <summary>New connections found already confirmed by another packet when theirs came to confirm them (insert_failed).</summary>
+    public long ClashDrops { get; private set; }
+
     /// <summary>The connection at an index returned in a <see cref="TrackResult"/>.</summary>
     public ref readonly Flow this[int flow] => ref _flows[flow];
 
@@ -221,15 +224,25 @@ public sealed class FlowTable
     /// <summary>
     /// Makes an unconfirmed connection visible to later packets, after its first packet was accepted
     /// (__nf_conntrack_confirm). A connection whose first packet is dropped is <see cref="Abandon"/>ed instead.
+    /// Returns false, and forgets this one, when another packet of the same tuple has confirmed a connection in
+    /// the meantime (possible only while the first packet's verdict travelled between workers).
     /// </summary>
-    public void Confirm(int flow)
+    public bool Confirm(int flow, ulong now)
     {
         ref Flow entry = ref _flows[flow];
         Debug.Assert(entry.InUse && !entry.Confirmed);
+        uint hash = entry.Original.SymmetricHash();
+        if (Find(entry.Original, hash, now, out _) != NoFlow)
+        {
+            Release(flow);
+            ClashDrops++;
+            return false;
+        }
         entry.Confirmed = true;
-        int bucket = (int)(entry.Original.SymmetricHash() & (uint)_bucketMask);
+        int bucket = (int)(hash & (uint)_bucketMask);
         entry.Next = _buckets[bucket];
         _buckets[bucket] = flow;
+        return true;
     }
 
     /// <summary>Forgets an unconfirmed connection whose first packet was dropped.</summary>

@@ -151,7 +151,7 @@ public class FlowTableTests
             {
                 var result = h.Table.Track(packets[i], frames[i], h.Now, h.Timeouts);
                 if (result.Disposition == TrackDisposition.Unconfirmed)
-                    h.Table.Confirm(result.Flow);
+                    h.Table.Confirm(result.Flow, h.Now);
             }
             h.Now += Seconds(200); // everything expires: the next round inserts again
             h.Table.Sweep(h.Now, 1024);

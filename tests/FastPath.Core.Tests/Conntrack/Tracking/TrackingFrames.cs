@@ -55,7 +55,7 @@ internal sealed class TrackingHarness(int capacity = 64, TimeoutPolicySnapshot? 
         if (result.Disposition == TrackDisposition.Unconfirmed)
         {
             if (accept)
-                Table.Confirm(result.Flow);
+                Table.Confirm(result.Flow, Now);
             else
                 Table.Abandon(result.Flow);
         }

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Packets;
+
+namespace FastPath.Core.Conntrack.Tracking;
+
+/// <summary>
+/// One worker's connection tracking: its shard of the connections (a <see cref="FlowTable"/>), the timeout
+/// policies every worker reads as immutable snapshots, and the sweep the management thread asks for. A
+/// connection is owned by the worker <see cref="OwnerOf"/> names, in both directions; only that worker's thread
+/// touches its table. The management thread only calls <see cref="RequestSweep"/> and reads counts.
+/// </summary>
+public sealed class ConnectionTracker
+{
+    private ulong _sweepRequestedAt; // jiffies; written by management, read by the worker
+    private ulong _sweptFor;
+    private int _sweepRemaining;
+
+    /// <param name="capacity">This shard's connections: the dataplane's limit (nf_conntrack_max) shared out between the shards.</param>
+    public ConnectionTracker(TimeoutPolicyRegistry timeouts, int capacity, int shard = 0, int shards = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, shards);
+        Timeouts = timeouts;
+        Table = new FlowTable(capacity);
+        Shard = shard;
+        Shards = shards;
+    }
+
+    /// <summary>The shard capacity for a dataplane-wide limit: rounded up, so the shards together hold at least the limit.</summary>
+    public static int ShardCapacity(int limit, int shards) => (limit + shards - 1) / shards;
+
+    public TimeoutPolicyRegistry Timeouts { get; }
+
+    /// <summary>Track every packet even when no rule reads or sets conntrack (the kernel starts only once one does).</summary>
+    public bool TrackAlways { get; init; }
+    public FlowTable Table { get; }
+    public int Shard { get; }
+    public int Shards { get; }
+
+    /// <summary>
+    /// The shard owning the connection of a packet: the symmetric flow hash, so both directions agree and software
+    /// steering by flow lands every packet on its owner. An ICMP error belongs to the connection it quotes, so it
+    /// is placed by that connection's tuple.
+    /// </summary>
+    public int OwnerOf(in ParsedPacket packet, ReadOnlySpan<byte> frame)
+    {
+        if (Shards == 1)
+            return 0;
+        uint hash = FlowHash.Symmetric(packet);
+        if (packet.L4 is L4Kind.Icmp or L4Kind.Icmpv6
+            && IcmpTracker.Classify(packet.IcmpType, packet.L4 == L4Kind.Icmpv6, out _) == IcmpTracker.MessageKind.Error
+            && packet.L4Offset + packet.L4Length <= frame.Length
+            && IcmpTracker.TryReadQuotedKey(frame.Slice(packet.L4Offset, packet.L4Length), packet.L3, out var quoted))
+        {
+            hash = FlowHash.Symmetric(QuotedAsPacket(quoted));
+        }
+        return (int)(((ulong)hash * (uint)Shards) >> 32);
+    }
+
+    /// <summary>What the flow hash reads of the quoted tuple, laid out as the packet that carried it.</summary>
+    private static ParsedPacket QuotedAsPacket(in ConnectionKey quoted)
+    {
+        var packet = new ParsedPacket
+        {
+            L3 = quoted.Family,
+            Source = quoted.Source,
+            Destination = quoted.Destination,
+            Protocol = quoted.Protocol,
+        };
+        if (ConnectionKey.IsIcmp(quoted.Protocol, quoted.Family))
+        {
+            packet.L4 = quoted.Family == L3Kind.IPv4 ? L4Kind.Icmp : L4Kind.Icmpv6;
+            packet.IcmpId = quoted.SourcePort;
+        }
+        else
+        {
+            packet.SourcePort = quoted.SourcePort;
+            packet.DestinationPort = quoted.DestinationPort;
+        }
+        return packet;
+    }
+
+    /// <summary>Management's tick: asks the owning worker for one pass over its table at <paramref name="now"/> jiffies.</summary>
+    public void RequestSweep(ulong now) => Volatile.Write(ref _sweepRequestedAt, now);
+
+    /// <summary>
+    /// The owning worker's share of the sweep: up to <paramref name="budget"/> slots of the pass management asked
+    /// for last, and nothing once that pass is done. Returns the connections deleted.
+    /// </summary>
+    public int SweepPending(int budget)
+    {
+        ulong requested = Volatile.Read(ref _sweepRequestedAt);
+        if (_sweepRemaining == 0)
+        {
+            if (requested == _sweptFor)
+                return 0;
+            _sweptFor = requested;
+            _sweepRemaining = Table.Capacity;
+        }
+        int slots = Math.Min(budget, _sweepRemaining);
+        _sweepRemaining -= slots;
+        return Table.Sweep(requested, slots);
+    }
+}
