@@ -53,13 +53,16 @@ public sealed class ConnectionTracker
             && packet.L4Offset + packet.L4Length <= frame.Length
             && IcmpTracker.TryReadQuotedKey(frame.Slice(packet.L4Offset, packet.L4Length), packet.L3, out var quoted))
         {
-            hash = FlowHash.Symmetric(QuotedAsPacket(quoted));
+            return OwnerOf(quoted);
         }
         return (int)(((ulong)hash * (uint)Shards) >> 32);
     }
 
-    /// <summary>What the flow hash reads of the quoted tuple, laid out as the packet that carried it.</summary>
-    private static ParsedPacket QuotedAsPacket(in ConnectionKey quoted)
+    /// <summary>The shard owning the connection with this tuple (in either direction).</summary>
+    public int OwnerOf(in ConnectionKey key) => (int)(((ulong)FlowHash.Symmetric(AsPacket(key)) * (uint)Shards) >> 32);
+
+    /// <summary>What the flow hash reads of a tuple, laid out as a packet carrying it.</summary>
+    private static ParsedPacket AsPacket(in ConnectionKey quoted)
     {
         var packet = new ParsedPacket
         {
