@@ -28,6 +28,53 @@ public sealed class RuleListingTests
         Assert.Equal(File.ReadAllText(TestData(captured)), listing);
     }
 
+    /// <summary>Lines iptables-legacy v1.8.9 printed for these rules (-L -v -x -n, in a scratch namespace, nfct's policy "web" present).</summary>
+    [Fact]
+    public void ConntrackMatchesAndCtTargetsAreListedAsIptablesPrintsThem()
+    {
+        const string rules = """
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A PREROUTING -p tcp -m tcp --dport 80 -j CT --timeout web
+            -A PREROUTING -p udp -j CT --notrack
+            -A PREROUTING -p udp -j NOTRACK
+            -A PREROUTING -p tcp -j CT
+            COMMIT
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -m state --state NEW,ESTABLISHED -j ACCEPT
+            -A FORWARD -m state ! --state NEW -j ACCEPT
+            -A FORWARD -m conntrack --ctstate INVALID,NEW,RELATED,ESTABLISHED,UNTRACKED,SNAT,DNAT -j ACCEPT
+            -A FORWARD -m conntrack ! --ctstate NEW --ctproto 17 ! --ctstatus ASSURED,CONFIRMED --ctexpire 10:20 --ctdir REPLY -j DROP
+            COMMIT
+            """;
+        var registry = new FastPath.Core.Conntrack.Timeouts.TimeoutPolicyRegistry();
+        registry.Create("web", 2, 6, new Dictionary<int, uint> { [3] = 100 });
+        var ruleset = new CompiledRuleset(RulesetParser.Parse(rules, "ct.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), [], timeouts: registry);
+        var counters = new RuleCounters(new long[ruleset.Rules.Count], new long[ruleset.Rules.Count], new long[ruleset.Chains.Count], new long[ruleset.Chains.Count]);
+        string raw = RuleListing.FormatTable(ruleset, L3Kind.IPv4, TableKind.Raw, counters);
+        string filter = RuleListing.FormatTable(ruleset, L3Kind.IPv4, TableKind.Filter, counters);
+        string[] expectedRaw =
+        [
+            "       0        0 CT         6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:80 CT timeout web",
+            "       0        0 CT         17   --  *      *       0.0.0.0/0            0.0.0.0/0            CT notrack",
+            "       0        0 CT         17   --  *      *       0.0.0.0/0            0.0.0.0/0            NOTRACK",
+            "       0        0 CT         6    --  *      *       0.0.0.0/0            0.0.0.0/0            CT",
+        ];
+        string[] expectedFilter =
+        [
+            "       0        0 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0            state NEW,ESTABLISHED",
+            "       0        0 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0            ! state NEW",
+            "       0        0 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0            ctstate INVALID,NEW,RELATED,ESTABLISHED,UNTRACKED,SNAT,DNAT",
+            "       0        0 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0            ! ctstate NEW ctproto 17 ! ctstatus ASSURED,CONFIRMED ctexpire 10:20 ctdir REPLY",
+        ];
+        Assert.Equal(expectedRaw, raw.Split('\n').Where(l => l.Contains(" CT ", StringComparison.Ordinal)));
+        Assert.Equal(expectedFilter, filter.Split('\n').Where(l => l.Contains("state", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void TheCountersFileListsEveryTableOfBothFamilies()
     {

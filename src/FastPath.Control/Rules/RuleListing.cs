@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Globalization;
 using System.Text;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
@@ -89,7 +90,7 @@ public static class RuleListing
         AppendAddress(text, rule.Destination, family);
         if (rule.Target == TargetKind.Goto)
             text.Append("[goto] ");
-        int recent = 0;
+        int recent = 0, conntrack = 0;
         foreach (var module in rule.Modules)
         {
             switch (module)
@@ -124,8 +125,13 @@ public static class RuleListing
                 case MatchModule.Recent:
                     AppendRecent(text, rule.Recent[recent++], family);
                     break;
+                case MatchModule.Conntrack:
+                    AppendConntrack(text, rule.Conntrack[conntrack++]);
+                    break;
             }
         }
+        if (rule.Ct is { } ct)
+            AppendCt(text, ct);
         text.Append('\n');
     }
 
@@ -135,8 +141,59 @@ public static class RuleListing
         TargetKind.Drop => "DROP",
         TargetKind.Return => "RETURN",
         TargetKind.Jump or TargetKind.Goto => chain!,
+        TargetKind.Ct => "CT",
         _ => "",
     };
+
+    /// <summary>libxt_CT's print: NOTRACK under its own name, otherwise CT with its options.</summary>
+    private static void AppendCt(StringBuilder text, CtTarget ct)
+    {
+        if (ct.Name == "NOTRACK")
+        {
+            text.Append(" NOTRACK");
+            return;
+        }
+        text.Append(" CT");
+        if (ct.NoTrack)
+            text.Append(" notrack");
+        if (ct.TimeoutPolicy is { Length: > 0 } policy)
+            text.Append(" timeout ").Append(policy);
+    }
+
+    private static readonly (CtStateMask Bit, string Name)[] CtStateOrder =
+    [
+        (CtStateMask.Invalid, "INVALID"), (CtStateMask.New, "NEW"), (CtStateMask.Related, "RELATED"),
+        (CtStateMask.Established, "ESTABLISHED"), (CtStateMask.Untracked, "UNTRACKED"), (CtStateMask.Snat, "SNAT"), (CtStateMask.Dnat, "DNAT"),
+    ];
+
+    private static readonly (CtStatusMask Bit, string Name)[] CtStatusOrder =
+    [
+        (CtStatusMask.Expected, "EXPECTED"), (CtStatusMask.SeenReply, "SEEN_REPLY"), (CtStatusMask.Assured, "ASSURED"), (CtStatusMask.Confirmed, "CONFIRMED"),
+    ];
+
+    /// <summary>libxt_conntrack's print: "state" for -m state, "ct"-prefixed options for -m conntrack, "!" before an inverted one.</summary>
+    private static void AppendConntrack(StringBuilder text, ConntrackMatch match)
+    {
+        string prefix = match.Module == "state" ? "" : "ct";
+        if (match.State is { } state)
+            text.Append(state.Invert ? " !" : "").Append(' ').Append(prefix).Append("state ")
+                .Append(string.Join(',', CtStateOrder.Where(s => (state.Value & s.Bit) != 0).Select(s => s.Name)));
+        if (match.Protocol is { } protocol)
+            text.Append(protocol.Invert ? " !" : "").Append(CultureInfo.InvariantCulture, $" ctproto {protocol.Value}");
+        if (match.Status is { } status)
+        {
+            var names = CtStatusOrder.Where(s => (status.Value & s.Bit) != 0).Select(s => s.Name).ToList();
+            text.Append(status.Invert ? " !" : "").Append(" ctstatus ").Append(names.Count == 0 ? "NONE" : string.Join(',', names));
+        }
+        if (match.Expire is { } expire)
+        {
+            text.Append(expire.Invert ? " !" : "").Append(CultureInfo.InvariantCulture, $" ctexpire {expire.Value.Min}");
+            if (expire.Value.Max != expire.Value.Min)
+                text.Append(CultureInfo.InvariantCulture, $":{expire.Value.Max}");
+        }
+        if (match.Direction is { } direction)
+            text.Append(" ctdir ").Append(direction.Value == FlowDirection.Original ? "ORIGINAL" : "REPLY");
+    }
 
     /// <summary>"*" for any interface (under -n), "!" before an inverted one.</summary>
     private static string Interface(Inverted<InterfaceName>? match) =>

@@ -132,8 +132,8 @@ public sealed record ConntrackMatch(string Module)
     public Inverted<FlowDirection>? Direction { get; init; }           // --ctdir
 }
 
-/// <summary>-j CT's options: --notrack (also -j NOTRACK) or --timeout NAME (a cttimeout policy).</summary>
-public sealed record CtTarget(bool NoTrack, string? TimeoutPolicy);
+/// <summary>-j CT's options: --notrack or --timeout NAME (a cttimeout policy); -j NOTRACK is CT --notrack under its own name.</summary>
+public sealed record CtTarget(string Name, bool NoTrack, string? TimeoutPolicy);
 
 public enum MultiportDirection : byte
 {

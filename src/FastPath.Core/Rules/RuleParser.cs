@@ -156,6 +156,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     NoInvert(invert, option);
                     SetCtOption(option);
                     break;
+                case "--helper" or "--ctevents" or "--expevents" or "--zone" or "--zone-orig" or "--zone-reply":
+                    throw fail($"CT: option '{option}' is not supported (FastPath has no helpers, events or zones)");
                 default:
                     throw fail($"unknown option '{option}'");
             }
@@ -309,7 +311,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 // xt_CT's checkentry: the target exists in the raw table only (EINVAL elsewhere).
                 if (table != TableKind.Raw)
                     throw fail($"target '{name}' is only valid in the raw table (the kernel refuses it: {Errnos.Message(Errno.EINVAL)})");
-                _ct = new CtTarget(NoTrack: name == "NOTRACK", TimeoutPolicy: null);
+                _ct = new CtTarget(name, NoTrack: name == "NOTRACK", TimeoutPolicy: null);
                 _ctTakesOptions = name == "CT";
                 return (TargetKind.Ct, null);
             case "REJECT" or "LOG" or "MARK" or "SNAT" or "DNAT" or "MASQUERADE" or "TCPMSS" or "NFLOG" or "QUEUE" or "NFQUEUE":
@@ -357,6 +359,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             "--ctexpire" => match.Expire is not null,
             _ => match.Direction is not null,
         };
+        if (option == "--ctdir" && invert)
+            throw fail("conntrack: option \"--ctdir\" cannot be inverted.");
         if (given)
             throw fail($"{match.Module}: option \"{option}\" can only be used once");
         _conntrack[^1] = option switch

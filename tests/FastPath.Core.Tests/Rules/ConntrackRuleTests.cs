@@ -74,11 +74,11 @@ public class ConntrackRuleTests
         Assert.Equal(new Inverted<(uint, uint)>((10, 20), false), match.Expire);
         Assert.Equal(new Inverted<FlowDirection>(FlowDirection.Reply, false), match.Direction);
 
-        Assert.Equal(new CtTarget(NoTrack: true, TimeoutPolicy: null), OnlyRule("raw", "PREROUTING", "-j NOTRACK").Ct);
-        Assert.Equal(new CtTarget(NoTrack: true, TimeoutPolicy: null), OnlyRule("raw", "PREROUTING", "-p udp -j CT --notrack").Ct);
+        Assert.Equal(new CtTarget("NOTRACK", NoTrack: true, TimeoutPolicy: null), OnlyRule("raw", "PREROUTING", "-j NOTRACK").Ct);
+        Assert.Equal(new CtTarget("CT", NoTrack: true, TimeoutPolicy: null), OnlyRule("raw", "PREROUTING", "-p udp -j CT --notrack").Ct);
         var timeout = OnlyRule("raw", "PREROUTING", "-p tcp -j CT --timeout web");
         Assert.Equal(TargetKind.Ct, timeout.Target);
-        Assert.Equal(new CtTarget(NoTrack: false, TimeoutPolicy: "web"), timeout.Ct);
+        Assert.Equal(new CtTarget("CT", NoTrack: false, TimeoutPolicy: "web"), timeout.Ct);
     }
 
     [Fact]
