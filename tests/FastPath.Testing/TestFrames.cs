@@ -199,6 +199,60 @@ public static class TestFrames
         return Concat(header, data ?? []);
     }
 
+    /// <summary>An SCTP packet: ports, verification tag, a zero checksum (nothing here verifies the CRC32c), then the chunks.</summary>
+    public static byte[] Sctp(ushort sourcePort, ushort destinationPort, uint verificationTag, params byte[][] chunks)
+    {
+        var header = new byte[12];
+        BinaryPrimitives.WriteUInt16BigEndian(header, sourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(2), destinationPort);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), verificationTag);
+        return Concat([header, .. chunks]);
+    }
+
+    /// <summary>One SCTP chunk: type, flags, length (header and value, without padding), the value, zeros up to a multiple of four.</summary>
+    public static byte[] SctpChunk(byte type, byte flags = 0, byte[]? value = null)
+    {
+        value ??= [];
+        var chunk = new byte[(4 + value.Length + 3) & ~3];
+        chunk[0] = type;
+        chunk[1] = flags;
+        BinaryPrimitives.WriteUInt16BigEndian(chunk.AsSpan(2), (ushort)(4 + value.Length));
+        value.CopyTo(chunk, 4);
+        return chunk;
+    }
+
+    /// <summary>An INIT (type 1) or INIT ACK (type 2) chunk with its fixed part: initiate tag, a_rwnd, stream counts, initial TSN.</summary>
+    public static byte[] SctpInit(byte type, uint initiateTag)
+    {
+        var value = new byte[16];
+        BinaryPrimitives.WriteUInt32BigEndian(value, initiateTag);
+        BinaryPrimitives.WriteUInt32BigEndian(value.AsSpan(4), 65535);
+        BinaryPrimitives.WriteUInt16BigEndian(value.AsSpan(8), 10);
+        BinaryPrimitives.WriteUInt16BigEndian(value.AsSpan(10), 10);
+        BinaryPrimitives.WriteUInt32BigEndian(value.AsSpan(12), 1);
+        return SctpChunk(type, 0, value);
+    }
+
+    /// <summary>A version 0 GRE header (RFC 2784) without options, carrying <paramref name="protocol"/>.</summary>
+    public static byte[] Gre(ushort protocol = EtherTypeIPv4, byte[]? payload = null)
+    {
+        var header = new byte[4];
+        BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(2), protocol);
+        return Concat(header, payload ?? []);
+    }
+
+    /// <summary>An enhanced (version 1, PPTP) GRE header (RFC 2637): key present, PPP, payload length, the peer's call ID.</summary>
+    public static byte[] PptpGre(ushort callId, ushort protocol = 0x880B, byte[]? payload = null)
+    {
+        payload ??= [];
+        var header = new byte[8];
+        BinaryPrimitives.WriteUInt16BigEndian(header, 0x2001);
+        BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(2), protocol);
+        BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(4), (ushort)payload.Length);
+        BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(6), callId);
+        return Concat(header, payload);
+    }
+
     /// <summary>The first <paramref name="length"/> bytes of <paramref name="bytes"/>.</summary>
     public static byte[] Cut(byte[] bytes, int length) => bytes.AsSpan(0, length).ToArray();
 

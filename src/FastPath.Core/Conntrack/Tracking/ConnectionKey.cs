@@ -10,7 +10,8 @@ namespace FastPath.Core.Conntrack.Tracking;
 /// <see cref="SourcePort"/> is the identifier and <see cref="DestinationPort"/> the request's type (8 echo, 13
 /// timestamp, 15 info, 17 address mask; 128 echo, 139 node information) in the high byte and the code in the low
 /// byte (<see cref="IcmpQuery"/>), so that a request and its reply carry the same value, as the kernel's inverted
-/// tuple does; for the generic tracker both are 0.
+/// tuple does; for GRE <see cref="DestinationPort"/> is the call ID of an enhanced (version 1) header and
+/// <see cref="SourcePort"/> is 0 (the kernel's keys, without the PPTP helper's keymap); for the generic tracker both are 0.
 /// </summary>
 public readonly record struct ConnectionKey(
     L3Kind Family, byte Protocol, InetAddress Source, InetAddress Destination, ushort SourcePort, ushort DestinationPort)

@@ -16,6 +16,24 @@ public enum TcpState : byte
     SynSent2 = 9,
 }
 
+/// <summary>
+/// The kernel's enum sctp_conntrack of Linux 6.x, values included: <see cref="None"/> exists only while the first
+/// packet is tracked; the timeout of state s is the policy's state s - 1 (HEARTBEAT_ACKED keeps a timeout slot but
+/// is no longer a state).
+/// </summary>
+public enum SctpState : byte
+{
+    None = 0,
+    Closed = 1,
+    CookieWait = 2,
+    CookieEchoed = 3,
+    Established = 4,
+    ShutdownSent = 5,
+    ShutdownReceived = 6,
+    ShutdownAckSent = 7,
+    HeartbeatSent = 8,
+}
+
 /// <summary>What the UDP tracker shows: whether a reply has been seen (the kernel's UDP_CT_UNREPLIED / UDP_CT_REPLIED).</summary>
 public enum UdpState : byte
 {

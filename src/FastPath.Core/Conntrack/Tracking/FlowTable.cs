@@ -30,6 +30,12 @@ public struct Flow
     /// <summary>The TCP state machine; unused for other protocols.</summary>
     public TcpConnection Tcp;
 
+    /// <summary>The SCTP state machine and verification tags; unused for other protocols.</summary>
+    public SctpConnection Sctp;
+
+    /// <summary>The GRE timeouts fixed at creation; unused for other protocols.</summary>
+    public GreConnection Gre;
+
     public ulong OriginalPackets;
     public ulong OriginalBytes;
     public ulong ReplyPackets;
@@ -64,7 +70,7 @@ public enum TrackDisposition : byte
     /// <summary>The table is full and nothing could be evicted: drop the packet (the kernel's "table full, dropping packet").</summary>
     TableFull,
 
-    /// <summary>Not something this table tracks (non-IP, a non-first fragment, SCTP, GRE): the caller decides.</summary>
+    /// <summary>Not something this table tracks (non-IP, a non-first fragment): the caller decides.</summary>
     Unsupported,
 }
 
@@ -137,6 +143,7 @@ public sealed class FlowTable
             return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
 
         var segment = default(TcpSegment);
+        ReadOnlySpan<byte> l4 = default; // the L4 header and payload, for the trackers that read more than the parser keeps
         ConnectionKey key;
         switch (packet.L4)
         {
@@ -165,8 +172,18 @@ public sealed class FlowTable
                     ConnectionKey.IcmpQuery(requestType, packet.IcmpCode));
                 break;
 
-            case L4Kind.Generic when packet.Protocol is 132 or 47:
-                return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
+            case L4Kind.Generic when packet.Protocol == SctpTracker.Protocol:
+                // sctp_error: a packet shorter than the common header is INVALID before any lookup.
+                if (!TryGetL4(frame, packet, out l4) || l4.Length < SctpTracker.CommonHeaderLength)
+                    return TrackResult.WithoutFlow(CtState.Invalid);
+                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+                break;
+
+            case L4Kind.Generic when packet.Protocol == GreTracker.Protocol:
+                if (!TryGetL4(frame, packet, out l4) || !GreTracker.TryReadCallId(l4, out ushort callId))
+                    return TrackResult.WithoutFlow(CtState.Invalid);
+                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, 0, callId);
+                break;
 
             case L4Kind.Generic:
                 // UDP-Lite keeps its ports; every other protocol here is tracked by the generic tracker on addresses alone.
@@ -189,7 +206,7 @@ public sealed class FlowTable
         {
             ref Flow entry = ref _flows[flow];
             CtState state = dir == FlowDirection.Reply || (entry.Status & FlowStatus.SeenReply) != 0 ? CtState.Established : CtState.New;
-            TrackOutcome outcome = Handle(ref entry, packet, segment, dir, now, timeouts);
+            TrackOutcome outcome = Handle(ref entry, packet, segment, l4, dir, now, timeouts);
             switch (outcome.Verdict)
             {
                 case TrackVerdict.Invalid:
@@ -218,7 +235,7 @@ public sealed class FlowTable
             }
         }
 
-        return Create(key, hash, packet, segment, now, timeouts, policyIdForNew);
+        return Create(key, hash, packet, segment, l4, now, timeouts, policyIdForNew);
     }
 
     /// <summary>
@@ -311,7 +328,7 @@ public sealed class FlowTable
         return NoFlow;
     }
 
-    private TrackResult Create(in ConnectionKey key, uint hash, in ParsedPacket packet, in TcpSegment segment,
+    private TrackResult Create(in ConnectionKey key, uint hash, in ParsedPacket packet, in TcpSegment segment, ReadOnlySpan<byte> l4,
         ulong now, TimeoutPolicySnapshot timeouts, int policyId)
     {
         if (Count >= _flows.Length && !EarlyDrop(hash, now))
@@ -345,7 +362,7 @@ public sealed class FlowTable
             return TrackResult.WithoutFlow(CtState.Invalid);
         }
 
-        TrackOutcome outcome = Handle(ref entry, packet, segment, FlowDirection.Original, now, timeouts);
+        TrackOutcome outcome = Handle(ref entry, packet, segment, l4, FlowDirection.Original, now, timeouts);
         if (outcome.Verdict is TrackVerdict.Invalid or TrackVerdict.Reopen)
         {
             Release(flow);
@@ -357,7 +374,8 @@ public sealed class FlowTable
         return new TrackResult(CtState.New, FlowDirection.Original, flow, TrackDisposition.Unconfirmed);
     }
 
-    private static TrackOutcome Handle(ref Flow entry, in ParsedPacket packet, in TcpSegment segment, FlowDirection dir, ulong now, TimeoutPolicySnapshot timeouts)
+    private static TrackOutcome Handle(ref Flow entry, in ParsedPacket packet, in TcpSegment segment, ReadOnlySpan<byte> l4,
+        FlowDirection dir, ulong now, TimeoutPolicySnapshot timeouts)
     {
         switch (packet.L4)
         {
@@ -370,17 +388,30 @@ public sealed class FlowTable
                 return IcmpTracker.Packet(timeouts, entry.PolicyId, packet.L4 == L4Kind.Icmpv6);
             case L4Kind.Generic when packet.Protocol == 136:
                 return UdpTracker.Packet(ref entry.Status, entry.CreatedAt, now, timeouts, entry.PolicyId, udpLite: true);
+            case L4Kind.Generic when packet.Protocol == SctpTracker.Protocol:
+                return SctpTracker.Packet(ref entry.Sctp, ref entry.Status, entry.Confirmed, dir, l4, timeouts, entry.PolicyId);
+            case L4Kind.Generic when packet.Protocol == GreTracker.Protocol:
+                return GreTracker.Packet(ref entry.Gre, ref entry.Status, entry.Confirmed, timeouts, entry.PolicyId);
             default:
                 return GenericTracker.Packet(timeouts, entry.PolicyId);
         }
+    }
+
+    // The IP payload from the L4 header on; false if the parsed packet does not fit the frame.
+    private static bool TryGetL4(ReadOnlySpan<byte> frame, scoped in ParsedPacket packet, out ReadOnlySpan<byte> l4)
+    {
+        l4 = default;
+        if ((uint)packet.L4Offset + (uint)packet.L4Length > (uint)frame.Length)
+            return false;
+        l4 = frame.Slice(packet.L4Offset, packet.L4Length);
+        return true;
     }
 
     // nf_conntrack_handle_icmp → nf_conntrack_inet_error: the error belongs to the connection of the packet it
     // quotes, provided it travels back towards that packet's sender. It neither refreshes nor counts.
     private TrackResult Related(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now)
     {
-        int end = packet.L4Offset + packet.L4Length;
-        if (end > frame.Length || !IcmpTracker.TryReadQuotedKey(frame.Slice(packet.L4Offset, packet.L4Length), packet.L3, out ConnectionKey quoted))
+        if (!TryGetL4(frame, packet, out ReadOnlySpan<byte> message) || !IcmpTracker.TryReadQuotedKey(message, packet.L3, out ConnectionKey quoted))
             return TrackResult.WithoutFlow(CtState.Invalid);
         if (quoted.Source != packet.Destination)
             return TrackResult.WithoutFlow(CtState.Invalid);
@@ -419,9 +450,11 @@ public sealed class FlowTable
         return false;
     }
 
-    // gc_worker_can_early_drop: not ASSURED, or a TCP connection that is closing.
+    // gc_worker_can_early_drop: not ASSURED, or a TCP or SCTP connection that is closing.
     private static bool CanGcEarlyDrop(in Flow entry)
-        => !entry.IsAssured || (entry.Original.Protocol == 6 && TcpTracker.CanEarlyDrop(entry.Tcp.State));
+        => !entry.IsAssured
+        || (entry.Original.Protocol == 6 && TcpTracker.CanEarlyDrop(entry.Tcp.State))
+        || (entry.Original.Protocol == 132 && entry.Sctp.State is SctpState.ShutdownSent or SctpState.ShutdownReceived or SctpState.ShutdownAckSent);
 
     private static bool IsExpired(in Flow entry, ulong now) => (long)(entry.Deadline - now) <= 0;
 

@@ -79,8 +79,9 @@ public static class IcmpTracker
 
     /// <summary>
     /// The tuple of the packet an ICMP error quotes (nf_conntrack_inet_error's inner tuple), as that packet was
-    /// sent. <paramref name="message"/> starts at the ICMP header and ends with the IP payload. The inner IPv6
-    /// header must be followed directly by its L4 header (extension headers in the quote are not walked).
+    /// sent: ports for the protocols that have them, the call ID for enhanced GRE, addresses alone otherwise.
+    /// <paramref name="message"/> starts at the ICMP header and ends with the IP payload. The inner IPv6 header must
+    /// be followed directly by its L4 header (extension headers in the quote are not walked).
     /// </summary>
     public static bool TryReadQuotedKey(ReadOnlySpan<byte> message, L3Kind family, out ConnectionKey key)
     {
@@ -135,7 +136,10 @@ public static class IcmpTracker
             return true;
         }
 
-        key = new ConnectionKey(family, protocol, source, destination, 0, 0);
+        ushort callId = 0;
+        if (protocol == GreTracker.Protocol && !GreTracker.TryReadCallId(l4, out callId))
+            return false;
+        key = new ConnectionKey(family, protocol, source, destination, 0, callId);
         return true;
     }
 }

@@ -143,6 +143,11 @@ public class FlowTableTests
         frames.Add(Tcp(true, TcpSegment.Syn, 1000, 0));
         frames.Add(Tcp(false, TcpSegment.Syn | TcpSegment.AckFlag, 5000, 1001));
         frames.Add(Tcp(true, TcpSegment.AckFlag, 1001, 5001));
+        frames.Add(Sctp(true, 0, TestFrames.SctpInit(SctpTracker.Init, 1)));
+        frames.Add(Sctp(false, 1, TestFrames.SctpInit(SctpTracker.InitAck, 2)));
+        frames.Add(Sctp(true, 2, TestFrames.SctpChunk(SctpTracker.CookieEcho), TestFrames.SctpChunk(SctpTracker.Data)));
+        frames.Add(Ip(GreTracker.Protocol, TestFrames.PptpGre(7), fromClient: true));
+        frames.Add(Ip(GreTracker.Protocol, TestFrames.Gre(), fromClient: false));
         var packets = frames.Select(Parse).ToArray();
 
         void Round()

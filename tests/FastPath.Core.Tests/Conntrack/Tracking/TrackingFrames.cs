@@ -28,6 +28,10 @@ internal static class TrackingFrames
     public static byte[] Udp(bool fromClient, int dataLength = 0)
         => Ip(17, TestFrames.Udp(fromClient ? ClientPort : (ushort)53, fromClient ? (ushort)53 : ClientPort, new byte[dataLength]), fromClient);
 
+    /// <summary>An SCTP packet between the client's and the server's ports.</summary>
+    public static byte[] Sctp(bool fromClient, uint verificationTag, params byte[][] chunks)
+        => Ip(SctpTracker.Protocol, TestFrames.Sctp(fromClient ? ClientPort : ServerPort, fromClient ? ServerPort : ClientPort, verificationTag, chunks), fromClient);
+
     public static byte[] Ip(byte protocol, byte[] payload, bool fromClient)
         => TestFrames.Ethernet(TestFrames.EtherTypeIPv4, TestFrames.Ipv4(protocol, payload, fromClient ? Client : Server, fromClient ? Server : Client));
 
@@ -45,7 +49,7 @@ internal static class TrackingFrames
 internal sealed class TrackingHarness(int capacity = 64, TimeoutPolicySnapshot? timeouts = null, int policyId = 0)
 {
     public FlowTable Table { get; } = new(capacity);
-    public TimeoutPolicySnapshot Timeouts { get; } = timeouts ?? new TimeoutPolicyRegistry().Current;
+    public TimeoutPolicySnapshot Timeouts { get; set; } = timeouts ?? new TimeoutPolicyRegistry().Current;
     public ulong Now { get; set; } = 1_000_000;
 
     public TrackResult Send(byte[] frame, bool accept = true)

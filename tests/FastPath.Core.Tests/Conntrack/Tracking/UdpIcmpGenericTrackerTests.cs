@@ -159,15 +159,6 @@ public class UdpIcmpGenericTrackerTests
         Assert.False(h.Table[esp.Flow].IsAssured);
     }
 
-    [Theory]
-    [InlineData(132)] // SCTP has its own tracker, not built yet
-    [InlineData(47)]  // so has GRE
-    public void ProtocolsWithTrackersNotBuiltHereAreUnsupported(byte protocol)
-    {
-        var h = new TrackingHarness();
-        Assert.Equal(TrackDisposition.Unsupported, h.Send(Ip(protocol, new byte[16], fromClient: true)).Disposition);
-    }
-
     private static byte[] Quote(byte[] icmpHeader, byte[] quoted) => TestFrames.Concat(icmpHeader.AsSpan(0, 8).ToArray(), quoted);
 
     private static byte[] Ip6(byte protocol, byte[] payload, bool fromClient)
