@@ -3,6 +3,7 @@ using System.Text;
 using FastPath.Control;
 using FastPath.Control.Conntrack;
 using FastPath.Control.Recent;
+using FastPath.Core.Conntrack.Timeouts;
 
 namespace FastPath.Cli;
 
@@ -55,6 +56,15 @@ public static class Program
         }
         if (response.Error is { } error)
         {
+            if (IsConntrack(request))
+            {
+                // conntrack's message, then for a usage error its hint and exit status 2, as conntrack does.
+                Console.Error.WriteLine(response.Message);
+                if (error != ControlError.EINVAL)
+                    return Failed;
+                Console.Error.WriteLine(ConntrackQuery.TryHelp);
+                return UsageOrConnection;
+            }
             if (request.Verb == NfctCommands.Verb)
             {
                 // nfct's own message, as nfct prints it: a script comparing with nfct sees the same text and status.
@@ -68,8 +78,16 @@ public static class Program
         }
         using var stdout = Console.OpenStandardOutput();
         stdout.Write(response.Body);
+        if (IsConntrack(request) && ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _) is { Action: ConntrackAction.List, Json: false })
+        {
+            stdout.Flush();
+            Console.Error.Write(ConntrackFormat.Summary(response.Body.Count(b => b == (byte)'\n')));
+        }
         return 0;
     }
+
+    private static bool IsConntrack(ControlRequest request) =>
+        request.Verb == ConntrackCommands.Verb && request.Path == ConntrackCommands.Path;
 
     private static ControlRequest ToRequest(string command, string[] rest) => command switch
     {
@@ -83,6 +101,8 @@ public static class Program
         "help" when rest.Length == 0 => new ControlRequest("help"),
         "nfct" when rest.Length > 0 && rest.All(a => a.Length > 0) => new ControlRequest(NfctCommands.Verb, NfctCommands.Path, rest),
         "nfct" => throw new UsageException("usage: nfct ARGUMENTS (as for nfct; empty arguments cannot be sent)"),
+        "conntrack" when rest.Length > 0 && rest.All(a => a.Length > 0) => new ControlRequest(ConntrackCommands.Verb, ConntrackCommands.Path, rest),
+        "conntrack" => throw new UsageException("usage: conntrack -L [FILTERS] [--json] | -C | --policy-counts [FILTERS] [--json]"),
         "jiffies" or "reload" or "help" => throw new UsageException($"{command} takes no arguments"),
         _ => throw new UsageException($"unknown command '{command}'"),
     };
@@ -129,8 +149,10 @@ public static class Program
         Usage: fastpathctl [--socket PATH] COMMAND [ARGUMENTS]
 
         Commands:
-          cat PATH                  read a file: /proc/net/xt_recent/NAME, /proc/fastpath/jiffies, ...
-          ls PATH                   list a directory: /proc/net/xt_recent (the recent tables)
+          cat PATH                  read a file: /proc/net/xt_recent/NAME, /proc/net/nf_conntrack,
+                                    /proc/sys/net/netfilter/nf_conntrack_udp_timeout, /proc/fastpath/jiffies, ...
+          ls PATH                   list a directory: /proc/net/xt_recent (the recent tables),
+                                    /proc/sys/net/netfilter (the conntrack sysctls)
           write PATH DATA           write DATA's bytes, exactly as given, in one write: add no newline
                                     yourself unless you want one (the kernel's parser stops at it)
           write PATH -              write all of standard input as one write (echo +10.0.0.1 | ... -)
@@ -141,6 +163,15 @@ public static class Program
           help                      the commands the server takes (its whole path table)
           nfct ARGUMENTS            an nfct timeout command line, with nfct's output, messages and exit
                                     status 1 on failure: nfct add timeout T inet tcp established 100
+          conntrack -L [FILTERS] [--json]
+                                    the connections as conntrack -L prints them (counters always), with
+                                    timeout-policy=NAME last on a line when the connection has one; the
+                                    summary line on stderr. FILTERS: -p PROTO, -f ipv4|ipv6, -s ADDR[/N],
+                                    -d ADDR[/N], --sport N, --dport N, --state STATE (after -p),
+                                    --timeout-policy NAME
+          conntrack -C              the number of connections (nf_conntrack_count)
+          conntrack --policy-counts [FILTERS] [--json]
+                                    connections per timeout policy: "(defaults)" then each policy
 
         Options:
           --socket PATH             the control socket (default: ${ControlClient.SocketEnvironmentVariable} if set,
@@ -152,6 +183,8 @@ public static class Program
           fastpathctl write /proc/net/xt_recent/SSH +192.0.2.7
           fastpathctl write /proc/net/xt_recent/SSH /
           fastpathctl show recent SSH --json
+          fastpathctl conntrack -L -p tcp --state ESTABLISHED
+          fastpathctl write /proc/sys/net/netfilter/nf_conntrack_udp_timeout 50
 
         The output is the server's answer. On an error fastpathctl prints "fastpathctl: PATH: reason" and exits
         with 1; it exits with 2 when it cannot reach the server or the command line is wrong.

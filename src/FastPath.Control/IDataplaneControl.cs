@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using FastPath.Core;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
 
@@ -31,6 +32,32 @@ public interface IDataplaneControl
     /// message is "file:line: what is wrong".
     /// </summary>
     ControlResult Reload();
+
+    // Connection tracking. The defaults say "not tracked here" (null, ENOSYS), so a dataplane without
+    // conntrack serves the paths with ENOSYS instead of failing to build.
+
+    /// <summary>
+    /// Every worker's confirmed, unexpired connections at <see cref="NowJiffies"/> (<see cref="FlowTable.Snapshot"/>
+    /// of each worker's table with the timeout snapshot that worker uses, one list after the other), or null
+    /// when the dataplane tracks no connections.
+    /// </summary>
+    IReadOnlyList<FlowView>? ListFlows() => null;
+
+    /// <summary>nf_conntrack_count: connections held by all workers (<see cref="FlowTable.Count"/> summed, unconfirmed ones included as the kernel counts them); null when not tracked.</summary>
+    int? ConntrackCount => null;
+
+    /// <summary>nf_conntrack_buckets: hash buckets of all workers' tables together; null when not tracked.</summary>
+    int? ConntrackBuckets => null;
+
+    /// <summary>nf_conntrack_max: the limit on connections of all workers together; null when not tracked.</summary>
+    int? ConntrackMax => null;
+
+    /// <summary>
+    /// A write of nf_conntrack_max (already parsed as proc_dointvec does): from now on new connections beyond
+    /// <paramref name="max"/> in all are early-dropped or refused as when the table is full. EINVAL for a value the
+    /// dataplane cannot enforce (below 1, or above what its preallocated tables hold); ENOSYS when not tracked.
+    /// </summary>
+    Errno SetConntrackMax(int max) => Errno.ENOSYS;
 }
 
 /// <summary>Packet and byte counters: per rule (by rule id) and per built-in chain's policy (by chain id).</summary>

@@ -11,6 +11,7 @@ public enum Errno
     EINVAL = 22,
     ESPIPE = 29,
     ENAMETOOLONG = 36,
+    ENOSYS = 38,
     EOPNOTSUPP = 95,
 }
 
@@ -26,6 +27,7 @@ public static class Errnos
         Errno.EINVAL => "Invalid argument",
         Errno.ESPIPE => "Illegal seek",
         Errno.ENAMETOOLONG => "File name too long",
+        Errno.ENOSYS => "Function not implemented",
         Errno.EOPNOTSUPP => "Operation not supported",
         _ => $"Unknown error {(int)errno}",
     };

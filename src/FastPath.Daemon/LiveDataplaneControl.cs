@@ -2,6 +2,7 @@
 using FastPath.Control;
 using FastPath.Core;
 using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
 using FastPath.Dataplane;
@@ -142,6 +143,46 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         previous.ReleaseTimeoutPolicies();
         return new ControlResult(Errno.None, $"{next.Rules.Count} rule(s), {next.RecentTables.Count} recent table(s)");
     }
+
+    public IReadOnlyList<FlowView>? ListFlows()
+    {
+        if (!Tracked)
+            return null;
+        ulong now = NowJiffies;
+        var timeouts = Timeouts.Current;
+        var shards = new List<FlowView>[_states.Length];
+        _host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
+        {
+            var flows = new List<FlowView>();
+            verdict.State.Conntrack!.Table.Snapshot(now, timeouts, flows);
+            shards[w] = flows;
+        }, WorkerTimeout);
+        return shards.SelectMany(s => s).ToList();
+    }
+
+    public int? ConntrackCount => Tracked ? Tables.Sum(t => t.Count) : null;
+
+    public int? ConntrackBuckets => Tracked ? Tables.Sum(t => t.Buckets) : null;
+
+    public int? ConntrackMax => Tracked ? Tables.Sum(t => t.Limit) : null;
+
+    /// <summary>nf_conntrack_max: each worker's table takes its share, up to what it preallocated (--conntrack-max).</summary>
+    public Errno SetConntrackMax(int max)
+    {
+        if (!Tracked)
+            return Errno.ENOSYS;
+        int share = ConnectionTracker.ShardCapacity(max, _states.Length);
+        if (max < 1 || share > Tables.Min(t => t.Capacity))
+            return Errno.EINVAL;
+        foreach (var table in Tables)
+            table.Limit = share;
+        return Errno.None;
+    }
+
+    /// <summary>Whether connections are tracked now (a rule uses conntrack, or --conntrack always).</summary>
+    private bool Tracked => _states[0].Tracking;
+
+    private IEnumerable<FlowTable> Tables => _states.Select(s => s.Conntrack!.Table);
 
     private int TableId(string name)
     {

@@ -173,11 +173,15 @@ public static class RunCommand
         return 0;
     }
 
-    /// <summary>The control socket's command table: the dataplane's paths, and nfct's timeout subsystem over the daemon's policy registry.</summary>
+    /// <summary>
+    /// The control socket's command table: the dataplane's paths, nfct's timeout subsystem over the daemon's
+    /// policy registry, and the connections (conntrack, /proc/net/nf_conntrack, the nf_conntrack sysctls).
+    /// </summary>
     private static ControlCommands Commands(LiveDataplaneControl control)
     {
         var commands = DataplaneCommands.Create(control);
         NfctCommands.Register(commands, new NfctTool(control.Timeouts));
+        ConntrackCommands.Register(commands, control, control.Timeouts);
         return commands;
     }
 

@@ -220,11 +220,11 @@ public sealed class ControlServerTests
         using var fixture = new ServerFixture();
         var verb = fixture.Call(c => c.Send(new ControlRequest("delete", "/proc/net/xt_recent/SSH")));
         Assert.Equal(ControlError.EINVAL, verb.Error);
-        Assert.Equal("unknown verb 'delete' (verbs: help, list, read, write, show, reload)", verb.Message);
+        Assert.Equal("unknown verb 'delete' (verbs: help, list, read, write, show, reload, run)", verb.Message);
 
-        var path = fixture.Call(c => c.Read("/proc/net/nf_conntrack"));
+        var path = fixture.Call(c => c.Read("/proc/net/stat/nf_conntrack"));
         Assert.Equal(ControlError.ENOENT, path.Error);
-        Assert.Equal("no such path for read: '/proc/net/nf_conntrack'; see help", path.Message);
+        Assert.Equal("no such path for read: '/proc/net/stat/nf_conntrack'; see help", path.Message);
 
         var readOnly = fixture.Call(c => c.Write("/proc/fastpath/jiffies", "1"u8.ToArray()));
         Assert.Equal(ControlError.EINVAL, readOnly.Error);
@@ -242,7 +242,7 @@ public sealed class ControlServerTests
     public void HelpListsEveryRegisteredCommandAndNewOnesCanBeRegistered()
     {
         using var fixture = new ServerFixture();
-        fixture.Server.Commands.RegisterPrefix("read", "/proc/sys/net/netfilter/", "KEY", "", "a sysctl (a later feature)",
+        fixture.Server.Commands.RegisterPrefix("read", "/proc/sys/net/ipv4/", "KEY", "", "a sysctl (a later feature)",
             (_, key) => ControlResponse.Ok(key + "\n"));
         var help = fixture.Call(c => c.Help());
         Assert.True(help.IsOk);
@@ -252,9 +252,8 @@ public sealed class ControlServerTests
         Assert.Contains(lines, l => l.StartsWith("write /proc/net/xt_recent/NAME ", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("show /proc/net/xt_recent/NAME [json] ", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("reload ", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("read /proc/sys/net/netfilter/KEY ", StringComparison.Ordinal));
-        Assert.Equal("nf_conntrack_tcp_timeout_established\n",
-            fixture.Call(c => c.Read("/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established")).Text);
+        Assert.Contains(lines, l => l.StartsWith("read /proc/sys/net/ipv4/KEY ", StringComparison.Ordinal));
+        Assert.Equal("ip_forward\n", fixture.Call(c => c.Read("/proc/sys/net/ipv4/ip_forward")).Text);
         Assert.Throws<ArgumentException>(() => fixture.Server.Commands.Register("read", "/proc/fastpath/hz", "", "twice", (_, _) => ControlResponse.Ok()));
 
         fixture.Server.Commands.Register("nfct", "timeout", "add NAME [ATTR ...]", "any number of arguments",

@@ -96,4 +96,42 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal(2, code);
         Assert.StartsWith($"fastpathctl: cannot connect to {Path.Combine(_fixture.Directory, "nobody.sock")}: ", stderr);
     }
+
+    [Fact]
+    public void ConntrackListsOnStdoutWithConntracksSummaryOnStderr()
+    {
+        _fixture.Backend.Track(FastPath.Testing.TestFrames.Ipv4UdpFrame(40000, 53));
+        _fixture.Backend.Track(FastPath.Testing.TestFrames.Ipv4TcpFrame(40002, 443));
+        var (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-p", "udp"]);
+        Assert.Equal(0, code);
+        Assert.Equal("udp      17 30 src=10.0.0.1 dst=192.168.1.20 sport=40000 dport=53 packets=1 bytes=28 [UNREPLIED] src=192.168.1.20 dst=10.0.0.1 sport=53 dport=40000 packets=0 bytes=0 mark=0 use=1\n", stdout);
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "--json"]);
+        Assert.Equal((0, ""), (code, stderr));
+        Assert.StartsWith("{", stdout);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "--sport", "5"]);
+        Assert.Equal((2, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): unknown option `--sport'\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
+    }
+
+    [Fact]
+    public void SysctlsReadAndWriteThroughCatAndWrite()
+    {
+        const string udp = "/proc/sys/net/netfilter/nf_conntrack_udp_timeout";
+        var (code, _, stderr) = Run(["--socket", _fixture.SocketPath, "write", udp, "50"]);
+        Assert.Equal((0, ""), (code, stderr));
+        (code, var stdout, _) = Run(["--socket", _fixture.SocketPath, "cat", udp]);
+        Assert.Equal((0, "50\n"), (code, stdout));
+        (code, _, stderr) = Run(["--socket", _fixture.SocketPath, "write", udp, "abc"]);
+        Assert.Equal(1, code);
+        Assert.StartsWith($"fastpathctl: {udp}: Invalid argument (", stderr);
+        (code, _, stderr) = Run(["--socket", _fixture.SocketPath, "write", "/proc/sys/net/netfilter/nf_conntrack_count", "1"]);
+        Assert.Equal(1, code);
+        Assert.StartsWith("fastpathctl: /proc/sys/net/netfilter/nf_conntrack_count: Permission denied", stderr);
+        (code, stdout, _) = Run(["--socket", _fixture.SocketPath, "ls", "/proc/sys/net/netfilter"]);
+        Assert.Equal(0, code);
+        Assert.StartsWith("nf_conntrack_acct\nnf_conntrack_buckets\nnf_conntrack_count\n", stdout);
+    }
 }

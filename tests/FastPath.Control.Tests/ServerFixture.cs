@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+using FastPath.Control.Conntrack;
+using FastPath.Core.Conntrack.Timeouts;
+
 namespace FastPath.Control.Tests;
 
 /// <summary>
@@ -34,6 +37,8 @@ internal sealed class ServerFixture : IDisposable
         {
             ClientTimeout = clientTimeout ?? TimeSpan.FromSeconds(2),
         };
+        ConntrackCommands.Register(Server.Commands, Backend, Backend.Timeouts);
+        NfctCommands.Register(Server.Commands, new NfctTool(Backend.Timeouts));
         Server.Start();
         Client = new ControlClient(SocketPath, TimeSpan.FromSeconds(10));
     }

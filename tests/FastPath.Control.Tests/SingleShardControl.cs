@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 using FastPath.Core;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
@@ -9,7 +11,8 @@ namespace FastPath.Control.Tests;
 /// <summary>
 /// The dataplane side of the control socket for tests, built from the real parts: the rules files parsed and
 /// compiled as the daemon does, one <see cref="RulesetState"/> (one worker, no shards), a clock the test sets.
-/// Counters include the files' [packets:bytes], as after `iptables-restore -c`.
+/// Counters include the files' [packets:bytes], as after `iptables-restore -c`. One real <see cref="FlowTable"/>
+/// holds the connections of the frames given to <see cref="Track"/>, timed by the <see cref="Timeouts"/> registry.
 /// </summary>
 internal sealed class SingleShardControl : IDataplaneControl
 {
@@ -20,13 +23,19 @@ internal sealed class SingleShardControl : IDataplaneControl
     private FamilyRuleset _ipv4;
     private FamilyRuleset _ipv6;
     private RulesetState _state;
+    private int _conntrackMax;
 
     public SingleShardControl(string? rulesFile, string? rules6File = null)
     {
         _rulesFile = rulesFile;
         _rules6File = rules6File;
         (_ipv4, _ipv6, _state) = Load();
+        _conntrackMax = Flows.Capacity;
     }
+
+    public TimeoutPolicyRegistry Timeouts { get; } = new();
+
+    public FlowTable Flows { get; } = new(capacity: 64);
 
     public ulong Now { get; set; } = 1_000_000;
 
@@ -67,6 +76,40 @@ internal sealed class SingleShardControl : IDataplaneControl
         {
             return new ControlResult(Errno.EINVAL, e.Message);
         }
+    }
+
+    public IReadOnlyList<FlowView>? ListFlows()
+    {
+        var flows = new List<FlowView>();
+        Flows.Snapshot(Now, Timeouts.Current, flows);
+        return flows;
+    }
+
+    public int? ConntrackCount => Flows.Count;
+
+    public int? ConntrackBuckets => Flows.Buckets;
+
+    public int? ConntrackMax => _conntrackMax;
+
+    public Errno SetConntrackMax(int max)
+    {
+        if (max < 1 || max > Flows.Capacity)
+            return Errno.EINVAL;
+        _conntrackMax = max;
+        return Errno.None;
+    }
+
+    /// <summary>Tracks one frame at <see cref="Now"/> as a worker would, a new connection taking <paramref name="policy"/>, and confirms it.</summary>
+    public CtState Track(byte[] frame, string? policy = null)
+    {
+        var packet = default(ParsedPacket);
+        PacketParser.Parse(frame, ref packet);
+        var timeouts = Timeouts.Current;
+        int policyId = policy is null ? 0 : timeouts.Find(policy)!.Id;
+        var result = Flows.Track(packet, frame, Now, timeouts, policyId);
+        if (result.Disposition == TrackDisposition.Unconfirmed)
+            Flows.Confirm(result.Flow, Now);
+        return result.State;
     }
 
     /// <summary>Runs one frame through the rules as the worker would (port 0 in, port 1 out) at <see cref="Now"/>.</summary>

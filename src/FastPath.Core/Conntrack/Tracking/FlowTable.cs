@@ -92,6 +92,7 @@ public sealed class FlowTable
     private int _free;
     private int _sweepCursor;
     private bool _sweepEvicts; // the kernel's conntrack_gc_work.early_drop: set by a refusal, cleared by a full pass
+    private int _limit;
 
     /// <param name="capacity">Connections before early drop (the kernel's nf_conntrack_max).</param>
     /// <param name="buckets">Hash buckets, a power of two; 0 picks the next power of two at or above the capacity.</param>
@@ -103,6 +104,7 @@ public sealed class FlowTable
         if (!BitOperations.IsPow2(buckets))
             throw new ArgumentOutOfRangeException(nameof(buckets), buckets, "a power of two");
         _flows = new Flow[capacity];
+        _limit = capacity;
         _buckets = new int[buckets];
         _bucketMask = buckets - 1;
         Array.Fill(_buckets, NoFlow);
@@ -112,6 +114,19 @@ public sealed class FlowTable
     }
 
     public int Capacity => _flows.Length;
+
+    /// <summary>
+    /// Connections held before early drop (nf_conntrack_max's share): the capacity unless lowered. Written by
+    /// management, read by the owning worker; a new value applies from the next new connection.
+    /// </summary>
+    public int Limit
+    {
+        get => Volatile.Read(ref _limit);
+        set => Volatile.Write(ref _limit, Math.Clamp(value, 1, _flows.Length));
+    }
+
+    /// <summary>Hash buckets (the kernel's nf_conntrack_buckets).</summary>
+    public int Buckets => _buckets.Length;
 
     /// <summary>Connections held, unconfirmed ones included (the kernel counts a conntrack from its allocation).</summary>
     public int Count { get; private set; }
@@ -282,7 +297,7 @@ public sealed class FlowTable
     public int Sweep(ulong now, int budget)
     {
         int deleted = 0;
-        int max95 = _sweepEvicts ? _flows.Length / 100 * 95 : 0; // 0 below 100 entries, as in the kernel
+        int max95 = _sweepEvicts ? Limit / 100 * 95 : 0; // 0 below 100 entries, as in the kernel
         for (int i = 0; i < budget && i < _flows.Length; i++)
         {
             int flow = _sweepCursor;
@@ -300,6 +315,24 @@ public sealed class FlowTable
             }
         }
         return deleted;
+    }
+
+    /// <summary>
+    /// Adds a view of every confirmed, unexpired connection to <paramref name="into"/>, bucket by bucket as the kernel's
+    /// ct_seq_show walks its hash (an expired one is not shown; the sweep deletes it). Unconfirmed connections stay
+    /// invisible, as they are outside the kernel's hash. The owning worker calls it; it changes nothing.
+    /// </summary>
+    public void Snapshot(ulong now, TimeoutPolicySnapshot timeouts, List<FlowView> into)
+    {
+        foreach (int head in _buckets)
+        {
+            for (int flow = head; flow != NoFlow; flow = _flows[flow].Next)
+            {
+                ref readonly Flow entry = ref _flows[flow];
+                if (!IsExpired(entry, now))
+                    into.Add(FlowView.Of(entry, now, timeouts.FindById(entry.PolicyId)?.Name));
+            }
+        }
     }
 
     private int Find(in ConnectionKey key, uint hash, ulong now, out FlowDirection direction)
@@ -331,7 +364,7 @@ public sealed class FlowTable
     private TrackResult Create(in ConnectionKey key, uint hash, in ParsedPacket packet, in TcpSegment segment, ReadOnlySpan<byte> l4,
         ulong now, TimeoutPolicySnapshot timeouts, int policyId)
     {
-        if (Count >= _flows.Length && !EarlyDrop(hash, now))
+        if (Count >= Limit && !EarlyDrop(hash, now))
         {
             TableFullDrops++;
             _sweepEvicts = true;

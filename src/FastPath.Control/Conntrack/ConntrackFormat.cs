@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Packets;
+
+namespace FastPath.Control.Conntrack;
+
+/// <summary>
+/// Connections as text: the lines of /proc/net/nf_conntrack (ct_seq_show, Linux 6.x) and of `conntrack -L`
+/// (conntrack-tools 1.4.7 over libnetfilter_conntrack), byte for byte, plus what only FastPath can say: the timeout
+/// policy of each connection and how many connections use each policy.
+/// </summary>
+public static class ConntrackFormat
+{
+    /// <summary>What conntrack -L prints on stderr after the listing.</summary>
+    public static string Summary(int shown) =>
+        string.Create(CultureInfo.InvariantCulture, $"conntrack v1.4.7 (conntrack-tools): {shown} flow entries have been shown.\n");
+
+    /// <summary>The field FastPath adds at the end of a conntrack -L line of a connection on a named timeout policy; the name runs to the end of the line.</summary>
+    public const string PolicyField = "timeout-policy=";
+
+    /// <summary>
+    /// One line of /proc/net/nf_conntrack: "%-8s %u %-8s %u %ld " (family, its number, protocol, its number,
+    /// seconds left), the protocol's state, both tuples (counters after each when <paramref name="accounting"/>,
+    /// [UNREPLIED] between them), [ASSURED], mark, zone, and use counting the reader's own reference.
+    /// </summary>
+    public static string ProcLine(FlowView flow, bool accounting)
+    {
+        var line = new StringBuilder(200);
+        line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} {ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
+        AppendState(line, flow);
+        AppendTuple(line, flow, flow.Original, ipv6Expanded: true);
+        if (accounting)
+            AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
+        if (!flow.SeenReply)
+            line.Append("[UNREPLIED] ");
+        AppendTuple(line, flow, flow.Reply, ipv6Expanded: true);
+        if (accounting)
+            AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
+        if (flow.Assured)
+            line.Append("[ASSURED] ");
+        line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} zone={flow.Zone} use={flow.Use + 1}\n");
+        return line.ToString();
+    }
+
+    /// <summary>
+    /// One line of `conntrack -L` with accounting on (FastPath always counts): like the proc line without the
+    /// family columns, IPv6 compressed as inet_ntop writes it, zone only when not 0, the netlink use count; then
+    /// <see cref="PolicyField"/> NAME when the connection has a timeout policy.
+    /// </summary>
+    public static string ToolLine(FlowView flow)
+    {
+        var line = new StringBuilder(200);
+        line.Append(CultureInfo.InvariantCulture, $"{ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
+        AppendState(line, flow);
+        AppendTuple(line, flow, flow.Original, ipv6Expanded: false);
+        AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
+        if (!flow.SeenReply)
+            line.Append("[UNREPLIED] ");
+        AppendTuple(line, flow, flow.Reply, ipv6Expanded: false);
+        AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
+        if (flow.Assured)
+            line.Append("[ASSURED] ");
+        line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} ");
+        if (flow.Zone != 0)
+            line.Append(CultureInfo.InvariantCulture, $"zone={flow.Zone} ");
+        line.Append(CultureInfo.InvariantCulture, $"use={flow.Use}");
+        if (flow.TimeoutPolicy is { } policy)
+            line.Append(' ').Append(PolicyField).Append(policy);
+        return line.Append('\n').ToString();
+    }
+
+    /// <summary>The connections as one JSON document, with the same names the text uses.</summary>
+    public static string Json(IReadOnlyList<FlowView> flows)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("flows");
+            foreach (var flow in flows)
+            {
+                json.WriteStartObject();
+                json.WriteString("family", FamilyName(flow.Family));
+                json.WriteString("protocol", ProtocolName(flow.Protocol));
+                json.WriteNumber("protocol_number", flow.Protocol);
+                json.WriteNumber("timeout", flow.TimeoutSeconds);
+                if (flow.State is { } state)
+                    json.WriteString("state", state);
+                WriteTuple(json, "original", flow, flow.Original, flow.OriginalPackets, flow.OriginalBytes);
+                WriteTuple(json, "reply", flow, flow.Reply, flow.ReplyPackets, flow.ReplyBytes);
+                json.WriteBoolean("unreplied", !flow.SeenReply);
+                json.WriteBoolean("assured", flow.Assured);
+                json.WriteNumber("mark", flow.Mark);
+                json.WriteNumber("zone", flow.Zone);
+                json.WriteNumber("use", flow.Use);
+                if (flow.TimeoutPolicy is { } policy)
+                    json.WriteString("timeout_policy", policy);
+                else
+                    json.WriteNull("timeout_policy");
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    /// <summary>
+    /// How many connections use each timeout policy, as `uniq -c` counts: the count right-aligned in 7 columns, a
+    /// space, the name to the end of the line. "(defaults)" first, for the connections on the per-protocol defaults,
+    /// then every policy in nfct's list order, those without connections too.
+    /// </summary>
+    public static string PolicyCounts(IReadOnlyList<FlowView> flows, TimeoutPolicySnapshot timeouts)
+    {
+        var text = new StringBuilder();
+        foreach (var (name, count) in CountByPolicy(flows, timeouts))
+            text.Append(CultureInfo.InvariantCulture, $"{count,7} {name ?? DefaultsLabel}\n");
+        return text.ToString();
+    }
+
+    /// <summary>The per-policy counts as JSON: {"defaults": N, "policies": [{"name": ..., "flows": N}, ...]}.</summary>
+    public static string PolicyCountsJson(IReadOnlyList<FlowView> flows, TimeoutPolicySnapshot timeouts)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            var counts = CountByPolicy(flows, timeouts);
+            json.WriteNumber("defaults", counts[0].Count);
+            json.WriteStartArray("policies");
+            foreach (var (name, count) in counts.Skip(1))
+            {
+                json.WriteStartObject();
+                json.WriteString("name", name);
+                json.WriteNumber("flows", count);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    public const string DefaultsLabel = "(defaults)";
+
+    /// <summary>The kernel's l4proto_name, and libnetfilter_conntrack's proto2str: anything else is "unknown".</summary>
+    public static string ProtocolName(byte protocol) => protocol switch
+    {
+        6 => "tcp",
+        17 => "udp",
+        136 => "udplite",
+        1 => "icmp",
+        58 => "icmpv6",
+        132 => "sctp",
+        47 => "gre",
+        33 => "dccp",
+        _ => "unknown",
+    };
+
+    public static string FamilyName(L3Kind family) => family == L3Kind.IPv6 ? "ipv6" : "ipv4";
+
+    private static int FamilyNumber(L3Kind family) => family == L3Kind.IPv6 ? 10 : 2;
+
+    // Policy names are unique, so the defaults (null) and each policy get one row.
+    private static List<(string? Name, int Count)> CountByPolicy(IReadOnlyList<FlowView> flows, TimeoutPolicySnapshot timeouts)
+    {
+        var counts = new List<(string? Name, int Count)> { (null, flows.Count(f => f.TimeoutPolicy is null)) };
+        foreach (var policy in timeouts.Policies)
+            counts.Add((policy.Name, flows.Count(f => f.TimeoutPolicy == policy.Name)));
+        return counts;
+    }
+
+    private static void AppendState(StringBuilder line, FlowView flow)
+    {
+        if (flow.State is { } state)
+            line.Append(state).Append(' ');
+    }
+
+    private static void AppendTuple(StringBuilder line, FlowView flow, FlowTuple tuple, bool ipv6Expanded)
+    {
+        line.Append("src=").Append(Address(tuple.Source, flow.Family, ipv6Expanded))
+            .Append(" dst=").Append(Address(tuple.Destination, flow.Family, ipv6Expanded)).Append(' ');
+        if (IsIcmp(flow))
+            line.Append(CultureInfo.InvariantCulture, $"type={tuple.IcmpType} code={tuple.IcmpCode} id={tuple.IcmpId} ");
+        else if (flow.Protocol == 47)
+            line.Append(CultureInfo.InvariantCulture, $"srckey=0x{tuple.SourcePort:x} dstkey=0x{tuple.DestinationPort:x} ");
+        else if (FlowTable.HasPorts(flow.Protocol))
+            line.Append(CultureInfo.InvariantCulture, $"sport={tuple.SourcePort} dport={tuple.DestinationPort} ");
+    }
+
+    private static void AppendCounters(StringBuilder line, ulong packets, ulong bytes) =>
+        line.Append(CultureInfo.InvariantCulture, $"packets={packets} bytes={bytes} ");
+
+    private static void WriteTuple(Utf8JsonWriter json, string name, FlowView flow, FlowTuple tuple, ulong packets, ulong bytes)
+    {
+        json.WriteStartObject(name);
+        json.WriteString("src", Address(tuple.Source, flow.Family, ipv6Expanded: false));
+        json.WriteString("dst", Address(tuple.Destination, flow.Family, ipv6Expanded: false));
+        if (IsIcmp(flow))
+        {
+            json.WriteNumber("type", tuple.IcmpType);
+            json.WriteNumber("code", tuple.IcmpCode);
+            json.WriteNumber("id", tuple.IcmpId);
+        }
+        else if (FlowTable.HasPorts(flow.Protocol))
+        {
+            json.WriteNumber("sport", tuple.SourcePort);
+            json.WriteNumber("dport", tuple.DestinationPort);
+        }
+        json.WriteNumber("packets", packets);
+        json.WriteNumber("bytes", bytes);
+        json.WriteEndObject();
+    }
+
+    private static bool IsIcmp(FlowView flow) =>
+        (flow.Protocol == 1 && flow.Family == L3Kind.IPv4) || (flow.Protocol == 58 && flow.Family == L3Kind.IPv6);
+
+    /// <summary>The proc file prints IPv6 with %pI6 (every group, four digits); conntrack with inet_ntop (compressed).</summary>
+    private static string Address(InetAddress address, L3Kind family, bool ipv6Expanded)
+    {
+        if (family != L3Kind.IPv6 || ipv6Expanded)
+            return address.Format(family);
+        Span<byte> bytes = stackalloc byte[16];
+        address.CopyTo(bytes);
+        return InetNtop6(bytes);
+    }
+
+    /// <summary>
+    /// glibc's inet_ntop for AF_INET6: lowercase groups without leading zeros, the longest run of two or more zero
+    /// groups (the first of equals) as "::", and the last 32 bits as a dotted quad for ::a.b.c.d and ::ffff:a.b.c.d.
+    /// </summary>
+    public static string InetNtop6(ReadOnlySpan<byte> bytes)
+    {
+        Span<ushort> words = stackalloc ushort[8];
+        for (int i = 0; i < 8; i++)
+            words[i] = (ushort)((bytes[2 * i] << 8) | bytes[(2 * i) + 1]);
+        int bestStart = -1, bestLength = 0;
+        for (int i = 0; i < 8;)
+        {
+            int j = i;
+            while (j < 8 && words[j] == 0)
+                j++;
+            if (j - i > bestLength && j - i >= 2)
+                (bestStart, bestLength) = (i, j - i);
+            i = j == i ? i + 1 : j;
+        }
+        var text = new StringBuilder(39);
+        for (int i = 0; i < 8; i++)
+        {
+            if (i == bestStart)
+            {
+                text.Append(':');
+                i += bestLength - 1;
+                if (i == 7)
+                    text.Append(':');
+                continue;
+            }
+            if (i > 0)
+                text.Append(':');
+            bool embeddedIPv4 = i == 6 && bestStart == 0 && (bestLength == 6 || (bestLength == 5 && words[5] == 0xffff));
+            if (embeddedIPv4)
+            {
+                text.Append(new IPAddress(bytes[12..]).ToString());
+                break;
+            }
+            text.Append(words[i].ToString("x", CultureInfo.InvariantCulture));
+        }
+        return text.ToString();
+    }
+}

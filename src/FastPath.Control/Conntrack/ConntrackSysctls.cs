@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+using System.Text;
+using FastPath.Core;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Recent;
+
+namespace FastPath.Control.Conntrack;
+
+/// <summary>
+/// /proc/sys/net/netfilter/nf_conntrack_* as a Linux 6.x kernel serves them, with its handlers' parsing and errnos
+/// (checked on this machine's 6.18 in a network namespace). Every timeout file reads and writes one state of a
+/// tracker's defaults in the <see cref="TimeoutPolicyRegistry"/>, the numbers `nfct default-set` changes too.
+/// nf_conntrack_acct only decides whether /proc/net/nf_conntrack shows counters. Management thread only.
+/// </summary>
+public sealed class ConntrackSysctls
+{
+    private readonly IDataplaneControl _backend;
+    private readonly TimeoutPolicyRegistry _timeouts;
+    private readonly SortedDictionary<string, Sysctl> _files = new(StringComparer.Ordinal);
+
+    public ConntrackSysctls(IDataplaneControl backend, TimeoutPolicyRegistry timeouts)
+    {
+        _backend = backend;
+        _timeouts = timeouts;
+        foreach (var (name, protocol, state) in TimeoutFiles())
+            _files.Add(name, TimeoutFile(protocol, protocol.StateIndex(state)));
+        _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), WriteAccounting));
+        _files.Add("nf_conntrack_max", new Sysctl(() => Number(backend.ConntrackMax), WriteMax));
+        _files.Add("nf_conntrack_count", new Sysctl(() => Number(backend.ConntrackCount), Write: null));
+        _files.Add("nf_conntrack_buckets", new Sysctl(() => Number(backend.ConntrackBuckets), Write: null));
+    }
+
+    /// <summary>nf_conntrack_acct: 0 (the kernel's default) hides the packets= bytes= fields of /proc/net/nf_conntrack.</summary>
+    public bool Accounting { get; private set; }
+
+    /// <summary>The file names, in the order ls prints them.</summary>
+    public IEnumerable<string> Names => _files.Keys;
+
+    public ControlResponse Read(string name) =>
+        _files.TryGetValue(name, out var file) ? file.Read() : NoSuchFile(name);
+
+    /// <summary>
+    /// A write of <paramref name="data"/>: EACCES for the read-only files whatever the data (the kernel refuses the
+    /// open), nothing changes for no data, EINVAL for text or a value the handler refuses.
+    /// </summary>
+    public ControlResponse Write(string name, ReadOnlySpan<byte> data)
+    {
+        if (!_files.TryGetValue(name, out var file))
+            return NoSuchFile(name);
+        if (file.Write is null)
+            return ControlResponse.Fail(ControlError.EACCES, $"{name} is read-only");
+        var value = ProcInteger.Parse(data);
+        return value.Result switch
+        {
+            ProcIntegerParse.Empty => ControlResponse.Ok(),
+            ProcIntegerParse.Invalid => ControlResponse.Fail(ControlError.EINVAL,
+                $"'{ControlWire.Escape(Encoding.UTF8.GetString(data))}' is not an integer as the kernel reads one (optional '-', decimal, 0x hex or 0 octal, then whitespace or the end)"),
+            _ => file.Write(value),
+        };
+    }
+
+    /// <summary>
+    /// The timeout files of a 6.18 kernel and the tracker state each one is (nf_conntrack_standalone.c): TCP's
+    /// SYN_SENT2 and SCTP's HEARTBEAT_ACKED have none; UDP-Lite shares UDP's; DCCP's went with its tracker in 6.16.
+    /// </summary>
+    private static IEnumerable<(string Name, TimeoutProtocol Protocol, string State)> TimeoutFiles()
+    {
+        yield return ("nf_conntrack_generic_timeout", TimeoutProtocols.Generic, "TIMEOUT");
+        foreach (string state in new[] { "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE" })
+            yield return ("nf_conntrack_tcp_timeout_" + state.ToLowerInvariant(), TimeoutProtocols.Tcp, state);
+        yield return ("nf_conntrack_tcp_timeout_max_retrans", TimeoutProtocols.Tcp, "RETRANS");
+        yield return ("nf_conntrack_tcp_timeout_unacknowledged", TimeoutProtocols.Tcp, "UNACKNOWLEDGED");
+        yield return ("nf_conntrack_udp_timeout", TimeoutProtocols.Udp, "UNREPLIED");
+        yield return ("nf_conntrack_udp_timeout_stream", TimeoutProtocols.Udp, "REPLIED");
+        yield return ("nf_conntrack_icmp_timeout", TimeoutProtocols.Icmp, "TIMEOUT");
+        yield return ("nf_conntrack_icmpv6_timeout", TimeoutProtocols.IcmpV6, "TIMEOUT");
+        foreach (string state in new[] { "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT" })
+            yield return ("nf_conntrack_sctp_timeout_" + state.ToLowerInvariant(), TimeoutProtocols.Sctp, state);
+        yield return ("nf_conntrack_gre_timeout", TimeoutProtocols.Gre, "UNREPLIED");
+        yield return ("nf_conntrack_gre_timeout_stream", TimeoutProtocols.Gre, "REPLIED");
+    }
+
+    /// <summary>
+    /// proc_dointvec_jiffies over one state's default: reads the stored jiffies as an int divided by HZ (so a
+    /// default above INT_MAX jiffies, which nfct can set, reads negative, as in the kernel); a write of at most
+    /// INT_MAX / HZ seconds either way stores seconds * HZ, a negative one included.
+    /// </summary>
+    private Sysctl TimeoutFile(TimeoutProtocol protocol, int state)
+    {
+        return new Sysctl(Read, Write);
+
+        ControlResponse Read()
+        {
+            _timeouts.GetDefaults(2, protocol.Number, out var defaults);
+            return Number(unchecked((int)defaults!.Jiffies[state]) / Jiffies.Hz);
+        }
+
+        ControlResponse Write(ProcInteger value)
+        {
+            if (value.Magnitude > int.MaxValue / Jiffies.Hz)
+                return ControlResponse.Fail(ControlError.EINVAL, $"at most {int.MaxValue / Jiffies.Hz} seconds either way (INT_MAX jiffies at HZ {Jiffies.Hz})");
+            long seconds = value.Negative ? -(long)value.Magnitude : (long)value.Magnitude;
+            var errno = _timeouts.SetDefaults(2, protocol.Number, new Dictionary<int, uint> { [state] = unchecked((uint)seconds) });
+            return errno == Errno.None ? ControlResponse.Ok() : ControlResponse.Fail(ControlError.From(errno), "");
+        }
+    }
+
+    // proc_dou8vec_minmax with 0..1: no sign at all, not even "-0".
+    private ControlResponse WriteAccounting(ProcInteger value)
+    {
+        if (value.Negative || value.Magnitude > 1)
+            return ControlResponse.Fail(ControlError.EINVAL, "0 or 1");
+        Accounting = value.Magnitude == 1;
+        return ControlResponse.Ok();
+    }
+
+    // proc_dointvec: any int; the dataplane says which it can enforce.
+    private ControlResponse WriteMax(ProcInteger value)
+    {
+        ulong limit = value.Negative ? (ulong)int.MaxValue + 1 : int.MaxValue;
+        if (value.Magnitude > limit)
+            return ControlResponse.Fail(ControlError.EINVAL, "not an int");
+        int max = value.Negative ? (int)-(long)value.Magnitude : (int)value.Magnitude;
+        var errno = _backend.SetConntrackMax(max);
+        return errno switch
+        {
+            Errno.None => ControlResponse.Ok(),
+            Errno.ENOSYS => NotTracked(),
+            _ => ControlResponse.Fail(ControlError.From(errno), $"the dataplane cannot hold {max} connections"),
+        };
+    }
+
+    private static ControlResponse Number(int? value) => value is { } known
+        ? ControlResponse.Ok(known.ToString(CultureInfo.InvariantCulture) + "\n")
+        : NotTracked();
+
+    internal static ControlResponse NotTracked() => ControlResponse.Fail(ControlError.ENOSYS, "this dataplane does not track connections");
+
+    private static ControlResponse NoSuchFile(string name) =>
+        ControlResponse.Fail(ControlError.ENOENT, $"no sysctl named '{name}' (ls {ConntrackCommands.SysctlDirectory})");
+
+    /// <summary>One file: how it reads, and how it takes a parsed write (null: read-only, EACCES).</summary>
+    private sealed record Sysctl(Func<ControlResponse> Read, Func<ProcInteger, ControlResponse>? Write);
+}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Packets;
+
+namespace FastPath.Core.Conntrack.Tracking;
+
+/// <summary>
+/// One direction of a connection as listings print it (the kernel's print_tuple): addresses, then the ports for
+/// protocols keyed on them (TCP, UDP, UDP-Lite, SCTP; GRE's keys), or the ICMP type, code and identifier of the
+/// message this direction carries (the reply tuple of an echo request has type 0).
+/// </summary>
+public readonly record struct FlowTuple(
+    InetAddress Source, InetAddress Destination, ushort SourcePort, ushort DestinationPort, byte IcmpType, byte IcmpCode, ushort IcmpId);
+
+/// <summary>
+/// A connection as `cat /proc/net/nf_conntrack` and `conntrack -L` show it, taken at one moment by
+/// <see cref="FlowTable.Snapshot"/>: immutable, so the management thread can format it while the worker goes on.
+/// </summary>
+public sealed record FlowView(
+    L3Kind Family,
+    byte Protocol,
+    FlowTuple Original,
+    FlowTuple Reply,
+    string? State,
+    long TimeoutSeconds,
+    bool SeenReply,
+    bool Assured,
+    ulong OriginalPackets,
+    ulong OriginalBytes,
+    ulong ReplyPackets,
+    ulong ReplyBytes,
+    string? TimeoutPolicy)
+{
+    /// <summary>The connection mark; FastPath sets none (-j CONNMARK is not implemented), so always 0.</summary>
+    public uint Mark => 0;
+
+    /// <summary>The conntrack zone; FastPath has only the default zone.</summary>
+    public ushort Zone => 0;
+
+    /// <summary>
+    /// The reference count the kernel reports through netlink for an idle connection: its own. /proc/net/nf_conntrack
+    /// shows one more, the reference its reader holds while printing.
+    /// </summary>
+    public int Use => 1;
+
+    /// <summary>The kernel's tcp_conntrack_names, indexed by <see cref="TcpState"/>.</summary>
+    private static readonly string[] s_tcpStateNames =
+        ["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"];
+
+    /// <summary>The view of one table entry at <paramref name="now"/>; <paramref name="policyName"/> is null on the defaults.</summary>
+    public static FlowView Of(in Flow flow, ulong now, string? policyName)
+    {
+        var key = flow.Original;
+        long remaining = (long)(flow.Deadline - now);
+        return new FlowView(
+            key.Family,
+            key.Protocol,
+            Tuple(key, reply: false),
+            Tuple(key, reply: true),
+            key.Protocol == 6 ? s_tcpStateNames[(int)flow.Tcp.State] : null,
+            remaining > 0 ? remaining / Recent.Jiffies.Hz : 0, // nf_ct_expires: never negative
+            (flow.Status & FlowStatus.SeenReply) != 0,
+            flow.IsAssured,
+            flow.OriginalPackets,
+            flow.OriginalBytes,
+            flow.ReplyPackets,
+            flow.ReplyBytes,
+            policyName);
+    }
+
+    private static FlowTuple Tuple(in ConnectionKey original, bool reply)
+    {
+        var key = reply ? original.Reverse() : original;
+        if (!ConnectionKey.IsIcmp(key.Protocol, key.Family))
+            return new FlowTuple(key.Source, key.Destination, key.SourcePort, key.DestinationPort, 0, 0, 0);
+
+        // The key holds the request's type and code for both directions; the reply tuple shows the reply's type.
+        byte requestType = (byte)(key.DestinationPort >> 8);
+        byte code = (byte)key.DestinationPort;
+        byte type = reply ? ReplyType(requestType, key.Family == L3Kind.IPv6) : requestType;
+        return new FlowTuple(key.Source, key.Destination, 0, 0, type, code, key.SourcePort);
+    }
+
+    // icmp_invert_tuple's invmap: echo 8 → 0, the others n → n + 1; ICMPv6 echo 128 → 129, node information 139 → 140.
+    private static byte ReplyType(byte requestType, bool ipv6) =>
+        !ipv6 && requestType == 8 ? (byte)0 : (byte)(requestType + 1);
+}

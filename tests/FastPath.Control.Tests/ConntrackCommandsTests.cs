@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+using System.Text;
+using FastPath.Control.Conntrack;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Testing;
+using Xunit;
+
+namespace FastPath.Control.Tests;
+
+/// <summary>The conntrack paths over a real socket: sysctls with the kernel's parsing and errnos, the proc file, conntrack -L filters, per-policy counts.</summary>
+public sealed class ConntrackCommandsTests : IDisposable
+{
+    private const string Sysctl = ConntrackCommands.SysctlDirectory + "/";
+    private readonly ServerFixture _fixture = new();
+
+    public void Dispose() => _fixture.Dispose();
+
+    private ControlResponse Send(string verb, string path, params string[] args) => _fixture.Call(c => c.Send(new ControlRequest(verb, path, args)));
+
+    private ControlResponse Write(string name, string data) =>
+        _fixture.Call(c => c.Send(new ControlRequest("write", Sysctl + name, [], Encoding.Latin1.GetBytes(data))));
+
+    private string Read(string name) => Send("read", Sysctl + name).Text;
+
+    private ControlResponse Conntrack(params string[] args) => Send(ConntrackCommands.Verb, ConntrackCommands.Path, args);
+
+    [Fact]
+    public void TimeoutSysctlsReadTheDefaultsInSecondsAndAWriteChangesExactlyThatState()
+    {
+        Assert.Equal("30\n", Read("nf_conntrack_udp_timeout"));
+        Assert.Equal("120\n", Read("nf_conntrack_udp_timeout_stream"));
+        Assert.Equal("432000\n", Read("nf_conntrack_tcp_timeout_established"));
+        Assert.Equal("300\n", Read("nf_conntrack_tcp_timeout_unacknowledged"));
+        Assert.Equal("600\n", Read("nf_conntrack_generic_timeout"));
+
+        Assert.True(Write("nf_conntrack_udp_timeout", "50\n").IsOk);
+        Assert.Equal("50\n", Read("nf_conntrack_udp_timeout"));
+        Assert.Equal("120\n", Read("nf_conntrack_udp_timeout_stream"));
+        Assert.Equal([50u, 120u], DefaultSeconds(TimeoutProtocols.Udp));
+
+        Assert.True(Write("nf_conntrack_tcp_timeout_max_retrans", "77").IsOk);
+        Assert.Equal([120u, 60u, 432000u, 120u, 60u, 30u, 120u, 10u, 120u, 77u, 300u], DefaultSeconds(TimeoutProtocols.Tcp));
+    }
+
+    // Each case was written to nf_conntrack_udp_timeout of Linux 6.18 in a network namespace; null is EINVAL.
+    [Theory]
+    [InlineData("50", "50")]
+    [InlineData(" 51 ", "51")]
+    [InlineData("\t52\n", "52")]
+    [InlineData("\v5", "5")]
+    [InlineData("\r6", "6")]
+    [InlineData("-54", "-54")]
+    [InlineData("  -5  ", "-5")]
+    [InlineData("-0", "0")]
+    [InlineData("55 56", "55")]
+    [InlineData("57\n58", "57")]
+    [InlineData("63 x", "63")]
+    [InlineData("2\t\t\t\tz", "2")]
+    [InlineData("0x10", "16")]
+    [InlineData("0X1F", "31")]
+    [InlineData("010", "8")]
+    [InlineData("00000000000000000050", "40")]
+    [InlineData("8589934", "8589934")]
+    [InlineData("-8589934", "-8589934")]
+    [InlineData("+53", null)]
+    [InlineData("abc", null)]
+    [InlineData("59x", null)]
+    [InlineData(" ", null)]
+    [InlineData("\n", null)]
+    [InlineData("7\r", null)]
+    [InlineData("09", null)]
+    [InlineData("0x", null)]
+    [InlineData("-", null)]
+    [InlineData("- 5", null)]
+    [InlineData("60,61", null)]
+    [InlineData("62\0", null)]
+    [InlineData("8589935", null)]
+    [InlineData("-8589935", null)]
+    [InlineData("9999999999", null)]
+    [InlineData("0x7fffffff", null)]
+    [InlineData("18446744073709551616", null)]
+    [InlineData("000000000000000000050", null)]
+    public void TimeoutWritesParseAsTheKernelDoes(string data, string? reads)
+    {
+        Assert.True(Write("nf_conntrack_udp_timeout", "44").IsOk);
+        var response = Write("nf_conntrack_udp_timeout", data);
+        if (reads is null)
+        {
+            Assert.Equal(ControlError.EINVAL, response.Error);
+            Assert.Equal("44\n", Read("nf_conntrack_udp_timeout"));
+        }
+        else
+        {
+            Assert.True(response.IsOk, response.Message);
+            Assert.Equal(reads + "\n", Read("nf_conntrack_udp_timeout"));
+        }
+    }
+
+    [Fact]
+    public void AnEmptyWriteChangesNothingAndReadOnlyFilesAnswerEacces()
+    {
+        Assert.True(Write("nf_conntrack_icmp_timeout", "").IsOk);
+        Assert.Equal("30\n", Read("nf_conntrack_icmp_timeout"));
+        Assert.Equal(ControlError.EACCES, Write("nf_conntrack_count", "5").Error);
+        Assert.Equal(ControlError.EACCES, Write("nf_conntrack_buckets", "").Error);
+        Assert.Equal(ControlError.ENOENT, Write("nf_conntrack_nope", "1").Error);
+        Assert.Equal("64\n", Read("nf_conntrack_buckets"));
+        Assert.Equal("0\n", Read("nf_conntrack_count"));
+    }
+
+    [Fact]
+    public void AcctTakesOnlyZeroOrOneAndShowsTheCountersInTheProcFile()
+    {
+        _fixture.Backend.Track(TestFrames.Ipv4UdpFrame(40000, 53, dataLength: 4));
+        Assert.Equal("0\n", Read("nf_conntrack_acct"));
+        Assert.DoesNotContain("packets=", Send("read", ConntrackCommands.ProcPath).Text);
+        foreach (string refused in new[] { "2", "-1", "-0", "x" })
+            Assert.Equal(ControlError.EINVAL, Write("nf_conntrack_acct", refused).Error);
+        Assert.True(Write("nf_conntrack_acct", " 1").IsOk);
+        Assert.Equal("ipv4     2 udp      17 30 src=10.0.0.1 dst=192.168.1.20 sport=40000 dport=53 packets=1 bytes=32 [UNREPLIED] src=192.168.1.20 dst=10.0.0.1 sport=53 dport=40000 packets=0 bytes=0 mark=0 zone=0 use=2\n",
+            Send("read", ConntrackCommands.ProcPath).Text);
+        Assert.Equal("1\n", Read("nf_conntrack_count"));
+    }
+
+    [Fact]
+    public void MaxIsAnIntTheDataplaneMayRefuse()
+    {
+        Assert.Equal("64\n", Read("nf_conntrack_max"));
+        Assert.True(Write("nf_conntrack_max", "32\n").IsOk);
+        Assert.Equal("32\n", Read("nf_conntrack_max"));
+        Assert.Equal(ControlError.EINVAL, Write("nf_conntrack_max", "0").Error);
+        Assert.Equal(ControlError.EINVAL, Write("nf_conntrack_max", "2147483648").Error);
+        Assert.Equal("32\n", Read("nf_conntrack_max"));
+    }
+
+    [Fact]
+    public void LsListsTheSysctlsInLsOrder()
+    {
+        var names = Send("list", ConntrackCommands.SysctlDirectory).Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(names.Order(StringComparer.Ordinal), names);
+        Assert.Contains("nf_conntrack_sctp_timeout_heartbeat_sent", names);
+        Assert.Contains("nf_conntrack_gre_timeout_stream", names);
+        Assert.Contains("nf_conntrack_icmpv6_timeout", names);
+        Assert.Equal(29, names.Length); // 25 timeouts, acct, buckets, count, max
+    }
+
+    [Fact]
+    public void ListingFiltersAsConntrackDoes()
+    {
+        TrackSomeFlows();
+        Assert.Equal(4, Lines(Conntrack("-L")).Length);
+        Assert.Equal(2, Lines(Conntrack("-L", "-p", "udp")).Length);
+        Assert.Equal(3, Lines(Conntrack("-L", "-f", "ipv4")).Length);
+        Assert.Single(Lines(Conntrack("-L", "-f", "ipv6")));
+        Assert.Single(Lines(Conntrack("-L", "-p", "udp", "--dport", "123")));
+        Assert.Equal(3, Lines(Conntrack("-L", "-s", "10.0.0.0/24")).Length);
+        Assert.Empty(Lines(Conntrack("-L", "-s", "10.0.1.0/24")));
+        Assert.Single(Lines(Conntrack("-L", "-d", "192.168.1.30")));
+        Assert.Single(Lines(Conntrack("-L", "-p", "tcp", "--state", "SYN_SENT")));
+        Assert.Empty(Lines(Conntrack("-L", "-p", "tcp", "--state", "ESTABLISHED")));
+        Assert.Single(Lines(Conntrack("-L", "--timeout-policy", "udp-long")));
+        Assert.Equal("4\n", Conntrack("-C").Text);
+
+        string line = Lines(Conntrack("-L", "-p", "udp", "--sport", "40001"))[0];
+        Assert.Equal("udp      17 30 src=10.0.0.1 dst=192.168.1.30 sport=40001 dport=123 packets=1 bytes=28 [UNREPLIED] src=192.168.1.30 dst=10.0.0.1 sport=123 dport=40001 packets=0 bytes=0 mark=0 use=1 timeout-policy=udp-long", line);
+    }
+
+    [Theory]
+    [InlineData("unknown option `--sport'", "-L", "--sport", "5")]
+    [InlineData("unknown option `--state'", "-L", "-p", "udp", "--state", "ESTABLISHED")]
+    [InlineData("unknown TCP state `established'", "-L", "-p", "tcp", "--state", "established")]
+    [InlineData("unknown option `--state'", "-L", "-p", "TCP", "--state", "SYN_SENT")]
+    [InlineData("`foo' unsupported protocol", "-L", "-p", "foo")]
+    [InlineData("`IPV6' unsupported protocol", "-L", "-f", "IPV6")]
+    [InlineData("mismatched address family", "-L", "-f", "ipv4", "-s", "::1")]
+    [InlineData("mismatched address family", "-L", "-s", "10.0.0.1", "-d", "fd00::1")]
+    [InlineData("option `-s' requires an argument", "-L", "-s")]
+    [InlineData("Invalid commands combination", "-L", "-L")]
+    [InlineData("unknown type `extra'", "-L", "extra")]
+    public void UsageErrorsAreConntracksMessages(string message, params string[] args)
+    {
+        var response = Conntrack(args);
+        Assert.Equal(ControlError.EINVAL, response.Error);
+        Assert.Equal(ConntrackQuery.MessagePrefix + message, response.Message);
+    }
+
+    [Fact]
+    public void PolicyCountsListTheDefaultsThenEveryPolicy()
+    {
+        TrackSomeFlows();
+        Assert.Equal("      3 (defaults)\n      1 udp-long\n      0 tcp-unused\n", Conntrack("--policy-counts").Text);
+        Assert.Equal("      1 (defaults)\n      1 udp-long\n      0 tcp-unused\n", Conntrack("--policy-counts", "-p", "udp").Text);
+        Assert.Contains("\"name\": \"udp-long\",", Conntrack("--policy-counts", "--json").Text);
+    }
+
+    [Fact]
+    public void JsonCarriesTheSameFields()
+    {
+        TrackSomeFlows();
+        string json = Conntrack("-L", "-p", "icmpv6", "--json").Text;
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        var flow = Assert.Single(document.RootElement.GetProperty("flows").EnumerateArray());
+        Assert.Equal("ipv6", flow.GetProperty("family").GetString());
+        Assert.Equal(129, flow.GetProperty("reply").GetProperty("type").GetInt32());
+        Assert.Equal("2001:db8:0:1::20", flow.GetProperty("original").GetProperty("dst").GetString());
+        Assert.True(flow.GetProperty("unreplied").GetBoolean());
+    }
+
+    [Fact]
+    public void APolicyDeletedUnderAConnectionLeavesItOnTheDefaults()
+    {
+        TrackSomeFlows();
+        Assert.Equal(Core.Errno.None, _fixture.Backend.Timeouts.Delete("udp-long"));
+        Assert.Equal("      4 (defaults)\n      0 tcp-unused\n", Conntrack("--policy-counts").Text);
+    }
+
+    private void TrackSomeFlows()
+    {
+        var timeouts = _fixture.Backend.Timeouts;
+        Assert.Equal(Core.Errno.None, timeouts.Create("udp-long", 2, 17, new Dictionary<int, uint> { [0] = 30, [1] = 600 }));
+        Assert.Equal(Core.Errno.None, timeouts.Create("tcp-unused", 2, 6, new Dictionary<int, uint>()));
+        var backend = _fixture.Backend;
+        backend.Track(TestFrames.Ipv4UdpFrame(40000, 53));
+        backend.Track(TestFrames.Ethernet(TestFrames.EtherTypeIPv4, TestFrames.Ipv4(17, TestFrames.Udp(40001, 123), destination: "192.168.1.30")), "udp-long");
+        backend.Track(TestFrames.Ipv4TcpFrame(40002, 443));
+        backend.Track(TestFrames.Ethernet(TestFrames.EtherTypeIPv6, TestFrames.Ipv6(58, TestFrames.Icmp(128, 0, id: 7))));
+    }
+
+    private uint[] DefaultSeconds(TimeoutProtocol protocol)
+    {
+        Assert.Equal(Core.Errno.None, _fixture.Backend.Timeouts.GetDefaults(2, protocol.Number, out var defaults));
+        return [.. Enumerable.Range(0, protocol.States.Length).Select(defaults!.Seconds)];
+    }
+
+    private static string[] Lines(ControlResponse response)
+    {
+        Assert.True(response.IsOk, response.Message);
+        return response.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+}

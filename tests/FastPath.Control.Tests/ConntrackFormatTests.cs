@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Control.Conntrack;
+using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+using FastPath.Testing;
+using Xunit;
+
+namespace FastPath.Control.Tests;
+
+/// <summary>
+/// The lines of /proc/net/nf_conntrack and conntrack -L against lines captured from Linux 6.18 and conntrack 1.4.7
+/// in a network namespace (veth pair, -m conntrack rules, flows made with Python sockets and scapy).
+/// </summary>
+public sealed class ConntrackFormatTests
+{
+    private const ulong Now = 5_000_000;
+
+    private static FlowView View(string source, string destination, byte protocol, ushort sport, ushort dport, long seconds,
+        TcpState tcp = TcpState.None, FlowStatus status = FlowStatus.None, ulong[]? counters = null, string? policy = null)
+    {
+        var a = TestFrames.Address(source);
+        var family = source.Contains(':') ? L3Kind.IPv6 : L3Kind.IPv4;
+        var flow = new Flow
+        {
+            Original = new ConnectionKey(family, protocol, a, TestFrames.Address(destination), sport, dport),
+            Deadline = Now + (ulong)(seconds * Jiffies.Hz) + 100, // a little over, as a live timer is
+            Status = status,
+        };
+        flow.Tcp.State = tcp;
+        if (counters is [var op, var ob, var rp, var rb])
+            (flow.OriginalPackets, flow.OriginalBytes, flow.ReplyPackets, flow.ReplyBytes) = (op, ob, rp, rb);
+        return FlowView.Of(flow, Now, policy);
+    }
+
+    private static FlowView EstablishedTcp => View("10.77.0.1", "10.77.0.2", 6, 50594, 5555, 431997, TcpState.Established,
+        FlowStatus.SeenReply | FlowStatus.Assured, [4, 221, 3, 166]);
+
+    private static FlowView UnrepliedUdp => View("10.77.0.1", "10.77.0.2", 17, 59419, 5999, 27, counters: [1, 32, 0, 0]);
+
+    private static FlowView Icmpv6Echo => View("fd77::1", "fd77::2", 58, 17185, ConnectionKey.IcmpQuery(128, 0), 27,
+        status: FlowStatus.SeenReply, counters: [1, 56, 1, 56]);
+
+    private static FlowView Esp => View("10.77.0.1", "10.77.0.2", 50, 0, 0, 599, counters: [1, 36, 0, 0]);
+
+    [Fact]
+    public void ProcLinesWithAccountingAreTheKernels()
+    {
+        Assert.Equal("ipv4     2 tcp      6 431997 ESTABLISHED src=10.77.0.1 dst=10.77.0.2 sport=50594 dport=5555 packets=4 bytes=221 src=10.77.0.2 dst=10.77.0.1 sport=5555 dport=50594 packets=3 bytes=166 [ASSURED] mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(EstablishedTcp, accounting: true));
+        Assert.Equal("ipv4     2 udp      17 27 src=10.77.0.1 dst=10.77.0.2 sport=59419 dport=5999 packets=1 bytes=32 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 sport=5999 dport=59419 packets=0 bytes=0 mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(UnrepliedUdp, accounting: true));
+        Assert.Equal("ipv6     10 icmpv6   58 27 src=fd77:0000:0000:0000:0000:0000:0000:0001 dst=fd77:0000:0000:0000:0000:0000:0000:0002 type=128 code=0 id=17185 packets=1 bytes=56 src=fd77:0000:0000:0000:0000:0000:0000:0002 dst=fd77:0000:0000:0000:0000:0000:0000:0001 type=129 code=0 id=17185 packets=1 bytes=56 mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(Icmpv6Echo, accounting: true));
+        Assert.Equal("ipv4     2 unknown  50 599 src=10.77.0.1 dst=10.77.0.2 packets=1 bytes=36 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 packets=0 bytes=0 mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(Esp, accounting: true));
+    }
+
+    [Fact]
+    public void ProcLinesWithoutAccountingAreTheKernels()
+    {
+        var synSent = View("10.77.0.1", "10.77.0.2", 6, 35124, 6000, 117, TcpState.SynSent);
+        Assert.Equal("ipv4     2 tcp      6 117 SYN_SENT src=10.77.0.1 dst=10.77.0.2 sport=35124 dport=6000 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 sport=6000 dport=35124 mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(synSent, accounting: false));
+        var echo = View("10.77.0.1", "10.77.0.2", 1, 4660, ConnectionKey.IcmpQuery(8, 0), 27, status: FlowStatus.SeenReply);
+        Assert.Equal("ipv4     2 icmp     1 27 src=10.77.0.1 dst=10.77.0.2 type=8 code=0 id=4660 src=10.77.0.2 dst=10.77.0.1 type=0 code=0 id=4660 mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(echo, accounting: false));
+    }
+
+    [Fact]
+    public void ToolLinesAreConntracksAndNameThePolicyLast()
+    {
+        Assert.Equal("tcp      6 431997 ESTABLISHED src=10.77.0.1 dst=10.77.0.2 sport=50594 dport=5555 packets=4 bytes=221 src=10.77.0.2 dst=10.77.0.1 sport=5555 dport=50594 packets=3 bytes=166 [ASSURED] mark=0 use=1\n",
+            ConntrackFormat.ToolLine(EstablishedTcp));
+        Assert.Equal("icmpv6   58 27 src=fd77::1 dst=fd77::2 type=128 code=0 id=17185 packets=1 bytes=56 src=fd77::2 dst=fd77::1 type=129 code=0 id=17185 packets=1 bytes=56 mark=0 use=1\n",
+            ConntrackFormat.ToolLine(Icmpv6Echo));
+        Assert.Equal("unknown  50 599 src=10.77.0.1 dst=10.77.0.2 packets=1 bytes=36 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 packets=0 bytes=0 mark=0 use=1\n",
+            ConntrackFormat.ToolLine(Esp));
+
+        var withPolicy = View("10.77.0.1", "10.77.0.2", 17, 59419, 5999, 27, counters: [1, 32, 0, 0], policy: "udp short");
+        Assert.EndsWith(" mark=0 use=1 timeout-policy=udp short\n", ConntrackFormat.ToolLine(withPolicy));
+    }
+
+    [Fact]
+    public void AnExpiredConnectionShowsZeroSecondsAndAPartSecondRoundsDown()
+    {
+        var flow = new Flow { Original = new ConnectionKey(L3Kind.IPv4, 17, TestFrames.Address("10.0.0.1"), TestFrames.Address("10.0.0.2"), 1, 2), Deadline = Now + Jiffies.Hz - 1 };
+        Assert.Equal(0, FlowView.Of(flow, Now, null).TimeoutSeconds);
+        Assert.Equal(0, FlowView.Of(flow, Now + 10_000, null).TimeoutSeconds);
+        flow.Deadline = Now + (2 * Jiffies.Hz) + 249;
+        Assert.Equal(2, FlowView.Of(flow, Now, null).TimeoutSeconds);
+    }
+
+    // The expected texts are what glibc's inet_ntop printed for these addresses (through Python's socket.inet_ntop).
+    [Theory]
+    [InlineData("fd77::1", "fd77::1")]
+    [InlineData("::", "::")]
+    [InlineData("::1", "::1")]
+    [InlineData("2001:db8::1:0:0:1", "2001:db8::1:0:0:1")]
+    [InlineData("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1")]
+    [InlineData("2001:0:0:1::1", "2001:0:0:1::1")]
+    [InlineData("::ffff:192.0.2.1", "::ffff:192.0.2.1")]
+    [InlineData("::192.0.2.1", "::192.0.2.1")]
+    [InlineData("fe80::", "fe80::")]
+    [InlineData("1:0:0:2:0:0:0:3", "1:0:0:2::3")]
+    public void Ipv6IsCompressedAsGlibcsInetNtop(string address, string expected) =>
+        Assert.Equal(expected, ConntrackFormat.InetNtop6(System.Net.IPAddress.Parse(address).GetAddressBytes()));
+}
