@@ -30,14 +30,20 @@ public readonly record struct Decision(int RuleId, int ChainId)
 {
     public static Decision Default => new(-1, -1);
 
-    /// <summary>Connection tracking dropped the packet before the filter chain (rule id -2).</summary>
-    public static Decision Conntrack => new(-2, -1);
+    /// <summary>Connection tracking dropped the packet: the table was full (rule id -2).</summary>
+    public static Decision ConntrackTableFull => new(-2, -1);
 
+    /// <summary>Connection tracking dropped the packet: its new TCP connection lost the race to be confirmed (rule id -3).</summary>
+    public static Decision ConntrackClash => new(-3, -1);
+
+    /// <summary>"filter:FORWARD:3", "filter:FORWARD:policy", "conntrack:table_full", "conntrack:clash" or "-".</summary>
     public string Describe(CompiledRuleset ruleset) =>
         RuleId >= 0 ? ruleset.Rules[RuleId].QualifiedName
         : ChainId >= 0 ? $"{ruleset.Chains[ChainId].QualifiedName}:policy"
-        : RuleId == Conntrack.RuleId ? "conntrack"
-        : "-";
+        : Unruled;
+
+    /// <summary>How a decision that no rule or policy made is named.</summary>
+    public string Unruled => RuleId == ConntrackTableFull.RuleId ? "conntrack:table_full" : RuleId == ConntrackClash.RuleId ? "conntrack:clash" : "-";
 }
 
 /// <summary>
@@ -208,7 +214,7 @@ public sealed class RulesetState
         var result = table.Track(walk.Packet, walk.Frame, walk.Now, tracker.Timeouts.Current, policyId);
         if (result.Disposition == TrackDisposition.TableFull)
         {
-            decision = Decision.Conntrack;
+            decision = Decision.ConntrackTableFull;
             return RuleVerdict.ConntrackTableFull;
         }
         ct.State = result.State switch
@@ -281,7 +287,7 @@ public sealed class RulesetState
         if (table.Confirm(flow, now) || ct.Protocol != 6)
             return RuleVerdict.Accept;
         // __nf_conntrack_confirm: another packet confirmed the same tuple first; TCP cannot share it, so this one is dropped.
-        decision = Decision.Conntrack;
+        decision = Decision.ConntrackClash;
         return RuleVerdict.ConntrackClash;
     }
 

@@ -21,6 +21,7 @@ public sealed class VerdictTrace : IDisposable
     private readonly byte[][] _ruleNames;
     private readonly byte[][] _policyNames;
     private readonly byte[][] _malformedNames;
+    private readonly byte[][] _unruledNames; // by -RuleId: "-", "conntrack:table_full", "conntrack:clash"
     private int _used;
     private long _packet;
 
@@ -29,6 +30,7 @@ public sealed class VerdictTrace : IDisposable
         _output = output;
         _ruleNames = ruleset.Rules.Select(r => Encoding.UTF8.GetBytes(r.QualifiedName)).ToArray();
         _policyNames = ruleset.Chains.Select(c => Encoding.UTF8.GetBytes($"{c.QualifiedName}:policy")).ToArray();
+        _unruledNames = [.. new[] { Decision.Default, Decision.Default, Decision.ConntrackTableFull, Decision.ConntrackClash }.Select(d => Encoding.UTF8.GetBytes(d.Unruled))];
         _malformedNames = Enumerable.Range(0, DropReasons.Count).Select(r => Encoding.UTF8.GetBytes($"malformed:{DropReasons.Name((DropReason)r)}")).ToArray();
         Write("# packet\ttime\tverdict\tdecided_by\n"u8);
     }
@@ -37,7 +39,7 @@ public sealed class VerdictTrace : IDisposable
     {
         ReadOnlySpan<byte> by = decision.RuleId >= 0 ? _ruleNames[decision.RuleId]
             : decision.ChainId >= 0 ? _policyNames[decision.ChainId]
-            : "-"u8;
+            : _unruledNames[-decision.RuleId];
         Line(timestampNanoseconds, accepted ? "ACCEPT"u8 : "DROP"u8, by);
     }
 

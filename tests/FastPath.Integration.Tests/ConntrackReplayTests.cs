@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Dataplane.Pcap;
+using Xunit;
+using static FastPath.Testing.TestFrames;
+
+namespace FastPath.Integration.Tests;
+
+/// <summary>Offline replays with connection tracking: -j CT --timeout policies from --timeout-policies, the capture's clock expiring flows.</summary>
+public sealed class ConntrackReplayTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fastpath-ct-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string WriteFile(string name, string text)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private const string Rules = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        -A PREROUTING -p udp -m udp --dport 53 -j CT --timeout dns
+        COMMIT
+        *filter
+        :FORWARD DROP [0:0]
+        -A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
+        -A FORWARD -p udp -m udp --dport 53 -m conntrack --ctstate NEW -j ACCEPT
+        COMMIT
+        """;
+
+    private const string Client = "10.0.0.1", Resolver = "192.0.2.53";
+
+    private static byte[] Query() => Ethernet(EtherTypeIPv4, Ipv4(17, Udp(40000, 53), Client, Resolver));
+
+    private static byte[] Answer() => Ethernet(EtherTypeIPv4, Ipv4(17, Udp(53, 40000), Resolver, Client));
+
+    /// <summary>Frames at the given seconds after the start of the capture.</summary>
+    private string Capture(params (byte[] Frame, double Seconds)[] frames)
+    {
+        string path = Path.Combine(_dir, "in.pcap");
+        using var writer = PcapFileWriter.Create(path, PcapFileHeader.Ethernet(nanosecond: true));
+        foreach (var (frame, seconds) in frames)
+            writer.Write(frame, (uint)frame.Length, 1_700_000_000_000_000_000L + (long)(seconds * 1e9));
+        return path;
+    }
+
+    private (int Code, string Stdout, string Stderr, List<string> Trace) Replay(string capture, params string[] options)
+    {
+        string trace = Path.Combine(_dir, "trace.tsv");
+        var (code, stdout, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", capture, "--pcap-out", Path.Combine(_dir, "out.pcap"), "--rules", WriteFile("ct.rules", Rules), "--trace", trace, .. options],
+            TimeSpan.FromSeconds(60));
+        var lines = File.Exists(trace) ? File.ReadAllLines(trace).Where(l => !l.StartsWith('#')).Select(l => string.Join(' ', l.Split('\t')[2..])).ToList() : [];
+        return (code, stdout, stderr, lines);
+    }
+
+    [Fact]
+    public void AnAnswerIsEstablishedUntilThePolicysTimeoutThenAnAnswerIsNewAndDropped()
+    {
+        string policies = WriteFile("policies.nfct", """
+            # the resolver's answers have 5 s, replied or not
+            nfct add timeout dns inet udp unreplied 5 replied 5
+            """);
+        string capture = Capture((Query(), 0), (Answer(), 1), (Answer(), 4), (Answer(), 10));
+        var (code, stdout, stderr, trace) = Replay(capture, "--timeout-policies", policies);
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        Assert.Equal(
+            [
+                "ACCEPT filter:FORWARD:2",       // NEW from the client
+                "ACCEPT filter:FORWARD:1",       // the answer: ESTABLISHED
+                "ACCEPT filter:FORWARD:1",       // 3 s later: still within the policy's 5 s
+                "DROP filter:FORWARD:policy",    // 6 s after that the flow is gone: NEW, and not from the client side
+            ], trace);
+        Assert.Contains("conntrack: 0 connection(s) held", stdout);
+    }
+
+    [Fact]
+    public void AnAnswerWithinTwoSecondsKeepsTheUnrepliedTimeout()
+    {
+        string policies = WriteFile("policies.nfct", "add timeout dns inet udp unreplied 120\n");
+        string capture = Capture((Query(), 0), (Answer(), 1), (Answer(), 10));
+        var (code, _, stderr, trace) = Replay(capture, "--timeout-policies", policies);
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        // Replied within 2 s keeps the UNREPLIED timeout (120 s here), so the late answer is still ESTABLISHED.
+        Assert.Equal(["ACCEPT filter:FORWARD:2", "ACCEPT filter:FORWARD:1", "ACCEPT filter:FORWARD:1"], trace);
+    }
+
+    [Fact]
+    public void AFullTableDropsNewConnectionsUnderTheirOwnReason()
+    {
+        string policies = WriteFile("policies.nfct", "add timeout dns inet udp unreplied 60 replied 60\n");
+        byte[] otherQuery = Ethernet(EtherTypeIPv4, Ipv4(17, Udp(40001, 53), Client, Resolver));
+        byte[] otherReply = Ethernet(EtherTypeIPv4, Ipv4(17, Udp(53, 40001), Resolver, Client));
+        // The first connection is a stream (a reply, then a query after 2 s): ASSURED, so early drop spares it.
+        string capture = Capture((Query(), 0), (Answer(), 0.5), (Query(), 3), (otherQuery, 4), (otherReply, 4.5));
+        var (code, stdout, stderr, trace) = Replay(capture, "--timeout-policies", policies, "--conntrack-max", "1");
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        // The other query and its answer would each open a connection: both find the table full.
+        Assert.Equal(["ACCEPT filter:FORWARD:2", "ACCEPT filter:FORWARD:1", "ACCEPT filter:FORWARD:1", "DROP conntrack:table_full", "DROP conntrack:table_full"], trace);
+        Assert.Matches(@"\n\s+conntrack_table_full\s+2\n", stdout);
+        Assert.Contains("conntrack: 1 connection(s) held, limit 1; early drops 0, table full 2", stdout);
+    }
+
+    [Fact]
+    public void AMissingPolicyOrABadPolicyLineStopsTheRunWithFileAndLine()
+    {
+        string capture = Capture((Query(), 0));
+        var missing = Replay(capture);
+        Assert.NotEqual(0, missing.Code);
+        Assert.Contains("ct.rules:3: no timeout policy named 'dns' (the kernel refuses the rule: No such file or directory)", missing.Stderr);
+
+        string bad = WriteFile("bad.nfct", "add timeout dns inet udp unreplied 5\nadd timeout dns inet udp unreplied 6\n");
+        var refused = Replay(capture, "--timeout-policies", bad);
+        Assert.NotEqual(0, refused.Code);
+        Assert.Contains("bad.nfct:2:", refused.Stderr);
+        Assert.Contains("Device or resource busy", refused.Stderr);
+    }
+}
