@@ -134,16 +134,19 @@ public class PcapClassicTests
 
         using (var writer = PcapFileWriter.Create(source.Path, PcapFileHeader.Ethernet(nanosecond: true)))
         {
-            writer.Write(frame, 100, Epoch2023); // warm up the code paths before measuring
+            // The first half warms up: flushes, and the JIT's on-stack replacement of the loop, which allocates on this thread.
+            for (int i = 0; i < Records / 2; i++)
+                writer.Write(frame, 100, Epoch2023 + i);
             long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 1; i < Records; i++)
+            for (int i = Records / 2; i < Records; i++)
                 writer.Write(frame, 100, Epoch2023 + i);
             Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
         using var reader = PcapFileReader.Open(source.Path);
-        Assert.True(reader.TryReadNext(out PcapRecord first));
-        long sum = first.CapturedLength;
+        long sum = 0;
+        for (int i = 0; i < Records / 2 && reader.TryReadNext(out PcapRecord warm); i++)
+            sum += warm.CapturedLength;
         long start = GC.GetAllocatedBytesForCurrentThread();
         while (reader.TryReadNext(out PcapRecord record))
             sum += record.CapturedLength;
