@@ -146,8 +146,6 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
 
     public IReadOnlyList<FlowView>? ListFlows()
     {
-        if (!Tracked)
-            return null;
         ulong now = NowJiffies;
         var timeouts = Timeouts.Current;
         var shards = new List<FlowView>[_states.Length];
@@ -160,17 +158,16 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         return shards.SelectMany(s => s).ToList();
     }
 
-    public int? ConntrackCount => Tracked ? Tables.Sum(t => t.Count) : null;
+    // Live, every worker has its table from the start (a reload may start using it), so the paths are always served.
+    public int? ConntrackCount => Tables.Sum(t => t.Count);
 
-    public int? ConntrackBuckets => Tracked ? Tables.Sum(t => t.Buckets) : null;
+    public int? ConntrackBuckets => Tables.Sum(t => t.Buckets);
 
-    public int? ConntrackMax => Tracked ? Tables.Sum(t => t.Limit) : null;
+    public int? ConntrackMax => Tables.Sum(t => t.Limit);
 
     /// <summary>nf_conntrack_max: each worker's table takes its share, up to what it preallocated (--conntrack-max).</summary>
     public Errno SetConntrackMax(int max)
     {
-        if (!Tracked)
-            return Errno.ENOSYS;
         int share = ConnectionTracker.ShardCapacity(max, _states.Length);
         if (max < 1 || share > Tables.Min(t => t.Capacity))
             return Errno.EINVAL;
@@ -178,9 +175,6 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
             table.Limit = share;
         return Errno.None;
     }
-
-    /// <summary>Whether connections are tracked now (a rule uses conntrack, or --conntrack always).</summary>
-    private bool Tracked => _states[0].Tracking;
 
     private IEnumerable<FlowTable> Tables => _states.Select(s => s.Conntrack!.Table);
 
