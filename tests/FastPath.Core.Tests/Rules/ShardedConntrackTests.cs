@@ -116,23 +116,6 @@ public class ShardedConntrackTests
                 new ConnectionTracker(registry, 10_000, w, count)))
             .ToArray();
 
-    private static (RuleVerdict Verdict, Decision Decision, int Hops) RunSharded(RulesetState[] workers, byte[] frame, ulong now, int first)
-    {
-        var parsed = default(ParsedPacket);
-        Assert.Equal(DropReason.None, PacketParser.Parse(frame, ref parsed));
-        EvaluationCursor.Start(out var cursor);
-        int worker = first, hops = 0;
-        while (true)
-        {
-            var verdict = workers[worker].Evaluate(ref parsed, frame, 0, 1, now, ref cursor, out var decision);
-            if (verdict != RuleVerdict.Continue)
-                return (verdict, decision, hops);
-            Assert.NotEqual(worker, cursor.Owner);
-            worker = cursor.Owner;
-            hops++;
-        }
-    }
-
     /// <summary>Every confirmed connection: tuple, state, deadline, status and counters, in one order.</summary>
     private static List<string> Connections(IEnumerable<FlowTable> tables, ulong now)
     {
@@ -168,7 +151,7 @@ public class ShardedConntrackTests
             var parsed = default(ParsedPacket);
             PacketParser.Parse(frame, ref parsed);
             var expected = global.Evaluate(ref parsed, frame, 0, 1, now, out var expectedDecision);
-            var actual = RunSharded(workers, frame, now, random.Next(count));
+            var actual = ShardedEvaluationTests.RunSharded(workers, frame, now, random.Next(count));
             Assert.Equal((expected, expectedDecision), (actual.Verdict, actual.Decision));
             hops += actual.Hops;
             verdicts[expected] = verdicts.GetValueOrDefault(expected) + 1;

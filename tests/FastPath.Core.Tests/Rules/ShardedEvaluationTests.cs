@@ -91,7 +91,8 @@ public class ShardedEvaluationTests
         return stream;
     }
 
-    private static (RuleVerdict Verdict, Decision Decision, int Hops) RunSharded(RulesetState[] shards, byte[] frame, ulong now, int firstWorker)
+    /// <summary>Evaluates a frame arriving on <paramref name="firstWorker"/>, moving it to each owner the cursor names until it is decided.</summary>
+    internal static (RuleVerdict Verdict, Decision Decision, int Hops) RunSharded(RulesetState[] shards, byte[] frame, ulong now, int firstWorker)
     {
         var parsed = default(ParsedPacket);
         Assert.Equal(DropReason.None, PacketParser.Parse(frame, ref parsed));
