@@ -67,8 +67,18 @@ public static class Program
             }
             if (request.Verb == NfctCommands.Verb)
             {
-                // nfct's own message, as nfct prints it: a script comparing with nfct sees the same text and status.
-                Console.Error.WriteLine(response.Message);
+                // nfct's own message, as nfct prints it (the body, line breaks and all; an error the server gives
+                // before nfct runs, such as a request too large, has only its message): a script comparing with
+                // nfct sees the same text and status.
+                if (response.Body.Length > 0)
+                {
+                    using var stderr = Console.OpenStandardError();
+                    stderr.Write(response.Body);
+                }
+                else
+                {
+                    Console.Error.WriteLine(response.Message);
+                }
                 return Failed;
             }
             string what = request.Path.Length > 0 ? request.Path : request.Verb;

@@ -16,8 +16,9 @@ public sealed record ControlRequest(string Verb, string Path, IReadOnlyList<stri
 }
 
 /// <summary>
-/// One response: success with a body, or an error (errno and a one-line message) with no body. Handlers return
-/// it; <see cref="ControlClient"/> hands the client the same type back.
+/// One response: success with a body, or an error: errno, a one-line message and, for a command whose own error
+/// text has several lines (nfct's usage errors), that text as the body. Handlers return it; <see cref="ControlClient"/>
+/// hands the client the same type back.
 /// </summary>
 public sealed record ControlResponse(ControlError? Error, string Message, byte[] Body)
 {
@@ -29,4 +30,7 @@ public sealed record ControlResponse(ControlError? Error, string Message, byte[]
     public static ControlResponse Ok(string body = "") => new(null, "", Encoding.UTF8.GetBytes(body));
 
     public static ControlResponse Fail(ControlError error, string message) => new(error, message, []);
+
+    /// <summary>An error whose whole text, exactly as the command writes it, travels as the body.</summary>
+    public static ControlResponse Fail(ControlError error, string message, string text) => new(error, message, Encoding.UTF8.GetBytes(text));
 }

@@ -92,7 +92,7 @@ public static class ControlWire
             return [.. "OK\n"u8, .. response.Body];
         string message = response.Message.Length > 0 ? response.Message : e.StrError;
         message = message.ReplaceLineEndings(" ");
-        return Encoding.UTF8.GetBytes($"ERR {e.Number} {e.Name} {message}\n");
+        return [.. Encoding.UTF8.GetBytes($"ERR {e.Number} {e.Name} {message}\n"), .. response.Body];
     }
 
     /// <summary>Parses a whole response as the server sent it before closing; null when it is not one.</summary>
@@ -110,7 +110,7 @@ public static class ControlWire
             return null;
         var known = ControlError.FromNumber(number);
         var error = known.Name == parts[2] ? known : new ControlError(number, parts[2], known.StrError);
-        return ControlResponse.Fail(error, parts.Length > 3 ? parts[3] : "");
+        return new ControlResponse(error, parts.Length > 3 ? parts[3] : "", body);
     }
 
     /// <summary>Writes '%', space and the ASCII control characters as %XX so a field never contains a separator.</summary>

@@ -63,6 +63,12 @@ public class ControlWireTests
         Assert.Equal("no recent table named 'X'", error.Message);
 
         Assert.Equal("ERR 29 ESPIPE Illegal seek\n", Encoding.UTF8.GetString(ControlWire.EncodeResponse(ControlResponse.Fail(ControlError.ESPIPE, ""))));
+
+        // An error may carry its whole text, line breaks included, as the body.
+        bytes = ControlWire.EncodeResponse(ControlResponse.Fail(ControlError.EINVAL, "a\nb", "a\nb\n"));
+        Assert.Equal("ERR 22 EINVAL a b\na\nb\n", Encoding.UTF8.GetString(bytes));
+        error = ControlWire.ParseResponse(bytes)!;
+        Assert.Equal((ControlError.EINVAL, "a b", "a\nb\n"), (error.Error, error.Message, error.Text));
         Assert.Null(ControlWire.ParseResponse("HELLO\n"u8));
         Assert.Null(ControlWire.ParseResponse("OK"u8));
     }

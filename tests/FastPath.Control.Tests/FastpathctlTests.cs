@@ -116,6 +116,19 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal("conntrack v1.4.7 (conntrack-tools): unknown option `--sport'\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
     }
 
+    /// <summary>nfct's usage errors have two lines; the socket's one-line message used to join them (found live, against nfct).</summary>
+    [Fact]
+    public void NfctErrorsArePrintedAsNfctPrintsThem()
+    {
+        var (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "timeout", "x"]);
+        Assert.Equal((1, ""), (code, stdout));
+        Assert.Equal("nfct v1.4.7: Unknown command: timeout\nUsage: nfct command subsystem [parameters]...\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "delete", "timeout", "nope"]);
+        Assert.Equal((1, ""), (code, stdout));
+        Assert.Equal("nfct v1.4.7: netlink error: No such file or directory\n", stderr);
+    }
+
     [Fact]
     public void SysctlsReadAndWriteThroughCatAndWrite()
     {

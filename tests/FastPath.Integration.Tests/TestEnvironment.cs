@@ -44,6 +44,13 @@ internal static partial class TestEnvironment
     public static string? IptablesLegacyUnavailable() =>
         Run("iptables-legacy", "--version").ExitCode == 0 ? null : "iptables-legacy is not installed (Debian package iptables)";
 
+    /// <summary>Null when nfct or conntrack (conntrack-tools, Debian packages of the same names) is installed, otherwise why not.</summary>
+    public static string? ToolUnavailable(string program) =>
+        // Looked up, not run: they must never touch the root namespace's policies or connections.
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/sbin").Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, program)))
+            ? null
+            : $"{program} is not installed (Debian package {program}, from conntrack-tools)";
+
     /// <summary>Debian's interpreter: the one the distribution's packages (and AF_PACKET) are set up for.</summary>
     public const string Python = "/usr/bin/python3";
 

@@ -6,7 +6,8 @@ namespace FastPath.Control.Conntrack;
 /// <summary>
 /// nfct's timeout subsystem on the control socket: the arguments of an nfct command line travel as they are and
 /// get nfct's output; a failure answers ERR with the errno nfct's message names (EINVAL for its own usage
-/// errors) and nfct's message, which `fastpathctl nfct` prints unchanged.
+/// errors) and nfct's message, and nfct's standard error as the body (its usage errors have several lines), which
+/// `fastpathctl nfct` prints unchanged.
 /// </summary>
 public static class NfctCommands
 {
@@ -23,6 +24,6 @@ public static class NfctCommands
         if (result.ExitStatus == 0)
             return ControlResponse.Ok(result.Output);
         string message = result.Error.TrimEnd('\n');
-        return ControlResponse.Fail(ControlError.NamedIn(message) ?? ControlError.EINVAL, message);
+        return ControlResponse.Fail(ControlError.NamedIn(message) ?? ControlError.EINVAL, message, result.Error);
     }
 }

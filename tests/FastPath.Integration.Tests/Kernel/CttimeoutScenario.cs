@@ -45,7 +45,8 @@ internal sealed class CttimeoutScenario(int seed, FastPathCttimeoutSide fastpath
         return new DeleteRuleStep(ipv6, 1 + _random.Next(fastpath.RuleCount(ipv6)));
     }
 
-    private NfctStep NextNfct()
+    /// <summary>An nfct line only (it does not look at the registry).</summary>
+    public NfctStep NextNfct()
     {
         int roll = _random.Next(100);
         (string[] Words, string[] Parameters) choice = roll switch

@@ -96,11 +96,7 @@ internal sealed class KernelCttimeoutSide : ICttimeoutSide, IDisposable
     public static string? Unavailable() =>
         TestEnvironment.NamespacesUnavailable()
         ?? TestEnvironment.IptablesLegacyUnavailable()
-        ?? (OnPath("nfct") ? null : "nfct is not installed (Debian package nfct, from conntrack-tools)");
-
-    // Looked up, not run: nfct must never touch the root namespace's policies.
-    private static bool OnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/sbin").Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, program)));
+        ?? TestEnvironment.ToolUnavailable("nfct");
 
     public string NamespaceName => _namespace.Name;
 

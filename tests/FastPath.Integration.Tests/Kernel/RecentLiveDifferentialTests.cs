@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 using Xunit;
 using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
-using static FastPath.Integration.Tests.Kernel.LiveRecentHarness;
+using static FastPath.Integration.Tests.Kernel.LiveDifferentialHarness;
 
 namespace FastPath.Integration.Tests.Kernel;
 
 /// <summary>
 /// iptables-save rulesets with recent matches, replayed live over veth pairs through the kernel and through a
-/// running fastpath (one worker, then two), with proc writes between the packets (see <see cref="LiveRecentHarness"/>).
+/// running fastpath (one worker, then two), with proc writes between the packets (see <see cref="LiveDifferentialHarness"/>).
 /// </summary>
 public sealed class RecentLiveDifferentialTests
 {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 using Xunit;
 using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
-using static FastPath.Integration.Tests.Kernel.LiveRecentHarness;
+using static FastPath.Integration.Tests.Kernel.LiveDifferentialHarness;
 
 namespace FastPath.Integration.Tests.Kernel;
 

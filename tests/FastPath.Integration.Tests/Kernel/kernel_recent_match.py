@@ -27,28 +27,40 @@ def checksum(data):
     return ~total & 0xFFFF
 
 
-def frame(src, dst, ttl, dport, proto="udp", payload=b"fastpath", dst_mac=b"\xff" * 6):
-    """An Ethernet frame carrying UDP or a TCP SYN; by default broadcast (so the stack accepts it without a neighbour entry)."""
+def frame(src, dst, ttl, dport, proto="udp", payload=b"fastpath", dst_mac=b"\xff" * 6, sport=40000, flags=0x02, seq=1, ack=0, ident=1):
+    """An Ethernet frame carrying UDP, a TCP segment (by default a SYN) or, over IPv4, an ICMP echo request
+    (an echo reply with flags=0; the identifier is sport) or an ICMP port unreachable ("icmp-unreachable", quoting
+    the payload); by default broadcast (so the stack accepts it without a neighbour entry). ident is the IPv4
+    identification or the IPv6 flow label, which forwarding leaves alone."""
     v6 = ":" in src
     family = socket.AF_INET6 if v6 else socket.AF_INET
     s, d = socket.inet_pton(family, src), socket.inet_pton(family, dst)
     if proto == "tcp":
         number = 6
-        l4 = struct.pack("!HHIIBBHHH", 40000, dport, 1, 0, 5 << 4, 0x02, 64240, 0, 0) + payload
+        l4 = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 64240, 0, 0) + payload
         checksum_at = 16
+    elif proto in ("icmp", "icmp-unreachable"):
+        if v6:
+            raise ValueError("ICMP frames are IPv4 only")
+        number = 1
+        if proto == "icmp":
+            l4 = struct.pack("!BBHHH", 8 if flags else 0, 0, 0, sport, 1) + payload
+        else:
+            l4 = struct.pack("!BBHI", 3, 3, 0, 0) + payload
+        l4 = l4[:2] + struct.pack("!H", checksum(l4)) + l4[4:]
     else:
         number = 17
-        l4 = struct.pack("!HHHH", 40000, dport, 8 + len(payload), 0) + payload
+        l4 = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
         checksum_at = 6
-    # UDP over IPv4 may go without a checksum; TCP and IPv6 may not.
+    # UDP over IPv4 may go without a checksum; TCP and IPv6 may not (ICMP's has no pseudo-header).
     if v6 or number == 6:
         pseudo = s + d + struct.pack("!I3xB", len(l4), number)
         l4 = l4[:checksum_at] + struct.pack("!H", checksum(pseudo + l4) or 0xFFFF) + l4[checksum_at + 2:]
     if v6:
-        ip = struct.pack("!IHBB", 6 << 28, len(l4), number, ttl) + s + d
+        ip = struct.pack("!IHBB", 6 << 28 | ident & 0xFFFFF, len(l4), number, ttl) + s + d
         ethertype = b"\x86\xdd"
     else:
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, ttl, number, 0, s, d)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0, ttl, number, 0, s, d)
         ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
         ethertype = b"\x08\x00"
     return dst_mac + b"\x02\x00\x00\x00\x00\x01" + ethertype + ip + l4
@@ -61,9 +73,13 @@ def counters(v6):
 
 
 def write_proc(table, text):
-    """Writes text to /proc/net/xt_recent/TABLE as a program would (the rest after a short write, again); returns the errno, 0 for success."""
+    return write_file("/proc/net/xt_recent/" + table, text)
+
+
+def write_file(path, text):
+    """Writes text to a proc file as a program would (the rest after a short write, again); returns the errno, 0 for success."""
     try:
-        fd = os.open("/proc/net/xt_recent/" + table, os.O_WRONLY)
+        fd = os.open(path, os.O_WRONLY)
     except OSError as e:
         return e.errno
     try:

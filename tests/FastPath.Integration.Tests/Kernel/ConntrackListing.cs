@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+using static FastPath.Integration.Tests.Kernel.LiveDifferentialHarness;
+
+namespace FastPath.Integration.Tests.Kernel;
+
+/// <summary>
+/// A `conntrack -L` listing as the live differential tests compare it: every connection as its line without the
+/// seconds left (protocol, TCP state, both tuples with their counters, [UNREPLIED], [ASSURED], mark, use), and
+/// the timeout it was given, which is the seconds left plus the time since its last packet. The kernel and
+/// FastPath run one after the other, and a step (a fastpathctl start, a poll) takes longer on one side than on
+/// the other, so the seconds left alone would differ by however much time the steps since the last packet took.
+/// </summary>
+internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double Timeout)> Connections)
+{
+    /// <summary>
+    /// How far apart the two sides' timeouts may be: the seconds left are rounded down, and the listing is read a
+    /// moment after the command starts (a fastpathctl start on a loaded machine).
+    /// </summary>
+    public const double Tolerance = 2.0;
+
+    /// <param name="listing">conntrack's standard output, or fastpathctl's (its timeout-policy=NAME ending is left out).</param>
+    /// <param name="sent">Every frame sent before the listing, with when it was sent.</param>
+    /// <param name="listedAt">When the listing command started, on the same clock.</param>
+    public static ConntrackListing Parse(string listing, IReadOnlyList<(Frame Frame, double SentAt)> sent, double listedAt)
+    {
+        var connections = new List<(string, double)>();
+        foreach (string line in listing.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int policy = line.IndexOf(" timeout-policy=", StringComparison.Ordinal);
+            var fields = (policy >= 0 ? line[..policy] : line).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            int secondsLeft = int.Parse(fields[2], CultureInfo.InvariantCulture);
+            double lastPacket = sent.LastOrDefault(s => Belongs(s.Frame, fields), (null!, listedAt)).SentAt;
+            connections.Add((string.Join(' ', fields.Take(2).Concat(fields.Skip(3))), secondsLeft + (listedAt - lastPacket)));
+        }
+        return new ConntrackListing(connections.OrderBy(c => c.Item1, StringComparer.Ordinal).ToList());
+    }
+
+    /// <summary>Null when both list the same connections with timeouts within <see cref="Tolerance"/>, else both listings.</summary>
+    public static string? Difference(ConntrackListing kernel, ConntrackListing fastpath)
+    {
+        bool same = kernel.Connections.Count == fastpath.Connections.Count
+            && kernel.Connections.Zip(fastpath.Connections).All(p => p.First.Connection == p.Second.Connection && Math.Abs(p.First.Timeout - p.Second.Timeout) <= Tolerance);
+        return same ? null : $"== kernel (timeout given, connection):\n{kernel}\n== FastPath:\n{fastpath}";
+    }
+
+    public override string ToString() => string.Join('\n', Connections.Select(c => $"{c.Timeout,9:F1} {c.Connection}"));
+
+    /// <summary>Whether the frame is of the connection whose line this is, in either direction (a server's packet may open one).</summary>
+    private static bool Belongs(Frame frame, string[] fields)
+    {
+        string Original(string name) => fields.First(f => f.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..];
+        if (fields[0] != frame.Protocol)
+            return false;
+        string source = Original("src"), destination = Original("dst");
+        if (frame.Protocol == "icmp")
+        {
+            return Original("id") == $"{frame.SourcePort}"
+                && ((source, destination) == (frame.Source, frame.Destination) || (source, destination) == (frame.Destination, frame.Source));
+        }
+        var original = (source, Original("sport"), destination, Original("dport"));
+        return original == (frame.Source, $"{frame.SourcePort}", frame.Destination, $"{frame.Port}")
+            || original == (frame.Destination, $"{frame.Port}", frame.Source, $"{frame.SourcePort}");
+    }
+}

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+using Xunit;
+using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
+using static FastPath.Integration.Tests.Kernel.LiveDifferentialHarness;
+
+namespace FastPath.Integration.Tests.Kernel;
+
+/// <summary>
+/// Connection tracking live, kernel against a running fastpath (one worker, then two): a stateful firewall with
+/// -j CT --timeout policies and --notrack in the raw table, TCP, UDP and ICMP conversations sent one frame at a
+/// time, and conntrack -L compared after chosen steps (see <see cref="LiveDifferentialHarness"/> and
+/// <see cref="ConntrackListing"/>); nfct through the control socket against nfct.
+/// </summary>
+public sealed class ConntrackLiveDifferentialTests
+{
+    private const string Client = "172.16.0.10", Server = "198.18.0.1";
+
+    private const string StatefulFirewall = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A PREROUTING -p tcp -m tcp --dport 80 -j CT --timeout web
+        -A PREROUTING -p udp -m udp --dport 53 -j CT --timeout dns
+        -A PREROUTING -p udp -m udp --dport 5353 -j CT --notrack
+        -A PREROUTING -p udp -m udp --dport 9 -j NOTRACK
+        COMMIT
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD DROP [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        -A FORWARD -s 172.16.0.0/24 -p tcp -m tcp --dport 80 -m conntrack --ctstate NEW -j ACCEPT
+        -A FORWARD -s 172.16.0.0/24 -p tcp -m tcp --dport 443 -m state --state NEW -j ACCEPT
+        -A FORWARD -s 172.16.0.0/24 -p udp -m multiport --dports 53,123 -m conntrack --ctstate NEW -j ACCEPT
+        -A FORWARD -s 172.16.0.0/24 -p icmp -m icmp --icmp-type 8 -m conntrack --ctstate NEW -j ACCEPT
+        -A FORWARD -p udp -m udp --dport 5353 -m conntrack --ctstate UNTRACKED -j ACCEPT
+        COMMIT
+
+        """;
+
+    // Every state its own value, so that a listing shows which one a connection took. dns's UNREPLIED is short
+    // enough to expire within the test.
+    private static readonly string[] s_policies =
+    [
+        "add timeout web inet tcp syn_sent 45 syn_recv 35 established 100 fin_wait 70 close_wait 80 last_ack 90 time_wait 40 close 50",
+        "add timeout dns inet udp unreplied 4 replied 40",
+    ];
+
+    [Fact]
+    public void StatefulFirewallWithTimeoutPoliciesMatchesTheKernel()
+    {
+        var web = new Flow("tcp", Client, 41000, Server, 80);
+        var reset = new Flow("tcp", Client, 41001, Server, 80);
+        var https = new Flow("tcp", Client, 41002, Server, 443);
+        var telnet = new Flow("tcp", Client, 41003, Server, 23);
+        var ntp = new Flow("udp", Client, 42001, Server, 123);
+        var ntpUnanswered = new Flow("udp", Client, 42002, Server, 123);
+        var ntpLater = new Flow("udp", Client, 42003, Server, 123);
+        var mdns = new Flow("udp", Client, 42004, Server, 5353);
+        var discard = new Flow("udp", Client, 42005, Server, 9);
+        var syslog = new Flow("udp", Client, 42006, Server, 514);
+        var dnsAnswered = new Flow("udp", Client, 42010, Server, 53);
+        var dnsUnanswered = new Flow("udp", Client, 42011, Server, 53);
+        var ping = new Flow("icmp", Client, 777, Server, 0);
+        Compare(StatefulFirewall, null,
+        [
+            web.Send("S"), web.Answer("SA"),               // SYN_SENT, then SYN_RECV on the policy
+            web.Send("A"), web.Send("PA", 100), web.Answer("A"), web.Answer("PA", 300), web.Send("A"),
+            https.Send("S"), https.Answer("SA"), https.Send("A"), // on the defaults
+            reset.Send("S"), reset.Answer("SA"), reset.Send("A"), reset.Send("R"), // CLOSE
+            telnet.Send("S"),                               // NEW to a closed port: dropped, never confirmed
+            telnet.Answer("SA"),                            // and what answers it is NEW too
+            ntp.Send(payload: 48), ntp.Answer(payload: 48), // replied within two seconds: still the UNREPLIED timeout
+            ntpUnanswered.Send(payload: 48),
+            mdns.Send(payload: 20),                         // untracked and let through
+            mdns.Answer(payload: 20),                       // the answer is tracked (its port is not 5353): NEW, dropped
+            discard.Send(),                                 // untracked, nothing lets it through
+            syslog.Send(),                                  // NEW to a closed port
+            ping.Send(payload: 56), ping.Answer(payload: 56),
+            ntp.Unreachable(),                              // quotes a tracked datagram: RELATED, and counted nowhere
+            syslog.Unreachable(),                           // quotes nothing tracked: INVALID, dropped
+            ConntrackList(),
+            Nfct("add", "timeout", "web", "inet", "tcp", "established", "200"), // a taken name: EBUSY, no replace
+            Nfct("delete", "timeout", "web"),               // held by a rule: EBUSY
+            Nfct("get", "timeout", "web"),
+            Nfct("default-set", "timeout", "inet", "tcp", "established", "3600"),
+            https.Send("PA", 10),                           // the new default, but data waits for an ack: UNACKNOWLEDGED (300)
+            https.Answer("A"),                              // acknowledged: ESTABLISHED's new default
+            web.Send("PA", 10), web.Answer("A"),            // the policy's own value is unchanged
+            new SysctlWrite("nf_conntrack_udp_timeout", "50"),
+            new SysctlWrite("nf_conntrack_udp_timeout", "50x"),
+            ntpUnanswered.Send(payload: 48),                // refreshed with the new UNREPLIED timeout
+            ntpLater.Send(payload: 48),
+            ConntrackList(),
+            web.Send("FA"), web.Answer("A"),                // FIN_WAIT, CLOSE_WAIT
+            ConntrackList(),
+            web.Answer("FA"), web.Send("A"),                // LAST_ACK, TIME_WAIT
+            dnsAnswered.Send(payload: 30), dnsAnswered.Answer(payload: 90),
+            dnsUnanswered.Send(payload: 30),
+            ConntrackList(),
+            new Sleep(4.5),                                 // past dns's UNREPLIED (4 s), and two seconds after ntp began
+            ConntrackList(),                                // the dns connections are gone
+            dnsAnswered.Answer(payload: 90),                // NEW now, from the server: dropped
+            dnsUnanswered.Send(payload: 30),                // NEW again, and let through
+            ntp.Send(payload: 48),                          // still active after two seconds: REPLIED and ASSURED
+            reset.Send("S"),                                // a new SYN reopens a CLOSEd connection
+            ConntrackList(),
+        ], s_policies);
+    }
+
+    /// <summary>
+    /// nfct through fastpathctl and the control socket of a running fastpath, against the real nfct: a seeded mix
+    /// of good and bad command lines (the in-process differential runs hundreds; these prove the socket path), with
+    /// a policy a -j CT --timeout rule holds, so that deleting it is EBUSY on both sides.
+    /// </summary>
+    [Fact]
+    public void NfctThroughTheControlSocketMatchesNfct()
+    {
+        var scenario = new CttimeoutScenario(seed: 7, new FastPathCttimeoutSide());
+        // fastpathctl cannot send an empty argument (the socket's fields are never empty): such lines are left out.
+        var seeded = Enumerable.Range(0, 200).Select(_ => scenario.NextNfct().Arguments)
+            .Where(arguments => arguments.Length > 0 && arguments.All(a => a.Length > 0))
+            .Take(40)
+            .Select(arguments => Nfct(arguments));
+        var web = new Flow("tcp", Client, 41000, Server, 80);
+        Compare("""
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A PREROUTING -p tcp -m tcp --dport 80 -j CT --timeout web
+            COMMIT
+
+            """, null,
+        [
+            web.Send("S"),
+            .. seeded,
+            Nfct("delete", "timeout", "web"),
+            Nfct("flush", "timeout"),
+            Nfct("list", "timeout"),
+            web.Answer("SA"),
+            ConntrackList(),
+        ], ["add timeout web inet tcp syn_sent 45 syn_recv 35"], workerCounts: [1]);
+    }
+}

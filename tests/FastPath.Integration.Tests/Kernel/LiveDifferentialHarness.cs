@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Xunit;
+using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
+
+namespace FastPath.Integration.Tests.Kernel;
+
+/// <summary>
+/// Runs one scenario — an iptables-save file (and optionally an ip6tables-save file), optionally nfct timeout
+/// policies, then packets, proc writes, pauses, listings and nfct or conntrack command lines in order — through the
+/// live kernel and through the running `fastpath` process, each between veth pairs a0/a1 and b0/b1 in a namespace
+/// of its own, and compares them event by event: what became of each packet (forwarded or dropped, and which rule
+/// and policy counters it moved), each write's errno, each xt_recent listing without its jiffies values, each nfct
+/// line's exit status and output, each conntrack -L listing (the same connections in the same states with the
+/// same counters, and the same timeouts, see <see cref="ConntrackListing"/>), and the final counters listing.
+/// live_differential.py drives both sides alike: frames into a1 and out of b1 (replies into b1 and out of a1), one
+/// at a time.
+/// The kernel routes a0 -> b0 and <see cref="ClientNetwork"/> back, so frames cross raw PREROUTING, conntrack and
+/// filter FORWARD as through a firewall (and xt_recent sees the TTL from before forwarding, as FastPath does); the
+/// files are loaded with iptables-legacy-restore, the policies with nfct. FastPath runs with the same files
+/// (policies through --timeout-policies) and its control socket, once with one worker and once with two (sharded
+/// tables: a sequential stream must still give the kernel's results).
+/// </summary>
+internal static class LiveDifferentialHarness
+{
+    /// <summary>Where the clients of <see cref="Flow"/>s live: the kernel routes replies to it out of a0.</summary>
+    public const string ClientNetwork = "172.16.0.0/24";
+
+    /// <summary>
+    /// A UDP datagram (Protocol "udp"), a TCP SYN or segment ("tcp"), an ICMP echo ("icmp") or a port unreachable
+    /// quoting a UDP datagram ("icmp-unreachable") to <paramref name="Port"/>, named in its flow's original direction.
+    /// </summary>
+    public sealed record Frame(string Protocol, string Source, ushort Port, byte Ttl, string Destination) : Event
+    {
+        /// <summary>The source port, or an ICMP echo's identifier.</summary>
+        public ushort SourcePort { get; init; } = 40000;
+
+        /// <summary>The flags of a TCP segment ("S", "SA", "A", "PA", "FA", "R"); the script numbers the conversation. Null: a lone SYN.</summary>
+        public string? TcpFlags { get; init; }
+
+        /// <summary>Payload bytes; null for a 12-byte marker.</summary>
+        public int? PayloadLength { get; init; }
+
+        /// <summary>Sent by the destination back to the source (into b1, out of a1): a reply, or an echo reply.</summary>
+        public bool Reply { get; init; }
+    }
+
+    public static Frame Udp(string source, ushort port, byte ttl = 64, string? destination = null) =>
+        new("udp", source, port, ttl, destination ?? DefaultDestination(source));
+
+    public static Frame Syn(string source, ushort port, byte ttl = 64, string? destination = null) =>
+        new("tcp", source, port, ttl, destination ?? DefaultDestination(source));
+
+    private static string DefaultDestination(string source) => source.Contains(':') ? "2001:db8:ffff::1" : "198.18.0.1";
+
+    /// <summary>A conversation between a client in <see cref="ClientNetwork"/> (behind a1) and a server behind b1.</summary>
+    public sealed record Flow(string Protocol, string Client, ushort ClientPort, string Server, ushort ServerPort)
+    {
+        /// <summary>A packet from the client: a TCP segment with <paramref name="tcpFlags"/>, a datagram, an echo request.</summary>
+        public Frame Send(string? tcpFlags = null, int payload = 0) => Make(tcpFlags, payload, reply: false);
+
+        /// <summary>A packet from the server.</summary>
+        public Frame Answer(string? tcpFlags = null, int payload = 0) => Make(tcpFlags, payload, reply: true);
+
+        /// <summary>The server's ICMP port unreachable, quoting the client's UDP datagram.</summary>
+        public Frame Unreachable() => Make(null, 0, reply: true) with { Protocol = "icmp-unreachable" };
+
+        private Frame Make(string? tcpFlags, int payload, bool reply) =>
+            new(Protocol, Client, ServerPort, 64, Server) { SourcePort = ClientPort, TcpFlags = tcpFlags, PayloadLength = payload, Reply = reply };
+    }
+
+    /// <summary>A write to /proc/sys/net/netfilter/<paramref name="Name"/> (the kernel namespace's, or through fastpathctl write).</summary>
+    public sealed record SysctlWrite(string Name, string Text) : Event;
+
+    /// <summary>"nfct ..." or "conntrack ..." in the kernel namespace, or fastpathctl with the same arguments.</summary>
+    public sealed record Command(string[] Arguments) : Event
+    {
+        public override string ToString() => string.Join(' ', Arguments);
+    }
+
+    public static Command Nfct(params string[] arguments) => new(["nfct", .. arguments]);
+
+    public static Command ConntrackList() => new(["conntrack", "-L"]);
+
+    private sealed record Outcome(IReadOnlyList<Packet> Packets, IReadOnlyList<int> Errnos, IReadOnlyList<string> Listings, IReadOnlyList<Run> Runs, string Counters);
+
+    /// <summary>A packet's fate, and when it was sent (seconds on the script's monotonic clock).</summary>
+    private sealed record Packet(string Verdict, double SentAt);
+
+    /// <summary>A command's result, and when it was started.</summary>
+    private sealed record Run(int Exit, string Stdout, string Stderr, double StartedAt);
+
+    /// <param name="timeoutPolicies">nfct command lines without the "nfct" (run in the kernel namespace, or the --timeout-policies file).</param>
+    /// <param name="workerCounts">The FastPath runs: with one worker, two workers (skipped on a one-core machine) or both.</param>
+    public static void Compare(string rules, string? rules6, IReadOnlyList<Event> events, IReadOnlyList<string>? timeoutPolicies = null, int[]? workerCounts = null)
+    {
+        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable() ?? TestEnvironment.IptablesLegacyUnavailable() ?? TestEnvironment.DpdkUnavailable()
+            ?? ToolsUnavailable(events, timeoutPolicies));
+        var dir = Directory.CreateTempSubdirectory("fastpath-live-");
+        try
+        {
+            string v4 = Path.Combine(dir.FullName, "rules.v4");
+            File.WriteAllText(v4, rules);
+            string? v6 = null;
+            if (rules6 is not null)
+                File.WriteAllText(v6 = Path.Combine(dir.FullName, "rules.v6"), rules6);
+            string? policies = null;
+            if (timeoutPolicies is not null)
+                File.WriteAllLines(policies = Path.Combine(dir.FullName, "timeout-policies"), timeoutPolicies);
+
+            var kernel = RunKernel(v4, v6, timeoutPolicies ?? [], events);
+            Assert.True(kernel.Packets.All(p => !p.Verdict.StartsWith("undecided", StringComparison.Ordinal)),
+                "the kernel side left packets undecided (is forwarding set up?):\n" + string.Join("\n", kernel.Packets));
+
+            // Every run goes ahead before anything is asserted, so a failure shows every difference of all of them.
+            var differences = new List<string>();
+            foreach (int workers in workerCounts ?? [1, 2])
+            {
+                if (workers > Environment.ProcessorCount)
+                {
+                    TestContext.Current.TestOutputHelper?.WriteLine($"the {workers}-worker run is skipped: this machine has {Environment.ProcessorCount} core(s)");
+                    continue;
+                }
+                // One worker on the last core; two on cores 0 and 1.
+                string cores = workers == 1 ? (Environment.ProcessorCount - 1).ToString() : $"0-{workers - 1}";
+                var fastpath = RunFastPath(v4, v6, policies, events, dir.FullName, cores, workers);
+                differences.AddRange(Differences(events, kernel, fastpath, workers == 1 ? "1 worker" : $"{workers} workers"));
+            }
+            Assert.True(differences.Count == 0, $"FastPath differs from the kernel:\n{string.Join("\n", differences)}");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Null when the programs the scenario runs in the kernel namespace are installed, otherwise which is not.</summary>
+    private static string? ToolsUnavailable(IReadOnlyList<Event> events, IReadOnlyList<string>? timeoutPolicies) =>
+        events.OfType<Command>().Select(c => c.Arguments[0]).Concat(timeoutPolicies is null ? [] : ["nfct"]).Distinct()
+            .Select(TestEnvironment.ToolUnavailable).FirstOrDefault(reason => reason is not null);
+
+    private static Outcome RunKernel(string v4, string? v6, IReadOnlyList<string> timeoutPolicies, IReadOnlyList<Event> events)
+    {
+        using var ns = new NetworkNamespace();
+        ns.AddVethPair("a0", "a1");
+        ns.AddVethPair("b0", "b1");
+        // Forward everything from a0 out of b0 to a gateway whose link-layer address is fixed, and replies to the
+        // client network out of a0 to another: no ARP or neighbour discovery, and no addresses of our own (so no
+        // IPv6 link-local chatter into PREROUTING).
+        Exec(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.rp_filter=0");
+        foreach (string link in new[] { "a0", "b0" })
+        {
+            TestEnvironment.RunChecked("ip", "-n", ns.Name, "link", "set", link, "addrgenmode", "none");
+            Exec(ns, "sysctl", "-qw", $"net.ipv6.conf.{link}.disable_ipv6=0", $"net.ipv4.conf.{link}.rp_filter=0");
+        }
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "neigh", "add", "10.255.0.2", "lladdr", "02:00:00:00:00:02", "dev", "b0", "nud", "permanent");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "route", "add", "10.255.0.2/32", "dev", "b0");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "route", "add", "default", "via", "10.255.0.2", "dev", "b0");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "neigh", "add", "10.254.0.2", "lladdr", "02:00:00:00:00:03", "dev", "a0", "nud", "permanent");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "route", "add", "10.254.0.2/32", "dev", "a0");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "route", "add", ClientNetwork, "via", "10.254.0.2", "dev", "a0");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "neigh", "add", "fe80::2", "lladdr", "02:00:00:00:00:02", "dev", "b0", "nud", "permanent");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "route", "add", "default", "via", "fe80::2", "dev", "b0");
+
+        foreach (string policy in timeoutPolicies)
+            Exec(ns, ["nfct", .. policy.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+        var tables = new List<string>();
+        foreach (var (tool, file) in new[] { ("iptables", v4), ("ip6tables", v6) })
+        {
+            if (file is null)
+                continue;
+            Exec(ns, $"{tool}-legacy-restore", file);
+            // The order of /proc/fastpath/counters: raw, then filter, for each family.
+            string text = File.ReadAllText(file);
+            tables.AddRange(new[] { "raw", "filter" }.Where(t => text.Contains($"*{t}\n", StringComparison.Ordinal)).Select(t => $"{tool}:{t}"));
+        }
+        // FastPath always counts packets and bytes per connection; the kernel does with accounting on (-e: no
+        // such key when the rules did not need conntrack).
+        Exec(ns, "sysctl", "-qew", "net.netfilter.nf_conntrack_acct=1");
+        return Drive(ns, events, ["kernel", .. tables]);
+    }
+
+    private static Outcome RunFastPath(string v4, string? v6, string? policies, IReadOnlyList<Event> events, string dir, string cores, int workers)
+    {
+        using var ns = new NetworkNamespace();
+        ns.AddVethPair("a0", "a1");
+        ns.AddVethPair("b0", "b1");
+        string socket = Path.Combine(dir, $"control-{workers}.sock");
+        string queues = workers > 1 ? $",qpairs={workers}" : "";
+        var arguments = new List<string>
+        {
+            "run", "--eal", $"{DpdkLiveTests.CommonEal} --vdev=net_af_packet0,iface=a0{queues} --vdev=net_af_packet1,iface=b0{queues}",
+            "--pair", "net_af_packet0,net_af_packet1", "--cores", cores, "--rules", v4, "--control", socket, "--stats-interval", "0",
+        };
+        if (v6 is not null)
+            arguments.AddRange(["--rules6", v6]);
+        if (policies is not null)
+            arguments.AddRange(["--timeout-policies", policies]);
+        using var fastpath = FastPathProcess.Start(arguments, ns.Name);
+        Assert.True(fastpath.WaitForOutput("control socket", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
+
+        var outcome = Drive(ns, events, ["fastpath", socket, Path.Combine(AppContext.BaseDirectory, "fastpathctl")]);
+        fastpath.Terminate();
+        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
+        Assert.True(code == 0, $"fastpath ({workers} worker(s)) exited with {code} after SIGTERM\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        return outcome;
+    }
+
+    /// <summary>Runs live_differential.py in the namespace with the events on its standard input.</summary>
+    private static Outcome Drive(NetworkNamespace ns, IReadOnlyList<Event> events, string[] arguments)
+    {
+        var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "netns", "exec", ns.Name, TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "Kernel", "live_differential.py") }.Concat(arguments))
+            info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        p.StandardInput.Write(new JsonArray(events.Select(ToJson).ToArray()).ToJsonString());
+        p.StandardInput.Close();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            p.Kill();
+            throw new TimeoutException($"live_differential.py {arguments[0]} did not finish within 2 minutes");
+        }
+        Assert.True(p.ExitCode == 0, $"live_differential.py {arguments[0]} failed ({p.ExitCode}): {error.Result}");
+        using var doc = JsonDocument.Parse(output.Result);
+        var root = doc.RootElement;
+        return new Outcome(
+            root.GetProperty("packets").EnumerateArray()
+                .Select(v => new Packet(
+                    $"{v.GetProperty("verdict").GetString()}: {string.Join(", ", v.GetProperty("counted").EnumerateArray().Select(c => c.GetString()))}",
+                    v.GetProperty("sent_at").GetDouble()))
+                .ToList(),
+            root.GetProperty("errnos").EnumerateArray().Select(v => v.GetInt32()).ToList(),
+            root.GetProperty("listings").EnumerateArray().Select(v => v.GetString()!).ToList(),
+            root.GetProperty("runs").EnumerateArray()
+                .Select(v => new Run(v.GetProperty("exit").GetInt32(), v.GetProperty("stdout").GetString()!, v.GetProperty("stderr").GetString()!, v.GetProperty("started_at").GetDouble()))
+                .ToList(),
+            root.GetProperty("counters").GetString()!);
+    }
+
+    private const string RecentDirectory = "/proc/net/xt_recent/";
+    private const string SysctlDirectory = "/proc/sys/net/netfilter/";
+
+    private static JsonNode ToJson(Event e) => e switch
+    {
+        Frame f => new JsonObject
+        {
+            ["packet"] = new JsonObject
+            {
+                ["proto"] = f.Protocol, ["src"] = f.Source, ["dst"] = f.Destination, ["ttl"] = f.Ttl, ["dport"] = f.Port, ["sport"] = f.SourcePort,
+                ["flags"] = f.TcpFlags, ["payload"] = f.PayloadLength, ["reply"] = f.Reply,
+            },
+        },
+        Sleep s => new JsonObject { ["sleep"] = s.Seconds },
+        Write w => new JsonObject { ["write"] = new JsonObject { ["path"] = RecentDirectory + w.Table, ["text"] = w.Text } },
+        SysctlWrite w => new JsonObject { ["write"] = new JsonObject { ["path"] = SysctlDirectory + w.Name, ["text"] = w.Text } },
+        List l => new JsonObject { ["list"] = RecentDirectory + l.Table },
+        Command c => new JsonObject { ["run"] = new JsonArray(c.Arguments.Select(a => (JsonNode)a!).ToArray()) },
+        _ => throw new ArgumentOutOfRangeException(nameof(e), e, "the live harness takes Frame, Sleep, Write, SysctlWrite, List and Command events"),
+    };
+
+    /// <summary>Every difference, event by event, each line naming the FastPath run.</summary>
+    private static List<string> Differences(IReadOnlyList<Event> events, Outcome kernel, Outcome fastpath, string run)
+    {
+        var differences = new List<string>();
+        int packet = 0, write = 0, listing = 0, command = 0;
+        for (int i = 0; i < events.Count; i++)
+        {
+            switch (events[i])
+            {
+                case Frame f:
+                    if (kernel.Packets[packet].Verdict != fastpath.Packets[packet].Verdict)
+                        differences.Add($"{run}: event {i} ({f}): kernel {kernel.Packets[packet].Verdict} | FastPath {fastpath.Packets[packet].Verdict}");
+                    packet++;
+                    break;
+                case Write or SysctlWrite:
+                    if (kernel.Errnos[write] != fastpath.Errnos[write])
+                        differences.Add($"{run}: event {i} ({events[i]}): kernel errno {kernel.Errnos[write]} | FastPath errno {fastpath.Errnos[write]}");
+                    write++;
+                    break;
+                case List l:
+                    var k = Summarise(kernel.Listings[listing]);
+                    var x = Summarise(fastpath.Listings[listing]);
+                    if (!k.SequenceEqual(x))
+                        differences.Add($"{run}: event {i} ({l}): kernel [{string.Join("; ", k)}] | FastPath [{string.Join("; ", x)}]");
+                    listing++;
+                    break;
+                case Command c:
+                    string? difference = c.Arguments[0] == "conntrack"
+                        ? ConntrackListing.Difference(
+                            ConntrackListing.Parse(kernel.Runs[command].Stdout, LastSent(events, i, kernel), kernel.Runs[command].StartedAt),
+                            ConntrackListing.Parse(fastpath.Runs[command].Stdout, LastSent(events, i, fastpath), fastpath.Runs[command].StartedAt))
+                        : ToolDifference(kernel.Runs[command], fastpath.Runs[command]);
+                    if (difference is not null)
+                        differences.Add($"{run}: event {i} ({c}):\n{difference}");
+                    command++;
+                    break;
+            }
+        }
+        var kernelChains = CrossedChains(kernel.Counters);
+        var fastpathChains = CrossedChains(fastpath.Counters);
+        if (!kernelChains.SequenceEqual(fastpathChains))
+            differences.Add($"{run}: final counters: kernel\n{string.Join("\n", kernelChains)}\nFastPath\n{string.Join("\n", fastpathChains)}");
+        return differences;
+    }
+
+    /// <summary>The frames sent before event <paramref name="before"/>, with when each was sent on that side.</summary>
+    private static List<(Frame Frame, double SentAt)> LastSent(IReadOnlyList<Event> events, int before, Outcome outcome) =>
+        events.Take(before).OfType<Frame>().Select((f, n) => (f, outcome.Packets[n].SentAt)).ToList();
+
+    /// <summary>
+    /// An nfct line's outcome: exit status, standard output and standard error byte for byte (fastpathctl prints
+    /// nfct's messages with nfct's own name and version, so nothing needs normalising).
+    /// </summary>
+    private static string? ToolDifference(Run kernel, Run fastpath)
+    {
+        string k = CttimeoutOutcome.Nfct(kernel.Exit, kernel.Stdout, kernel.Stderr), x = CttimeoutOutcome.Nfct(fastpath.Exit, fastpath.Stdout, fastpath.Stderr);
+        return k == x ? null : $"== kernel:\n{k}\n== FastPath:\n{x}";
+    }
+
+    /// <summary>
+    /// The counters listing chain by chain, each after its "# iptables -t raw -L -v -x -n" line, without the
+    /// built-in INPUT and OUTPUT chains: crossing traffic never passes them, the kernel's own packets (MLD
+    /// reports) do. Chains and sections are separated by blank lines.
+    /// </summary>
+    private static List<string> CrossedChains(string listing)
+    {
+        var chains = new List<string>();
+        string section = "";
+        foreach (string block in listing.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+        {
+            var lines = block.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+            if (lines[0].StartsWith("# ", StringComparison.Ordinal))
+            {
+                section = lines[0];
+                lines.RemoveAt(0);
+            }
+            if (lines[0].Split(' ')[1] is not ("INPUT" or "OUTPUT"))
+                chains.Add($"{section}\n{string.Join("\n", lines)}");
+        }
+        return chains;
+    }
+
+    private static void Exec(NetworkNamespace ns, params string[] command) => TestEnvironment.RunChecked("ip", ["netns", "exec", ns.Name, .. command]);
+}
