@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
@@ -42,27 +43,28 @@ public struct RulesetVerdict : IVerdictStage
     {
         var state = _state;
         if (cursor.IsSuspended && cursor.Generation != state.Generation)
-        {
-            if (_previous?.Generation == cursor.Generation)
-                state = _previous;
-            else
-                cursor.RestartUnder(state); // two reloads while it travelled (microseconds): go on under the current rules
-        }
+            state = StateForReload(ref cursor);
         // The packet's arrival time travels with it, so a resumed evaluation sees the clock the first worker saw.
         ulong now = Jiffies.FromNanoseconds(timestampNanoseconds);
         if (_packetClockSweepTick != 0 && now >= _nextPacketClockSweep)
             RequestPacketClockSweep(now);
         var verdict = state.Evaluate(ref packet, frame, inPort, _peers[inPort], now, ref cursor, out var decision);
-        if (verdict == RuleVerdict.Continue)
-            return Verdict.Continue;
-        _trace?.Decided(timestampNanoseconds, verdict == RuleVerdict.Accept, decision);
-        return verdict switch
-        {
-            RuleVerdict.Accept => Verdict.Accept,
-            RuleVerdict.ConntrackTableFull => Verdict.ConntrackTableFull,
-            RuleVerdict.ConntrackClash => Verdict.ConntrackClash,
-            _ => Verdict.Drop,
-        };
+        if (_trace is { } trace && verdict != RuleVerdict.Continue)
+            trace.Decided(timestampNanoseconds, verdict == RuleVerdict.Accept, decision);
+        return (Verdict)verdict; // the two enums number their values alike (RulesetVerdictTests checks it)
+    }
+
+    /// <summary>
+    /// The state a cursor suspended before a reload resumes under (a rare path, kept out of the packet loop): the
+    /// previous one, or after two reloads the current one, from where <see cref="EvaluationCursor.RestartUnder"/> puts it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly RulesetState StateForReload(ref EvaluationCursor cursor)
+    {
+        if (_previous?.Generation == cursor.Generation)
+            return _previous;
+        cursor.RestartUnder(_state);
+        return _state;
     }
 
     private void RequestPacketClockSweep(ulong now)
