@@ -100,6 +100,7 @@ public struct EvaluationCursor
         cursor.Ct.State = CtStateMask.Invalid;
         cursor.Ct.HasConnection = false;
         cursor.Ct.Template = CtTemplateKind.None;
+        cursor.Ct.Flow = FlowTable.NoFlow; // no new connection to settle, even if a reload turns tracking on mid-way
     }
 
     /// <summary>
