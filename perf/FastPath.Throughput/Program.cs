@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
 using System.Globalization;
+using FastPath.Core;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
@@ -33,8 +36,13 @@ public static class Program
           --vlan-share X                    share of 802.1Q-tagged flows, 0..1 (default 0)
           --protocol tcp|udp                transport of the synthetic flows (default udp; tcp sends ACK segments)
           --dport N                         their destination port (default 80)
-          --rules FILE                      an iptables-save ruleset as the verdict stage (one worker when it uses -m recent)
+          --directions 1|2                  2: each flow also answers (server to client), one frame per direction (default 1)
+          --rules FILE                      an iptables-save ruleset as the verdict stage; -j CT --timeout may name the
+                                            policy 'bench' (inet tcp, ESTABLISHED 300 s, the rest the kernel's defaults)
           --recent-capacity N               entries per recent table (default 100, the kernel's ip_list_tot)
+          --conntrack-max N                 connections when the rules use conntrack, shared out between workers (default 1048576)
+          --sweep-ms N                      request a sweep of every worker's connections every N ms, as the
+                                            daemon's management tick does (default 0: never)
           --warmup SECONDS                  not measured (default 2)
           --duration SECONDS                measured (default 10)
         Prints one markdown table row (header with --header).
@@ -47,6 +55,7 @@ public static class Program
             ["port"] = "memory", ["workers"] = "1", ["frame-size"] = "60", ["flows"] = "1024", ["sources"] = "256",
             ["ipv6-share"] = "0", ["vlan-share"] = "0", ["warmup"] = "2", ["duration"] = "10",
             ["protocol"] = "udp", ["dport"] = "80", ["rules"] = "", ["recent-capacity"] = "100",
+            ["directions"] = "1", ["conntrack-max"] = "1048576", ["sweep-ms"] = "0",
         };
         for (int i = 0; i < args.Length; i++)
         {
@@ -71,16 +80,37 @@ public static class Program
             VlanShare = Double(o["vlan-share"]),
             Protocol = o["protocol"] == "tcp" ? (byte)6 : (byte)17,
             DestinationPort = (ushort)Int(o["dport"]),
+            BothDirections = Int(o["directions"]) == 2,
         };
         int workers = Int(o["workers"]);
         var rules = o["rules"].Length == 0 ? null : RulesetParser.ParseFile(o["rules"], L3Kind.IPv4);
-        var scenario = new Scenario(o["port"], workers, profile, Double(o["warmup"]), Double(o["duration"]), rules, Int(o["recent-capacity"]));
+        var conntrack = new ConntrackSettings(Int(o["conntrack-max"]), Int(o["sweep-ms"]));
+        var scenario = new Scenario(o["port"], workers, profile, Double(o["warmup"]), Double(o["duration"]), rules, Int(o["recent-capacity"]), conntrack);
         Console.WriteLine(scenario.Run().ToString());
         return 0;
     }
 
     private static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
     private static double Double(string s) => double.Parse(s, CultureInfo.InvariantCulture);
+}
+
+/// <summary>Connection tracking for a ruleset that uses it: the dataplane-wide limit, and the management tick (0: no sweeps).</summary>
+internal sealed record ConntrackSettings(int Max, int SweepMilliseconds)
+{
+    /// <summary>The policy -j CT --timeout bench names: TCP connections stay 300 s once established (the kernel's default is 5 days).</summary>
+    public const string PolicyName = "bench";
+
+    public static TimeoutPolicyRegistry Timeouts()
+    {
+        var timeouts = new TimeoutPolicyRegistry();
+        var established = new Dictionary<int, uint> { [TimeoutProtocols.Tcp.StateIndex("ESTABLISHED")] = 300 };
+        if (timeouts.Create(PolicyName, TimeoutPolicyRegistry.InetFamily, TimeoutProtocols.Tcp.Number, established) != Errno.None)
+            throw new InvalidOperationException($"cannot create the timeout policy '{PolicyName}'");
+        return timeouts;
+    }
+
+    public override string ToString() =>
+        $"ct max {Max}{(SweepMilliseconds > 0 ? $", sweep every {SweepMilliseconds} ms" : "")}";
 }
 
 internal sealed record Result(string Port, int Workers, TrafficProfile Profile, string Rules, double Seconds, long Packets, long[] PacketsPerWorker, long Allocated, int Collections, long Dropped)
@@ -99,7 +129,8 @@ internal sealed record Result(string Port, int Workers, TrafficProfile Profile, 
     }
 }
 
-internal sealed class Scenario(string port, int workers, TrafficProfile profile, double warmupSeconds, double seconds, FamilyRuleset? rules, int recentCapacity)
+internal sealed class Scenario(string port, int workers, TrafficProfile profile, double warmupSeconds, double seconds, FamilyRuleset? rules, int recentCapacity,
+    ConntrackSettings conntrack)
 {
     /// <summary>Frames per ring in the net_ring closed loop; two rings per worker stay far below their 1023 slots.</summary>
     private const int CirculatingPerRing = 256;
@@ -166,28 +197,38 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
         }
     }
 
-    /// <summary>With no rules the empty verdict stage; otherwise the ruleset, each worker with its shard of the recent tables and its counters.</summary>
+    /// <summary>
+    /// With no rules the empty verdict stage; otherwise the ruleset, each worker with its shard of the recent tables,
+    /// its counters and, when the rules use conntrack, its shard of the connections.
+    /// </summary>
     private Result Run(IPort[] ports, DataplaneOptions options, int rxPort)
     {
         if (rules is null)
-            return Measure(new DataplaneHost<AcceptAll>(ports, [(0, 1)], options, _ => default), rxPort);
+            return Measure(new DataplaneHost<AcceptAll>(ports, [(0, 1)], options, _ => default), rxPort, trackers: []);
         var names = ports.Select(p => p.Name).ToArray();
-        var compiled = new CompiledRuleset(rules, FamilyRuleset.Empty(L3Kind.IPv6), names);
+        var timeouts = ConntrackSettings.Timeouts();
+        var compiled = new CompiledRuleset(rules, FamilyRuleset.Empty(L3Kind.IPv6), names, timeouts: timeouts);
         var peers = DataplaneTopology.PeersOf(names, [(0, 1)]);
-        var states = Enumerable.Range(0, workers).Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(recentCapacity), new RecentShardMap(w, workers))).ToArray();
-        return Measure(new DataplaneHost<RulesetVerdict>(ports, [(0, 1)], options, w => new RulesetVerdict(states[w], peers)), rxPort);
+        var trackers = compiled.UsesConntrack
+            ? Enumerable.Range(0, workers).Select(w => new ConnectionTracker(timeouts, ConnectionTracker.ShardCapacity(conntrack.Max, workers), w, workers)).ToArray()
+            : [];
+        var states = Enumerable.Range(0, workers)
+            .Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(recentCapacity), new RecentShardMap(w, workers), trackers.ElementAtOrDefault(w)))
+            .ToArray();
+        return Measure(new DataplaneHost<RulesetVerdict>(ports, [(0, 1)], options, w => new RulesetVerdict(states[w], peers)), rxPort, trackers);
     }
 
     /// <summary>Counts packets received (on <paramref name="rxPort"/>, or on every port when -1) over the measured window.</summary>
-    private Result Measure<TVerdict>(DataplaneHost<TVerdict> host, int rxPort) where TVerdict : struct, IVerdictStage
+    private Result Measure<TVerdict>(DataplaneHost<TVerdict> host, int rxPort, ConnectionTracker[] trackers) where TVerdict : struct, IVerdictStage
     {
+        var sinceStart = Stopwatch.StartNew();
         host.Start();
-        Thread.Sleep(TimeSpan.FromSeconds(warmupSeconds));
+        Wait(warmupSeconds, sinceStart, trackers);
         var before = host.ReadCounters();
         int gcBefore = GC.CollectionCount(0) + GC.CollectionCount(1) + GC.CollectionCount(2);
         long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         long start = Stopwatch.GetTimestamp();
-        Thread.Sleep(TimeSpan.FromSeconds(seconds));
+        Wait(seconds, sinceStart, trackers);
         double elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         int collections = GC.CollectionCount(0) + GC.CollectionCount(1) + GC.CollectionCount(2) - gcBefore;
@@ -206,6 +247,34 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
         }
         long dropped = after.DropsByReason.Sum() - before.DropsByReason.Sum();
         string ruleset = rules is null ? "-" : Path.GetFileName(rules.Source);
+        if (profile.BothDirections)
+            ruleset += ", both directions";
+        if (trackers.Length > 0)
+            ruleset += $", {conntrack}";
         return new Result(port, workers, profile, ruleset, elapsed, perWorker.Sum(), perWorker, allocated, collections, dropped);
+    }
+
+    /// <summary>
+    /// Sleeps like the daemon's management thread: with connection tracking and a sweep tick, it asks every worker
+    /// for a sweep each tick, at the time since start in jiffies. The packets' clock (the memory port's replay
+    /// stamps) stays within seconds of that, so nothing expires: the sweep only looks.
+    /// </summary>
+    private void Wait(double waitSeconds, Stopwatch sinceStart, ConnectionTracker[] trackers)
+    {
+        var end = sinceStart.Elapsed + TimeSpan.FromSeconds(waitSeconds);
+        if (trackers.Length == 0 || conntrack.SweepMilliseconds == 0)
+        {
+            Thread.Sleep(end - sinceStart.Elapsed);
+            return;
+        }
+        var tick = TimeSpan.FromMilliseconds(conntrack.SweepMilliseconds);
+        for (var now = sinceStart.Elapsed; now < end; now = sinceStart.Elapsed)
+        {
+            ulong jiffies = Jiffies.FromNanoseconds((long)now.TotalNanoseconds);
+            foreach (var tracker in trackers)
+                tracker.RequestSweep(jiffies);
+            var next = now + tick;
+            Thread.Sleep((next < end ? next : end) - now);
+        }
     }
 }

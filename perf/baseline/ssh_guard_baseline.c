@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * ssh-guard-baseline: the plain C program FastPath's end-to-end SSH-guard numbers are held against
- * ("within 1.0x of a plain C program doing the same parse + lookup + check on the same machine").
+ * ("within 1.0x of a plain C program doing the same parse + lookup + check on the same machine"), and with
+ * connection tracking the conntrack numbers ("... the same parse + conntrack + recent job").
  *
  * It does the work `fastpath-throughput --port memory --protocol tcp --dport 22 --rules FILE` does, the way a
  * C programmer would write it: the same synthetic frames replayed from memory in bursts of 32, the same header
@@ -9,6 +10,15 @@
  * xt_recent table with the kernel's semantics (hash chains, LRU eviction at capacity, a ring of jiffies per
  * entry), per-rule and per-port counters, and accepted frames queued 32 at a time for a counting tx queue.
  * Plain -O2, no SIMD, no prefetching, no specialisation to the ruleset (it is read from the file at start).
+ *
+ * With a ruleset that uses conntrack (perf/conntrack-bench.rules: raw PREROUTING `-j CT --timeout`, filter
+ * `-m conntrack --ctstate`) it also tracks connections the way a C programmer would for this job: a preallocated
+ * table of 64-byte entries chained from power-of-two buckets by a symmetric 5-tuple hash, both directions finding
+ * the same entry, the kernel's TCP state table (tcp_conntracks) and flag check without window tracking, timeout
+ * refresh from the CT template's policy, SEEN_REPLY/ASSURED, a new connection held unconfirmed until the
+ * packet's verdict (linked into its bucket if accepted, freed if dropped), an expired one replaced on lookup.
+ * Not done (FastPath does them): window and sequence tracking, retransmission counting, early drop when full
+ * (this table drops the packet), expiry sweeps (nothing expires during a run), other protocols (INVALID).
  *
  * Scope: the benchmark mixes are IPv4/TCP only and the ruleset has no ip6tables rules, so IPv6 and other
  * ethertypes are forwarded uninspected, and only TCP gets an L4 parse.
@@ -497,22 +507,228 @@ static bool recent_match(struct recent_table *t, const struct recent_match *m, c
     return matched;
 }
 
-/* ---- The ruleset: the FORWARD chain of an iptables-save file, with the matches the SSH guard uses. ---- */
+/* ---- Connection tracking: one worker's table of TCP connections. ---- */
 
-enum target { TARGET_ACCEPT, TARGET_DROP };
+enum { CT_INVALID = 1, CT_ESTABLISHED = 2, CT_RELATED = 4, CT_NEW = 8, CT_UNTRACKED = 64 };   /* XT_CONNTRACK_STATE bits */
+enum { CT_SEEN_REPLY = 1, CT_ASSURED = 2 };
+enum { sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2, sIV, sIG };
+enum { TCP_SYN, TCP_SYNACK, TCP_FIN, TCP_ACK, TCP_RST, TCP_NONE };
+enum { TCP_TIMEOUT_RETRANS = 10, TCP_TIMEOUT_UNACK = 11 };
+
+/* tcp_conntracks[dir][flag index][state] of nf_conntrack_proto_tcp.c. */
+static const uint8_t tcp_conntracks[2][6][10] = {
+    {
+        { sSS, sSS, sIG, sIG, sIG, sIG, sIG, sSS, sSS, sS2 },
+        { sIV, sIV, sSR, sIV, sIV, sIV, sIV, sIV, sIV, sSR },
+        { sIV, sIV, sFW, sFW, sLA, sLA, sLA, sTW, sCL, sIV },
+        { sES, sIV, sES, sES, sCW, sCW, sTW, sTW, sCL, sIV },
+        { sIV, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL },
+        { sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV },
+    },
+    {
+        { sIV, sS2, sIV, sIV, sIV, sIV, sIV, sSS, sIV, sS2 },
+        { sIV, sSR, sIG, sIG, sIG, sIG, sIG, sIG, sIG, sSR },
+        { sIV, sIV, sFW, sFW, sLA, sLA, sLA, sTW, sCL, sIV },
+        { sIV, sIG, sSR, sES, sCW, sCW, sTW, sTW, sCL, sIG },
+        { sIV, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL },
+        { sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV },
+    },
+};
+
+/* tcp_valid_flags, indexed by the flags without ECE, CWR and PSH. */
+static const uint8_t tcp_valid_flags[0x38] = {
+    [0x02] = 1, [0x04] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x14] = 1, [0x22] = 1, [0x30] = 1, [0x31] = 1,
+};
+
+/* Timeouts in seconds by TCP state (NONE reads SYN_SENT's, then RETRANS and UNACK): the kernel's defaults, and
+ * the policy 'bench' that fastpath-throughput creates for -j CT --timeout bench. */
+static const struct ct_policy {
+    const char *name;
+    uint32_t tcp[12];
+} ct_policies[] = {
+    { "", { 120, 120, 60, 432000, 120, 60, 30, 120, 10, 120, 300, 300 } },
+    { "bench", { 120, 120, 60, 300, 120, 60, 30, 120, 10, 120, 300, 300 } },
+};
+
+struct ct_entry {
+    uint32_t src, dst;                        /* the original direction's tuple */
+    uint16_t sport, dport;
+    uint8_t protocol, state, status, policy;
+    uint32_t next;                            /* bucket chain, or free list */
+    uint64_t deadline;                        /* jiffies */
+    uint64_t packets[2], bytes[2];            /* original, reply */
+} __attribute__((aligned(64)));
+
+struct ct_table {
+    struct ct_entry *entries;
+    uint32_t *buckets;
+    uint32_t mask, capacity, count, free;
+    uint64_t table_full;
+};
+
+struct ct_result {
+    uint8_t state;                            /* a CT_* bit */
+    bool unconfirmed, table_full;
+    uint32_t entry, hash;
+};
+
+static void ct_init(struct ct_table *t, uint32_t capacity)
+{
+    uint32_t buckets = 1;
+    while (buckets < capacity)
+        buckets <<= 1;
+    t->entries = aligned_alloc(64, (size_t)capacity * sizeof *t->entries);
+    if (t->entries == NULL)
+        die("out of memory");
+    memset(t->entries, 0, (size_t)capacity * sizeof *t->entries);
+    t->buckets = xcalloc(buckets, sizeof *t->buckets);
+    memset(t->buckets, 0xff, buckets * sizeof *t->buckets);
+    for (uint32_t e = 0; e < capacity; e++)
+        t->entries[e].next = e + 1 < capacity ? e + 1 : NONE;
+    t->mask = buckets - 1;
+    t->capacity = capacity;
+    t->free = 0;
+}
+
+/* The same for a tuple and its reverse: sum and xor of the two endpoints do not depend on their order. */
+static inline uint32_t ct_hash(uint32_t a, uint16_t a_port, uint32_t b, uint16_t b_port, uint8_t protocol)
+{
+    uint64_t x = (uint64_t)a << 16 | a_port, y = (uint64_t)b << 16 | b_port;
+    uint64_t h = mix((x + y) ^ 0xE7037ED1A0B428DBull, (x ^ y ^ protocol) ^ 0x8EBC6AF09C88C6E3ull);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static inline uint8_t tcp_index(uint8_t flags)
+{
+    if (flags & 0x04)
+        return TCP_RST;
+    if (flags & 0x02)
+        return flags & 0x10 ? TCP_SYNACK : TCP_SYN;
+    if (flags & 0x01)
+        return TCP_FIN;
+    return flags & 0x10 ? TCP_ACK : TCP_NONE;
+}
+
+/* The timeout after a packet: a RST closes; an unanswered connection never earns more than UNACK. */
+static inline uint64_t tcp_timeout(const struct ct_entry *c, uint8_t index)
+{
+    const uint32_t *seconds = ct_policies[c->policy].tcp;
+    uint32_t timeout = index == TCP_RST ? seconds[sCL] : seconds[c->state];
+    if (!(c->status & CT_SEEN_REPLY) && c->state == sES && timeout > seconds[TCP_TIMEOUT_UNACK])
+        timeout = seconds[TCP_TIMEOUT_UNACK];
+    return (uint64_t)timeout * HZ;
+}
+
+static void ct_free(struct ct_table *t, uint32_t e)
+{
+    t->entries[e].next = t->free;
+    t->free = e;
+    t->count--;
+}
+
+static void ct_confirm(struct ct_table *t, uint32_t e, uint32_t hash)
+{
+    uint32_t *head = &t->buckets[hash & t->mask];
+    t->entries[e].next = *head;
+    *head = e;
+}
+
+/* nf_conntrack_in for TCP: find the connection in either direction, or hold a new one unconfirmed. */
+static struct ct_result ct_track(struct ct_table *t, const struct packet *p, uint8_t policy, uint64_t now)
+{
+    struct ct_result r = { .state = CT_INVALID, .entry = NONE };
+    if (p->l4 != L4_TCP || !tcp_valid_flags[p->tcp_flags & 0x37])
+        return r;
+    uint32_t src = (uint32_t)p->src[0], dst = (uint32_t)p->dst[0];
+    uint8_t index = tcp_index(p->tcp_flags);
+    r.hash = ct_hash(src, p->sport, dst, p->dport, 6);
+    uint32_t *link = &t->buckets[r.hash & t->mask];
+    for (uint32_t e = *link; e != NONE; e = *link) {
+        struct ct_entry *c = &t->entries[e];
+        int dir;
+        if (c->src == src && c->dst == dst && c->sport == p->sport && c->dport == p->dport)
+            dir = 0;
+        else if (c->src == dst && c->dst == src && c->sport == p->dport && c->dport == p->sport)
+            dir = 1;
+        else {
+            link = &c->next;
+            continue;
+        }
+        if ((int64_t)(c->deadline - now) <= 0) {   /* expired: a packet never revives it */
+            *link = c->next;
+            ct_free(t, e);
+            break;
+        }
+        uint8_t next = tcp_conntracks[dir][index][c->state];
+        if (next == sIV)
+            return r;
+        r.state = dir || (c->status & CT_SEEN_REPLY) ? CT_ESTABLISHED : CT_NEW;
+        r.entry = e;
+        if (next == sIG)
+            return r;
+        if (index == TCP_RST && !(c->status & CT_SEEN_REPLY)) {   /* only a RST came back: gone */
+            *link = c->next;
+            ct_free(t, e);
+            r.entry = NONE;
+            return r;
+        }
+        uint8_t old = c->state;
+        c->state = next;
+        c->deadline = now + tcp_timeout(c, index);
+        c->packets[dir]++;
+        c->bytes[dir] += p->ip_length;
+        if ((c->status & CT_SEEN_REPLY) && (old == sSR || old == sES) && next == sES)
+            c->status |= CT_ASSURED;
+        if (dir)
+            c->status |= CT_SEEN_REPLY;
+        return r;
+    }
+
+    uint8_t next = tcp_conntracks[0][index][sNO];     /* SYN opens; an ACK picks a connection up mid-stream */
+    if (next >= sIV)
+        return r;
+    if (t->count == t->capacity) {
+        t->table_full++;
+        r.table_full = true;
+        return r;
+    }
+    uint32_t e = t->free;
+    struct ct_entry *c = &t->entries[e];
+    t->free = c->next;
+    t->count++;
+    *c = (struct ct_entry){ .src = src, .dst = dst, .sport = p->sport, .dport = p->dport, .protocol = 6,
+                            .state = next, .policy = policy, .next = NONE, .packets = { 1, 0 },
+                            .bytes = { p->ip_length, 0 } };
+    c->deadline = now + tcp_timeout(c, index);
+    r.state = CT_NEW;
+    r.entry = e;
+    r.unconfirmed = true;
+    return r;
+}
+
+/* ---- The ruleset: raw PREROUTING and filter FORWARD of an iptables-save file, with the matches the benchmarks use. ---- */
+
+enum target { TARGET_ACCEPT, TARGET_DROP, TARGET_CT };
 
 struct rule {
     uint8_t protocol;                         /* 0: any */
     bool has_dport, has_recent;
     uint16_t dport_first, dport_last;         /* -m tcp --dport */
+    uint8_t ctstate;                          /* -m conntrack --ctstate: CT_* bits, 0 when absent */
     struct recent_match recent;
     enum target target;
+    uint8_t ct_policy;                        /* -j CT --timeout: the policy's index in ct_policies */
 };
 
-struct ruleset {
+struct chain {
     struct rule rules[MAX_RULES];
     uint32_t count;
     enum target policy;
+};
+
+struct ruleset {
+    struct chain raw, forward;                /* raw PREROUTING and filter FORWARD */
+    bool uses_conntrack;
     char table_names[MAX_TABLES][NAME_LEN];
     uint32_t table_slots[MAX_TABLES];         /* stamps per entry, the largest any rule on the table needs */
     uint32_t tables;
@@ -547,11 +763,39 @@ static const char *next_token(char **cursor)
     return t;
 }
 
-static void parse_rule(struct ruleset *rs, char **cursor)
+static uint8_t parse_ctstate(const char *list)
 {
-    if (rs->count == MAX_RULES)
+    static const struct { const char *name; uint8_t bit; } states[] = {
+        { "INVALID", CT_INVALID }, { "ESTABLISHED", CT_ESTABLISHED }, { "RELATED", CT_RELATED },
+        { "NEW", CT_NEW }, { "UNTRACKED", CT_UNTRACKED },
+    };
+    char copy[128], *cursor;
+    uint8_t mask = 0;
+    snprintf(copy, sizeof copy, "%s", list);
+    for (const char *name = strtok_r(copy, ",", &cursor); name != NULL; name = strtok_r(NULL, ",", &cursor)) {
+        size_t i = 0;
+        while (i < sizeof states / sizeof states[0] && strcmp(states[i].name, name))
+            i++;
+        if (i == sizeof states / sizeof states[0])
+            die("unsupported ctstate '%s'", name);
+        mask |= states[i].bit;
+    }
+    return mask;
+}
+
+static uint8_t ct_policy_index(const char *name)
+{
+    for (uint8_t i = 1; i < sizeof ct_policies / sizeof ct_policies[0]; i++)
+        if (!strcmp(ct_policies[i].name, name))
+            return i;
+    die("no timeout policy named '%s'", name);
+}
+
+static void parse_rule(struct ruleset *rs, struct chain *chain, char **cursor)
+{
+    if (chain->count == MAX_RULES)
         die("more than %d rules", MAX_RULES);
-    struct rule *r = &rs->rules[rs->count++];
+    struct rule *r = &chain->rules[chain->count++];
     char name[NAME_LEN] = "DEFAULT";
     bool has_target = false;
     for (const char *tok; (tok = strtok_r(NULL, " \t\r\n", cursor)) != NULL;) {
@@ -561,7 +805,7 @@ static void parse_rule(struct ruleset *rs, char **cursor)
                         : !strcmp(p, "all") ? 0 : (uint8_t)parse_uint(p, 255);
         } else if (!strcmp(tok, "-m")) {
             const char *m = next_token(cursor);
-            if (strcmp(m, "tcp") && strcmp(m, "recent"))
+            if (strcmp(m, "tcp") && strcmp(m, "recent") && strcmp(m, "conntrack"))
                 die("unsupported match '%s'", m);
             r->has_recent |= !strcmp(m, "recent");
         } else if (!strcmp(tok, "--dport")) {
@@ -589,18 +833,26 @@ static void parse_rule(struct ruleset *rs, char **cursor)
             snprintf(name, sizeof name, "%s", next_token(cursor));
         } else if (!strcmp(tok, "--rsource") || !strcmp(tok, "--rdest")) {
             r->recent.destination = tok[3] == 'd';
+        } else if (!strcmp(tok, "--ctstate")) {
+            r->ctstate = parse_ctstate(next_token(cursor));
+            rs->uses_conntrack = true;
+        } else if (!strcmp(tok, "--timeout")) {
+            r->ct_policy = ct_policy_index(next_token(cursor));
         } else if (!strcmp(tok, "-j")) {
             const char *t = next_token(cursor);
-            if (strcmp(t, "ACCEPT") && strcmp(t, "DROP"))
+            if (strcmp(t, "ACCEPT") && strcmp(t, "DROP") && strcmp(t, "CT"))
                 die("unsupported target '%s'", t);
-            r->target = t[0] == 'A' ? TARGET_ACCEPT : TARGET_DROP;
+            r->target = t[0] == 'A' ? TARGET_ACCEPT : t[0] == 'D' ? TARGET_DROP : TARGET_CT;
+            rs->uses_conntrack |= r->target == TARGET_CT;
             has_target = true;
         } else {
             die("unsupported option '%s'", tok);
         }
     }
     if (!has_target)
-        die("a rule without -j ACCEPT or -j DROP");
+        die("a rule without -j ACCEPT, DROP or CT");
+    if ((r->target == TARGET_CT) != (chain == &rs->raw))
+        die("raw PREROUTING takes -j CT rules only, and -j CT belongs there");
     if (r->has_dport && r->protocol != 6)
         die("--dport needs -p tcp");
     if (r->has_recent != (r->recent.command != RECENT_NONE))
@@ -628,7 +880,7 @@ static void load_rules(const char *path, struct ruleset *rs)
     if (f == NULL)
         die("cannot open %s", path);
     char line[4096], *table = NULL, table_name[32] = "";
-    *rs = (struct ruleset){ .policy = TARGET_ACCEPT };
+    *rs = (struct ruleset){ .raw.policy = TARGET_ACCEPT, .forward.policy = TARGET_ACCEPT };
     while (fgets(line, sizeof line, f)) {
         char *cursor;
         const char *first = strtok_r(line, " \t\r\n", &cursor);
@@ -637,18 +889,21 @@ static void load_rules(const char *path, struct ruleset *rs)
         if (first[0] == '*') {
             snprintf(table_name, sizeof table_name, "%s", first + 1);
             table = table_name;
-            if (strcmp(table, "filter"))
-                die("only the filter table is supported, not '%s'", table);
+            if (strcmp(table, "filter") && strcmp(table, "raw"))
+                die("only the filter and raw tables are supported, not '%s'", table);
         } else if (first[0] == ':') {
             const char *policy = strtok_r(NULL, " \t\r\n", &cursor);
             if (!strcmp(first, ":FORWARD") && policy != NULL)
-                rs->policy = !strcmp(policy, "DROP") ? TARGET_DROP : TARGET_ACCEPT;
+                rs->forward.policy = !strcmp(policy, "DROP") ? TARGET_DROP : TARGET_ACCEPT;
         } else if (!strcmp(first, "-A")) {
             const char *chain = strtok_r(NULL, " \t\r\n", &cursor);
             if (table == NULL || chain == NULL)
                 die("a rule outside a table in %s", path);
-            if (!strcmp(chain, "FORWARD"))    /* INPUT and OUTPUT never see forwarded frames */
-                parse_rule(rs, &cursor);
+            /* INPUT and OUTPUT never see forwarded frames */
+            if (!strcmp(table, "filter") && !strcmp(chain, "FORWARD"))
+                parse_rule(rs, &rs->forward, &cursor);
+            else if (!strcmp(table, "raw") && !strcmp(chain, "PREROUTING"))
+                parse_rule(rs, &rs->raw, &cursor);
         } else {
             die("cannot read the line starting '%s'", first);
         }
@@ -656,19 +911,27 @@ static void load_rules(const char *path, struct ruleset *rs)
     fclose(f);
 }
 
-/* One worker's side of the ruleset: its own recent tables and counters, as FastPath's RulesetState. */
-struct ruleset_state {
-    const struct ruleset *rs;
-    struct recent_table tables[MAX_TABLES];
+/* One worker's side of the ruleset: its own recent tables, connections and counters, as FastPath's RulesetState. */
+struct chain_counters {
     uint64_t rule_packets[MAX_RULES], rule_bytes[MAX_RULES], policy_packets, policy_bytes;
 };
 
-static bool rule_matches(struct ruleset_state *s, const struct rule *r, const struct packet *p, uint64_t now)
+struct ruleset_state {
+    const struct ruleset *rs;
+    struct recent_table tables[MAX_TABLES];
+    struct ct_table conntrack;
+    struct chain_counters raw, forward;
+};
+
+/* The matches in the order the benchmark rulesets give them: -p, --dport, --ctstate, recent. */
+static bool rule_matches(struct ruleset_state *s, const struct rule *r, const struct packet *p, uint8_t ctstate, uint64_t now)
 {
     if (r->protocol != 0 && p->protocol != r->protocol)
         return false;
     /* port matches never match a non-first fragment */
     if (r->has_dport && (p->fragment == FRAG_NONFIRST || p->dport < r->dport_first || p->dport > r->dport_last))
+        return false;
+    if (r->ctstate && !(r->ctstate & ctstate))
         return false;
     if (r->has_recent) {
         const uint64_t *addr = r->recent.destination ? p->dst : p->src;
@@ -678,21 +941,48 @@ static bool rule_matches(struct ruleset_state *s, const struct rule *r, const st
     return true;
 }
 
+/* A chain's first matching rule with a verdict; -j CT records the template's policy (the first one wins) and goes on. */
+static enum target walk_chain(struct ruleset_state *s, const struct chain *chain, struct chain_counters *counters,
+                              const struct packet *p, uint8_t ctstate, uint64_t now, int *ct_policy)
+{
+    for (uint32_t i = 0; i < chain->count; i++) {
+        const struct rule *r = &chain->rules[i];
+        if (!rule_matches(s, r, p, ctstate, now))
+            continue;
+        counters->rule_packets[i]++;
+        counters->rule_bytes[i] += p->ip_length;
+        if (r->target != TARGET_CT)
+            return r->target;
+        if (*ct_policy < 0)
+            *ct_policy = r->ct_policy;
+    }
+    counters->policy_packets++;
+    counters->policy_bytes += p->ip_length;
+    return chain->policy;
+}
+
+/* raw PREROUTING, connection tracking, filter FORWARD; then the new connection is confirmed or forgotten. */
 static enum target evaluate(struct ruleset_state *s, const struct packet *p, uint64_t now)
 {
     if (p->l3 != L3_IPV4)
         return TARGET_ACCEPT;
     const struct ruleset *rs = s->rs;
-    for (uint32_t i = 0; i < rs->count; i++) {
-        if (!rule_matches(s, &rs->rules[i], p, now))
-            continue;
-        s->rule_packets[i]++;
-        s->rule_bytes[i] += p->ip_length;
-        return rs->rules[i].target;
+    int ct_policy = -1;
+    if (rs->raw.count > 0 && walk_chain(s, &rs->raw, &s->raw, p, 0, now, &ct_policy) == TARGET_DROP)
+        return TARGET_DROP;
+    if (!rs->uses_conntrack)
+        return walk_chain(s, &rs->forward, &s->forward, p, 0, now, &ct_policy);
+    struct ct_result ct = ct_track(&s->conntrack, p, ct_policy < 0 ? 0 : (uint8_t)ct_policy, now);
+    if (ct.table_full)
+        return TARGET_DROP;
+    enum target verdict = walk_chain(s, &rs->forward, &s->forward, p, ct.state, now, &ct_policy);
+    if (ct.unconfirmed) {
+        if (verdict == TARGET_ACCEPT)
+            ct_confirm(&s->conntrack, ct.entry, ct.hash);
+        else
+            ct_free(&s->conntrack, ct.entry);
     }
-    s->policy_packets++;
-    s->policy_bytes += p->ip_length;
-    return rs->policy;
+    return verdict;
 }
 
 /* ---- The in-memory port, as MemoryPort: frames replayed in a loop, transmitted frames counted. ---- */
@@ -866,12 +1156,18 @@ static void *worker_main(void *arg)
 
 /* ---- Traffic: SyntheticTraffic.Build for IPv4 TCP ACK segments to one port, 60-byte frames. ---- */
 
-/* Frame i: client 10.s.s.s (s = i % sources) port 1024 + (i / sources) % 60000 -> 198.51.100.80:dport. */
-static void build_frame(uint8_t *f, uint32_t i, uint32_t sources, uint16_t dport)
+/* Flow i: client 10.s.s.s (s = i % sources) port 1024 + (i / sources) % 60000 -> 198.51.100.80:dport; the reply
+ * goes the other way. With both directions (TrafficProfile.BothDirections) the segments acknowledge each other:
+ * the client's from sequence 1000 acknowledging 5000, the server's from 5000 acknowledging the client's 6 bytes. */
+static void build_frame(uint8_t *f, uint32_t i, uint32_t sources, uint16_t dport, bool both, bool reply)
 {
     static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1 };
+    static const uint8_t server[4] = { 198, 51, 100, 80 };
     uint32_t source = i % sources;
-    uint16_t sport = (uint16_t)(1024 + (i / sources) % 60000);
+    uint16_t client_port = (uint16_t)(1024 + (i / sources) % 60000);
+    uint8_t client[4] = { 10, (uint8_t)(source >> 16), (uint8_t)(source >> 8), (uint8_t)source };
+    uint16_t sport = reply ? dport : client_port, dst_port = reply ? client_port : dport;
+    uint32_t seq = reply ? 5000 : 1000, ack = !both ? 0 : reply ? 1000 + FRAME_SIZE - 54 : 5000;
     uint8_t *ip = f + 14, *tcp = ip + 20;
     memset(f, 0, FRAME_SIZE);                 /* the 6 bytes after the TCP header are zero data */
     memcpy(f, macs, sizeof macs);
@@ -882,20 +1178,19 @@ static void build_frame(uint8_t *f, uint32_t i, uint32_t sources, uint16_t dport
     ip[5] = 0x34;
     ip[8] = 64;
     ip[9] = 6;
-    ip[12] = 10;
-    ip[13] = (uint8_t)(source >> 16);
-    ip[14] = (uint8_t)(source >> 8);
-    ip[15] = (uint8_t)source;
-    memcpy(ip + 16, (const uint8_t[]){ 198, 51, 100, 80 }, 4);
+    memcpy(ip + 12, reply ? server : client, 4);
+    memcpy(ip + 16, reply ? client : server, 4);
     uint16_t checksum = (uint16_t)~checksum_fold(checksum_sum(ip, 20));
     ip[10] = (uint8_t)(checksum >> 8);
     ip[11] = (uint8_t)checksum;
     tcp[0] = (uint8_t)(sport >> 8);
     tcp[1] = (uint8_t)sport;
-    tcp[2] = (uint8_t)(dport >> 8);
-    tcp[3] = (uint8_t)dport;
-    tcp[6] = 0x03;                            /* sequence number 1000 */
-    tcp[7] = 0xe8;
+    tcp[2] = (uint8_t)(dst_port >> 8);
+    tcp[3] = (uint8_t)dst_port;
+    for (int k = 0; k < 4; k++) {
+        tcp[4 + k] = (uint8_t)(seq >> (24 - 8 * k));
+        tcp[8 + k] = (uint8_t)(ack >> (24 - 8 * k));
+    }
     tcp[12] = 5 << 4;
     tcp[13] = 0x10;                           /* ACK */
     tcp[14] = tcp[15] = 0xff;
@@ -956,6 +1251,8 @@ static const char usage[] =
     "  --capacity N        entries per recent table (default 100, the kernel's ip_list_tot)\n"
     "  --workers N         workers, pinned to the last N cores (default 1)\n"
     "  --dport N           destination port of the flows (default 22)\n"
+    "  --directions 1|2    2: each flow also answers, one frame per direction (default 1)\n"
+    "  --conntrack-max N   connections when the rules use conntrack, shared out between workers (default 1048576)\n"
     "  --warmup SECONDS    not measured (default 2)\n"
     "  --duration SECONDS  measured (default 10)\n"
     "Prints one markdown table row (header with --header).\n";
@@ -963,7 +1260,7 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
     const char *rules_path = "perf/ssh-guard-bench.rules";
-    uint32_t flows = 1024, sources = 256, capacity = 100, workers = 1, dport = 22;
+    uint32_t flows = 1024, sources = 256, capacity = 100, workers = 1, dport = 22, directions = 1, conntrack_max = 1u << 20;
     double warmup = 2, duration = 10;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--header")) {
@@ -988,6 +1285,10 @@ int main(int argc, char **argv)
             workers = parse_uint(v, 64);
         else if (!strcmp(o, "--dport"))
             dport = parse_uint(v, 65535);
+        else if (!strcmp(o, "--directions"))
+            directions = parse_uint(v, 2);
+        else if (!strcmp(o, "--conntrack-max"))
+            conntrack_max = parse_uint(v, 1u << 28);
         else if (!strcmp(o, "--warmup"))
             warmup = atof(v);
         else if (!strcmp(o, "--duration"))
@@ -998,19 +1299,21 @@ int main(int argc, char **argv)
         }
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (flows == 0 || capacity == 0 || workers == 0 || workers > cores || duration <= 0)
-        die("flows, capacity and duration must be above 0, workers 1 to %ld", cores);
+    if (flows == 0 || capacity == 0 || workers == 0 || workers > cores || duration <= 0 || directions == 0 || conntrack_max == 0)
+        die("flows, capacity, directions, conntrack-max and duration must be above 0, workers 1 to %ld", cores);
     sources = sources < 1 ? 1 : sources > flows ? flows : sources;  /* SyntheticTraffic clamps to 1..flows */
 
     static struct ruleset rs;
     load_rules(rules_path, &rs);
 
-    /* Every frame, then each worker's share: the flows whose symmetric hash it owns, as with symmetric RSS. */
-    uint8_t *frames = xcalloc(flows, FRAME_SIZE);
-    uint32_t *owner = xcalloc(flows, sizeof(uint32_t));
-    for (uint32_t i = 0; i < flows; i++) {
+    /* Every frame (a flow's two directions one after the other), then each worker's share: the flows whose
+     * symmetric hash it owns, as with symmetric RSS. */
+    uint32_t count = flows * directions;
+    uint8_t *frames = xcalloc(count, FRAME_SIZE);
+    uint32_t *owner = xcalloc(count, sizeof(uint32_t));
+    for (uint32_t i = 0; i < count; i++) {
         struct packet p;
-        build_frame(frames + (size_t)i * FRAME_SIZE, i, sources, (uint16_t)dport);
+        build_frame(frames + (size_t)i * FRAME_SIZE, i / directions, sources, (uint16_t)dport, directions == 2, i % directions);
         if (parse(frames + (size_t)i * FRAME_SIZE, FRAME_SIZE, &p) != DROP_NONE)
             die("a generated frame does not parse");
         owner[i] = (uint32_t)(((uint64_t)flow_hash_symmetric(&p) * workers) >> 32);
@@ -1020,10 +1323,10 @@ int main(int argc, char **argv)
     if (ws == NULL)
         die("out of memory");
     memset(ws, 0, workers * sizeof *ws);
-    uint32_t *which = xcalloc(flows, sizeof(uint32_t));
+    uint32_t *which = xcalloc(count, sizeof(uint32_t));
     for (uint32_t w = 0; w < workers; w++) {
         uint32_t n = 0;
-        for (uint32_t i = 0; i < flows; i++)
+        for (uint32_t i = 0; i < count; i++)
             if (owner[i] == w)
                 which[n++] = i;
         load_queue(&ws[w].rx_queue[0], frames, which, n);
@@ -1032,6 +1335,8 @@ int main(int argc, char **argv)
         ws[w].state.rs = &rs;
         for (uint32_t t = 0; t < rs.tables; t++)
             recent_init(&ws[w].state.tables[t], capacity, rs.table_slots[t]);
+        if (rs.uses_conntrack)   /* ConnectionTracker.ShardCapacity */
+            ct_init(&ws[w].state.conntrack, (conntrack_max + workers - 1) / workers);
     }
     free(which);
     free(owner);

@@ -31,6 +31,13 @@ public sealed record TrafficProfile
     /// <summary>Frames are built in the reply direction (server to client) instead.</summary>
     public bool Reverse { get; init; }
 
+    /// <summary>
+    /// Two frames per flow, one after the other: the client's segment, then the server's answer. TCP segments
+    /// acknowledge each other's data (client from sequence 1000, server from 5000), as a connection picked up
+    /// mid-stream looks to a connection tracker.
+    /// </summary>
+    public bool BothDirections { get; init; }
+
     public override string ToString() =>
         $"{FrameSize}B {Flows} flows {Sources} sources v6 {Ipv6Share:P0} vlan {VlanShare:P0} {(Protocol == 6 ? "tcp" : "udp")}";
 }
@@ -51,7 +58,15 @@ public static class SyntheticTraffic
             ushort clientPort = (ushort)(1024 + (i / sources) % 60000);
             string client = v6 ? $"2001:db8:{source >> 16:x}:{source & 0xFFFF:x}::1" : $"10.{(source >> 16) & 0xFF}.{(source >> 8) & 0xFF}.{source & 0xFF}";
             string server = v6 ? "2001:db8:ffff::80" : "198.51.100.80";
-            frames.Add(Frame(profile, v6, vlan, client, server, clientPort));
+            if (profile.BothDirections)
+            {
+                frames.Add(Frame(profile, v6, vlan, client, server, clientPort, reply: false));
+                frames.Add(Frame(profile, v6, vlan, client, server, clientPort, reply: true));
+            }
+            else
+            {
+                frames.Add(Frame(profile, v6, vlan, client, server, clientPort, profile.Reverse));
+            }
         }
         return frames;
     }
@@ -65,16 +80,22 @@ public static class SyntheticTraffic
         return (int)(((ulong)FlowHash.Symmetric(parsed) * (uint)workers) >> 32);
     }
 
-    private static byte[] Frame(TrafficProfile profile, bool v6, bool vlan, string client, string server, ushort clientPort)
+    private const uint ClientSequence = 1000, ServerSequence = 5000;
+
+    private static byte[] Frame(TrafficProfile profile, bool v6, bool vlan, string client, string server, ushort clientPort, bool reply)
     {
         int l2 = 14 + (vlan ? 4 : 0);
         int l3 = v6 ? 40 : 20;
         int l4 = profile.Protocol == 6 ? 20 : 8;
         int data = Math.Max(0, profile.FrameSize - l2 - l3 - l4);
-        var (sport, dport) = profile.Reverse ? (profile.DestinationPort, clientPort) : (clientPort, profile.DestinationPort);
-        var (src, dst) = profile.Reverse ? (server, client) : (client, server);
+        var (sport, dport) = reply ? (profile.DestinationPort, clientPort) : (clientPort, profile.DestinationPort);
+        var (src, dst) = reply ? (server, client) : (client, server);
+        // One direction alone keeps the historical bytes (sequence 1000, no acknowledgment number).
+        var (sequence, acknowledgment) = !profile.BothDirections ? (ClientSequence, 0u)
+            : reply ? (ServerSequence, ClientSequence + (uint)data)
+            : (ClientSequence, ServerSequence);
         byte[] transport = profile.Protocol == 6
-            ? Tcp(sport, dport, flags: 0x10, data: new byte[data])
+            ? Tcp(sport, dport, flags: 0x10, data: new byte[data], sequence: sequence, acknowledgment: acknowledgment)
             : Udp(sport, dport, new byte[data]);
         byte[] ip = v6 ? Ipv6(profile.Protocol, transport, src, dst) : Ipv4(profile.Protocol, transport, src, dst);
         ushort etherType = v6 ? EtherTypeIPv6 : EtherTypeIPv4;

@@ -163,14 +163,16 @@ public static class TestFrames
         return header;
     }
 
-    public static byte[] Tcp(ushort sourcePort, ushort destinationPort, byte flags = 0x02, byte[]? options = null, byte[]? data = null)
+    public static byte[] Tcp(ushort sourcePort, ushort destinationPort, byte flags = 0x02, byte[]? options = null, byte[]? data = null,
+        uint sequence = 1000, uint acknowledgment = 0)
     {
         options ??= [];
         data ??= [];
         var header = new byte[20 + options.Length];
         BinaryPrimitives.WriteUInt16BigEndian(header, sourcePort);
         BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(2), destinationPort);
-        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), 1000);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), sequence);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(8), acknowledgment);
         header[12] = (byte)((header.Length / 4) << 4);
         header[13] = flags;
         BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(14), 65535);

@@ -52,10 +52,17 @@ public sealed class TimeoutPolicySnapshot
     /// The timeout of a connection in a state: its policy's when it holds one that still exists, otherwise the
     /// tracker's current default (the kernel clears a deleted policy from its connections: ctnl_untimeout).
     /// </summary>
-    public uint JiffiesFor(int policyId, TimeoutProtocol protocol, int state) =>
-        _byId.TryGetValue(policyId, out var policy) && policy.Protocol == protocol
-            ? policy.Jiffies[state]
-            : _defaults[protocol.DefaultsSlot][state];
+    public uint JiffiesFor(int policyId, TimeoutProtocol protocol, int state) => JiffiesFor(policyId, protocol)[state];
+
+    /// <summary>
+    /// Every state's timeout for a connection under a policy, as <see cref="JiffiesFor(int, TimeoutProtocol, int)"/>
+    /// picks them: one lookup for the several states a TCP packet may read. Policy ids start at 1, so 0 (no
+    /// policy) skips the lookup.
+    /// </summary>
+    public ImmutableArray<uint> JiffiesFor(int policyId, TimeoutProtocol protocol) =>
+        policyId != 0 && _byId.TryGetValue(policyId, out var policy) && policy.Protocol == protocol
+            ? policy.Jiffies
+            : _defaults[protocol.DefaultsSlot];
 
     private static ImmutableArray<ImmutableArray<uint>> CompiledDefaults()
     {

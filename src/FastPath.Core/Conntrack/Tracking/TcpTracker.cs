@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using FastPath.Core.Conntrack.Timeouts;
 
@@ -250,17 +251,18 @@ public static class TcpTracker
         if (oldState != newState && newState == TcpState.FinWait)
             Peer(ref tcp, dir).Flags |= TcpPeer.CloseInit;
 
-        uint stateTimeout = Timeout(timeouts, policyId, (int)newState);
+        var jiffies = timeouts.JiffiesFor(policyId, TimeoutProtocols.Tcp);
+        uint stateTimeout = At(jiffies, (int)newState);
         uint timeout;
-        if (tcp.Retransmissions >= MaxRetransmissions && stateTimeout > Timeout(timeouts, policyId, TimeoutRetrans))
-            timeout = Timeout(timeouts, policyId, TimeoutRetrans);
+        if (tcp.Retransmissions >= MaxRetransmissions && stateTimeout > At(jiffies, TimeoutRetrans))
+            timeout = At(jiffies, TimeoutRetrans);
         else if (index == TcpFlagIndex.Rst)
-            timeout = Timeout(timeouts, policyId, (int)TcpState.Close);
+            timeout = At(jiffies, (int)TcpState.Close);
         else if (((tcp.Original.Flags | tcp.Reply.Flags) & TcpPeer.DataUnacknowledged) != 0 &&
-                 stateTimeout > Timeout(timeouts, policyId, TimeoutUnacknowledged))
-            timeout = Timeout(timeouts, policyId, TimeoutUnacknowledged);
-        else if (tcp.LastWindow == 0 && stateTimeout > Timeout(timeouts, policyId, TimeoutRetrans))
-            timeout = Timeout(timeouts, policyId, TimeoutRetrans);
+                 stateTimeout > At(jiffies, TimeoutUnacknowledged))
+            timeout = At(jiffies, TimeoutUnacknowledged);
+        else if (tcp.LastWindow == 0 && stateTimeout > At(jiffies, TimeoutRetrans))
+            timeout = At(jiffies, TimeoutRetrans);
         else
             timeout = stateTimeout;
 
@@ -275,7 +277,7 @@ public static class TcpTracker
                 return new TrackOutcome(TrackVerdict.Accept, 0, false);
 
             // A mid-stream pickup without a reply must not earn the long ESTABLISHED timeout.
-            uint unacknowledged = Timeout(timeouts, policyId, TimeoutUnacknowledged);
+            uint unacknowledged = At(jiffies, TimeoutUnacknowledged);
             if (newState == TcpState.Established && timeout > unacknowledged)
                 timeout = unacknowledged;
         }
@@ -295,8 +297,10 @@ public static class TcpTracker
 
     /// <summary>The timeout of a kernel timeout index (TCP_CONNTRACK_*; 10 RETRANS, 11 UNACK) from a policy or the defaults.</summary>
     public static uint Timeout(TimeoutPolicySnapshot timeouts, int policyId, int kernelIndex)
-        // The netlink attributes start at SYN_SENT, so attribute order is the kernel index - 1 (NONE reads SYN_SENT's).
-        => timeouts.JiffiesFor(policyId, TimeoutProtocols.Tcp, kernelIndex == 0 ? 0 : kernelIndex - 1);
+        => At(timeouts.JiffiesFor(policyId, TimeoutProtocols.Tcp), kernelIndex);
+
+    // The netlink attributes start at SYN_SENT, so attribute order is the kernel index - 1 (NONE reads SYN_SENT's).
+    private static uint At(ImmutableArray<uint> jiffies, int kernelIndex) => jiffies[kernelIndex == 0 ? 0 : kernelIndex - 1];
 
     private enum WindowResult : byte { Accept, Ignore, Invalid }
 

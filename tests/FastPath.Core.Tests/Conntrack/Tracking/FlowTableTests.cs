@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Testing;
@@ -22,6 +23,25 @@ public class FlowTableTests
         Assert.Equal((ushort)77, echo.Reverse().SourcePort); // the identifier does not swap
         Assert.Equal(echo.SymmetricHash(), echo.Reverse().SymmetricHash());
         Assert.NotEqual(echo.SymmetricHash(), (echo with { SourcePort = 78 }).SymmetricHash());
+    }
+
+    [Fact]
+    public void WhatALookupAndTheSweepReadFitsTheFirst64BytesOfAConnection()
+    {
+        var flow = default(Flow);
+        ref byte start = ref Unsafe.As<Flow, byte>(ref flow);
+        foreach (nint end in new[]
+                 {
+                     Unsafe.ByteOffset(ref start, ref Unsafe.As<ConnectionKey, byte>(ref flow.Original)) + Unsafe.SizeOf<ConnectionKey>(),
+                     Unsafe.ByteOffset(ref start, ref Unsafe.As<ulong, byte>(ref flow.Deadline)) + sizeof(ulong),
+                     Unsafe.ByteOffset(ref start, ref Unsafe.As<int, byte>(ref flow.Next)) + sizeof(int),
+                     Unsafe.ByteOffset(ref start, ref Unsafe.As<bool, byte>(ref flow.InUse)) + 1,
+                     Unsafe.ByteOffset(ref start, ref Unsafe.As<bool, byte>(ref flow.Confirmed)) + 1,
+                     Unsafe.ByteOffset(ref start, ref Unsafe.As<FlowStatus, byte>(ref flow.Status)) + 1,
+                 })
+        {
+            Assert.InRange(end, 1, 64);
+        }
     }
 
     [Fact]
