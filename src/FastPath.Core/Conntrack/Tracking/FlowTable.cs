@@ -92,6 +92,10 @@ public sealed class FlowTable
     public const int EvictionRange = 8;
 
     private readonly Flow[] _flows;
+
+    // The sweep's view: each confirmed connection's deadline, 0 for a slot without one. Eight bytes a slot
+    // instead of a whole Flow, so a pass over a large table reads a small fraction of the memory.
+    private readonly ulong[] _sweepDeadlines;
     private readonly int[] _buckets;
     private readonly int _bucketMask;
     private int _free;
@@ -109,6 +113,7 @@ public sealed class FlowTable
         if (!BitOperations.IsPow2(buckets))
             throw new ArgumentOutOfRangeException(nameof(buckets), buckets, "a power of two");
         _flows = new Flow[capacity];
+        _sweepDeadlines = new ulong[capacity];
         _limit = capacity;
         _buckets = new int[buckets];
         _bucketMask = buckets - 1;
@@ -198,7 +203,7 @@ public sealed class FlowTable
             {
                 case TrackVerdict.Invalid:
                     if (outcome.Refreshes)
-                        entry.Deadline = now + outcome.TimeoutJiffies;
+                        Refresh(ref entry, flow, now + outcome.TimeoutJiffies);
                     return TrackResult.WithoutFlow(CtState.Invalid);
 
                 case TrackVerdict.Reopen:
@@ -213,7 +218,7 @@ public sealed class FlowTable
                 default:
                     if (outcome.Refreshes)
                     {
-                        entry.Deadline = now + outcome.TimeoutJiffies;
+                        Refresh(ref entry, flow, now + outcome.TimeoutJiffies);
                         Account(ref entry, dir, packet.IpLength);
                     }
                     if (dir == FlowDirection.Reply)
@@ -306,6 +311,7 @@ public sealed class FlowTable
             return false;
         }
         entry.Confirmed = true;
+        _sweepDeadlines[flow] = SweepDeadline(entry.Deadline);
         int bucket = (int)(hash & (uint)_bucketMask);
         entry.Next = _buckets[bucket];
         _buckets[bucket] = flow;
@@ -333,17 +339,18 @@ public sealed class FlowTable
     {
         int deleted = 0;
         int max95 = _sweepEvicts ? Limit / 100 * 95 : 0; // 0 below 100 entries, as in the kernel
-        for (int i = 0; i < budget && i < _flows.Length; i++)
+        var deadlines = _sweepDeadlines;
+        for (int i = 0; i < budget && i < deadlines.Length; i++)
         {
             int flow = _sweepCursor;
-            _sweepCursor = flow + 1 == _flows.Length ? 0 : flow + 1;
+            _sweepCursor = flow + 1 == deadlines.Length ? 0 : flow + 1;
             if (_sweepCursor == 0)
                 _sweepEvicts = false;
-            ref Flow entry = ref _flows[flow];
-            if (!entry.InUse || !entry.Confirmed)
+            ulong deadline = deadlines[flow];
+            if (deadline == 0)
                 continue;
             bool crowded = max95 != 0 && Count >= max95;
-            if (IsExpired(entry, now) || (crowded && CanGcEarlyDrop(entry)))
+            if ((long)(deadline - now) <= 0 || (crowded && CanGcEarlyDrop(_flows[flow])))
             {
                 Remove(flow);
                 deleted++;
@@ -553,8 +560,19 @@ public sealed class FlowTable
         Release(flow);
     }
 
+    /// <summary>A confirmed connection's new deadline, in the entry and in the sweep's view.</summary>
+    private void Refresh(ref Flow entry, int flow, ulong deadline)
+    {
+        entry.Deadline = deadline;
+        _sweepDeadlines[flow] = SweepDeadline(deadline);
+    }
+
+    /// <summary>0 marks an empty slot in the sweep's view, so a deadline of exactly 0 is kept as 1 there (a jiffy late).</summary>
+    private static ulong SweepDeadline(ulong deadline) => deadline == 0 ? 1 : deadline;
+
     private void Release(int flow)
     {
+        _sweepDeadlines[flow] = 0;
         ref Flow entry = ref _flows[flow];
         entry.InUse = false;
         entry.Confirmed = false;
