@@ -81,6 +81,41 @@ public sealed class ConntrackFormatTests
         Assert.EndsWith(" mark=0 use=1 timeout-policy=udp short\n", ConntrackFormat.ToolLine(withPolicy));
     }
 
+    /// <summary>A GRE v0 packet (an ICMP echo inside) and an SCTP INIT from scapy, tracked by a table, listed one jiffy later.</summary>
+    [Fact]
+    public void GreAndSctpConnectionsAreListedAsTheKernelListsThem()
+    {
+        var registry = new FastPath.Core.Conntrack.Timeouts.TimeoutPolicyRegistry();
+        var table = new FlowTable(16);
+        byte[] inner = TestFrames.Ipv4(1, TestFrames.Icmp(8, 0), "1.1.1.1", "2.2.2.2");
+        byte[][] frames =
+        [
+            TestFrames.Ethernet(TestFrames.EtherTypeIPv4, TestFrames.Ipv4(47, TestFrames.Gre(TestFrames.EtherTypeIPv4, inner), "10.88.0.1", "10.88.0.2")),
+            TestFrames.Ethernet(TestFrames.EtherTypeIPv4, TestFrames.Ipv4(132, TestFrames.Sctp(5000, 6000, 0, TestFrames.SctpInit(1, 0x1234)), "10.88.0.1", "10.88.0.2")),
+        ];
+        foreach (var frame in frames)
+        {
+            var packet = default(ParsedPacket);
+            Assert.Equal(DropReason.None, PacketParser.Parse(frame, ref packet));
+            var result = table.Track(packet, frame, Now, registry.Current);
+            Assert.Equal(TrackDisposition.Unconfirmed, result.Disposition);
+            Assert.True(table.Confirm(result.Flow, Now));
+        }
+        var flows = new List<FlowView>();
+        table.Snapshot(Now + 1, registry.Current, flows);
+        var gre = flows.Single(f => f.Protocol == 47);
+        var sctp = flows.Single(f => f.Protocol == 132);
+
+        Assert.Equal("ipv4     2 gre      47 29 timeout=30, stream_timeout=180 src=10.88.0.1 dst=10.88.0.2 srckey=0x0 dstkey=0x0 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 srckey=0x0 dstkey=0x0 packets=0 bytes=0 mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(gre, accounting: true));
+        Assert.Equal("ipv4     2 sctp     132 9 CLOSED src=10.88.0.1 dst=10.88.0.2 sport=5000 dport=6000 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 sport=6000 dport=5000 packets=0 bytes=0 mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(sctp, accounting: true));
+        Assert.Equal("gre      47 29 src=10.88.0.1 dst=10.88.0.2 srckey=0x0 dstkey=0x0 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 srckey=0x0 dstkey=0x0 packets=0 bytes=0 mark=0 use=1\n",
+            ConntrackFormat.ToolLine(gre));
+        Assert.Equal("sctp     132 9 CLOSED src=10.88.0.1 dst=10.88.0.2 sport=5000 dport=6000 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 sport=6000 dport=5000 packets=0 bytes=0 mark=0 use=1\n",
+            ConntrackFormat.ToolLine(sctp));
+    }
+
     [Fact]
     public void AnExpiredConnectionShowsZeroSecondsAndAPartSecondRoundsDown()
     {

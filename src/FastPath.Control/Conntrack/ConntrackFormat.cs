@@ -33,6 +33,8 @@ public static class ConntrackFormat
         var line = new StringBuilder(200);
         line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} {ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
         AppendState(line, flow);
+        if (flow.GreTimeouts is { } gre)
+            line.Append(CultureInfo.InvariantCulture, $"timeout={gre.Timeout}, stream_timeout={gre.StreamTimeout} "); // gre_print_conntrack
         AppendTuple(line, flow, flow.Original, ipv6Expanded: true);
         if (accounting)
             AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);

@@ -30,6 +30,9 @@ public sealed record FlowView(
     ulong ReplyBytes,
     string? TimeoutPolicy)
 {
+    /// <summary>GRE's two timeouts in seconds, fixed at creation; /proc/net/nf_conntrack prints them where TCP prints its state.</summary>
+    public (uint Timeout, uint StreamTimeout)? GreTimeouts { get; init; }
+
     /// <summary>The connection mark; FastPath sets none (-j CONNMARK is not implemented), so always 0.</summary>
     public uint Mark => 0;
 
@@ -46,6 +49,10 @@ public sealed record FlowView(
     private static readonly string[] s_tcpStateNames =
         ["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"];
 
+    /// <summary>The kernel's sctp_conntrack_names, indexed by <see cref="SctpState"/>.</summary>
+    private static readonly string[] s_sctpStateNames =
+        ["NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT"];
+
     /// <summary>The view of one table entry at <paramref name="now"/>; <paramref name="policyName"/> is null on the defaults.</summary>
     public static FlowView Of(in Flow flow, ulong now, string? policyName)
     {
@@ -56,7 +63,12 @@ public sealed record FlowView(
             key.Protocol,
             Tuple(key, reply: false),
             Tuple(key, reply: true),
-            key.Protocol == 6 ? s_tcpStateNames[(int)flow.Tcp.State] : null,
+            key.Protocol switch
+            {
+                6 => s_tcpStateNames[(int)flow.Tcp.State],
+                SctpTracker.Protocol => s_sctpStateNames[(int)flow.Sctp.State],
+                _ => null,
+            },
             remaining > 0 ? remaining / Recent.Jiffies.Hz : 0, // nf_ct_expires: never negative
             (flow.Status & FlowStatus.SeenReply) != 0,
             flow.IsAssured,
@@ -64,8 +76,15 @@ public sealed record FlowView(
             flow.OriginalBytes,
             flow.ReplyPackets,
             flow.ReplyBytes,
-            policyName);
+            policyName)
+        {
+            GreTimeouts = key.Protocol == GreTracker.Protocol
+                ? (TimeoutJiffiesToSeconds(flow.Gre.Timeout), TimeoutJiffiesToSeconds(flow.Gre.StreamTimeout))
+                : null,
+        };
     }
+
+    private static uint TimeoutJiffiesToSeconds(uint jiffies) => Timeouts.TimeoutJiffies.ToSeconds(jiffies);
 
     private static FlowTuple Tuple(in ConnectionKey original, bool reply)
     {
