@@ -144,17 +144,24 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         return new ControlResult(Errno.None, $"{next.Rules.Count} rule(s), {next.RecentTables.Count} recent table(s)");
     }
 
+    /// <summary>Buckets a worker lists per mailbox turn: a few hundred microseconds, so a large table never stalls its worker for long.</summary>
+    private const int ListingBucketsPerTurn = 16384;
+
     public IReadOnlyList<FlowView>? ListFlows()
     {
         ulong now = NowJiffies;
         var timeouts = Timeouts.Current;
-        var shards = new List<FlowView>[_states.Length];
-        _host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
+        var shards = Enumerable.Range(0, _states.Length).Select(_ => new List<FlowView>()).ToArray();
+        var cursors = new int[_states.Length];
+        var done = new bool[_states.Length];
+        while (!done.All(d => d))
         {
-            var flows = new List<FlowView>();
-            verdict.State.Conntrack!.Table.Snapshot(now, timeouts, flows);
-            shards[w] = flows;
-        }, WorkerTimeout);
+            _host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
+            {
+                if (!done[w])
+                    done[w] = verdict.State.Conntrack!.Table.Snapshot(now, timeouts, shards[w], ref cursors[w], ListingBucketsPerTurn);
+            }, WorkerTimeout);
+        }
         return shards.SelectMany(s => s).ToList();
     }
 

@@ -366,15 +366,30 @@ public sealed class FlowTable
     /// </summary>
     public void Snapshot(ulong now, TimeoutPolicySnapshot timeouts, List<FlowView> into)
     {
-        foreach (int head in _buckets)
+        int bucket = 0;
+        while (!Snapshot(now, timeouts, into, ref bucket, _buckets.Length))
         {
-            for (int flow = head; flow != NoFlow; flow = _flows[flow].Next)
+        }
+    }
+
+    /// <summary>
+    /// The same a slice at a time: up to <paramref name="buckets"/> buckets from <paramref name="bucket"/>, which it
+    /// advances; true once the last bucket is done. A worker lists a large table over several turns of its loop
+    /// instead of stalling on it; like the kernel's listing, the result is not one instant's table.
+    /// </summary>
+    public bool Snapshot(ulong now, TimeoutPolicySnapshot timeouts, List<FlowView> into, ref int bucket, int buckets)
+    {
+        int end = (int)Math.Min((long)bucket + buckets, _buckets.Length);
+        for (; bucket < end; bucket++)
+        {
+            for (int flow = _buckets[bucket]; flow != NoFlow; flow = _flows[flow].Next)
             {
                 ref readonly Flow entry = ref _flows[flow];
                 if (!IsExpired(entry, now))
                     into.Add(FlowView.Of(entry, now, timeouts.FindById(entry.PolicyId)?.Name));
             }
         }
+        return bucket == _buckets.Length;
     }
 
     private int Find(in ConnectionKey key, uint hash, ulong now, out FlowDirection direction)

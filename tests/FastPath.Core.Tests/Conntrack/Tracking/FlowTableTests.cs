@@ -92,6 +92,28 @@ public class FlowTableTests
     }
 
     [Fact]
+    public void AListingInSlicesSeesWhatAWholeListingSees()
+    {
+        var h = new TrackingHarness(capacity: 256);
+        for (ushort port = 1; port <= 200; port++)
+            h.Send(Ip(17, TestFrames.Udp(port, 53), fromClient: true));
+        h.Now += Seconds(10);
+        h.Send(Ip(17, TestFrames.Udp(7, 53), fromClient: true));
+        h.Now += Seconds(25); // all but port 7 expired
+
+        var whole = new List<FlowView>();
+        h.Table.Snapshot(h.Now, h.Timeouts, whole);
+        var sliced = new List<FlowView>();
+        int bucket = 0, slices = 1;
+        while (!h.Table.Snapshot(h.Now, h.Timeouts, sliced, ref bucket, buckets: 7))
+            slices++;
+
+        Assert.Equal(whole, sliced);
+        Assert.Equal(7, Assert.Single(whole).Original.SourcePort);
+        Assert.Equal((h.Table.Buckets + 6) / 7, slices);
+    }
+
+    [Fact]
     public void AtTheLimitANewFlowEvictsOneThatIsNotAssured()
     {
         var h = new TrackingHarness(capacity: 2);
