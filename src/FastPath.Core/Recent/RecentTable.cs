@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 using FastPath.Core.Packets;
 
@@ -23,7 +24,7 @@ public sealed class RecentTable
     // or rule value is ever used as an index), and each ring is StampSlots long.
     private readonly Entry[] _entries;
     private ulong[] _stamps;       // entry i's ring is _stamps[i * StampSlots .. (i + 1) * StampSlots)
-    private readonly int[] _buckets;
+    private readonly int[] _buckets; // pinned, so a prefetch can take an element's address
     private readonly int _bucketMask;
     private readonly ulong _maskUpper; // Mask's halves, so a key is two ANDs in registers
     private readonly ulong _maskLower;
@@ -54,7 +55,7 @@ public sealed class RecentTable
         StampSlots = stampSlots;
         _entries = new Entry[capacity];
         _stamps = new ulong[checked(capacity * stampSlots)];
-        _buckets = new int[hashBuckets];
+        _buckets = GC.AllocateArray<int>(hashBuckets, pinned: true);
         _bucketMask = hashBuckets - 1;
         Reset();
     }
@@ -65,6 +66,9 @@ public sealed class RecentTable
     public int StampSlots { get; private set; }
     public int HashBuckets => _buckets.Length;
     public int Count { get; private set; }
+
+    /// <summary>Bytes of entries, rings and buckets.</summary>
+    public long FootprintBytes => (long)_entries.Length * Unsafe.SizeOf<Entry>() + (long)_stamps.Length * sizeof(ulong) + (long)_buckets.Length * sizeof(int);
 
     /// <summary>
     /// Like the kernel when a rule needing more stamps joins an existing table: the table is flushed and
@@ -105,6 +109,17 @@ public sealed class RecentTable
             return match.Invert;
         Insert(bucket, upper, lower, ipv6, ttl, now);
         return !match.Invert;
+    }
+
+    /// <summary>
+    /// Asks the cache for the hash bucket a <see cref="Match"/> on <paramref name="address"/> will read first, so
+    /// that a burst's cache misses overlap instead of queueing one per packet. A hint: nothing changes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void PrefetchBucket(in InetAddress address, bool ipv6)
+    {
+        if (Sse.IsSupported)
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref BucketData, Bucket(address.Upper & _maskUpper, address.Lower & _maskLower, ipv6))));
     }
 
     /// <summary>A proc write "+ADDR": add with TTL 0 (a wildcard for --rttl), or refresh an existing entry. Not masked.</summary>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
+using FastPath.Core.Rules;
 using Xunit;
 
 namespace FastPath.Core.Tests.Recent;
@@ -233,5 +234,24 @@ public class RecentTableTests
             Hit(t, Set, $"10.0.{i / 256}.{i % 256}", T0 + (ulong)i);
         Assert.Equal(2, t.Count);
         Assert.Equal(["10.0.3.230", "10.0.3.231"], t.Entries().Select(e => e.Address.Format(L3Kind.IPv4)));
+    }
+
+    [Fact]
+    public void PrefetchingABucketChangesNothing()
+    {
+        var t = Table(capacity: 65536);
+        Hit(t, Set, "192.0.2.1", T0);
+        t.PrefetchBucket(V4("192.0.2.1"), ipv6: false);
+        t.PrefetchBucket(V4("198.51.100.7"), ipv6: false);
+        Assert.Equal(1, t.Count);
+        Assert.True(Hit(t, Check, "192.0.2.1", T0 + 1));
+        Assert.False(Hit(t, Check, "198.51.100.7", T0 + 1));
+    }
+
+    [Fact]
+    public void TheKernelsDefaultTableIsTooSmallToPrefetchAndA64KEntryTableIsNot()
+    {
+        Assert.True(Table(capacity: 100).FootprintBytes < RulesetState.PrefetchedTableBytes);
+        Assert.True(Table(capacity: 65536).FootprintBytes >= RulesetState.PrefetchedTableBytes);
     }
 }

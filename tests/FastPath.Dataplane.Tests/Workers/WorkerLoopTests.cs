@@ -141,6 +141,10 @@ public class WorkerLoopTests
             return packet.L4 == L4Kind.Udp && packet.DestinationPort == 53 ? Verdict.Drop : Verdict.Accept;
         }
 
+        public void Prefetch(ref ParsedPacket packet)
+        {
+        }
+
         public void Malformed(DropReason reason, int inPort, long timestampNanoseconds)
         {
         }

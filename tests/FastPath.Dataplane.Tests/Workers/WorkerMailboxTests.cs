@@ -22,6 +22,10 @@ public class WorkerMailboxTests
             return Verdict.Accept;
         }
 
+        public void Prefetch(ref ParsedPacket packet)
+        {
+        }
+
         public void Malformed(DropReason reason, int inPort, long timestampNanoseconds)
         {
         }
