@@ -40,8 +40,10 @@ public static class RunCommand
         (int, int)[] pairs = [(0, 1)];
         var dataplane = new DataplaneOptions { Workers = 1, Cores = options.Cores };
         string what = $"offline replay of {options.PcapIn} -> {options.PcapOut}";
-        if (rules is not { } r)
+        // Without rules everything crosses; --conntrack always still tracks it (through the empty ruleset).
+        if (rules is null && !options.ConntrackAlways)
             return Replay(ports, pairs, dataplane, _ => default(AcceptAll), output, what, forwarded);
+        var r = rules ?? (FamilyRuleset.Empty(L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6));
 
         var compiled = new CompiledRuleset(r.V4, r.V6, ports.Select(p => p.Name).ToArray(), options.FilterInput, timeouts);
         var peers = DataplaneTopology.PeersOf(ports.Select(p => p.Name).ToArray(), pairs);
@@ -53,7 +55,8 @@ public static class RunCommand
         // No management thread offline: the capture's clock asks for the sweeps.
         var sweepTick = Jiffies.FromNanoseconds((long)ConntrackSweepTick.TotalNanoseconds);
         int status = Replay(ports, pairs, dataplane, _ => new RulesetVerdict(state, peers, trace, sweepTick), output, what, forwarded);
-        RuleCounterReport.Print(output, compiled, [state]);
+        if (compiled.Chains.Count > 0)
+            RuleCounterReport.Print(output, compiled, [state]);
         if (conntrack is not null)
             ConntrackReport.Print(output, [conntrack]);
         return status;

@@ -107,6 +107,17 @@ public sealed class ConntrackReplayTests : IDisposable
     }
 
     [Fact]
+    public void ConntrackAlwaysTracksAReplayWithoutRules()
+    {
+        string capture = Capture((Query(), 0), (Answer(), 1), (Ethernet(EtherTypeIPv4, Ipv4(17, Udp(40001, 53), Client, Resolver)), 2));
+        var (code, stdout, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", capture, "--pcap-out", Path.Combine(_dir, "out.pcap"), "--conntrack", "always"], TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        Assert.Contains("conntrack: 2 connection(s) held", stdout);
+        Assert.DoesNotContain("rule counters", stdout);
+    }
+
+    [Fact]
     public void AMissingPolicyOrABadPolicyLineStopsTheRunWithFileAndLine()
     {
         string capture = Capture((Query(), 0));
