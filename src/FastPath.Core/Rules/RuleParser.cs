@@ -327,7 +327,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         if (_ct is null || !_ctTakesOptions)
             throw fail($"option '{option}' needs '-j CT' before it");
         if (!_ctOptions.Add(option))
-            throw fail($"CT: option \"{option}\" can only be used once");
+            throw fail($"CT: option \"{option}\" can only be used once.");
         if (option == "--notrack")
         {
             _ct = _ct with { NoTrack = true };
@@ -362,12 +362,12 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         if (option == "--ctdir" && invert)
             throw fail("conntrack: option \"--ctdir\" cannot be inverted.");
         if (given)
-            throw fail($"{match.Module}: option \"{option}\" can only be used once");
+            throw fail($"{match.Module}: option \"{option}\" can only be used once.");
         _conntrack[^1] = option switch
         {
             "--state" => match with { State = new(ParseNames(value, StateNames, "state"), invert) },
             "--ctstate" => match with { State = new(ParseNames(value, CtStateNames, "ctstate"), invert) },
-            "--ctproto" => match with { Protocol = new(ParseCtProtocol(value, invert), invert) },
+            "--ctproto" => match with { Protocol = new(ParseProtocol(value), invert) },
             "--ctstatus" => match with { Status = new(ParseNames(value, CtStatusNames, "ctstatus"), invert) },
             "--ctexpire" => match with { Expire = new(ParseExpire(value), invert) },
             _ => match with { Direction = new(ParseDirection(value), invert) },
@@ -376,7 +376,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
 
     private ConntrackMatch BuiltConntrack(ConntrackMatch match) =>
         match.Module == "state" && match.State is null ? throw fail("state: option \"--state\" must be specified")
-        : match.Module == "conntrack" && match == new ConntrackMatch("conntrack") ? throw fail("conntrack: at least one option is required")
+        : match.Module == "conntrack" && match == new ConntrackMatch("conntrack") ? throw fail("conntrack: At least one option is required")
         : match;
 
     private static readonly (string Name, CtStateMask Bit)[] StateNames =
@@ -412,14 +412,6 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         return (T)Enum.ToObject(typeof(T), mask);
     }
 
-    private byte ParseCtProtocol(string value, bool invert)
-    {
-        byte protocol = ParseProtocol(value);
-        if (protocol == 0 && invert)
-            throw fail("conntrack: rule would never match protocol");
-        return protocol;
-    }
-
     /// <summary>--ctexpire time[:time], seconds; a single value is both ends.</summary>
     private (uint, uint) ParseExpire(string value)
     {
@@ -429,9 +421,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         if (!uint.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out uint min)
             || !uint.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out uint max))
             throw fail($"conntrack: bad --ctexpire value \"{value}\"");
-        if (max < min)
-            throw fail($"conntrack: --ctexpire min {min} is greater than max {max}");
-        return (min, max);
+        return (min, max); // libxt_conntrack takes min > max too: such a range never matches uninverted
     }
 
     private FlowDirection ParseDirection(string value) =>
@@ -629,7 +619,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         private void Once(string option)
         {
             if (!_given.Add(option))
-                throw fail($"recent: option \"{option}\" can only be used once");
+                throw fail($"recent: option \"{option}\" can only be used once.");
         }
 
         private static string Truncated(string name)

@@ -82,6 +82,17 @@ public class ConntrackRuleTests
     }
 
     [Fact]
+    public void WhatIptablesAcceptsWithoutMeaningIsAcceptedToo()
+    {
+        // iptables 1.8.9 takes both (checked in a namespace): a reversed --ctexpire range and ! --ctproto 0.
+        Assert.Equal(new Inverted<(uint, uint)>((10, 5), false), OnlyRule("filter", "FORWARD", "-m conntrack --ctexpire 10:5 -j ACCEPT").Conntrack.Single().Expire);
+        Assert.Equal(new Inverted<byte>(0, true), OnlyRule("filter", "FORWARD", "-m conntrack ! --ctproto 0").Conntrack.Single().Protocol);
+        var (state, _) = Tracked("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m conntrack --ctexpire 10:5 -j DROP\nCOMMIT\n");
+        Send(state, Udp(true), Start);
+        Assert.Equal(RuleVerdict.Accept, Send(state, Udp(true), Start + 1));
+    }
+
+    [Fact]
     public void CtTimeoutRulesHoldTheirPolicyUntilTheRulesetIsReleased()
     {
         var registry = new TimeoutPolicyRegistry();
