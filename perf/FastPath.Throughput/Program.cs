@@ -210,7 +210,7 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
         var compiled = new CompiledRuleset(rules, FamilyRuleset.Empty(L3Kind.IPv6), names, timeouts: timeouts);
         var peers = DataplaneTopology.PeersOf(names, [(0, 1)]);
         var trackers = compiled.UsesConntrack
-            ? Enumerable.Range(0, workers).Select(w => new ConnectionTracker(timeouts, ConnectionTracker.ShardCapacity(conntrack.Max, workers), w, workers)).ToArray()
+            ? Enumerable.Range(0, workers).Select(w => new ConnectionTracker(timeouts, new RecentShardMap(w, workers).ShardCapacity(conntrack.Max), w, workers)).ToArray()
             : [];
         var states = Enumerable.Range(0, workers)
             .Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(recentCapacity), new RecentShardMap(w, workers), trackers.ElementAtOrDefault(w)))

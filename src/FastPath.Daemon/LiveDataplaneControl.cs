@@ -175,7 +175,7 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
     /// <summary>nf_conntrack_max: each worker's table takes its share, up to what it preallocated (--conntrack-max).</summary>
     public Errno SetConntrackMax(int max)
     {
-        int share = ConnectionTracker.ShardCapacity(max, _states.Length);
+        int share = _states[0].Shards.ShardCapacity(max);
         if (max < 1 || share > Tables.Min(t => t.Capacity))
             return Errno.EINVAL;
         foreach (var table in Tables)

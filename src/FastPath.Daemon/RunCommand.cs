@@ -97,20 +97,19 @@ public static class RunCommand
             var dataplane = new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true };
             var peers = DataplaneTopology.PeersOf(names, pairs);
             // Live, a reload may start using conntrack at any time, so every worker has its table from the start.
-            int shardCapacity = ConnectionTracker.ShardCapacity(options.ConntrackMax, workers);
-            var trackers = Enumerable.Range(0, workers)
-                .Select(w => new ConnectionTracker(timeouts, shardCapacity, w, workers) { TrackAlways = options.ConntrackAlways })
-                .ToArray();
-            var states = Enumerable.Range(0, workers)
-                .Select(w => new RulesetState(compiled, options.RecentSizing, new RecentShardMap(w, workers), trackers[w]))
-                .ToArray();
+            var states = Enumerable.Range(0, workers).Select(w =>
+            {
+                var shards = new RecentShardMap(w, workers);
+                var tracker = new ConnectionTracker(timeouts, shards.ShardCapacity(options.ConntrackMax), w, workers) { TrackAlways = options.ConntrackAlways };
+                return new RulesetState(compiled, options.RecentSizing, shards, tracker);
+            }).ToArray();
             var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers));
             var control = new LiveDataplaneControl(host, states, options, names, timeouts);
             int status = Serve(options, output, ports, host, control, mbufs, cores);
             if (control.Ruleset.Rules.Count > 0)
                 RuleCounterReport.Print(output, control.Ruleset, control.States);
             if (control.States[0].Tracking)
-                ConntrackReport.Print(output, trackers);
+                ConntrackReport.Print(output, control.States.Select(s => s.Conntrack!).ToList());
             return status;
         }
         finally

@@ -32,8 +32,9 @@ public readonly struct RecentShardMap
     public int OwnerOf(in InetAddress key) => (int)(((ulong)FlowHash.Address(key) * (uint)Count) >> 32);
 
     /// <summary>
-    /// Each shard's share of a table of <paramref name="capacity"/> entries: the table as a whole stays
-    /// within about the configured size (ip_list_tot), as the kernel's does.
+    /// Each shard's share of a table of <paramref name="capacity"/> entries, rounded up: a recent table as a whole
+    /// stays within about the configured size (ip_list_tot), as the kernel's does, and the connection tables
+    /// together hold at least nf_conntrack_max.
     /// </summary>
     public int ShardCapacity(int capacity) => (capacity + Count - 1) / Count;
 }

@@ -275,11 +275,7 @@ public sealed class CompiledRule
         if (rule.IcmpType is { } icmp)
             (IcmpType, IcmpCode, IcmpInvert) = (icmp.Value.Type, icmp.Value.Code, icmp.Invert);
         if (rule.Multiport is { } multiport)
-        {
-            MultiportDirection = multiport.Value.Direction;
-            MultiportPorts = multiport.Value.Ports.ToArray();
-            MultiportInvert = multiport.Invert;
-        }
+            (Multiport, MultiportInvert) = (multiport.Value, multiport.Invert);
         if (rule.MacSource is { } mac)
         {
             MacSourceLow = BinaryPrimitives.ReadUInt32LittleEndian(mac.Value);
@@ -361,8 +357,7 @@ public sealed class CompiledRule
     internal readonly byte IcmpType;    // 255: any type
     internal readonly short IcmpCode;   // -1: any code
     internal readonly bool IcmpInvert;
-    internal readonly MultiportDirection MultiportDirection;
-    internal readonly PortRange[] MultiportPorts = [];
+    internal readonly MultiportMatch? Multiport;
     internal readonly bool MultiportInvert;
     internal readonly uint MacSourceLow;     // bytes 0..3 of --mac-source as a little-endian load
     internal readonly ushort MacSourceHigh;  // bytes 4..5

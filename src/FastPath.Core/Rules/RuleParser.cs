@@ -312,7 +312,6 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 if (table != TableKind.Raw)
                     throw fail($"target '{name}' is only valid in the raw table (the kernel refuses it: {Errnos.Message(Errno.EINVAL)})");
                 _ct = new CtTarget(name, NoTrack: name == "NOTRACK", TimeoutPolicy: null);
-                _ctTakesOptions = name == "CT";
                 return (TargetKind.Ct, null);
             case "REJECT" or "LOG" or "MARK" or "SNAT" or "DNAT" or "MASQUERADE" or "TCPMSS" or "NFLOG" or "QUEUE" or "NFQUEUE":
                 throw fail($"target '{name}' is not supported");
@@ -324,7 +323,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     /// <summary>--notrack and --timeout NAME belong to a preceding -j CT (libxt_CT); the policy name has at most 31 bytes.</summary>
     private void SetCtOption(string option)
     {
-        if (_ct is null || !_ctTakesOptions)
+        if (_ct?.Name != "CT") // -j NOTRACK has no options
             throw fail($"option '{option}' needs '-j CT' before it");
         if (!_ctOptions.Add(option))
             throw fail($"CT: option \"{option}\" can only be used once.");
@@ -343,7 +342,6 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     private const int CtTimeoutNameBytes = 31;
 
     private readonly HashSet<string> _ctOptions = [];
-    private bool _ctTakesOptions; // -j CT does, -j NOTRACK has none
 
     /// <summary>One option of the -m conntrack or -m state most recently loaded, as libxt_conntrack parses it.</summary>
     private void SetConntrackOption(string option, string value, bool invert)

@@ -283,7 +283,7 @@ public sealed class RulesetState
         ct.Status = CtStatusMask.Confirmed
             | ((flow.Status & FlowStatus.SeenReply) != 0 ? CtStatusMask.SeenReply : 0)
             | ((flow.Status & FlowStatus.Assured) != 0 ? CtStatusMask.Assured : 0);
-        ct.ExpiresSeconds = (long)(flow.Deadline - walk.Now) <= 0 ? 0 : (uint)Math.Min((flow.Deadline - walk.Now) / (ulong)Jiffies.Hz, uint.MaxValue);
+        ct.ExpiresSeconds = (uint)Math.Min(flow.SecondsLeft(walk.Now), uint.MaxValue);
         return RuleVerdict.Accept;
     }
 
@@ -627,11 +627,11 @@ public sealed class RulesetState
             if (typeMatches == rule.IcmpInvert)
                 return false;
         }
-        if ((checks & RuleChecks.Multiport) != 0 && MultiportMatches(rule, p.SourcePort, p.DestinationPort) == rule.MultiportInvert)
+        if ((checks & RuleChecks.Multiport) != 0 && rule.Multiport!.Matches(p.SourcePort, p.DestinationPort) == rule.MultiportInvert)
             return false;
         if ((checks & RuleChecks.Conntrack) != 0)
         {
-            foreach (var match in rule.Conntrack)
+            foreach (ref readonly var match in rule.Conntrack.AsSpan())
             {
                 if (!match.Matches(walk.Ct))
                     return false;
@@ -646,21 +646,5 @@ public sealed class RulesetState
                 return false;
         }
         return true;
-    }
-
-    private static bool MultiportMatches(CompiledRule rule, ushort source, ushort destination)
-    {
-        foreach (var range in rule.MultiportPorts)
-        {
-            bool hit = rule.MultiportDirection switch
-            {
-                MultiportDirection.Source => range.Contains(source),
-                MultiportDirection.Destination => range.Contains(destination),
-                _ => range.Contains(source) || range.Contains(destination),
-            };
-            if (hit)
-                return true;
-        }
-        return false;
     }
 }

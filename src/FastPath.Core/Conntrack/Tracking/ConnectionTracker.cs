@@ -27,9 +27,6 @@ public sealed class ConnectionTracker
         Shards = shards;
     }
 
-    /// <summary>The shard capacity for a dataplane-wide limit: rounded up, so the shards together hold at least the limit.</summary>
-    public static int ShardCapacity(int limit, int shards) => (limit + shards - 1) / shards;
-
     public TimeoutPolicyRegistry Timeouts { get; }
 
     /// <summary>Track every packet even when no rule reads or sets conntrack (the kernel starts only once one does).</summary>

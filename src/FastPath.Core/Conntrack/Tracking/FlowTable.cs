@@ -51,6 +51,13 @@ public struct Flow
     public ulong ReplyBytes;
 
     public readonly bool IsAssured => (Status & FlowStatus.Assured) != 0;
+
+    /// <summary>nf_ct_expires / HZ: whole seconds until the deadline, never negative.</summary>
+    public readonly long SecondsLeft(ulong now)
+    {
+        long remaining = (long)(Deadline - now);
+        return remaining > 0 ? remaining / Recent.Jiffies.Hz : 0;
+    }
 }
 
 /// <summary>What the table made of one packet.</summary>

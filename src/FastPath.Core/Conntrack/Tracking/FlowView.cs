@@ -57,7 +57,6 @@ public sealed record FlowView(
     public static FlowView Of(in Flow flow, ulong now, string? policyName)
     {
         var key = flow.Original;
-        long remaining = (long)(flow.Deadline - now);
         return new FlowView(
             key.Family,
             key.Protocol,
@@ -69,7 +68,7 @@ public sealed record FlowView(
                 SctpTracker.Protocol => s_sctpStateNames[(int)flow.Sctp.State],
                 _ => null,
             },
-            remaining > 0 ? remaining / Recent.Jiffies.Hz : 0, // nf_ct_expires: never negative
+            flow.SecondsLeft(now),
             (flow.Status & FlowStatus.SeenReply) != 0,
             flow.IsAssured,
             flow.OriginalPackets,
