@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -83,11 +84,15 @@ int fp_port_setup(uint16_t port_id, uint16_t rx_queues, uint16_t tx_queues, uint
 	memset(&conf, 0, sizeof(conf));
 	uint64_t rss_hf = dev_info.flow_type_rss_offloads &
 			  (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_SCTP);
+	uint64_t only = (flags & FP_PORT_FLAG_RSS_L3_SRC_ONLY ? RTE_ETH_RSS_L3_SRC_ONLY : 0) |
+			(flags & FP_PORT_FLAG_RSS_L3_DST_ONLY ? RTE_ETH_RSS_L3_DST_ONLY : 0);
+	if ((dev_info.flow_type_rss_offloads & only) != only)
+		return -ENOTSUP;
 	if ((flags & FP_PORT_FLAG_RSS) && rx_queues > 1 && rss_hf != 0) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_key = symmetric_rss_key;
 		conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(symmetric_rss_key);
-		conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+		conf.rx_adv_conf.rss_conf.rss_hf = rss_hf | only;
 	}
 	ret = rte_eth_dev_configure(port_id, rx_queues, tx_queues, &conf);
 	if (ret != 0)
@@ -112,6 +117,28 @@ int fp_port_setup(uint16_t port_id, uint16_t rx_queues, uint16_t tx_queues, uint
 			return ret;
 	}
 	return 0;
+}
+
+int fp_port_rss_redirect(uint16_t port_id, const uint16_t *queues, uint16_t entries)
+{
+	struct rte_eth_dev_info dev_info;
+	int ret = rte_eth_dev_info_get(port_id, &dev_info);
+	if (ret != 0)
+		return ret;
+	uint16_t size = dev_info.reta_size;
+	if (entries == 0 || size == 0 || size % entries != 0 || size % RTE_ETH_RETA_GROUP_SIZE != 0)
+		return -ENOTSUP;
+	struct rte_eth_rss_reta_entry64 *conf = calloc(size / RTE_ETH_RETA_GROUP_SIZE, sizeof(*conf));
+	if (conf == NULL)
+		return -ENOMEM;
+	for (uint16_t i = 0; i < size; i++) {
+		struct rte_eth_rss_reta_entry64 *group = &conf[i / RTE_ETH_RETA_GROUP_SIZE];
+		group->mask = UINT64_MAX;
+		group->reta[i % RTE_ETH_RETA_GROUP_SIZE] = queues[i % entries];
+	}
+	ret = rte_eth_dev_rss_reta_update(port_id, conf, size);
+	free(conf);
+	return ret;
 }
 
 int fp_port_start(uint16_t port_id)

@@ -12,13 +12,15 @@
 #include <stdint.h>
 
 /* Bumped whenever a signature or struct below changes; the managed side refuses to start on a mismatch. */
-#define FP_SHIM_ABI_VERSION 2u
+#define FP_SHIM_ABI_VERSION 3u
 
 /* Set in an rx length when the mbuf is chained: the managed side sees only the first segment. */
 #define FP_LEN_MULTI_SEGMENT 0x80000000u
 
 #define FP_PORT_FLAG_RSS 1u     /* spread flows over the rx queues with a symmetric RSS key */
 #define FP_PORT_FLAG_PROMISC 2u /* receive frames for any destination MAC (bump-in-the-wire) */
+#define FP_PORT_FLAG_RSS_L3_SRC_ONLY 4u /* with FP_PORT_FLAG_RSS: hash only the source address (-ENOTSUP if the device cannot) */
+#define FP_PORT_FLAG_RSS_L3_DST_ONLY 8u /* with FP_PORT_FLAG_RSS: hash only the destination address (-ENOTSUP likewise) */
 
 struct fp_port_info {
 	uint16_t max_rx_queues;
@@ -49,6 +51,9 @@ int fp_port_by_name(const char *name, uint16_t *port_id);
 int fp_port_info(uint16_t port_id, struct fp_port_info *info);
 int fp_port_setup(uint16_t port_id, uint16_t rx_queues, uint16_t tx_queues, uint16_t rx_desc,
 		  uint16_t tx_desc, void *mempool, uint32_t flags);
+/* Fills the device's RSS redirection table by repeating queues[0..entries) over it; -ENOTSUP when the
+ * device has no table or one whose size is not a multiple of entries. */
+int fp_port_rss_redirect(uint16_t port_id, const uint16_t *queues, uint16_t entries);
 int fp_port_start(uint16_t port_id);
 int fp_port_stop(uint16_t port_id);
 int fp_port_close(uint16_t port_id);

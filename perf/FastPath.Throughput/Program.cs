@@ -138,30 +138,43 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
     public Result Run()
     {
         var frames = SyntheticTraffic.Build(profile);
-        // Like a device with symmetric RSS: each worker's queue carries only the flows it owns, so the
-        // measurement is the worker loop, not the handoff (the handoff has its own tests).
-        var byOwner = Enumerable.Range(0, workers).Select(w => frames.Where(f => SyntheticTraffic.OwnerOf(f, workers) == w).ToList()).ToArray();
+        var names = port == "memory" ? new[] { "mem0", "mem1" } : [$"{port}0", $"{port}1"];
+        var stages = rules is null ? null : BuildStages(names);
+        // Like a device whose RSS FastPath configured for the ruleset (by the recent key, or by flow; see
+        // docs/design/steering-and-handoff.md): each worker's queue carries the frames it would steer to itself, so
+        // the measurement is the worker loop, not the handoff (the handoff has its own tests).
+        var byOwner = Enumerable.Range(0, workers).Select(w => frames.Where(f => OwnerOf(f, stages) == w).ToList()).ToArray();
         var cores = Enumerable.Range(Environment.ProcessorCount - workers, workers).ToArray();
         return port switch
         {
-            "memory" => RunMemory(byOwner, cores),
-            "net_ring" or "net_null" => RunDpdk(byOwner, cores),
+            "memory" => RunMemory(names, byOwner, cores, stages),
+            "net_ring" or "net_null" => RunDpdk(names, byOwner, cores, stages),
             _ => throw new ArgumentException($"unknown port kind '{port}'"),
         };
     }
 
-    private Result RunMemory(List<byte[]>[] byOwner, int[] cores)
+    private int OwnerOf(byte[] frame, RulesetStages? stages)
     {
-        var a = new MemoryPort("mem0", workers, hashesFlowsToQueues: true);
-        var b = new MemoryPort("mem1", workers, hashesFlowsToQueues: true);
-        for (int w = 0; w < workers; w++)
-            a.Load(w, byOwner[w], loop: true, loopPeriod: 1_000_000);
-        return Run([a, b], new DataplaneOptions { Workers = workers, Cores = cores }, rxPort: 0);
+        var parsed = default(ParsedPacket);
+        if (PacketParser.Parse(frame, ref parsed) != DropReason.None || parsed.L3 == L3Kind.None)
+            return 0;
+        return stages is null
+            ? FlowSteering.OwnerOf(ref parsed, workers)
+            : new RulesetVerdict(stages.States[0], stages.Peers).Owner(ref parsed, frame, workers);
     }
 
-    private Result RunDpdk(List<byte[]>[] byOwner, int[] cores)
+    private Result RunMemory(string[] names, List<byte[]>[] byOwner, int[] cores, RulesetStages? stages)
     {
-        string a = $"{port}0", b = $"{port}1";
+        var a = new MemoryPort(names[0], workers, hashesFlowsToQueues: true);
+        var b = new MemoryPort(names[1], workers, hashesFlowsToQueues: true);
+        for (int w = 0; w < workers; w++)
+            a.Load(w, byOwner[w], loop: true, loopPeriod: 1_000_000);
+        return Run([a, b], new DataplaneOptions { Workers = workers, Cores = cores }, rxPort: 0, stages);
+    }
+
+    private Result RunDpdk(string[] names, List<byte[]>[] byOwner, int[] cores, RulesetStages? stages)
+    {
+        string a = names[0], b = names[1];
         Eal.Initialize(["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "--no-telemetry", "-l", "0", "--log-level=warning", $"--vdev={a}", $"--vdev={b}"]);
         using var pool = DpdkMempool.Create("bench", 65535);
         using var portA = DpdkPort.Open(a, workers, pool);
@@ -178,7 +191,7 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
             }
         }
         // In the closed loop every frame is counted once per port it crosses; net_null rx counts on both ports too.
-        return Run([portA, portB], new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true }, rxPort: -1);
+        return Run([portA, portB], new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true }, rxPort: -1, stages);
     }
 
     private static void Inject(DpdkMempool pool, DpdkPort port, int queue, List<byte[]> frames)
@@ -201,22 +214,27 @@ internal sealed class Scenario(string port, int workers, TrafficProfile profile,
     /// With no rules the empty verdict stage; otherwise the ruleset, each worker with its shard of the recent tables,
     /// its counters and, when the rules use conntrack, its shard of the connections.
     /// </summary>
-    private Result Run(IPort[] ports, DataplaneOptions options, int rxPort)
+    private Result Run(IPort[] ports, DataplaneOptions options, int rxPort, RulesetStages? stages)
     {
-        if (rules is null)
+        if (stages is null)
             return Measure(new DataplaneHost<AcceptAll>(ports, [(0, 1)], options, _ => default), rxPort, trackers: []);
-        var names = ports.Select(p => p.Name).ToArray();
+        return Measure(new DataplaneHost<RulesetVerdict>(ports, [(0, 1)], options, w => new RulesetVerdict(stages.States[w], stages.Peers)), rxPort, stages.Trackers);
+    }
+
+    private RulesetStages BuildStages(string[] names)
+    {
         var timeouts = ConntrackSettings.Timeouts();
-        var compiled = new CompiledRuleset(rules, FamilyRuleset.Empty(L3Kind.IPv6), names, timeouts: timeouts);
-        var peers = DataplaneTopology.PeersOf(names, [(0, 1)]);
+        var compiled = new CompiledRuleset(rules!, FamilyRuleset.Empty(L3Kind.IPv6), names, timeouts: timeouts);
         var trackers = compiled.UsesConntrack
             ? Enumerable.Range(0, workers).Select(w => new ConnectionTracker(timeouts, new RecentShardMap(w, workers).ShardCapacity(conntrack.Max), w, workers)).ToArray()
             : [];
         var states = Enumerable.Range(0, workers)
             .Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(recentCapacity), new RecentShardMap(w, workers), trackers.ElementAtOrDefault(w)))
             .ToArray();
-        return Measure(new DataplaneHost<RulesetVerdict>(ports, [(0, 1)], options, w => new RulesetVerdict(states[w], peers)), rxPort, trackers);
+        return new RulesetStages(states, trackers, DataplaneTopology.PeersOf(names, [(0, 1)]));
     }
+
+    private sealed record RulesetStages(RulesetState[] States, ConnectionTracker[] Trackers, int[] Peers);
 
     /// <summary>Counts packets received (on <paramref name="rxPort"/>, or on every port when -1) over the measured window.</summary>
     private Result Measure<TVerdict>(DataplaneHost<TVerdict> host, int rxPort, ConnectionTracker[] trackers) where TVerdict : struct, IVerdictStage

@@ -92,8 +92,9 @@ public static class RunCommand
         var ports = new List<DpdkPort>();
         try
         {
+            var rss = RulesetVerdict.RssFieldsFor(compiled, options.ConntrackAlways);
             foreach (string name in names)
-                ports.Add(DpdkPort.Open(name, workers, pool, options.RxDescriptors, options.TxDescriptors));
+                ports.Add(DpdkPort.Open(name, workers, pool, rss, options.RxDescriptors, options.TxDescriptors));
             var dataplane = new DataplaneOptions { Workers = workers, Cores = cores, RegisterWithDpdk = true };
             var peers = DataplaneTopology.PeersOf(names, pairs);
             // Live, a reload may start using conntrack at any time, so every worker has its table from the start.
@@ -119,6 +120,14 @@ public static class RunCommand
         }
     }
 
+    private static string SpreadOf(DpdkPort port, int workers) => port.Rss switch
+    {
+        RssFields.Flow => "symmetric RSS",
+        RssFields.SourceAddress => "RSS on source addresses",
+        RssFields.DestinationAddress => "RSS on destination addresses",
+        _ => workers > 1 ? "software steering" : "one worker",
+    };
+
     /// <summary>The management thread: starts the workers, serves the control socket and prints stats until stopped.</summary>
     private static int Serve(RunOptions options, TextWriter output, List<DpdkPort> ports, DataplaneHost<RulesetVerdict> host,
         LiveDataplaneControl control, uint mbufs, List<int> cores)
@@ -127,7 +136,7 @@ public static class RunCommand
         foreach (var port in ports)
             port.Start();
         foreach (var port in ports)
-            output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {(port.HashesFlowsToQueues ? "symmetric RSS" : workers > 1 ? "software steering" : "one worker")}");
+            output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {SpreadOf(port, workers)}");
 
         using var server = options.ControlSocket is { } path ? new ControlServer(path, options.ControlPermissions, Commands(control)) : null;
         if (server is not null)

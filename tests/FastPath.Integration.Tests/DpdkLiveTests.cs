@@ -78,5 +78,26 @@ public sealed class DpdkLiveTests : IDisposable
         Assert.Contains("summary: live", stdout);
     }
 
+    /// <summary>
+    /// A ruleset keyed by --rsource asks the device to hash the source address alone; net_null spreads frames with
+    /// RSS but cannot hash one address alone (the shim's -ENOTSUP), so the port hashes flows and says so.
+    /// </summary>
+    [Fact]
+    public void ADeviceThatCannotHashTheSourceAloneSpreadsFlows()
+    {
+        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
+        Assert.SkipWhen(Environment.ProcessorCount < 2, "two pinned workers need two cores");
+
+        using var fastpath = FastPathProcess.Start([
+            "run", "--eal", $"{CommonEal} --vdev=net_null0 --vdev=net_null1", "--pair", "net_null0,net_null1", "--cores", "0,1",
+            "--rules", TestEnvironment.Sample("ssh-guard.rules"), "--duration", "1", "--stats-interval", "0",
+            "--control", "off"]);
+        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Assert.Contains("port net_null0: driver net_null, 2 rx / 2 tx queue(s), symmetric RSS", fastpath.Stdout);
+        Assert.Contains("port net_null1: driver net_null, 2 rx / 2 tx queue(s), symmetric RSS", fastpath.Stdout);
+    }
+
     private static string LastCore() => (Environment.ProcessorCount - 1).ToString();
 }

@@ -53,13 +53,6 @@ public static class FlowHash
         return (uint)(h ^ (h >> 32));
     }
 
-    /// <summary>A hash of one address, for placing recent-table keys on their owning shard.</summary>
-    public static uint Address(in InetAddress address)
-    {
-        ulong h = Mix(LittleEndian(address.Upper) ^ Secret2, LittleEndian(address.Lower) ^ Secret3);
-        return (uint)(h ^ (h >> 32));
-    }
-
     // The same value on big-endian hosts; the JIT drops this entirely on little-endian ones.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong LittleEndian(ulong nativeLoad)

@@ -27,9 +27,12 @@ public readonly struct RecentShardMap
 
     public bool IsSharded => Count > 1;
 
-    /// <summary>The shard owning <paramref name="key"/> (an address already masked by its table's mask).</summary>
+    /// <summary>
+    /// The shard owning <paramref name="key"/> (an address already masked by its table's mask): the queue a device
+    /// whose RSS hashes only that address delivers it to, so frames steered that way need no handoff.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int OwnerOf(in InetAddress key) => (int)(((ulong)FlowHash.Address(key) * (uint)Count) >> 32);
+    public int OwnerOf(in InetAddress key) => RssIndirection.QueueOf(ToeplitzHash.Symmetric.Address(key), Count);
 
     /// <summary>
     /// Each shard's share of a table of <paramref name="capacity"/> entries, rounded up: a recent table as a whole

@@ -341,6 +341,10 @@ public sealed class RulesetState
         public readonly int InPort = inPort;
         public readonly int OutPort = outPort;
         public readonly ulong Now = now;
+
+        // The last recent key this shard found it owns: the next match on the same key (the usual case) skips the hash.
+        public InetAddress OwnedKey;
+        public bool HasOwnedKey;
     }
 
     /// <summary>
@@ -567,7 +571,7 @@ public sealed class RulesetState
             ref readonly var step = ref steps[r];
             var table = RecentTables[step.Table];
             ref readonly var address = ref step.Side == RecentSide.Source ? ref p.Source : ref p.Destination;
-            if (_shards.IsSharded && !OwnsKey(table, address, r, ref cursor))
+            if (_shards.IsSharded && !OwnsKey(table, address, r, ref walk, ref cursor))
                 return MatchResult.Elsewhere;
             if (!table.Match(step.Match, address, p.L3 == L3Kind.IPv6, p.Ttl, walk.Now))
                 return MatchResult.NoMatch;
@@ -579,11 +583,17 @@ public sealed class RulesetState
 
     /// <summary>Whether this shard owns the table's key for <paramref name="address"/>; if not, names the owner and the recent match in the cursor.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool OwnsKey(RecentTable table, in InetAddress address, int recent, ref EvaluationCursor cursor)
+    private bool OwnsKey(RecentTable table, in InetAddress address, int recent, ref PacketWalk walk, ref EvaluationCursor cursor)
     {
-        int owner = _shards.OwnerOf(address.And(table.Mask));
-        if (owner == _shards.Index)
+        var key = address.And(table.Mask);
+        if (walk.HasOwnedKey && walk.OwnedKey.Equals(key))
             return true;
+        int owner = _shards.OwnerOf(key);
+        if (owner == _shards.Index)
+        {
+            (walk.OwnedKey, walk.HasOwnedKey) = (key, true);
+            return true;
+        }
         cursor.Owner = owner;
         cursor.Recent = (byte)recent;
         return false;

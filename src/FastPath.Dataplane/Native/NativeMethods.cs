@@ -13,11 +13,13 @@ internal static unsafe partial class NativeMethods
     public const string Library = "fp_shim";
 
     /// <summary>Must equal FP_SHIM_ABI_VERSION in native/fp_shim.h.</summary>
-    public const uint ExpectedAbiVersion = 2;
+    public const uint ExpectedAbiVersion = 3;
 
     public const uint LengthMultiSegment = 0x80000000u;
     public const uint PortFlagRss = 1;
     public const uint PortFlagPromiscuous = 2;
+    public const uint PortFlagRssSourceOnly = 4;
+    public const uint PortFlagRssDestinationOnly = 8;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PortInfo
@@ -61,6 +63,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "fp_port_setup")]
     public static partial int PortSetup(ushort portId, ushort rxQueues, ushort txQueues, ushort rxDescriptors,
         ushort txDescriptors, nint mempool, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "fp_port_rss_redirect")]
+    public static partial int PortRssRedirect(ushort portId, ushort* queues, ushort entries);
 
     [LibraryImport(Library, EntryPoint = "fp_port_start")]
     public static partial int PortStart(ushort portId);

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using FastPath.Core;
+using FastPath.Core.Packets;
 using FastPath.Dataplane.Native;
 
 namespace FastPath.Dataplane.Ports;
@@ -12,28 +14,33 @@ public sealed unsafe class DpdkPort : IPort
     private readonly ushort _portId;
     private bool _started;
 
-    private DpdkPort(string name, ushort portId, string driver, int rxQueues, int txQueues, bool rss)
+    private DpdkPort(string name, ushort portId, string driver, int rxQueues, int txQueues, RssFields? rss)
     {
         Name = name;
         _portId = portId;
         Driver = driver;
         RxQueueCount = rxQueues;
         TxQueueCount = txQueues;
-        HashesFlowsToQueues = rss;
+        Rss = rss;
     }
 
     public string Name { get; }
     public string Driver { get; }
     public int RxQueueCount { get; }
     public int TxQueueCount { get; }
-    public bool HashesFlowsToQueues { get; }
+    public bool HashesFlowsToQueues => Rss is not null;
+
+    /// <summary>What the device's RSS hashes to spread frames over the rx queues; null when it does not spread them.</summary>
+    public RssFields? Rss { get; }
 
     /// <summary>
     /// Finds the device by its EAL name and configures <paramref name="queues"/> rx and tx queues on it.
     /// A device with fewer rx queues gets as many as it has (software steering evens out the load); a device
-    /// with fewer tx queues is refused because every worker needs a tx queue of its own.
+    /// with fewer tx queues is refused because every worker needs a tx queue of its own. A device with RSS hashes
+    /// <paramref name="rss"/> when it can hash that alone and take FastPath's redirection table (so each frame
+    /// reaches the queue <see cref="RssIndirection"/> names), and flows otherwise.
     /// </summary>
-    public static DpdkPort Open(string name, int queues, DpdkMempool mempool, int rxDescriptors = 1024, int txDescriptors = 1024)
+    public static DpdkPort Open(string name, int queues, DpdkMempool mempool, RssFields rss = RssFields.Flow, int rxDescriptors = 1024, int txDescriptors = 1024)
     {
         int ret = NativeMethods.PortByName(name, out ushort portId);
         if (ret != 0)
@@ -44,13 +51,39 @@ public sealed unsafe class DpdkPort : IPort
         if (info.MaxTxQueues < queues)
             throw new DpdkException($"port '{name}' offers {info.MaxTxQueues} tx queue(s) but {queues} worker(s) need one each; use fewer workers or give the device more queues", 0);
         int rxQueues = Math.Min(queues, info.MaxRxQueues);
-        bool rss = rxQueues > 1 && info.RssOffloadsLow != 0;
-        uint flags = NativeMethods.PortFlagPromiscuous | (rss ? NativeMethods.PortFlagRss : 0);
-        ret = NativeMethods.PortSetup(portId, (ushort)rxQueues, (ushort)queues, (ushort)rxDescriptors, (ushort)txDescriptors, mempool.Handle, flags);
+        string driver = NativeMethods.ReadFixedString(info.Driver, 32);
+        if (rxQueues < 2 || info.RssOffloadsLow == 0)
+        {
+            Setup(name, portId, rxQueues, queues, rxDescriptors, txDescriptors, mempool, NativeMethods.PortFlagPromiscuous);
+            return new DpdkPort(name, portId, driver, rxQueues, queues, rss: null);
+        }
+        if (rss != RssFields.Flow && TrySpreadByAddress(name, portId, rxQueues, queues, rxDescriptors, txDescriptors, mempool, rss))
+            return new DpdkPort(name, portId, driver, rxQueues, queues, rss);
+        Setup(name, portId, rxQueues, queues, rxDescriptors, txDescriptors, mempool, NativeMethods.PortFlagPromiscuous | NativeMethods.PortFlagRss);
+        return new DpdkPort(name, portId, driver, rxQueues, queues, RssFields.Flow);
+    }
+
+    /// <summary>RSS on one address with FastPath's redirection table; false (and nothing to undo) when the device cannot.</summary>
+    private static bool TrySpreadByAddress(string name, ushort portId, int rxQueues, int queues, int rxDescriptors, int txDescriptors, DpdkMempool mempool, RssFields rss)
+    {
+        uint only = rss == RssFields.SourceAddress ? NativeMethods.PortFlagRssSourceOnly : NativeMethods.PortFlagRssDestinationOnly;
+        if (!Setup(name, portId, rxQueues, queues, rxDescriptors, txDescriptors, mempool, NativeMethods.PortFlagPromiscuous | NativeMethods.PortFlagRss | only))
+            return false;
+        var table = stackalloc ushort[RssIndirection.Entries];
+        for (int entry = 0; entry < RssIndirection.Entries; entry++)
+            table[entry] = (ushort)RssIndirection.QueueOf((uint)entry, rxQueues);
+        return NativeMethods.PortRssRedirect(portId, table, RssIndirection.Entries) == 0;
+    }
+
+    /// <summary>The shim's port setup; false when the device cannot hash only the address asked for, and any other failure throws.</summary>
+    private static bool Setup(string name, ushort portId, int rxQueues, int queues, int rxDescriptors, int txDescriptors, DpdkMempool mempool, uint flags)
+    {
+        int ret = NativeMethods.PortSetup(portId, (ushort)rxQueues, (ushort)queues, (ushort)rxDescriptors, (ushort)txDescriptors, mempool.Handle, flags);
+        if (ret == -(int)Errno.EOPNOTSUPP && (flags & (NativeMethods.PortFlagRssSourceOnly | NativeMethods.PortFlagRssDestinationOnly)) != 0)
+            return false;
         if (ret != 0)
             throw new DpdkException($"cannot configure port '{name}' with {rxQueues} rx / {queues} tx queues", ret);
-        string driver = NativeMethods.ReadFixedString(info.Driver, 32);
-        return new DpdkPort(name, portId, driver, rxQueues, queues, rss);
+        return true;
     }
 
     public static IReadOnlyList<string> ListPortNames()

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
+using FastPath.Dataplane.Ports;
 
 namespace FastPath.Dataplane.Workers;
 
@@ -91,6 +92,26 @@ public struct RulesetVerdict : IVerdictStage
         if ((packet.L3 == L3Kind.IPv4 ? ruleset.IPv4Steering : ruleset.IPv6Steering) is { } key)
             return state.Shards.OwnerOf((key.Side == RecentSide.Source ? packet.Source : packet.Destination).And(key.Mask));
         return FlowSteering.OwnerOf(ref packet, workers);
+    }
+
+    /// <summary>
+    /// The RSS that delivers frames where <see cref="Owner"/> would steer them: by one address when the ruleset
+    /// tracks nothing and every recent match looks up that address unmasked (the owner of a key is the queue a
+    /// device hashing only that address picks, <see cref="RecentShardMap.OwnerOf"/>), by flow otherwise. A reload
+    /// does not change it: frames then still meet their owners through the handoff rings.
+    /// </summary>
+    public static RssFields RssFieldsFor(CompiledRuleset ruleset, bool trackAlways)
+    {
+        if (trackAlways || ruleset.UsesConntrack)
+            return RssFields.Flow;
+        var v4 = ruleset.IPv4Steering;
+        var v6 = ruleset.IPv6Steering;
+        var probe = InetAddress.FromIPv4(uint.MaxValue);
+        bool unmasked = (v4 is null || v4.Value.Mask.And(probe).Equals(probe)) && (v6 is null || v6.Value.Mask.Equals(InetAddress.AllOnes));
+        var side = (v4 ?? v6)?.Side;
+        if (side is null || !unmasked || (v4 is { } a && v6 is { } b && a.Side != b.Side))
+            return RssFields.Flow;
+        return side == RecentSide.Source ? RssFields.SourceAddress : RssFields.DestinationAddress;
     }
 
     /// <summary>The sweep of this worker's connections that management asked for, a slice per loop turn.</summary>

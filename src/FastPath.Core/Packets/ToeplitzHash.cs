@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace FastPath.Core.Packets;
+
+/// <summary>
+/// The Toeplitz hash NICs compute for receive-side scaling, in software: for every set bit of the input (first
+/// byte first, most significant bit first) the 32 key bits starting at that bit position are xored into the
+/// result. FastPath computes it to know, without asking the device, which queue a NIC hashing only one address
+/// of each packet delivers a frame to (<see cref="RssIndirection"/>).
+/// </summary>
+public sealed class ToeplitzHash
+{
+    /// <summary>The key the shim programs into every device (native/fp_shim.c): 0x6d5a repeated, a symmetric key.</summary>
+    public static ToeplitzHash Symmetric { get; } = new(SymmetricKey());
+
+    // _table[position * 256 + value]: what byte value at that input position contributes; the hash of an input
+    // is the xor of one entry per byte.
+    private readonly uint[] _table;
+
+    public ToeplitzHash(ReadOnlySpan<byte> key)
+    {
+        if (key.Length < 8)
+            throw new ArgumentException("a Toeplitz key needs at least 8 bytes", nameof(key));
+        MaxInput = key.Length - 4;
+        _table = new uint[MaxInput * 256];
+        for (int position = 0; position < MaxInput; position++)
+        {
+            for (int bit = 0; bit < 8; bit++)
+            {
+                uint window = Window(key, position * 8 + bit);
+                int value = 0x80 >> bit;
+                for (int v = 0; v < 256; v++)
+                {
+                    if ((v & value) != 0)
+                        _table[position * 256 + v] ^= window;
+                }
+            }
+        }
+    }
+
+    /// <summary>The longest input the key covers (the key's length less 4 bytes: the last window needs 32 key bits).</summary>
+    public int MaxInput { get; }
+
+    /// <summary>The hash of <paramref name="input"/>, as a NIC computes it over the same bytes.</summary>
+    public uint Hash(ReadOnlySpan<byte> input)
+    {
+        if (input.Length > MaxInput)
+            throw new ArgumentException($"the key covers {MaxInput} input bytes", nameof(input));
+        uint hash = 0;
+        for (int i = 0; i < input.Length; i++)
+            hash ^= _table[i * 256 + input[i]];
+        return hash;
+    }
+
+    /// <summary>
+    /// The hash of one address: its 16 bytes, or an IPv4 address's 4 (the 12 zero bytes after them add nothing),
+    /// which is what a NIC hashing only the source (or only the destination) address computes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint Address(in InetAddress address)
+    {
+        ref uint table = ref _table[0];
+        uint hash = Half(ref table, LittleEndian(address.Upper), 0);
+        ulong lower = LittleEndian(address.Lower);
+        return lower == 0 ? hash : hash ^ Half(ref table, lower, 8);
+    }
+
+    // Eight bytes from input position `first` on; byte k of the address is bits 8k..8k+7 of the little-endian half.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Half(ref uint table, ulong half, int first)
+    {
+        uint hash = 0;
+        for (int k = 0; k < 8; k++)
+            hash ^= Unsafe.Add(ref table, (first + k) * 256 + (int)((half >> (8 * k)) & 0xFF));
+        return hash;
+    }
+
+    // The half's bytes in address order whatever the host's byte order; the JIT drops this on little-endian hosts.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong LittleEndian(ulong nativeLoad)
+        => BitConverter.IsLittleEndian ? nativeLoad : BinaryPrimitives.ReverseEndianness(nativeLoad);
+
+    // The 32 key bits starting at bit `first` (bit 0 is the first key byte's most significant bit).
+    private static uint Window(ReadOnlySpan<byte> key, int first)
+    {
+        ulong bits = 0;
+        for (int i = 0; i < 8; i++)
+            bits = (bits << 8) | (first / 8 + i < key.Length ? key[first / 8 + i] : 0u);
+        return (uint)(bits >> (32 - first % 8));
+    }
+
+    private static byte[] SymmetricKey()
+    {
+        var key = new byte[40];
+        for (int i = 0; i < key.Length; i += 2)
+            (key[i], key[i + 1]) = (0x6d, 0x5a);
+        return key;
+    }
+}
