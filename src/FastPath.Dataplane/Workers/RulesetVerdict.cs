@@ -74,7 +74,7 @@ public struct RulesetVerdict : IVerdictStage
         _nextPacketClockSweep = now + _packetClockSweepTick;
     }
 
-    public readonly void Prefetch(ref ParsedPacket packet) => _state.PrefetchRecent(ref packet);
+    public readonly void Prefetch(ref ParsedPacket packet) => _state.Prefetch(ref packet);
 
     public void Malformed(DropReason reason, int inPort, long timestampNanoseconds) => _trace?.Malformed(timestampNanoseconds, reason);
 

@@ -11,6 +11,10 @@ namespace FastPath.Core.Conntrack.Timeouts;
 /// </summary>
 public sealed class TimeoutPolicySnapshot
 {
+    /// <summary>Ids below this are looked up in an array, without hashing: every tracked packet looks one up.</summary>
+    private const int ArrayIds = 1024;
+
+    private readonly TimeoutPolicy?[] _byIdBelowArrayIds; // indexed by id: the policies with an id below ArrayIds
     private readonly FrozenDictionary<int, TimeoutPolicy> _byId;
     private readonly ImmutableArray<ImmutableArray<uint>> _defaults;
 
@@ -20,6 +24,12 @@ public sealed class TimeoutPolicySnapshot
         Policies = policies;
         _defaults = defaults;
         _byId = policies.ToFrozenDictionary(p => p.Id);
+        _byIdBelowArrayIds = new TimeoutPolicy?[policies.IsEmpty ? 0 : Math.Min(policies.Max(p => p.Id) + 1, ArrayIds)];
+        foreach (var policy in policies)
+        {
+            if (policy.Id < _byIdBelowArrayIds.Length)
+                _byIdBelowArrayIds[policy.Id] = policy;
+        }
     }
 
     /// <summary>No policies, and the defaults a fresh network namespace starts with.</summary>
@@ -33,7 +43,8 @@ public sealed class TimeoutPolicySnapshot
 
     internal ImmutableArray<ImmutableArray<uint>> Defaults => _defaults;
 
-    public TimeoutPolicy? FindById(int id) => _byId.GetValueOrDefault(id);
+    public TimeoutPolicy? FindById(int id)
+        => (uint)id < (uint)_byIdBelowArrayIds.Length ? _byIdBelowArrayIds[id] : _byId.GetValueOrDefault(id);
 
     public TimeoutPolicy? Find(string name)
     {
@@ -60,7 +71,7 @@ public sealed class TimeoutPolicySnapshot
     /// policy) skips the lookup.
     /// </summary>
     public ImmutableArray<uint> JiffiesFor(int policyId, TimeoutProtocol protocol) =>
-        policyId != 0 && _byId.TryGetValue(policyId, out var policy) && policy.Protocol == protocol
+        policyId != 0 && FindById(policyId) is { } policy && policy.Protocol == protocol
             ? policy.Jiffies
             : _defaults[protocol.DefaultsSlot];
 

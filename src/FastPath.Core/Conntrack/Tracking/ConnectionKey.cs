@@ -26,14 +26,14 @@ public readonly record struct ConnectionKey(
     {
         // ICMP identifiers do not swap with the addresses, so they are hashed beside the endpoints, not in them.
         bool icmp = IsIcmp(Protocol, Family);
-        ulong a = Mix(Source.Upper ^ Secret0, Source.Lower ^ (icmp ? 0u : SourcePort));
-        ulong b = Mix(Destination.Upper ^ Secret0, Destination.Lower ^ (icmp ? 0u : DestinationPort));
+        ulong a = FlowHash.Mix(Source.Upper ^ Secret0, Source.Lower ^ (icmp ? 0u : SourcePort));
+        ulong b = FlowHash.Mix(Destination.Upper ^ Secret0, Destination.Lower ^ (icmp ? 0u : DestinationPort));
         ulong rest = ((ulong)Protocol << 8) | (byte)Family;
         if (icmp)
             rest |= ((ulong)SourcePort << 32) | ((ulong)DestinationPort << 16);
 
         // Sum and xor are both blind to the order of the two endpoints.
-        ulong h = Mix((a + b) ^ Secret1, a ^ b ^ rest ^ Secret2);
+        ulong h = FlowHash.Mix((a + b) ^ Secret1, a ^ b ^ rest ^ Secret2);
         return (uint)(h ^ (h >> 32));
     }
 
@@ -48,12 +48,4 @@ public readonly record struct ConnectionKey(
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool IsIcmp(byte protocol, L3Kind family)
         => (protocol == 1 && family == L3Kind.IPv4) || (protocol == 58 && family == L3Kind.IPv6);
-
-    // wyhash's folded multiply, as FlowHash uses.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Mix(ulong a, ulong b)
-    {
-        ulong high = Math.BigMul(a, b, out ulong low);
-        return high ^ low;
-    }
 }

@@ -15,8 +15,18 @@ public enum FlowStatus : byte
 }
 
 /// <summary>A tracker's answer: the verdict and, when <see cref="Refreshes"/>, the new timeout in jiffies.</summary>
-public readonly record struct TrackOutcome(TrackVerdict Verdict, uint TimeoutJiffies, bool Refreshes)
+public readonly record struct TrackOutcome
 {
+    // One 64-bit word, returned in a register (see TrackResult): the timeout, then the verdict, then whether it refreshes.
+    private readonly ulong _packed;
+
+    public TrackOutcome(TrackVerdict verdict, uint timeoutJiffies, bool refreshes)
+        => _packed = timeoutJiffies | ((ulong)verdict << 32) | (refreshes ? 1UL << 40 : 0);
+
+    public TrackVerdict Verdict => (TrackVerdict)(byte)(_packed >> 32);
+    public uint TimeoutJiffies => (uint)_packed;
+    public bool Refreshes => (_packed & (1UL << 40)) != 0;
+
     public static TrackOutcome Invalid => new(TrackVerdict.Invalid, 0, false);
     public static TrackOutcome Ignore => new(TrackVerdict.Ignore, 0, false);
     public static TrackOutcome Reopen => new(TrackVerdict.Reopen, 0, false);

@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Packets;
 
@@ -39,16 +40,17 @@ public struct Flow
     /// <summary>The TCP state machine; unused for other protocols.</summary>
     public TcpConnection Tcp;
 
+    // The counters next to the TCP state, so that a TCP packet's update touches one cache line fewer.
+    public ulong OriginalPackets;
+    public ulong OriginalBytes;
+    public ulong ReplyPackets;
+    public ulong ReplyBytes;
+
     /// <summary>The SCTP state machine and verification tags; unused for other protocols.</summary>
     public SctpConnection Sctp;
 
     /// <summary>The GRE timeouts fixed at creation; unused for other protocols.</summary>
     public GreConnection Gre;
-
-    public ulong OriginalPackets;
-    public ulong OriginalBytes;
-    public ulong ReplyPackets;
-    public ulong ReplyBytes;
 
     public readonly bool IsAssured => (Status & FlowStatus.Assured) != 0;
 
@@ -61,8 +63,22 @@ public struct Flow
 }
 
 /// <summary>What the table made of one packet.</summary>
-public readonly record struct TrackResult(CtState State, FlowDirection Direction, int Flow, TrackDisposition Disposition)
+public readonly record struct TrackResult
 {
+    // The four values in one 64-bit word, returned in a register: as four fields (two registers) the JIT built the
+    // result in memory field by field and read it back whole, which stalls store forwarding on every packet.
+    private readonly ulong _packed;
+
+    public TrackResult(CtState state, FlowDirection direction, int flow, TrackDisposition disposition)
+        => _packed = (uint)flow | ((ulong)state << 32) | ((ulong)direction << 40) | ((ulong)disposition << 48);
+
+    public CtState State => (CtState)(byte)(_packed >> 32);
+    public FlowDirection Direction => (FlowDirection)(byte)(_packed >> 40);
+
+    /// <summary>The connection's index in the table, or <see cref="FlowTable.NoFlow"/>.</summary>
+    public int Flow => (int)_packed;
+    public TrackDisposition Disposition => (TrackDisposition)(byte)(_packed >> 48);
+
     public static TrackResult WithoutFlow(CtState state, TrackDisposition disposition = TrackDisposition.NoFlow)
         => new(state, FlowDirection.Original, FlowTable.NoFlow, disposition);
 }
@@ -164,90 +180,61 @@ public sealed class FlowTable
     public static bool HasPorts(byte protocol) => protocol is 6 or 17 or 136 or 132;
 
     /// <summary>
+    /// Connections from which the table no longer stays in a core's L2 cache (about 1 MB of entries, as
+    /// <see cref="Rules.RulesetState.PrefetchedTableBytes"/>): below it, prefetching a bucket costs its hash and saves little.
+    /// </summary>
+    public const int PrefetchedConnections = 4096;
+
+    /// <summary>
+    /// Starts loading the hash bucket a TCP or UDP packet's lookup will read, when the table holds enough
+    /// connections to be far from the cache. A hint: nothing changes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void PrefetchBucket(in ParsedPacket packet)
+    {
+        if (!Sse.IsSupported || Count < PrefetchedConnections || packet.L4 is not (L4Kind.Tcp or L4Kind.Udp))
+            return;
+        var key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+        Sse.Prefetch0(Unsafe.AsPointer(ref _buckets[key.SymmetricHash() & (uint)_bucketMask]));
+    }
+
+    /// <summary>
     /// Tracks one packet at <paramref name="now"/> jiffies (nf_conntrack_in): finds or creates its connection,
     /// runs the protocol's tracker and returns the ct state a rule sees. A new connection is held unconfirmed: the
     /// caller confirms or abandons it before tracking the next packet. <paramref name="policyIdForNew"/> is the
     /// timeout policy a new connection takes (-j CT --timeout in the raw table); existing ones keep theirs.
+    /// A call of its own, with locals the JIT does not zero: inlined into the rule walk it shared that method's
+    /// inlining budget and frame, and the small helpers of the common path became calls.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    [SkipLocalsInit]
     public TrackResult Track(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew = 0)
     {
         if (packet.L3 == L3Kind.None || packet.Fragment == FragmentKind.NonFirst)
             return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
+        if (packet.L4 is not (L4Kind.Tcp or L4Kind.Udp))
+            return TrackOtherProtocol(packet, frame, now, timeouts, policyIdForNew);
 
         var segment = default(TcpSegment);
-        ReadOnlySpan<byte> l4 = default; // the L4 header and payload, for the trackers that read more than the parser keeps
-        ConnectionKey key;
-        switch (packet.L4)
-        {
-            case L4Kind.Tcp:
-                if (!TcpSegment.TryRead(frame, packet, out segment))
-                    return TrackResult.WithoutFlow(CtState.Invalid);
-                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
-                break;
-
-            case L4Kind.Udp:
-                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
-                break;
-
-            default:
-                if (!TryKeyOfOtherProtocol(packet, frame, now, out key, out l4, out TrackResult decided))
-                    return decided;
-                break;
-        }
-
         // tcp_error runs before anything else the tracker does.
-        if (packet.L4 == L4Kind.Tcp && !TcpTracker.IsValidFlagCombination(packet.TcpFlags))
+        if (packet.L4 == L4Kind.Tcp &&
+            (!TcpSegment.TryRead(frame, packet, out segment) || !TcpTracker.IsValidFlagCombination(packet.TcpFlags)))
             return TrackResult.WithoutFlow(CtState.Invalid);
 
-        uint hash = key.SymmetricHash();
-        int flow = Find(key, hash, now, out FlowDirection dir);
-        if (flow != NoFlow)
-        {
-            ref Flow entry = ref _flows[flow];
-            CtState state = dir == FlowDirection.Reply || (entry.Status & FlowStatus.SeenReply) != 0 ? CtState.Established : CtState.New;
-            TrackOutcome outcome = Handle(ref entry, packet, segment, l4, dir, now, timeouts);
-            switch (outcome.Verdict)
-            {
-                case TrackVerdict.Invalid:
-                    if (outcome.Refreshes)
-                        Refresh(ref entry, flow, now + outcome.TimeoutJiffies);
-                    return TrackResult.WithoutFlow(CtState.Invalid);
-
-                case TrackVerdict.Reopen:
-                    Remove(flow);
-                    break; // track it again as the first packet of a new connection
-
-                case TrackVerdict.AcceptAndKill:
-                    Account(ref entry, dir, packet.IpLength);
-                    Remove(flow);
-                    return new TrackResult(state, dir, NoFlow, TrackDisposition.NoFlow);
-
-                default:
-                    if (outcome.Refreshes)
-                    {
-                        Refresh(ref entry, flow, now + outcome.TimeoutJiffies);
-                        Account(ref entry, dir, packet.IpLength);
-                    }
-                    if (dir == FlowDirection.Reply)
-                        entry.Status |= FlowStatus.SeenReply;
-                    return new TrackResult(state, dir, flow, TrackDisposition.Existing);
-            }
-        }
-
-        return Create(key, hash, packet, segment, l4, now, timeouts, policyIdForNew);
+        var key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+        return TrackKey(key, packet, segment, default, now, timeouts, policyIdForNew);
     }
 
     /// <summary>
-    /// The tuple of a packet that is neither TCP nor UDP, and the L4 bytes its tracker reads; false with the result
-    /// when the packet is decided without a lookup. Out of line: the TCP and UDP path then carries none of its locals.
+    /// <see cref="Track"/> for a packet that is neither TCP nor UDP: its tuple, and the L4 bytes its tracker reads,
+    /// or the result when the packet is decided without a lookup. Out of line: the TCP and UDP path then carries
+    /// none of its locals.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryKeyOfOtherProtocol(scoped in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now, out ConnectionKey key,
-        out ReadOnlySpan<byte> l4, out TrackResult decided)
+    private TrackResult TrackOtherProtocol(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew)
     {
-        key = default;
-        l4 = default;
-        decided = default;
+        ReadOnlySpan<byte> l4 = default; // the L4 header and payload, for the trackers that read more than the parser keeps
+        ConnectionKey key;
         switch (packet.L4)
         {
             case L4Kind.Icmp or L4Kind.Icmpv6:
@@ -255,48 +242,94 @@ public sealed class FlowTable
                 switch (IcmpTracker.Classify(packet.IcmpType, ipv6, out byte requestType))
                 {
                     case IcmpTracker.MessageKind.Error:
-                        decided = Related(packet, frame, now);
-                        return false;
+                        return Related(packet, frame, now);
                     case IcmpTracker.MessageKind.Untracked:
-                        decided = TrackResult.WithoutFlow(CtState.Untracked);
-                        return false;
+                        return TrackResult.WithoutFlow(CtState.Untracked);
                     case IcmpTracker.MessageKind.Invalid:
-                        decided = TrackResult.WithoutFlow(CtState.Invalid);
-                        return false;
+                        return TrackResult.WithoutFlow(CtState.Invalid);
                 }
                 key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.IcmpId,
                     ConnectionKey.IcmpQuery(requestType, packet.IcmpCode));
-                return true;
+                break;
 
             case L4Kind.Generic when packet.Protocol == SctpTracker.Protocol:
                 // sctp_error: a packet shorter than the common header is INVALID before any lookup.
                 if (!TryGetL4(frame, packet, out l4) || l4.Length < SctpTracker.CommonHeaderLength)
-                {
-                    decided = TrackResult.WithoutFlow(CtState.Invalid);
-                    return false;
-                }
+                    return TrackResult.WithoutFlow(CtState.Invalid);
                 key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
-                return true;
+                break;
 
             case L4Kind.Generic when packet.Protocol == GreTracker.Protocol:
                 if (!TryGetL4(frame, packet, out l4) || !GreTracker.TryReadCallId(l4, out ushort callId))
-                {
-                    decided = TrackResult.WithoutFlow(CtState.Invalid);
-                    return false;
-                }
+                    return TrackResult.WithoutFlow(CtState.Invalid);
                 key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, 0, callId);
-                return true;
+                break;
 
             case L4Kind.Generic:
                 // UDP-Lite keeps its ports; every other protocol here is tracked by the generic tracker on addresses alone.
                 key = packet.Protocol == 136
                     ? new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort)
                     : new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, 0, 0);
-                return true;
+                break;
 
             default:
-                decided = TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
-                return false;
+                return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
+        }
+        return TrackKey(key, packet, default, l4, now, timeouts, policyIdForNew);
+    }
+
+    /// <summary>
+    /// The lookup and the tracker for a packet with tuple <paramref name="key"/>. The common case, a packet its
+    /// connection accepts, stays here; creating a connection and the verdicts that end one are out of line, so
+    /// that their locals do not widen the frame every packet sets up.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private TrackResult TrackKey(in ConnectionKey key, in ParsedPacket packet, in TcpSegment segment, ReadOnlySpan<byte> l4,
+        ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew)
+    {
+        uint hash = key.SymmetricHash();
+        int flow = Find(key, hash, now, out FlowDirection dir);
+        if (flow == NoFlow)
+            return Create(key, hash, packet, segment, l4, now, timeouts, policyIdForNew);
+
+        ref Flow entry = ref _flows[flow];
+        CtState state = dir == FlowDirection.Reply || (entry.Status & FlowStatus.SeenReply) != 0 ? CtState.Established : CtState.New;
+        TrackOutcome outcome = Handle(ref entry, packet, segment, l4, dir, now, timeouts);
+        if (outcome.Verdict is not (TrackVerdict.Accept or TrackVerdict.Ignore))
+            return Conclude(outcome, flow, dir, state, key, hash, packet, segment, l4, now, timeouts, policyIdForNew);
+
+        if (outcome.Refreshes)
+        {
+            Refresh(ref entry, flow, now + outcome.TimeoutJiffies);
+            Account(ref entry, dir, packet.IpLength);
+        }
+        if (dir == FlowDirection.Reply)
+            entry.Status |= FlowStatus.SeenReply;
+        return new TrackResult(state, dir, flow, TrackDisposition.Existing);
+    }
+
+    /// <summary>The tracker's verdicts on an existing connection other than accepting the packet into it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TrackResult Conclude(TrackOutcome outcome, int flow, FlowDirection dir, CtState state, in ConnectionKey key, uint hash,
+        in ParsedPacket packet, in TcpSegment segment, ReadOnlySpan<byte> l4, ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew)
+    {
+        ref Flow entry = ref _flows[flow];
+        switch (outcome.Verdict)
+        {
+            case TrackVerdict.Invalid:
+                if (outcome.Refreshes)
+                    Refresh(ref entry, flow, now + outcome.TimeoutJiffies);
+                return TrackResult.WithoutFlow(CtState.Invalid);
+
+            case TrackVerdict.AcceptAndKill:
+                Account(ref entry, dir, packet.IpLength);
+                Remove(flow);
+                return new TrackResult(state, dir, NoFlow, TrackDisposition.NoFlow);
+
+            default:
+                Debug.Assert(outcome.Verdict == TrackVerdict.Reopen);
+                Remove(flow);
+                return Create(key, hash, packet, segment, l4, now, timeouts, policyIdForNew); // the first packet of a new connection
         }
     }
 
@@ -401,14 +434,27 @@ public sealed class FlowTable
 
     private int Find(in ConnectionKey key, uint hash, ulong now, out FlowDirection direction)
     {
-        direction = FlowDirection.Original;
-        ConnectionKey reverse = key.Reverse();
+        // The tuple and its reverse (nf_ct_invert_tuple) compared at once, without building the reverse: a connection
+        // matches when family and protocol agree and either all the rest does or the endpoints match crosswise.
+        uint kind = (uint)key.Family | ((uint)key.Protocol << 8);
+        uint ports = key.SourcePort | ((uint)key.DestinationPort << 16);
+        uint reversePorts = ConnectionKey.IsIcmp(key.Protocol, key.Family) ? ports : BitOperations.RotateRight(ports, 16);
+        ulong sourceUpper = key.Source.Upper, sourceLower = key.Source.Lower;
+        ulong destinationUpper = key.Destination.Upper, destinationLower = key.Destination.Lower;
         int flow = _buckets[hash & (uint)_bucketMask];
         while (flow != NoFlow)
         {
             ref Flow entry = ref _flows[flow];
+            ref readonly ConnectionKey original = ref entry.Original;
             int next = entry.Next;
-            if (entry.Original == key || entry.Original == reverse)
+            uint originalPorts = original.SourcePort | ((uint)original.DestinationPort << 16);
+            ulong same = (original.Source.Upper ^ sourceUpper) | (original.Source.Lower ^ sourceLower)
+                | (original.Destination.Upper ^ destinationUpper) | (original.Destination.Lower ^ destinationLower)
+                | (originalPorts ^ ports);
+            ulong crosswise = (original.Source.Upper ^ destinationUpper) | (original.Source.Lower ^ destinationLower)
+                | (original.Destination.Upper ^ sourceUpper) | (original.Destination.Lower ^ sourceLower)
+                | (originalPorts ^ reversePorts);
+            if (((uint)original.Family | ((uint)original.Protocol << 8)) == kind && (same == 0 || crosswise == 0))
             {
                 if (IsExpired(entry, now))
                 {
@@ -416,15 +462,17 @@ public sealed class FlowTable
                 }
                 else
                 {
-                    direction = entry.Original == key ? FlowDirection.Original : FlowDirection.Reply;
+                    direction = same == 0 ? FlowDirection.Original : FlowDirection.Reply;
                     return flow;
                 }
             }
             flow = next;
         }
+        direction = FlowDirection.Original;
         return NoFlow;
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private TrackResult Create(in ConnectionKey key, uint hash, in ParsedPacket packet, in TcpSegment segment, ReadOnlySpan<byte> l4,
         ulong now, TimeoutPolicySnapshot timeouts, int policyId)
     {

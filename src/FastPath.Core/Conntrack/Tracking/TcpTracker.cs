@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
-using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using FastPath.Core.Conntrack.Timeouts;
 
@@ -140,36 +139,13 @@ public static class TcpTracker
                     tcp.LastDirection != dir && segment.Acknowledgment == tcp.LastEnd)
                 {
                     // The SYN/ACK answers a SYN we ignored: the endpoints are in sync and we were not (case b).
+                    Resynchronize(ref tcp, ref sender);
                     oldState = TcpState.SynSent;
                     next = sSR;
-                    ref TcpPeer last = ref Peer(ref tcp, tcp.LastDirection);
-                    last.End = tcp.LastEnd;
-                    last.MaxEnd = tcp.LastEnd;
-                    last.MaxWindow = tcp.LastWindow == 0 ? 1u : tcp.LastWindow;
-                    last.Scale = tcp.LastWindowScale;
-                    tcp.LastFlags = (byte)(tcp.LastFlags & ~TcpPeer.ExpectChallengeAck);
-                    last.Flags = tcp.LastFlags;
-                    sender = default(TcpPeer) with { Flags = (byte)(sender.Flags & TcpPeer.BeLiberal) };
                     break;
                 }
 
-                tcp.LastIndex = index;
-                tcp.LastDirection = dir;
-                tcp.LastSequence = segment.Sequence;
-                tcp.LastEnd = segment.End;
-                tcp.LastWindow = segment.Window;
-                if (index == TcpFlagIndex.Syn && dir == FlowDirection.Original)
-                {
-                    var seen = default(TcpPeer);
-                    ParseOptions(segment.Options, ref seen);
-                    tcp.LastFlags = (byte)(seen.Flags & (TcpPeer.WindowScale | TcpPeer.SackPermitted));
-                    tcp.LastWindowScale = (seen.Flags & TcpPeer.WindowScale) != 0 ? seen.Scale : (byte)0;
-                    if (oldState == TcpState.LastAck)
-                        tcp.LastFlags |= TcpPeer.ExpectChallengeAck;
-                }
-
-                if (oldState == TcpState.SynSent && index == TcpFlagIndex.Ack && dir == FlowDirection.Reply)
-                    tcp.LastAck = segment.Acknowledgment;
+                RecordIgnored(ref tcp, dir, index, oldState, segment);
                 return TrackOutcome.Ignore;
 
             case sIV:
@@ -251,7 +227,7 @@ public static class TcpTracker
         if (oldState != newState && newState == TcpState.FinWait)
             Peer(ref tcp, dir).Flags |= TcpPeer.CloseInit;
 
-        var jiffies = timeouts.JiffiesFor(policyId, TimeoutProtocols.Tcp);
+        ReadOnlySpan<uint> jiffies = timeouts.JiffiesFor(policyId, TimeoutProtocols.Tcp).AsSpan();
         uint stateTimeout = At(jiffies, (int)newState);
         uint timeout;
         if (tcp.Retransmissions >= MaxRetransmissions && stateTimeout > At(jiffies, TimeoutRetrans))
@@ -291,16 +267,53 @@ public static class TcpTracker
         return TrackOutcome.Refresh(timeout);
     }
 
+    // The state of the side whose SYN was ignored, taken from what was recorded of it; the answering side starts over.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Resynchronize(ref TcpConnection tcp, ref TcpPeer sender)
+    {
+        ref TcpPeer last = ref Peer(ref tcp, tcp.LastDirection);
+        last.End = tcp.LastEnd;
+        last.MaxEnd = tcp.LastEnd;
+        last.MaxWindow = tcp.LastWindow == 0 ? 1u : tcp.LastWindow;
+        last.Scale = tcp.LastWindowScale;
+        tcp.LastFlags = (byte)(tcp.LastFlags & ~TcpPeer.ExpectChallengeAck);
+        last.Flags = tcp.LastFlags;
+        sender = default(TcpPeer) with { Flags = (byte)(sender.Flags & TcpPeer.BeLiberal) };
+    }
+
+    // What an ignored packet leaves behind (the last_* fields), for the packet that may prove it right.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RecordIgnored(ref TcpConnection tcp, FlowDirection dir, TcpFlagIndex index, TcpState oldState, in TcpSegment segment)
+    {
+        tcp.LastIndex = index;
+        tcp.LastDirection = dir;
+        tcp.LastSequence = segment.Sequence;
+        tcp.LastEnd = segment.End;
+        tcp.LastWindow = segment.Window;
+        if (index == TcpFlagIndex.Syn && dir == FlowDirection.Original)
+        {
+            var seen = default(TcpPeer);
+            ParseOptions(segment.Options, ref seen);
+            tcp.LastFlags = (byte)(seen.Flags & (TcpPeer.WindowScale | TcpPeer.SackPermitted));
+            tcp.LastWindowScale = (seen.Flags & TcpPeer.WindowScale) != 0 ? seen.Scale : (byte)0;
+            if (oldState == TcpState.LastAck)
+                tcp.LastFlags |= TcpPeer.ExpectChallengeAck;
+        }
+
+        if (oldState == TcpState.SynSent && index == TcpFlagIndex.Ack && dir == FlowDirection.Reply)
+            tcp.LastAck = segment.Acknowledgment;
+    }
+
     /// <summary>tcp_can_early_drop: closing connections may be evicted at the table limit even when assured.</summary>
     public static bool CanEarlyDrop(TcpState state)
         => state is TcpState.FinWait or TcpState.LastAck or TcpState.TimeWait or TcpState.Close or TcpState.CloseWait;
 
     /// <summary>The timeout of a kernel timeout index (TCP_CONNTRACK_*; 10 RETRANS, 11 UNACK) from a policy or the defaults.</summary>
     public static uint Timeout(TimeoutPolicySnapshot timeouts, int policyId, int kernelIndex)
-        => At(timeouts.JiffiesFor(policyId, TimeoutProtocols.Tcp), kernelIndex);
+        => At(timeouts.JiffiesFor(policyId, TimeoutProtocols.Tcp).AsSpan(), kernelIndex);
 
     // The netlink attributes start at SYN_SENT, so attribute order is the kernel index - 1 (NONE reads SYN_SENT's).
-    private static uint At(ImmutableArray<uint> jiffies, int kernelIndex) => jiffies[kernelIndex == 0 ? 0 : kernelIndex - 1];
+    private static uint At(ReadOnlySpan<uint> jiffies, int kernelIndex) => jiffies[kernelIndex == 0 ? 0 : kernelIndex - 1];
 
     private enum WindowResult : byte { Accept, Ignore, Invalid }
 
@@ -315,7 +328,7 @@ public static class TcpTracker
         uint win = segment.Window;
         uint end = segment.End;
 
-        if ((receiver.Flags & TcpPeer.SackPermitted) != 0)
+        if ((receiver.Flags & TcpPeer.SackPermitted) != 0 && !segment.Options.IsEmpty)
             HighestSack(segment.Options, ref sack);
 
         if (sender.MaxWindow == 0)
