@@ -116,8 +116,10 @@ public sealed class FlowTable
 
     private readonly Flow[] _flows;
 
-    // The sweep's view: each confirmed connection's deadline, 0 for a slot without one. Eight bytes a slot
-    // instead of a whole Flow, so a pass over a large table reads a small fraction of the memory.
+    // The sweep's view: for each confirmed connection a deadline no later than its own, 0 for a slot without one.
+    // Eight bytes a slot instead of a whole Flow, so a pass over a large table reads a small fraction of the memory.
+    // A packet that pushes the deadline out leaves it alone (no cache miss into it per packet); the sweep catches up
+    // when it finds the view's deadline passed but not the connection's.
     private readonly ulong[] _sweepDeadlines;
     private readonly int[] _buckets;
     private readonly int _bucketMask;
@@ -390,6 +392,8 @@ public sealed class FlowTable
             if (deadline == 0)
                 continue;
             bool crowded = max95 != 0 && Count >= max95;
+            if ((long)(deadline - now) <= 0 && !IsExpired(_flows[flow], now))
+                deadline = deadlines[flow] = SweepDeadline(_flows[flow].Deadline); // refreshed since the view was written
             if ((long)(deadline - now) <= 0 || (crowded && CanGcEarlyDrop(_flows[flow])))
             {
                 Remove(flow);
@@ -633,8 +637,9 @@ public sealed class FlowTable
     /// <summary>A confirmed connection's new deadline, in the entry and in the sweep's view.</summary>
     private void Refresh(ref Flow entry, int flow, ulong deadline)
     {
+        if ((long)(deadline - entry.Deadline) < 0)
+            _sweepDeadlines[flow] = SweepDeadline(deadline); // earlier than the view may hold
         entry.Deadline = deadline;
-        _sweepDeadlines[flow] = SweepDeadline(deadline);
     }
 
     /// <summary>0 marks an empty slot in the sweep's view, so a deadline of exactly 0 is kept as 1 there (a jiffy late).</summary>

@@ -92,6 +92,32 @@ public class FlowTableTests
     }
 
     [Fact]
+    public void TheSweepGoesByEachConnectionsLatestDeadline()
+    {
+        var h = new TrackingHarness();
+        // UDP, unreplied: 30 s a packet. Refreshed at 20 s, it lives until 50 s, past the deadline it first had.
+        int udp = h.Send(Udp(true)).Flow;
+        h.Now += Seconds(20);
+        h.Send(Udp(true));
+        // TCP: a handshake makes it ESTABLISHED (5 days); a RST then brings its deadline in to CLOSE's 10 s.
+        h.Send(Tcp(true, TcpSegment.Syn, 1000, 0));
+        h.Send(Tcp(false, TcpSegment.Syn | TcpSegment.AckFlag, 5000, 1001));
+        int tcp = h.Send(Tcp(true, TcpSegment.AckFlag, 1001, 5001)).Flow;
+        Assert.True(h.Remaining(tcp) > Seconds(400_000));
+        h.Send(Tcp(true, TcpSegment.Rst | TcpSegment.AckFlag, 1001, 5001));
+        Assert.Equal(Seconds(10), h.Remaining(tcp));
+
+        h.Now += Seconds(11); // 31 s after the UDP connection's first packet
+        Assert.Equal(1, h.Table.Sweep(h.Now, budget: 100));
+        Assert.Equal(1, h.Table.Count);
+        Assert.Equal(Seconds(19), h.Remaining(udp));
+
+        h.Now += Seconds(19);
+        Assert.Equal(1, h.Table.Sweep(h.Now, budget: 100));
+        Assert.Equal(0, h.Table.Count);
+    }
+
+    [Fact]
     public void AListingInSlicesSeesWhatAWholeListingSees()
     {
         var h = new TrackingHarness(capacity: 256);
