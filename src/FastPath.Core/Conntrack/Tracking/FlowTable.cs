@@ -4,6 +4,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Memory;
 using FastPath.Core.Packets;
 
 namespace FastPath.Core.Conntrack.Tracking;
@@ -114,14 +115,14 @@ public sealed class FlowTable
     /// <summary>Buckets early drop looks through, starting at the new connection's (NF_CT_EVICTION_RANGE).</summary>
     public const int EvictionRange = 8;
 
-    private readonly Flow[] _flows;
+    private readonly HugePageArray<Flow> _flows;
 
     // The sweep's view: for each confirmed connection a deadline no later than its own, 0 for a slot without one.
     // Eight bytes a slot instead of a whole Flow, so a pass over a large table reads a small fraction of the memory.
     // A packet that pushes the deadline out leaves it alone (no cache miss into it per packet); the sweep catches up
     // when it finds the view's deadline passed but not the connection's.
-    private readonly ulong[] _sweepDeadlines;
-    private readonly int[] _buckets;
+    private readonly HugePageArray<ulong> _sweepDeadlines;
+    private readonly HugePageArray<int> _buckets;
     private readonly int _bucketMask;
     private int _free;
     private int _sweepCursor;
@@ -137,12 +138,12 @@ public sealed class FlowTable
             buckets = (int)BitOperations.RoundUpToPowerOf2((uint)capacity);
         if (!BitOperations.IsPow2(buckets))
             throw new ArgumentOutOfRangeException(nameof(buckets), buckets, "a power of two");
-        _flows = new Flow[capacity];
-        _sweepDeadlines = new ulong[capacity];
+        _flows = new HugePageArray<Flow>(capacity);
+        _sweepDeadlines = new HugePageArray<ulong>(capacity);
         _limit = capacity;
-        _buckets = new int[buckets];
+        _buckets = new HugePageArray<int>(buckets);
         _bucketMask = buckets - 1;
-        Array.Fill(_buckets, NoFlow);
+        _buckets.Fill(NoFlow);
         for (int i = 0; i < capacity; i++)
             _flows[i].Next = i + 1 < capacity ? i + 1 : NoFlow;
         _free = 0;
