@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Memory;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 
@@ -69,6 +70,10 @@ public sealed class RulesetState
 
     /// <param name="sizing">Entries, stamps and hash buckets per table (default: the kernel's); a table's entries are shared out between the shards.</param>
     /// <param name="conntrack">This worker's connections; without it no connection is tracked and every packet is INVALID to -m conntrack.</param>
+    // This worker's allocations start and end with a guard: its counters and tables share no cache line with another worker's.
+    private readonly CacheLineGuard _leadingGuard;
+    private readonly CacheLineGuard _trailingGuard;
+
     public RulesetState(CompiledRuleset ruleset, RecentTableSizing? sizing = null, RecentShardMap? shards = null, ConnectionTracker? conntrack = null)
         : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, conntrack, generation: 0, previousTables: null)
     {
@@ -76,6 +81,7 @@ public sealed class RulesetState
 
     private RulesetState(CompiledRuleset ruleset, RecentTableSizing sizing, RecentShardMap shards, ConnectionTracker? conntrack, int generation, RecentTable[]? previousTables)
     {
+        _leadingGuard = new();
         _ruleset = ruleset;
         _shards = shards;
         _sizing = sizing;
@@ -107,6 +113,7 @@ public sealed class RulesetState
         // A jump never revisits a chain on the stack (loops are refused at load), so depth <= chains.
         _stackChains = new int[ruleset.Chains.Count + 1];
         _stackPositions = new int[ruleset.Chains.Count + 1];
+        _trailingGuard = new();
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
+using FastPath.Core.Memory;
 
 namespace FastPath.Dataplane.Ports;
 
@@ -159,8 +160,10 @@ public sealed unsafe class MemoryPort : IPort
     {
     }
 
+    // Each queue is written by its own worker; the guards keep two workers' queues off a shared cache line.
     private sealed class RxQueue
     {
+        private readonly CacheLineGuard _leadingGuard = new();
         public byte[] Arena = [];
         public int[] Offsets = [];
         public uint[] Lengths = [];
@@ -170,13 +173,16 @@ public sealed unsafe class MemoryPort : IPort
         public bool Loop;
         public long LoopPeriod;
         public long Received; // owner worker writes; readers take a possibly stale value
+        private readonly CacheLineGuard _trailingGuard = new();
     }
 
     private sealed class TxQueue
     {
+        private readonly CacheLineGuard _leadingGuard = new();
         public readonly List<TransmittedFrame> Captured = [];
         public ulong Packets; // owner worker writes; readers take a possibly stale value
         public ulong Bytes;
+        private readonly CacheLineGuard _trailingGuard = new();
     }
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastPath.Core.Memory;
 using FastPath.Core.Packets;
 using FastPath.Core.Rules;
 using FastPath.Dataplane.Native;
@@ -21,6 +22,10 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
 {
     private const int HandoffBudget = PacketBurst.Capacity * 2;
 
+    // First of this worker's allocations (field initializers run in order, before the constructor's body); the
+    // trailing guard is the last: no other worker's object shares a cache line with this one's.
+    private readonly CacheLineGuard _leadingGuard = new();
+    private readonly CacheLineGuard _trailingGuard;
     private readonly int _index;
     private readonly DataplaneTopology _topology;
     private readonly DataplaneControl _control;
@@ -57,6 +62,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         _verdict = verdict;
         Core = core;
         Counters = new WorkerCounters(ports);
+        _trailingGuard = new();
     }
 
     public int Index => _index;

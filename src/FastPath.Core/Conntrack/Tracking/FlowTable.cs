@@ -115,6 +115,9 @@ public sealed class FlowTable
     /// <summary>Buckets early drop looks through, starting at the new connection's (NF_CT_EVICTION_RANGE).</summary>
     public const int EvictionRange = 8;
 
+    // The table's counters and cursors are written on every packet: no other worker's object may share their cache line.
+    private readonly CacheLineGuard _leadingGuard = new();
+    private readonly CacheLineGuard _trailingGuard;
     private readonly HugePageArray<Flow> _flows;
 
     // The sweep's view: for each confirmed connection a deadline no later than its own, 0 for a slot without one.
@@ -147,6 +150,7 @@ public sealed class FlowTable
         for (int i = 0; i < capacity; i++)
             _flows[i].Next = i + 1 < capacity ? i + 1 : NoFlow;
         _free = 0;
+        _trailingGuard = new();
     }
 
     public int Capacity => _flows.Length;
