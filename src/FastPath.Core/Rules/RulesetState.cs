@@ -67,13 +67,12 @@ public sealed class RulesetState
     private readonly int[] _stackPositions;
     private readonly KeyedTables? _ipv4Keyed;  // null unless the family's recent matches share one key and a table is large
     private readonly KeyedTables? _ipv6Keyed;
-
-    /// <param name="sizing">Entries, stamps and hash buckets per table (default: the kernel's); a table's entries are shared out between the shards.</param>
-    /// <param name="conntrack">This worker's connections; without it no connection is tracked and every packet is INVALID to -m conntrack.</param>
     // This worker's allocations start and end with a guard: its counters and tables share no cache line with another worker's.
     private readonly CacheLineGuard _leadingGuard;
     private readonly CacheLineGuard _trailingGuard;
 
+    /// <param name="sizing">Entries, stamps and hash buckets per table (default: the kernel's); a table's entries are shared out between the shards.</param>
+    /// <param name="conntrack">This worker's connections; without it no connection is tracked and every packet is INVALID to -m conntrack.</param>
     public RulesetState(CompiledRuleset ruleset, RecentTableSizing? sizing = null, RecentShardMap? shards = null, ConnectionTracker? conntrack = null)
         : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, conntrack, generation: 0, previousTables: null)
     {

@@ -186,6 +186,11 @@ public sealed class FlowTable
     /// <summary>Whether the kernel keys this protocol on ports (TCP, UDP, UDP-Lite, SCTP; DCCP went generic in 6.16).</summary>
     public static bool HasPorts(byte protocol) => protocol is 6 or 17 or 136 or 132;
 
+    /// <summary>The tuple of a protocol the kernel keys on addresses and ports (TCP, UDP, UDP-Lite, SCTP).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ConnectionKey PortKeyOf(in ParsedPacket packet)
+        => new(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+
     /// <summary>
     /// Connections from which the table no longer stays in a core's L2 cache (about 1 MB of entries, as
     /// <see cref="Rules.RulesetState.PrefetchedTableBytes"/>): below it, prefetching a bucket costs its hash and saves little.
@@ -201,7 +206,7 @@ public sealed class FlowTable
     {
         if (!Sse.IsSupported || Count < PrefetchedConnections || packet.L4 is not (L4Kind.Tcp or L4Kind.Udp))
             return;
-        var key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+        var key = PortKeyOf(packet);
         Sse.Prefetch0(Unsafe.AsPointer(ref _buckets[key.SymmetricHash() & (uint)_bucketMask]));
     }
 
@@ -228,7 +233,7 @@ public sealed class FlowTable
             (!TcpSegment.TryRead(frame, packet, out segment) || !TcpTracker.IsValidFlagCombination(packet.TcpFlags)))
             return TrackResult.WithoutFlow(CtState.Invalid);
 
-        var key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+        var key = PortKeyOf(packet);
         return TrackKey(key, packet, segment, default, now, timeouts, policyIdForNew);
     }
 
@@ -263,7 +268,7 @@ public sealed class FlowTable
                 // sctp_error: a packet shorter than the common header is INVALID before any lookup.
                 if (!TryGetL4(frame, packet, out l4) || l4.Length < SctpTracker.CommonHeaderLength)
                     return TrackResult.WithoutFlow(CtState.Invalid);
-                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort);
+                key = PortKeyOf(packet);
                 break;
 
             case L4Kind.Generic when packet.Protocol == GreTracker.Protocol:
@@ -275,7 +280,7 @@ public sealed class FlowTable
             case L4Kind.Generic:
                 // UDP-Lite keeps its ports; every other protocol here is tracked by the generic tracker on addresses alone.
                 key = packet.Protocol == 136
-                    ? new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort)
+                    ? PortKeyOf(packet)
                     : new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, 0, 0);
                 break;
 
