@@ -252,6 +252,10 @@ public sealed class CompiledRule
         if (rule.Ct is { } ct)
             (CtTemplate, CtPolicyId) = (ct.NoTrack ? CtTemplateKind.NoTrack : CtTemplateKind.Template, ct.NoTrack ? 0 : ctPolicyId);
         Conntrack = rule.Conntrack.Select(CompiledConntrackMatch.From).ToArray();
+        // The stateful filter's usual rule ("--ctstate ESTABLISHED,RELATED", "--state NEW"): one state-only match, tested inline.
+        bool stateOnly = Conntrack is [{ HasState: true, HasProtocol: false, HasStatus: false, HasExpire: false, HasDirection: false }];
+        if (stateOnly)
+            (CtStates, CtStateInvert) = (Conntrack[0].States, Conntrack[0].StateInvert);
 
         // ip_packet_match; "-p all" (0) checks nothing, even inverted, as in the kernel.
         var checks = RuleChecks.None;
@@ -298,7 +302,7 @@ public sealed class CompiledRule
                 MatchModule.Icmp => RuleChecks.FirstFragment | (rule.IcmpType is null ? 0 : RuleChecks.IcmpType),
                 MatchModule.Multiport => RuleChecks.FirstFragment | (rule.Multiport is null ? 0 : RuleChecks.Multiport),
                 MatchModule.Mac => rule.MacSource is null ? 0 : RuleChecks.MacSource,
-                MatchModule.Conntrack => RuleChecks.Conntrack,
+                MatchModule.Conntrack => stateOnly ? RuleChecks.CtState : RuleChecks.Conntrack,
                 _ => RuleChecks.None,
             };
             if (module == MatchModule.Recent)
@@ -357,6 +361,8 @@ public sealed class CompiledRule
     internal readonly byte IcmpType;    // 255: any type
     internal readonly short IcmpCode;   // -1: any code
     internal readonly bool IcmpInvert;
+    internal readonly CtStateMask CtStates;  // RuleChecks.CtState: the one conntrack match's --ctstate / --state
+    internal readonly bool CtStateInvert;
     internal readonly MultiportMatch? Multiport;
     internal readonly bool MultiportInvert;
     internal readonly uint MacSourceLow;     // bytes 0..3 of --mac-source as a little-endian load
@@ -386,6 +392,8 @@ internal enum RuleChecks : ushort
     Multiport = 1 << 10,
     MacSource = 1 << 11,
     Conntrack = 1 << 12,
+    /// <summary>A rule's only conntrack match tests the state alone (<see cref="CompiledRule.CtStates"/>).</summary>
+    CtState = 1 << 13,
 
     /// <summary>The tests the walk makes in a call of their own (see RulesetState.Passes).</summary>
     LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack,

@@ -629,6 +629,8 @@ public sealed class RulesetState
             return false;
         if ((checks & RuleChecks.TcpFlags) != 0 && ((p.TcpFlags & rule.TcpFlagsMask) == rule.TcpFlagsCompare) == rule.TcpFlagsInvert)
             return false;
+        if ((checks & RuleChecks.CtState) != 0 && ((walk.Ct.State & rule.CtStates) != 0) == rule.CtStateInvert)
+            return false;
         return (checks & RuleChecks.LessCommon) == 0 || PassesLessCommon(rule, checks, ref p, ref walk);
     }
 

@@ -277,6 +277,39 @@ public class ConntrackRuleTests
         Assert.Equal(new long[] { 1, 1, 1, 1 }, state.RulePackets);
     }
 
+
+    [Fact]
+    public void StateTestsAloneAndWithOtherOptionsAgreeOnEveryState()
+    {
+        // Rules without a target only count, so every rule sees every packet. The first four are a single state-only
+        // match (tested inline by the walk); the last two are not (two matches; a state with a direction).
+        var (state, _) = Tracked("""
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            -A PREROUTING -p tcp -m tcp --tcp-flags SYN,FIN,ACK SYN -j CT --notrack
+            COMMIT
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -m conntrack --ctstate NEW
+            -A FORWARD -m conntrack ! --ctstate NEW
+            -A FORWARD -m state --state ESTABLISHED,INVALID
+            -A FORWARD -m state ! --state UNTRACKED
+            -A FORWARD -m conntrack --ctstate NEW -m conntrack --ctstate NEW,ESTABLISHED
+            -A FORWARD -m conntrack ! --ctstate ESTABLISHED --ctdir ORIGINAL
+            COMMIT
+            """);
+        long[] Counted(byte[] frame, ulong now)
+        {
+            var before = state.RulePackets.ToArray();
+            Send(state, frame, now);
+            return state.RulePackets.Select((n, i) => n - before[i]).ToArray()[1..];
+        }
+
+        Assert.Equal([1, 0, 0, 1, 1, 1], Counted(Udp(true), Start));                                       // NEW
+        Assert.Equal([0, 1, 1, 1, 0, 0], Counted(Udp(false), Start + 1));                                  // ESTABLISHED, reply
+        Assert.Equal([0, 1, 0, 0, 0, 1], Counted(Tcp(true, TcpSegment.Syn, 1, 0), Start + 2));             // UNTRACKED
+        Assert.Equal([0, 1, 1, 1, 0, 1], Counted(Tcp(true, TcpSegment.Syn | TcpSegment.Fin, 1, 0), Start + 3)); // INVALID
+    }
     [Fact]
     public void AFullTableEvictsWhatIsNotAssuredAndOtherwiseDropsUnderItsOwnReason()
     {
