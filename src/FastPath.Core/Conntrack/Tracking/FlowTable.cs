@@ -312,7 +312,7 @@ public sealed class FlowTable
 
         if (outcome.Refreshes)
         {
-            Refresh(ref entry, flow, now + outcome.TimeoutJiffies);
+            Refresh(ref entry, flow, DeadlineAfter(now, outcome.TimeoutJiffies));
             Account(ref entry, dir, packet.IpLength);
         }
         if (dir == FlowDirection.Reply)
@@ -330,7 +330,7 @@ public sealed class FlowTable
         {
             case TrackVerdict.Invalid:
                 if (outcome.Refreshes)
-                    Refresh(ref entry, flow, now + outcome.TimeoutJiffies);
+                    Refresh(ref entry, flow, DeadlineAfter(now, outcome.TimeoutJiffies));
                 return TrackResult.WithoutFlow(CtState.Invalid);
 
             case TrackVerdict.AcceptAndKill:
@@ -528,7 +528,7 @@ public sealed class FlowTable
             return TrackResult.WithoutFlow(CtState.Invalid);
         }
 
-        entry.Deadline = now + outcome.TimeoutJiffies;
+        entry.Deadline = DeadlineAfter(now, outcome.TimeoutJiffies);
         Account(ref entry, FlowDirection.Original, packet.IpLength);
         return new TrackResult(CtState.New, FlowDirection.Original, flow, TrackDisposition.Unconfirmed);
     }
@@ -616,6 +616,13 @@ public sealed class FlowTable
         || (entry.Original.Protocol == 132 && entry.Sctp.State is SctpState.ShutdownSent or SctpState.ShutdownReceived or SctpState.ShutdownAckSent);
 
     private static bool IsExpired(in Flow entry, ulong now) => (long)(entry.Deadline - now) <= 0;
+
+    /// <summary>
+    /// The deadline of a timeout given at <paramref name="now"/>. The kernel keeps ct->timeout in 32 bits and
+    /// nf_ct_is_expired compares it with jiffies as a signed difference, so a timeout of 2^31 jiffies or more (a
+    /// policy value of 8589935 s or more at HZ = 250) has expired as soon as it is set: the connection is gone.
+    /// </summary>
+    private static ulong DeadlineAfter(ulong now, uint timeoutJiffies) => timeoutJiffies > int.MaxValue ? now : now + timeoutJiffies;
 
     private static void Account(ref Flow entry, FlowDirection dir, int bytes)
     {

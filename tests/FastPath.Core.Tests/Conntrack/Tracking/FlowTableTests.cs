@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
+using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 using FastPath.Testing;
@@ -180,6 +181,55 @@ public class FlowTableTests
         Assert.Equal(1, h.Table.Sweep(h.Now, budget: 100));
         Assert.Equal(99, h.Table.Count);
         Assert.Equal(CtState.New, h.Send(TcpOn(port: 50, fromClient: true, TcpSegment.AckFlag, 1002, 5001)).State);
+    }
+
+    /// <summary>
+    /// ct->timeout is 32 bits and nf_ct_is_expired compares it with jiffies as a signed difference, so a timeout of
+    /// 2^31 jiffies or more (8589935 s at HZ = 250) has expired as soon as it is set: the kernel lists nothing and
+    /// the reply opens a connection of its own. 17179870 s wraps to 204 jiffies (it reads back as 0 s).
+    /// </summary>
+    [Theory]
+    [InlineData(8589934u, 2147483500ul)]
+    [InlineData(8589935u, 0ul)]
+    [InlineData(10000000u, 0ul)]
+    [InlineData(17179869u, 0ul)]
+    [InlineData(17179870u, 204ul)]
+    public void ATimeoutOf2To31JiffiesOrMoreHasExpiredWhenItIsSet(uint seconds, ulong remainingJiffies)
+    {
+        var registry = new TimeoutPolicyRegistry();
+        Assert.Equal(Errno.None, registry.Create("long", 2, 17, new Dictionary<int, uint> { [0] = seconds }));
+        registry.Get("long", out var policy);
+        var h = new TrackingHarness(timeouts: registry.Current, policyId: policy!.Id);
+        var query = h.Send(Udp(true));
+        Assert.Equal(CtState.New, query.State);
+        var listed = new List<FlowView>();
+        h.Table.Snapshot(h.Now, h.Timeouts, listed);
+        Assert.Equal(remainingJiffies == 0 ? 0 : 1, listed.Count);
+        if (remainingJiffies != 0)
+            Assert.Equal(remainingJiffies, h.Remaining(query.Flow));
+
+        h.Now += 1;
+        var answer = h.Send(Udp(false));
+        Assert.Equal(remainingJiffies == 0 ? (CtState.New, FlowDirection.Original) : (CtState.Established, FlowDirection.Reply), (answer.State, answer.Direction));
+    }
+
+    /// <summary>The same on a refresh: an ESTABLISHED of 2^31 jiffies or more ends the connection at the ACK that enters it.</summary>
+    [Fact]
+    public void ARefreshTo2To31JiffiesOrMoreEndsTheConnection()
+    {
+        var registry = new TimeoutPolicyRegistry();
+        Assert.Equal(Errno.None, registry.Create("long", 2, 6, new Dictionary<int, uint> { [TimeoutProtocols.Tcp.StateIndex("ESTABLISHED")] = 10_000_000 }));
+        registry.Get("long", out var policy);
+        var h = new TrackingHarness(timeouts: registry.Current, policyId: policy!.Id);
+        int flow = h.Send(TcpOn(port: 7, fromClient: true, TcpSegment.Syn, 1000, 0)).Flow;
+        h.Send(TcpOn(port: 7, fromClient: false, TcpSegment.Syn | TcpSegment.AckFlag, 5000, 1001));
+        Assert.Equal(Seconds(60), h.Remaining(flow)); // SYN_RECV's default
+        Assert.Equal(CtState.Established, h.Send(TcpOn(port: 7, fromClient: true, TcpSegment.AckFlag, 1001, 5001)).State);
+        Assert.Equal(0ul, h.Remaining(flow));
+
+        h.Now += 1;
+        var next = h.Send(TcpOn(port: 7, fromClient: true, TcpSegment.AckFlag, 1001, 5001));
+        Assert.Equal((CtState.New, TrackDisposition.Unconfirmed), (next.State, next.Disposition)); // picked up mid-stream
     }
 
     private static void Handshake(TrackingHarness h, ushort port)
