@@ -626,24 +626,52 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             return bytes.Length <= NameBytes ? name : Encoding.UTF8.GetString(bytes, 0, NameBytes);
         }
 
-        /// <summary>xtables_strtoui: strtoumax with base 0, within [min, 2^32-1].</summary>
+        /// <summary>
+        /// xtables_strtoul: strtoumax with base 0 over the whole value, within [min, 2^32-1]. As strtoumax does, it
+        /// skips leading white space and takes a '+' sign (" 3" and "+3" are 3); xtables refuses a '-' itself.
+        /// </summary>
         private uint ParseUInt(string option, string value, uint min)
         {
-            bool hex = value.Length > 2 && value[0] == '0' && (value[1] is 'x' or 'X');
-            bool octal = !hex && value.Length > 1 && value[0] == '0';
-            ulong n = 0;
-            bool ok = value.Length > 0;
-            try
-            {
-                n = hex ? Convert.ToUInt64(value[2..], 16) : octal ? Convert.ToUInt64(value[1..], 8) : ulong.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture);
-            }
-            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
-            {
-                ok = false;
-            }
-            if (!ok || n < min || n > uint.MaxValue)
+            if (!TryParseStrtoumax(value, out ulong n) || n < min || n > uint.MaxValue)
                 throw fail($"recent: bad value for option \"{option}\", or out of range ({min}-{uint.MaxValue})");
             return (uint)n;
+        }
+
+        private static bool TryParseStrtoumax(string value, out ulong n)
+        {
+            n = 0;
+            int i = 0;
+            while (i < value.Length && value[i] is ' ' or '\t' or '\n' or '\v' or '\f' or '\r')
+                i++;
+            if (i < value.Length && value[i] == '+')
+                i++;
+            int radix = 10;
+            if (i + 2 < value.Length && value[i] == '0' && value[i + 1] is 'x' or 'X' && Uri.IsHexDigit(value[i + 2]))
+            {
+                radix = 16;
+                i += 2;
+            }
+            else if (i < value.Length && value[i] == '0')
+            {
+                radix = 8;
+            }
+            int digits = 0;
+            for (; i < value.Length; i++, digits++)
+            {
+                int d = value[i] switch
+                {
+                    >= '0' and <= '9' => value[i] - '0',
+                    >= 'a' and <= 'f' => value[i] - 'a' + 10,
+                    >= 'A' and <= 'F' => value[i] - 'A' + 10,
+                    _ => radix,
+                };
+                if (d >= radix)
+                    return false; // trailing junk: xtables wants the whole value to be the number
+                if (n > (ulong.MaxValue - (ulong)d) / (ulong)radix)
+                    return false; // ERANGE
+                n = n * (ulong)radix + (ulong)d;
+            }
+            return digits > 0;
         }
 
         /// <summary>

@@ -121,4 +121,35 @@ public class RulesetParserTests
         Assert.Equal(((byte)128, (short)-1), rule.IcmpType!.Value.Value);
         Assert.Throws<RulesetException>(() => RulesetParser.Parse("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p icmp -j ACCEPT\nCOMMIT\n", "v6.rules", L3Kind.IPv6));
     }
+
+    /// <summary>
+    /// libxt_recent reads --seconds and --hitcount with xtables_strtoul: strtoumax over the whole value, so leading
+    /// white space and a '+' go, a '-' or trailing junk does not (iptables-restore accepts --seconds " 3" and +3).
+    /// </summary>
+    [Theory]
+    [InlineData("--seconds \" 3\"", 3u, 0u)]
+    [InlineData("--seconds +3", 3u, 0u)]
+    [InlineData("--seconds \"\t+0x10\"", 16u, 0u)]
+    [InlineData("--hitcount +010", 0u, 8u)]
+    [InlineData("--hitcount \" 0\"", 0u, 0u)]
+    public void RecentNumbersAreReadAsStrtoumaxReadsThem(string option, uint seconds, uint hitCount)
+    {
+        var ruleset = RulesetParser.Parse($"*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m recent --rcheck {option}\nCOMMIT\n", "n.rules", L3Kind.IPv4);
+        var recent = ruleset.Tables[TableKind.Raw].Chains["PREROUTING"].Rules[0].Recent.Single();
+        Assert.Equal((seconds, hitCount), (recent.Seconds, recent.HitCount));
+    }
+
+    [Theory]
+    [InlineData("--seconds -1")]
+    [InlineData("--seconds \" -1\"")]
+    [InlineData("--seconds +-3")]
+    [InlineData("--seconds \"3 \"")]
+    [InlineData("--seconds 0x")]
+    [InlineData("--seconds +")]
+    [InlineData("--seconds \" \"")]
+    [InlineData("--hitcount 18446744073709551616")]
+    [InlineData("--hitcount 4294967296")]
+    public void RecentNumbersStrtoumaxRefusesAreRefused(string option) =>
+        Assert.Throws<RulesetException>(() =>
+            RulesetParser.Parse($"*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m recent --rcheck {option}\nCOMMIT\n", "n.rules", L3Kind.IPv4));
 }

@@ -36,6 +36,8 @@ public sealed class RecentCheckentryDifferentialTests
         { false, "--seconds 10" }, { false, "--hitcount 2" }, { false, "--rcheck --seconds 10 --seconds 20" },
         { false, "--set --set" }, { false, "--rsource --rsource --set" }, { false, "--rcheck --rttl --rttl" },
         { false, "--rcheck --name X --name Y" }, { false, "--rcheck --seconds 5 --reap --reap" },
+        { false, "--rcheck --seconds +3" }, { false, "--rcheck --hitcount +0x10" }, { false, "--rcheck --seconds +-3" },
+        { false, "--rcheck --seconds -1" }, { false, "--rcheck --seconds 0x" }, { false, "--rcheck --seconds +" },
         { false, "--rcheck --seconds 0x10" }, { false, "--rcheck --seconds 010" }, { false, "--rcheck --hitcount 0x10000" },
         { true, "--set" }, { true, "--update --seconds 60 --hitcount 4 --rttl" },
         { true, "--set --mask ffff:ffff:ffff:ffff::" }, { true, "--set --mask 255.255.255.0" }, { true, "--set --mask ::ffff:1.2.3.4" },
