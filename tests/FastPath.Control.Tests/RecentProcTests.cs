@@ -132,6 +132,28 @@ public sealed class RecentProcTests : IDisposable
     }
 
     [Fact]
+    public void AFlushOver47BytesGoesOnWithTheRestAsAWriteOfItsOwn()
+    {
+        // The kernel leaves the file offset at 0 after "/", so echo's next write of the rest is parsed afresh.
+        Assert.True(Write("SSH", "+192.0.2.1").IsOk);
+        Assert.True(Write("SSH", "/" + new string('x', 46) + "+192.0.2.2").IsOk);
+        Assert.StartsWith("src=192.0.2.2 ", Read("SSH"));
+        Assert.Single(Read("SSH").Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        var response = Write("SSH", "/" + new string('x', 50)); // flushed, then "xxxx" is refused
+        Assert.Equal(ControlError.EINVAL, response.Error);
+        Assert.Contains("'xxxx'", response.Message);
+        Assert.Equal("", Read("SSH"));
+    }
+
+    [Fact]
+    public void AColonAfterANulLeavesTheWriteIPv4()
+    {
+        Assert.True(Write("SSH", "+192.0.2.3\0::").IsOk);
+        Assert.StartsWith("src=192.0.2.3 ", Read("SSH"));
+    }
+
+    [Fact]
     public void AProcEntryHasTtlZeroSoItMatchesAnyRttlCheck()
     {
         Assert.True(Write("SSH", "+192.0.2.7").IsOk);

@@ -44,7 +44,8 @@ public static class RecentCommands
 
     /// <summary>
     /// recent_mt_proc_write: the table must exist before anything is parsed (opening a missing proc file fails
-    /// first); an empty write does nothing; a write over 47 bytes is applied and then answers ESPIPE.
+    /// first); an empty write does nothing; an add or remove over 47 bytes is applied and then answers ESPIPE; a
+    /// flush over 47 bytes is applied and the rest is written again from its start, as `echo` would.
     /// </summary>
     private static ControlResponse Write(IDataplaneControl backend, string name, byte[] payload)
     {
@@ -52,21 +53,20 @@ public static class RecentCommands
             return NoSuchTable(name);
         if (payload.Length == 0)
             return ControlResponse.Ok();
-        if (RecentProcWrite.TryParse(payload, out var write) != Errno.None)
-            return ControlResponse.Fail(ControlError.EINVAL, WhyRefused(payload));
-        var applied = backend.WriteRecentTable(name, write);
-        if (applied != Errno.None)
+        var tableError = Errno.None;
+        var errno = RecentProcWrite.WriteAll(payload, write => tableError = backend.WriteRecentTable(name, write), out int lastAt);
+        if (tableError != Errno.None)
         {
             // The table can go between the check and the write: a reload ran on the dataplane in between.
-            var error = ControlError.From(applied);
+            var error = ControlError.From(tableError);
             return error == ControlError.ENOENT ? NoSuchTable(name) : ControlResponse.Fail(error, "");
         }
-        if (write.ResultAfterApply != Errno.None)
+        if (errno == Errno.ESPIPE)
         {
-            return ControlResponse.Fail(ControlError.From(write.ResultAfterApply),
+            return ControlResponse.Fail(ControlError.ESPIPE,
                 $"the first {RecentProcWrite.BufferSize} bytes were applied; the kernel refuses the rest of a longer write");
         }
-        return ControlResponse.Ok();
+        return errno == Errno.None ? ControlResponse.Ok() : ControlResponse.Fail(ControlError.EINVAL, WhyRefused(payload.AsSpan(lastAt)));
     }
 
     private static ControlResponse Show(IDataplaneControl backend, string name, IReadOnlyList<string> args)
@@ -83,13 +83,14 @@ public static class RecentCommands
     private static ControlResponse NoSuchTable(string name) => ControlResponse.Fail(ControlError.ENOENT, $"no recent table named '{name}'");
 
     /// <summary>The kernel says only EINVAL; tell the operator which part of the write it did not like.</summary>
-    private static string WhyRefused(byte[] payload)
+    private static string WhyRefused(ReadOnlySpan<byte> payload)
     {
-        var shown = payload.AsSpan(0, Math.Min(payload.Length, RecentProcWrite.BufferSize));
+        var shown = payload.Slice(0, Math.Min(payload.Length, RecentProcWrite.BufferSize));
         string text = ControlWire.Escape(Encoding.UTF8.GetString(shown));
         if (shown[0] is not ((byte)'+' or (byte)'-' or (byte)'/'))
             return $"a write is +ADDR, -ADDR or /, got '{text}'";
-        string family = shown.IndexOf((byte)':') >= 0 ? "IPv6" : "IPv4";
+        int nul = shown.IndexOf((byte)0);
+        string family = (nul < 0 ? shown : shown.Slice(0, nul)).IndexOf((byte)':') >= 0 ? "IPv6" : "IPv4";
         return $"'{text}': not an {family} address as the kernel reads it (in{(family == "IPv6" ? 6 : 4)}_pton)";
     }
 }

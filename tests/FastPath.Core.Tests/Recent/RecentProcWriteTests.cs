@@ -93,4 +93,53 @@ public class RecentProcWriteTests
         flush.ApplyTo(table, 103);
         Assert.Empty(table.Entries());
     }
+
+    /// <summary>The kernel looks for the ':' that makes a write IPv6 with strnchr, which stops at a NUL.</summary>
+    [Theory]
+    [InlineData("+1.2.3.4\0::", RecentProcWriteKind.Add)]
+    [InlineData("-1.2.3.4\0:", RecentProcWriteKind.Remove)]
+    public void AColonAfterANulDoesNotMakeTheWriteIPv6(string input, RecentProcWriteKind kind)
+    {
+        Assert.Equal(Errno.None, RecentProcWrite.TryParse(Encoding.ASCII.GetBytes(input), out var write));
+        Assert.Equal(kind, write.Kind);
+        Assert.False(write.IsIPv6);
+        Assert.Equal("1.2.3.4", write.Address.Format(L3Kind.IPv4));
+    }
+
+    /// <summary>
+    /// A flush longer than the kernel's 47-byte buffer leaves the file offset at 0, so a writer's next write of the
+    /// rest is parsed as a write of its own; an add longer than the buffer moved the offset, and the rest is ESPIPE.
+    /// </summary>
+    [Theory]
+    [InlineData(46, "+192.0.2.7", Errno.None, "192.0.2.7")]
+    [InlineData(46, "/+192.0.2.7", Errno.None, "")]
+    [InlineData(46, "junk", Errno.EINVAL, "")]
+    [InlineData(10, "+192.0.2.7", Errno.None, "")] // 21 bytes: one flush, the rest of the buffer is ignored
+    [InlineData(46, "+192.0.2.7\nyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", Errno.ESPIPE, "192.0.2.7")]
+    public void AWriterGoesOnWithTheRestOfALongFlushAsANewWrite(int padding, string rest, Errno result, string entries)
+    {
+        var table = new RecentTable("T", InetAddress.AllOnes);
+        table.AddOrRefresh(InetAddress.FromIPv4(0xC0000263), false, 100);
+        var writes = new List<RecentProcWriteKind>();
+        var errno = RecentProcWrite.WriteAll(Encoding.ASCII.GetBytes("/" + new string('x', padding) + rest), write =>
+        {
+            writes.Add(write.Kind);
+            write.ApplyTo(table, 200);
+            return Errno.None;
+        }, out _);
+        Assert.Equal(result, errno);
+        Assert.Equal(RecentProcWriteKind.Flush, writes[0]);
+        Assert.Equal(entries, string.Join(",", table.Entries().Select(e => e.Address.Format(L3Kind.IPv4))));
+    }
+
+    [Fact]
+    public void WriteAllStopsAtTheFirstErrorOfTheTableAndNamesWhereTheLastWriteBegan()
+    {
+        var errno = RecentProcWrite.WriteAll(Encoding.ASCII.GetBytes("/" + new string('x', 46) + "+192.0.2.7"), write =>
+            write.Kind == RecentProcWriteKind.Flush ? Errno.ENOENT : Errno.None, out int lastAt);
+        Assert.Equal(Errno.ENOENT, errno);
+        Assert.Equal(0, lastAt);
+        Assert.Equal(Errno.EINVAL, RecentProcWrite.WriteAll(Encoding.ASCII.GetBytes("/" + new string('x', 46) + "bad"), _ => Errno.None, out lastAt));
+        Assert.Equal(RecentProcWrite.BufferSize, lastAt);
+    }
 }

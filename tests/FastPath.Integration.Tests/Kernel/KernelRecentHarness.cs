@@ -91,13 +91,13 @@ internal static class KernelRecentHarness
                     now += (ulong)(s.Seconds * Jiffies.Hz);
                     break;
                 case Write w:
-                    Errno errno = RecentProcWrite.TryParse(Encoding.Latin1.GetBytes(w.Text), out var write);
-                    if (errno == Errno.None)
+                    var table = TableNamed(w.Table);
+                    errnos.Add((int)RecentProcWrite.WriteAll(Encoding.Latin1.GetBytes(w.Text), write =>
                     {
-                        write.ApplyTo(TableNamed(w.Table), now++);
-                        errno = write.ResultAfterApply;
-                    }
-                    errnos.Add((int)errno);
+                        write.ApplyTo(table, now);
+                        return Errno.None;
+                    }, out _));
+                    now++;
                     break;
                 case List l:
                     listings[l.Table] = string.Join("\n", TableNamed(l.Table).Entries().Select(entry => entry.ProcLine()));

@@ -44,6 +44,10 @@ public sealed class RecentLiveDifferentialTests
             new Write("SSH", "+192.0.2.300"), new Write("NOPE", "+192.0.2.1"), new Write("SSH", "-192.0.2.200"),
             Syn(B, 22),
             new List("SSH"),
+            new Write("SSH", "/" + new string('x', 46) + $"+{Banned}"), // a flush over 47 bytes: the rest is a write of its own
+            new List("SSH"),
+            new Write("SSH", "/" + new string('x', 50)),     // flushed, then the rest "xxxx" is EINVAL
+            Syn(Banned, 22),
             new Write("SSH", "/"),
             Syn(Banned, 22),
             new List("SSH"),
