@@ -177,6 +177,65 @@ public class ShardedConntrackTests
         }
     }
 
+    private const string StateOnly = """
+        *filter
+        :FORWARD DROP [0:0]
+        -A FORWARD -m conntrack --ctstate RELATED -j ACCEPT
+        -A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
+        -A FORWARD -m conntrack --ctstate NEW -j ACCEPT
+        COMMIT
+        """;
+
+    private static byte[] Dccp(string source, string destination, ushort sport, ushort dport)
+    {
+        var dccp = new byte[16];
+        BinaryPrimitives.WriteUInt16BigEndian(dccp, sport);
+        BinaryPrimitives.WriteUInt16BigEndian(dccp.AsSpan(2), dport);
+        return Ipv4(33, dccp, source, destination);
+    }
+
+    /// <summary>
+    /// Connections the tracker keys on something else than the ports the flow hash reads: DCCP (ports on the
+    /// wire, keyed on addresses alone) and a PPTP GRE call quoted by an ICMP error (keyed on its call ID, which
+    /// no packet's flow hash reads). Each must be found on one shard, the one its packets go to.
+    /// </summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void AConnectionKeyedWithoutPortsHasOneOwner(int count)
+    {
+        var registry = Policies();
+        var ruleset = new CompiledRuleset(RulesetParser.Parse(StateOnly, "v4.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), Ports, timeouts: registry);
+        var global = Workers(1, registry, ruleset)[0];
+        var workers = Workers(count, registry, ruleset);
+        var random = new Random(count);
+        var frames = new List<byte[]>();
+        for (int client = 1; client <= 8; client++)
+        {
+            string address = $"10.0.0.{client}";
+            for (ushort port = 1000; port < 1006; port++)
+            {
+                frames.Add(Ethernet(EtherTypeIPv4, Dccp(address, Server, port, 5004)));
+                frames.Add(Ethernet(EtherTypeIPv4, Dccp(Server, address, 5004, (ushort)(port + 7))));
+            }
+            var call = PptpGre((ushort)(client * 37));
+            frames.Add(Ethernet(EtherTypeIPv4, Ipv4(47, call, address, Server)));
+            frames.Add(Ethernet(EtherTypeIPv4, Ipv4(1, Icmp(3, 3, data: Ipv4(47, call, address, Server).AsSpan(0, 28).ToArray()), Router, address)));
+        }
+        ulong now = 100_000;
+        foreach (var frame in frames)
+        {
+            var parsed = default(ParsedPacket);
+            PacketParser.Parse(frame, ref parsed);
+            var expected = global.Evaluate(ref parsed, frame, 0, 1, now, out var expectedDecision);
+            var actual = ShardedEvaluationTests.RunSharded(workers, frame, now, random.Next(count));
+            Assert.Equal((expected, expectedDecision.Describe(ruleset)), (actual.Verdict, actual.Decision.Describe(ruleset)));
+            now += 10;
+        }
+        Assert.Equal(Connections([global.Conntrack!.Table], now), Connections(workers.Select(w => w.Conntrack!.Table), now));
+        Assert.Equal(16, global.Conntrack!.Table.Count); // one DCCP connection and one GRE call per client
+    }
+
     [Fact]
     public void SuspendingForConntrackAndConfirmingElsewhereAllocatesNothing()
     {

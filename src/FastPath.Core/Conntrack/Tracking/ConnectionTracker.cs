@@ -36,15 +36,14 @@ public sealed class ConnectionTracker
     public int Shards { get; }
 
     /// <summary>
-    /// The shard owning the connection of a packet: the symmetric flow hash, so both directions agree and software
-    /// steering by flow lands every packet on its owner. An ICMP error belongs to the connection it quotes, so it
-    /// is placed by that connection's tuple.
+    /// The shard owning the connection of a packet: the symmetric flow hash of what the tracker keys the connection
+    /// on, so both directions agree and software steering by flow lands every packet on its owner. An ICMP error
+    /// belongs to the connection it quotes, so it is placed by that connection's tuple.
     /// </summary>
     public int OwnerOf(in ParsedPacket packet, ReadOnlySpan<byte> frame)
     {
         if (Shards == 1)
             return 0;
-        uint hash = FlowHash.Symmetric(packet);
         if (packet.L4 is L4Kind.Icmp or L4Kind.Icmpv6
             && IcmpTracker.Classify(packet.IcmpType, packet.L4 == L4Kind.Icmpv6, out _) == IcmpTracker.MessageKind.Error
             && packet.L4Offset + packet.L4Length <= frame.Length
@@ -52,11 +51,23 @@ public sealed class ConnectionTracker
         {
             return OwnerOf(quoted);
         }
-        return (int)(((ulong)hash * (uint)Shards) >> 32);
+        // The parser reads DCCP's ports, but the tracker keys DCCP (like every protocol without ports) on addresses
+        // alone: hashing the ports would place one connection on several shards.
+        if (packet.L4 == L4Kind.Generic && !FlowTable.HasPorts(packet.Protocol) && (packet.SourcePort | packet.DestinationPort) != 0)
+            return OwnerOfAddresses(packet);
+        return ShardOf(FlowHash.Symmetric(packet));
     }
 
     /// <summary>The shard owning the connection with this tuple (in either direction).</summary>
-    public int OwnerOf(in ConnectionKey key) => (int)(((ulong)FlowHash.Symmetric(AsPacket(key)) * (uint)Shards) >> 32);
+    public int OwnerOf(in ConnectionKey key) => ShardOf(FlowHash.Symmetric(AsPacket(key)));
+
+    private int ShardOf(uint hash) => (int)(((ulong)hash * (uint)Shards) >> 32);
+
+    private int OwnerOfAddresses(ParsedPacket packet)
+    {
+        (packet.SourcePort, packet.DestinationPort) = (0, 0);
+        return ShardOf(FlowHash.Symmetric(packet));
+    }
 
     /// <summary>What the flow hash reads of a tuple, laid out as a packet carrying it.</summary>
     private static ParsedPacket AsPacket(in ConnectionKey quoted)
@@ -73,8 +84,9 @@ public sealed class ConnectionTracker
             packet.L4 = quoted.Family == L3Kind.IPv4 ? L4Kind.Icmp : L4Kind.Icmpv6;
             packet.IcmpId = quoted.SourcePort;
         }
-        else
+        else if (FlowTable.HasPorts(quoted.Protocol))
         {
+            // Not GRE's call ID: a packet's flow hash never reads it, so the tuple's must not either.
             packet.SourcePort = quoted.SourcePort;
             packet.DestinationPort = quoted.DestinationPort;
         }
