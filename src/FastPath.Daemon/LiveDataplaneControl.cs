@@ -24,12 +24,14 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
     private readonly RunOptions _options;
     private readonly IReadOnlyList<string> _portNames;
     private readonly RulesetState[] _states; // each worker's current state, as last installed by this thread
+    private readonly PendingRuleset _reloads; // shared with the workers' verdict stages
 
-    public LiveDataplaneControl(DataplaneHost<RulesetVerdict> host, RulesetState[] states, RunOptions options, IReadOnlyList<string> portNames,
-        TimeoutPolicyRegistry timeouts)
+    public LiveDataplaneControl(DataplaneHost<RulesetVerdict> host, RulesetState[] states, PendingRuleset reloads, RunOptions options,
+        IReadOnlyList<string> portNames, TimeoutPolicyRegistry timeouts)
     {
         _host = host;
         _states = states;
+        _reloads = reloads;
         _options = options;
         _portNames = portNames;
         Timeouts = timeouts;
@@ -133,11 +135,15 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
             }
         }
         var previous = Ruleset;
+        // Published first: a worker may have to install it before its mailbox turn, for a packet another worker
+        // suspended under it.
+        _reloads.Publish(_states[0].Generation + 1, next);
         _host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
         {
-            var successor = verdict.State.Successor(next);
-            verdict.Replace(successor);
-            _states[w] = successor;
+            verdict.InstallPending();
+            _states[w] = verdict.State;
+            if (verdict.State.Ruleset != next)
+                throw new InvalidOperationException($"the worker runs generation {verdict.State.Generation}, not the one reloaded");
         }, WorkerTimeout);
         // As iptables-restore: the new rules took their policy references before the old ones give theirs back.
         previous.ReleaseTimeoutPolicies();

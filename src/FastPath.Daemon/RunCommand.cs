@@ -104,8 +104,9 @@ public static class RunCommand
                 var tracker = new ConnectionTracker(timeouts, shards.ShardCapacity(options.ConntrackMax), w, workers) { TrackAlways = options.ConntrackAlways };
                 return new RulesetState(compiled, options.RecentSizing, shards, tracker);
             }).ToArray();
-            var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers));
-            var control = new LiveDataplaneControl(host, states, options, names, timeouts);
+            var reloads = new PendingRuleset();
+            var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers, reloads: reloads));
+            var control = new LiveDataplaneControl(host, states, reloads, options, names, timeouts);
             int status = Serve(options, output, ports, host, control, mbufs, cores);
             if (control.Ruleset.Rules.Count > 0)
                 RuleCounterReport.Print(output, control.Ruleset, control.States);

@@ -10,9 +10,11 @@ namespace FastPath.Dataplane.Workers;
 /// <summary>
 /// The iptables ruleset as a worker's verdict stage: raw PREROUTING, then the filter chain, with this
 /// worker's shards of the recent tables and its counters. The output port is the input port's peer
-/// (bump-in-the-wire). A reload replaces the state on the worker's own thread (<see cref="Replace"/>); the
+/// (bump-in-the-wire). A reload replaces the state on the worker's own thread (<see cref="InstallPending"/>); the
 /// state before it is kept so a packet suspended under the old ruleset finishes under it, as in the kernel,
-/// where a packet sees one ruleset from its first rule to its verdict.
+/// where a packet sees one ruleset from its first rule to its verdict. The workers take a reload one after the
+/// other: a packet suspended under the new ruleset that reaches a worker still on the old one has that worker
+/// install the new one first.
 /// </summary>
 public struct RulesetVerdict : IVerdictStage
 {
@@ -20,24 +22,37 @@ public struct RulesetVerdict : IVerdictStage
     private RulesetState? _previous;
     private readonly int[] _peers;
     private readonly VerdictTrace? _trace;
+    private readonly PendingRuleset? _reloads;
     private readonly ulong _packetClockSweepTick; // jiffies; 0 when a management thread asks for sweeps
     private ulong _nextPacketClockSweep;
 
     /// <param name="packetClockSweepTick">Offline, where no management thread runs: ask for a sweep of the connections each time the packets' clock has moved on by this many jiffies.</param>
-    public RulesetVerdict(RulesetState state, int[] peers, VerdictTrace? trace = null, ulong packetClockSweepTick = 0)
+    /// <param name="reloads">Where reloads publish the next ruleset, shared by all workers (live only).</param>
+    public RulesetVerdict(RulesetState state, int[] peers, VerdictTrace? trace = null, ulong packetClockSweepTick = 0, PendingRuleset? reloads = null)
     {
         _state = state;
         _peers = peers;
         _trace = trace;
+        _reloads = reloads;
         _packetClockSweepTick = packetClockSweepTick;
     }
 
     public readonly RulesetState State => _state;
 
-    public void Replace(RulesetState next)
+    private void Replace(RulesetState next)
     {
         _previous = _state;
         _state = next;
+    }
+
+    /// <summary>
+    /// Installs the ruleset <see cref="PendingRuleset"/> holds for the generation after this worker's, if it is not
+    /// installed already (a packet suspended under it may have had it installed before the mailbox's turn).
+    /// </summary>
+    public void InstallPending()
+    {
+        if (_reloads?.For(_state.Generation + 1) is { } next)
+            Replace(_state.Successor(next));
     }
 
     public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds, ref EvaluationCursor cursor)
@@ -56,14 +71,21 @@ public struct RulesetVerdict : IVerdictStage
     }
 
     /// <summary>
-    /// The state a cursor suspended before a reload resumes under (a rare path, kept out of the packet loop): the
-    /// previous one, or after two reloads the current one, from where <see cref="EvaluationCursor.RestartUnder"/> puts it.
+    /// The state a cursor suspended under another generation resumes under (a rare path, kept out of the packet
+    /// loop): the previous one; the next one, installed now, if another worker took the reload first; or after two
+    /// reloads the current one, from where <see cref="EvaluationCursor.RestartUnder"/> puts it.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private readonly RulesetState StateForReload(ref EvaluationCursor cursor)
+    private RulesetState StateForReload(ref EvaluationCursor cursor)
     {
         if (_previous?.Generation == cursor.Generation)
             return _previous;
+        if (cursor.Generation == _state.Generation + 1)
+        {
+            InstallPending();
+            if (_state.Generation == cursor.Generation)
+                return _state;
+        }
         cursor.RestartUnder(_state);
         return _state;
     }

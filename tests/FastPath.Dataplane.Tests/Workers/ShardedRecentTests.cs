@@ -119,4 +119,92 @@ public class ShardedRecentTests
         Assert.Equal(c.RxPackets[0], c.TxPackets[1] + c.Dropped[0]);
         Assert.Equal(c.HandedOff.Sum(), c.HandoffReceivedByWorker.Sum());
     }
+
+    /// <summary>
+    /// Reloads while frames travel between two running workers, which take each reload one after the other. Every
+    /// frame moves mid-rule (its source and destination belong to different shards) and is decided under one
+    /// ruleset: per generation, the frames that entered FORWARD are the frames that finished the two-key rule and
+    /// reached the verdict. Every other generation drops everything and names one more table.
+    /// </summary>
+    [Fact]
+    public void AFrameTravellingThroughReloadsIsDecidedUnderTheRulesetItStartedUnder()
+    {
+        const int Workers = 2;
+        const int Reloads = 24;
+        var map = new RecentShardMap(0, Workers);
+        var sources = Enumerable.Range(1, 254).Select(i => $"10.0.0.{i}").ToList();
+        var crossing = sources.SelectMany(s => sources.Select(d => (s, d)))
+            .Where(p => map.OwnerOf(Address(p.s)) != map.OwnerOf(Address(p.d))).Take(64).ToList();
+        var frames = crossing.Select((p, i) => Ethernet(EtherTypeIPv4, Ipv4(6, Tcp((ushort)(10000 + i), 80), p.s, p.d))).ToList();
+        var a = new MemoryPort("a", Workers, hashesFlowsToQueues: true); // no steering on arrival: every move is mid-evaluation
+        var b = new MemoryPort("b", Workers, hashesFlowsToQueues: true);
+        for (int q = 0; q < Workers; q++)
+            a.Load(q, frames, loop: true, loopPeriod: 1_000_000_000L);
+
+        static CompiledRuleset Generation(int g) => new(RulesetParser.Parse($"""
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -p tcp
+            {(g % 2 == 1 ? "-A FORWARD -m recent --rcheck --name ODD --rdest" : "-A FORWARD -p udp")}
+            -A FORWARD -m recent --set --name S --rsource -m recent --set --name D --rdest
+            -A FORWARD -j {(g % 2 == 1 ? "DROP" : "ACCEPT")}
+            COMMIT
+            """, "reload.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), ["a", "b"]);
+
+        var reloads = new PendingRuleset();
+        var states = Enumerable.Range(0, Workers).Select(w => new RulesetState(Generation(0), shards: new RecentShardMap(w, Workers))).ToArray();
+        var installed = states.ToList(); // every generation's state on every worker, for its counters
+        // Large rings: a frame dropped for a full ring ends its evaluation half-way (counted below).
+        var host = new DataplaneHost<RulesetVerdict>([a, b], [(0, 1)], new DataplaneOptions { Workers = Workers, HandoffRingSize = 1 << 18 },
+            w => new RulesetVerdict(states[w], [1, 0], reloads: reloads));
+        host.Start();
+        int generation = 0;
+        while (generation < Reloads)
+        {
+            var next = Generation(++generation);
+            reloads.Publish(generation, next);
+            host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
+            {
+                verdict.InstallPending();
+                lock (installed)
+                    installed.Add(verdict.State);
+            }, Timeout);
+            WaitForTravellers(host);
+        }
+        host.RequestStop();
+        Assert.True(host.Join(Timeout));
+
+        var c = host.ReadCounters();
+        Assert.True(c.HandedOff.Sum() > c.RxPackets[0], "frames move mid-rule");
+        Assert.Equal(c.RxPackets[0], c.TxPackets[1] + c.Dropped[0]);
+        Assert.Equal(c.Dropped[0], c.Drops(DropReason.RuleDrop) + c.Drops(DropReason.HandoffRingFull));
+        Assert.Equal(c.HandedOff.Sum(), c.HandoffReceivedByWorker.Sum());
+        Assert.Equal(Reloads + 1, installed.Select(s => s.Generation).Distinct().Count());
+        long unfinished = 0;
+        foreach (var byGeneration in installed.GroupBy(s => s.Generation))
+        {
+            long entered = byGeneration.Sum(s => s.RulePackets[0]);
+            long decided = byGeneration.Sum(s => s.RulePackets[3]);
+            Assert.Equal(decided, byGeneration.Sum(s => s.RulePackets[2]));
+            unfinished += entered - decided;
+        }
+        // Started under one generation and finished under another would count as entered twice.
+        Assert.Equal(c.Drops(DropReason.HandoffRingFull), unfinished);
+        Assert.Equal(c.RxPackets[0], installed.Sum(s => s.RulePackets[0]));
+    }
+
+    /// <summary>
+    /// Waits until the frames travelling when the reload finished are decided (each has at most three moves left):
+    /// one that sat in a ring through two reloads would restart under the newest (<see cref="EvaluationCursor.RestartUnder"/>).
+    /// </summary>
+    private static void WaitForTravellers(DataplaneHost<RulesetVerdict> host)
+    {
+        var workers = host.Workers;
+        for (int move = 0; move < 4; move++)
+        {
+            long toFirst = workers[1].Counters.ReadHandedOff(0), toSecond = workers[0].Counters.ReadHandedOff(0);
+            Assert.True(SpinWait.SpinUntil(() => workers[0].Counters.ReadHandoffReceived() >= toFirst
+                && workers[1].Counters.ReadHandoffReceived() >= toSecond, Timeout));
+        }
+    }
 }
