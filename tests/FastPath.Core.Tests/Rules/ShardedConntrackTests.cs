@@ -110,6 +110,9 @@ public class ShardedConntrackTests
         return registry;
     }
 
+    private static CompiledRuleset Compile(string v4, TimeoutPolicyRegistry registry) =>
+        new(RulesetParser.Parse(v4, "v4.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), Ports, timeouts: registry);
+
     private static RulesetState[] Workers(int count, TimeoutPolicyRegistry registry, CompiledRuleset ruleset) =>
         Enumerable.Range(0, count)
             .Select(w => new RulesetState(ruleset, RecentTableSizing.WithCapacity(10_000), new RecentShardMap(w, count),
@@ -139,7 +142,7 @@ public class ShardedConntrackTests
     public void ASequentialStreamGetsTheVerdictsAndConnectionsOfOneGlobalTable(int count)
     {
         var registry = Policies();
-        var ruleset = new CompiledRuleset(RulesetParser.Parse(GuardedServer, "v4.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), Ports, timeouts: registry);
+        var ruleset = Compile(GuardedServer, registry);
         var global = Workers(1, registry, ruleset)[0];
         var workers = Workers(count, registry, ruleset);
         var random = new Random(count);
@@ -205,7 +208,7 @@ public class ShardedConntrackTests
     public void AConnectionKeyedWithoutPortsHasOneOwner(int count)
     {
         var registry = Policies();
-        var ruleset = new CompiledRuleset(RulesetParser.Parse(StateOnly, "v4.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), Ports, timeouts: registry);
+        var ruleset = Compile(StateOnly, registry);
         var global = Workers(1, registry, ruleset)[0];
         var workers = Workers(count, registry, ruleset);
         var random = new Random(count);
@@ -240,7 +243,7 @@ public class ShardedConntrackTests
     public void SuspendingForConntrackAndConfirmingElsewhereAllocatesNothing()
     {
         var registry = Policies();
-        var ruleset = new CompiledRuleset(RulesetParser.Parse(GuardedServer, "v4.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), Ports, timeouts: registry);
+        var ruleset = Compile(GuardedServer, registry);
         var workers = Workers(3, registry, ruleset);
         var stream = Stream(seed: 5, count: 900);
         var parsed = new ParsedPacket[stream.Count];
