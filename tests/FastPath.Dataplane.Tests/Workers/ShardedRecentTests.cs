@@ -175,7 +175,11 @@ public class ShardedRecentTests
         Assert.True(host.Join(Timeout));
 
         var c = host.ReadCounters();
-        Assert.True(c.HandedOff.Sum() > c.RxPackets[0], "frames move mid-rule");
+        // Every frame that was not dropped for a full ring moved at least once, and many twice. With unpaced traffic
+        // a worker the scheduler holds back fills its ring, so ring-full drops are common on a loaded machine.
+        long finished = c.RxPackets[0] - c.Drops(DropReason.HandoffRingFull);
+        Assert.True(c.HandedOff.Sum() > finished,
+            $"frames move mid-rule: {c.RxPackets[0]} received, {finished} not dropped for a full ring, {c.HandedOff.Sum()} handoffs");
         Assert.Equal(c.RxPackets[0], c.TxPackets[1] + c.Dropped[0]);
         Assert.Equal(c.Dropped[0], c.Drops(DropReason.RuleDrop) + c.Drops(DropReason.HandoffRingFull));
         Assert.Equal(c.HandedOff.Sum(), c.HandoffReceivedByWorker.Sum());
