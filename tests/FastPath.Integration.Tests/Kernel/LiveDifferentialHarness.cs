@@ -84,6 +84,8 @@ internal static class LiveDifferentialHarness
 
     public static Command ConntrackList() => new(["conntrack", "-L"]);
 
+    public static Command Conntrack(params string[] arguments) => new(["conntrack", .. arguments]);
+
     private sealed record Outcome(IReadOnlyList<Packet> Packets, IReadOnlyList<int> Errnos, IReadOnlyList<string> Listings, IReadOnlyList<Run> Runs, string Counters);
 
     /// <summary>A packet's fate, and when it was sent (seconds on the script's monotonic clock).</summary>
@@ -293,6 +295,7 @@ internal static class LiveDifferentialHarness
                         ? ConntrackListing.Difference(
                             ConntrackListing.Parse(kernel.Runs[command].Stdout, LastSent(events, i, kernel), kernel.Runs[command].StartedAt),
                             ConntrackListing.Parse(fastpath.Runs[command].Stdout, LastSent(events, i, fastpath), fastpath.Runs[command].StartedAt))
+                            ?? StatusDifference(kernel.Runs[command], fastpath.Runs[command])
                         : ToolDifference(kernel.Runs[command], fastpath.Runs[command]);
                     if (difference is not null)
                         differences.Add($"{run}: event {i} ({c}):\n{difference}");
@@ -320,6 +323,12 @@ internal static class LiveDifferentialHarness
         string k = CttimeoutOutcome.Nfct(kernel.Exit, kernel.Stdout, kernel.Stderr), x = CttimeoutOutcome.Nfct(fastpath.Exit, fastpath.Stdout, fastpath.Stderr);
         return k == x ? null : $"== kernel:\n{k}\n== FastPath:\n{x}";
     }
+
+    /// <summary>A conntrack line's exit status and standard error (its summary or message), which carry no times.</summary>
+    private static string? StatusDifference(Run kernel, Run fastpath) =>
+        (kernel.Exit, kernel.Stderr) == (fastpath.Exit, fastpath.Stderr)
+            ? null
+            : $"== kernel: exit {kernel.Exit}\n{kernel.Stderr}== FastPath: exit {fastpath.Exit}\n{fastpath.Stderr}";
 
     /// <summary>
     /// The counters listing chain by chain, each after its "# iptables -t raw -L -v -x -n" line, without the
