@@ -88,10 +88,22 @@ public static class Program
         }
         using var stdout = Console.OpenStandardOutput();
         stdout.Write(response.Body);
-        if (IsConntrack(request) && ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _) is { Action: ConntrackAction.List, Json: false })
+        if (!IsConntrack(request))
+            return 0;
+        stdout.Flush();
+        // conntrack's summary on stderr, and its exit status: -D that deleted nothing fails.
+        int lines = response.Body.Count(b => b == (byte)'\n');
+        switch (ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _))
         {
-            stdout.Flush();
-            Console.Error.Write(ConntrackFormat.Summary(response.Body.Count(b => b == (byte)'\n')));
+            case { Action: ConntrackAction.List, Json: false }:
+                Console.Error.Write(ConntrackFormat.Summary(lines));
+                break;
+            case { Action: ConntrackAction.Delete }:
+                Console.Error.Write(ConntrackFormat.DeletedSummary(lines));
+                return lines == 0 ? Failed : 0;
+            case { Action: ConntrackAction.Flush }:
+                Console.Error.Write(ConntrackFormat.FlushedSummary);
+                break;
         }
         return 0;
     }
@@ -112,7 +124,7 @@ public static class Program
         "nfct" when rest.Length > 0 && rest.All(a => a.Length > 0) => new ControlRequest(NfctCommands.Verb, NfctCommands.Path, rest),
         "nfct" => throw new UsageException("usage: nfct ARGUMENTS (as for nfct; empty arguments cannot be sent)"),
         "conntrack" when rest.Length > 0 && rest.All(a => a.Length > 0) => new ControlRequest(ConntrackCommands.Verb, ConntrackCommands.Path, rest),
-        "conntrack" => throw new UsageException("usage: conntrack -L [FILTERS] [--json] | -C | --policy-counts [FILTERS] [--json]"),
+        "conntrack" => throw new UsageException("usage: conntrack -L [FILTERS] [--json] | -D [FILTERS] | -F | -C | --policy-counts [FILTERS] [--json]"),
         "jiffies" or "reload" or "help" => throw new UsageException($"{command} takes no arguments"),
         _ => throw new UsageException($"unknown command '{command}'"),
     };
@@ -179,6 +191,9 @@ public static class Program
                                     summary line on stderr. FILTERS: -p PROTO, -f ipv4|ipv6, -s ADDR[/N],
                                     -d ADDR[/N], --sport N, --dport N, --state STATE (after -p),
                                     --timeout-policy NAME
+          conntrack -D [FILTERS]    delete the connections FILTERS select (every one without filters) and
+                                    print them as -L does; the count on stderr, exit status 1 if none
+          conntrack -F              delete every connection
           conntrack -C              the number of connections (nf_conntrack_count)
           conntrack --policy-counts [FILTERS] [--json]
                                     connections per timeout policy: "(defaults)" then each policy

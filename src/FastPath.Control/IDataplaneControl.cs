@@ -43,6 +43,13 @@ public interface IDataplaneControl
     /// </summary>
     IReadOnlyList<FlowView>? ListFlows() => null;
 
+    /// <summary>
+    /// conntrack -D and -F: deletes every confirmed, unexpired connection <paramref name="matches"/> accepts, each on
+    /// the worker owning it (<see cref="FlowTable.Delete"/>), and returns them as they were when deleted; null when the
+    /// dataplane tracks no connections.
+    /// </summary>
+    IReadOnlyList<FlowView>? DeleteFlows(Func<FlowView, bool> matches) => null;
+
     /// <summary>nf_conntrack_count: connections held by all workers (<see cref="FlowTable.Count"/> summed, unconfirmed ones included as the kernel counts them); null when not tracked.</summary>
     int? ConntrackCount => null;
 

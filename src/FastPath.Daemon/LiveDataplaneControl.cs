@@ -150,13 +150,31 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         return new ControlResult(Errno.None, $"{next.Rules.Count} rule(s), {next.RecentTables.Count} recent table(s)");
     }
 
-    /// <summary>Buckets a worker lists per mailbox turn: a few hundred microseconds, so a large table never stalls its worker for long.</summary>
+    /// <summary>Buckets a worker lists or deletes from per mailbox turn: a few hundred microseconds, so a large table never stalls its worker for long.</summary>
     private const int ListingBucketsPerTurn = 16384;
 
     public IReadOnlyList<FlowView>? ListFlows()
     {
         ulong now = NowJiffies;
         var timeouts = Timeouts.Current;
+        return SliceByWorker((FlowTable table, List<FlowView> into, ref int bucket) =>
+            table.Snapshot(now, timeouts, into, ref bucket, ListingBucketsPerTurn));
+    }
+
+    public IReadOnlyList<FlowView>? DeleteFlows(Func<FlowView, bool> matches)
+    {
+        ulong now = NowJiffies;
+        var timeouts = Timeouts.Current;
+        return SliceByWorker((FlowTable table, List<FlowView> into, ref int bucket) =>
+            table.Delete(now, timeouts, matches, into, ref bucket, ListingBucketsPerTurn));
+    }
+
+    /// <summary>One pass of a listing or a deletion over a worker's table, a slice per mailbox turn; true once done.</summary>
+    private delegate bool TableSlice(FlowTable table, List<FlowView> into, ref int bucket);
+
+    /// <summary>Runs <paramref name="slice"/> on every worker's own table until each is done; the views, worker after worker.</summary>
+    private List<FlowView> SliceByWorker(TableSlice slice)
+    {
         var shards = Enumerable.Range(0, _states.Length).Select(_ => new List<FlowView>()).ToArray();
         var cursors = new int[_states.Length];
         var done = new bool[_states.Length];
@@ -165,7 +183,7 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
             _host.RunOnWorkers(w => (ref RulesetVerdict verdict) =>
             {
                 if (!done[w])
-                    done[w] = verdict.State.Conntrack!.Table.Snapshot(now, timeouts, shards[w], ref cursors[w], ListingBucketsPerTurn);
+                    done[w] = slice(verdict.State.Conntrack!.Table, shards[w], ref cursors[w]);
             }, WorkerTimeout);
         }
         return shards.SelectMany(s => s).ToList();

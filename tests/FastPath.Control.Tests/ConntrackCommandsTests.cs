@@ -2,6 +2,7 @@
 using System.Text;
 using FastPath.Control.Conntrack;
 using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Testing;
 using Xunit;
 
@@ -177,11 +178,38 @@ public sealed class ConntrackCommandsTests : IDisposable
     [InlineData("option `-s' requires an argument", "-L", "-s")]
     [InlineData("Invalid commands combination", "-L", "-L")]
     [InlineData("unknown type `extra'", "-L", "extra")]
+    [InlineData("Invalid commands combination", "-D", "-F")]
+    [InlineData("Invalid commands combination", "-C", "-D")]
+    [InlineData("Illegal option `--protonum' with this command", "-F", "-p", "tcp", "--state", "ESTABLISHED")]
+    [InlineData("Illegal option `--src' with this command", "-F", "-p", "udp", "-s", "1.2.3.4")]
+    [InlineData("Illegal option `--src' with this command", "-F", "-d", "1.2.3.4", "-s", "1.1.1.1")]
+    [InlineData("Illegal option `--timeout-policy' with this command", "--flush", "--timeout-policy", "web")]
+    [InlineData("unknown option `--sport'", "-F", "--sport", "5")]
+    [InlineData("unknown option `--json'", "-D", "--json")]
+    [InlineData("unknown option `--json'", "-F", "--json")]
+    [InlineData("unknown option `--state'", "-D", "--state", "ESTABLISHED")]
+    [InlineData("mismatched address family", "-D", "-s", "::1", "-f", "ipv4")]
     public void UsageErrorsAreConntracksMessages(string message, params string[] args)
     {
         var response = Conntrack(args);
         Assert.Equal(ControlError.EINVAL, response.Error);
         Assert.Equal(ConntrackQuery.MessagePrefix + message, response.Message);
+    }
+
+    [Fact]
+    public void DeleteRemovesWhatTheFiltersSelectAndPrintsItAndFlushRemovesEverything()
+    {
+        TrackSomeFlows();
+        string udp = Conntrack("-L", "-p", "udp").Text;
+        Assert.Equal(udp, Conntrack("-D", "-p", "udp").Text);
+        Assert.Equal(2, Lines(Conntrack("-L")).Length);
+        Assert.Equal("", Conntrack("-D", "-p", "udp").Text); // nothing left to delete: still a success on the socket
+        Assert.Single(Lines(Conntrack("--delete", "-f", "ipv6")));
+        Assert.Equal(CtState.New, _fixture.Backend.Track(TestFrames.Ipv4UdpFrame(40000, 53))); // a deleted connection starts again
+
+        Assert.Equal("", Conntrack("-F", "-f", "ipv6").Text); // -F takes -f and flushes every family all the same
+        Assert.Empty(Lines(Conntrack("-L")));
+        Assert.Equal("0\n", Conntrack("-C").Text);
     }
 
     [Fact]

@@ -116,6 +116,31 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal("conntrack v1.4.7 (conntrack-tools): unknown option `--sport'\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
     }
 
+    [Fact]
+    public void ConntrackDeleteAndFlushEndAsConntrackDoes()
+    {
+        _fixture.Backend.Track(FastPath.Testing.TestFrames.Ipv4UdpFrame(40000, 53));
+        _fixture.Backend.Track(FastPath.Testing.TestFrames.Ipv4TcpFrame(40002, 443));
+        var (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-D", "-p", "udp"]);
+        Assert.Equal(0, code);
+        Assert.StartsWith("udp      17 30 src=10.0.0.1 dst=192.168.1.20 sport=40000 dport=53 ", stdout);
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): 1 flow entries have been deleted.\n", stderr);
+
+        // Deleting nothing is conntrack's exit status 1, with the count all the same.
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-D", "-p", "udp"]);
+        Assert.Equal((1, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-F"]);
+        Assert.Equal((0, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): connection tracking table has been emptied.\n", stderr);
+        Assert.Equal(0, _fixture.Backend.Flows.Count);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-F", "-s", "10.0.0.1"]);
+        Assert.Equal((2, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): Illegal option `--src' with this command\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
+    }
+
     /// <summary>nfct's usage errors have two lines; the socket's one-line message used to join them (found live, against nfct).</summary>
     [Fact]
     public void NfctErrorsArePrintedAsNfctPrintsThem()

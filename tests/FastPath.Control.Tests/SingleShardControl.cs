@@ -85,6 +85,14 @@ internal sealed class SingleShardControl : IDataplaneControl
         return flows;
     }
 
+    public IReadOnlyList<FlowView>? DeleteFlows(Func<FlowView, bool> matches)
+    {
+        var deleted = new List<FlowView>();
+        int bucket = 0;
+        Flows.Delete(Now, Timeouts.Current, matches, deleted, ref bucket, Flows.Buckets);
+        return deleted;
+    }
+
     public int? ConntrackCount => Flows.Count;
 
     public int? ConntrackBuckets => Flows.Buckets;

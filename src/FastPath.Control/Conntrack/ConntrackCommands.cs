@@ -7,8 +7,8 @@ namespace FastPath.Control.Conntrack;
 
 /// <summary>
 /// The connection table on the control socket: /proc/net/nf_conntrack and the nf_conntrack_* sysctls as the kernel
-/// serves them, and a conntrack command line (-L with filters, -C, --policy-counts) answered with conntrack's
-/// output. The registry given to <see cref="Register"/> must be the one the workers and nfct use.
+/// serves them, and a conntrack command line (-L and -D with filters, -F, -C, --policy-counts) answered with
+/// conntrack's output. The registry given to <see cref="Register"/> must be the one the workers and nfct use.
 /// </summary>
 public static class ConntrackCommands
 {
@@ -28,7 +28,7 @@ public static class ConntrackCommands
             (_, name) => sysctls.Read(name));
         commands.RegisterPrefix("write", SysctlDirectory + "/", "NAME", "", "set a sysctl with the kernel's parsing and errnos; timeouts are the defaults nfct default-set changes",
             (request, name) => sysctls.Write(name, request.Payload));
-        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [--sport N] [--dport N] [--state S] [--timeout-policy NAME] [--json], -C, --policy-counts [--json]",
+        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [--sport N] [--dport N] [--state S] [--timeout-policy NAME] [--json], -D [the same filters], -F, -C, --policy-counts [--json]",
             (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, request.Args));
     }
 
@@ -51,6 +51,13 @@ public static class ConntrackCommands
             return backend.ConntrackCount is { } count
                 ? ControlResponse.Ok(count.ToString(CultureInfo.InvariantCulture) + "\n")
                 : ConntrackSysctls.NotTracked();
+        }
+        if (query.Action is ConntrackAction.Delete or ConntrackAction.Flush)
+        {
+            // -F deletes what -D without filters deletes; conntrack prints only -D's connections.
+            if (backend.DeleteFlows(query.Action == ConntrackAction.Flush ? _ => true : query.Matches) is not { } deleted)
+                return ConntrackSysctls.NotTracked();
+            return ControlResponse.Ok(query.Action == ConntrackAction.Flush ? "" : string.Concat(deleted.Select(ConntrackFormat.ToolLine)));
         }
         if (backend.ListFlows() is not { } all)
             return ConntrackSysctls.NotTracked();

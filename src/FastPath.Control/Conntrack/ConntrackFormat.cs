@@ -20,6 +20,13 @@ public static class ConntrackFormat
     public static string Summary(int shown) =>
         string.Create(CultureInfo.InvariantCulture, $"conntrack v1.4.7 (conntrack-tools): {shown} flow entries have been shown.\n");
 
+    /// <summary>What conntrack -D prints on stderr after the connections it deleted.</summary>
+    public static string DeletedSummary(int deleted) =>
+        string.Create(CultureInfo.InvariantCulture, $"conntrack v1.4.7 (conntrack-tools): {deleted} flow entries have been deleted.\n");
+
+    /// <summary>What conntrack -F prints on stderr.</summary>
+    public const string FlushedSummary = "conntrack v1.4.7 (conntrack-tools): connection tracking table has been emptied.\n";
+
     /// <summary>The field FastPath adds at the end of a conntrack -L line of a connection on a named timeout policy; the name runs to the end of the line.</summary>
     public const string PolicyField = "timeout-policy=";
 

@@ -17,13 +17,19 @@ public enum ConntrackAction
 
     /// <summary>--policy-counts (FastPath's own): connections per timeout policy.</summary>
     PolicyCounts,
+
+    /// <summary>-D, --delete: deletes the connections the filters select (all without filters) and prints them.</summary>
+    Delete,
+
+    /// <summary>-F, --flush: deletes every connection; takes no filter.</summary>
+    Flush,
 }
 
 /// <summary>
-/// A conntrack command line (conntrack-tools 1.4.7) as far as FastPath serves it: -L with conntrack's filters
-/// (-p, -f, -s, -d, and after -p the protocol's own --sport, --dport, --state), -C, and FastPath's own
-/// --timeout-policy NAME filter, --policy-counts and --json. Errors carry conntrack's message (for what conntrack
-/// also refuses, as conntrack 1.4.7 words it).
+/// A conntrack command line (conntrack-tools 1.4.7) as far as FastPath serves it: -L and -D with conntrack's filters
+/// (-p, -f, -s, -d, and after -p the protocol's own --sport, --dport, --state), -F, -C, and FastPath's own
+/// --timeout-policy NAME filter, --policy-counts and --json (with -L and --policy-counts). Errors carry conntrack's
+/// message (for what conntrack also refuses, as conntrack 1.4.7 words it).
 /// </summary>
 public sealed record ConntrackQuery(
     ConntrackAction Action,
@@ -60,7 +66,7 @@ public sealed record ConntrackQuery(
         for (int i = 0; i < args.Count; i++)
         {
             string option = args[i];
-            if (option is "-L" or "--dump" or "-C" or "--count" or "--policy-counts")
+            if (option is "-L" or "--dump" or "-C" or "--count" or "--policy-counts" or "-D" or "--delete" or "-F" or "--flush")
             {
                 if (action is not null)
                     return Fail("Invalid commands combination", out error);
@@ -68,6 +74,8 @@ public sealed record ConntrackQuery(
                 {
                     "-L" or "--dump" => ConntrackAction.List,
                     "-C" or "--count" => ConntrackAction.Count,
+                    "-D" or "--delete" => ConntrackAction.Delete,
+                    "-F" or "--flush" => ConntrackAction.Flush,
                     _ => ConntrackAction.PolicyCounts,
                 };
                 continue;
@@ -130,8 +138,21 @@ public sealed record ConntrackQuery(
         }
         if (action is null)
             return Fail("no command specified", out error);
+        if (query.Json && action is ConntrackAction.Delete or ConntrackAction.Flush)
+            return Fail("unknown option `--json'", out error); // FastPath's --json is for listings; conntrack knows none
+        if (action == ConntrackAction.Flush && IllegalWithFlush(query) is { } illegal)
+            return Fail($"Illegal option `{illegal}' with this command", out error);
         return query with { Action = action.Value, Family = query.Family ?? addressFamily };
     }
+
+    // conntrack checks a command's options after reading them all and names the first illegal one in its option
+    // table's order, by its long name (-p is --protonum). -F takes -f, and flushes every family all the same.
+    private static string? IllegalWithFlush(ConntrackQuery query) =>
+        query.Source is not null ? "--src"
+        : query.Destination is not null ? "--dst"
+        : query.Protocol is not null ? "--protonum"
+        : query.TimeoutPolicy is not null ? "--timeout-policy"
+        : null;
 
     /// <summary>Whether a connection passes every filter given.</summary>
     public bool Matches(FlowView flow) =>

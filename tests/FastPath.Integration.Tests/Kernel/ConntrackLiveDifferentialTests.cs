@@ -109,6 +109,45 @@ public sealed class ConntrackLiveDifferentialTests
     }
 
     /// <summary>
+    /// conntrack -D with filters and -F, and what follows them: a deleted connection's next packet opens a new one
+    /// (picked up mid-stream for TCP, on its CT policy again), from the server's side it is NEW and dropped; deleting
+    /// nothing fails; -F takes no filter. Listings, exit status and stderr compared.
+    /// </summary>
+    [Fact]
+    public void DeletingAndFlushingConnectionsMatchesTheKernel()
+    {
+        var web = new Flow("tcp", Client, 41000, Server, 80);
+        var https = new Flow("tcp", Client, 41002, Server, 443);
+        var ntp = new Flow("udp", Client, 42001, Server, 123);
+        var dns = new Flow("udp", Client, 42010, Server, 53);
+        var ping = new Flow("icmp", Client, 777, Server, 0);
+        Compare(StatefulFirewall, null,
+        [
+            web.Send("S"), web.Answer("SA"), web.Send("A"),
+            https.Send("S"), https.Answer("SA"), https.Send("A"),
+            ntp.Send(payload: 48), ntp.Answer(payload: 48),
+            dns.Send(payload: 30),
+            ping.Send(payload: 56), ping.Answer(payload: 56),
+            Conntrack("-D", "-p", "udp", "--dport", "123"),
+            Conntrack("-D", "-p", "udp", "--dport", "123"), // nothing left: exit status 1
+            Conntrack("-D", "-s", "198.18.0.0/16"),         // no connection began at the server
+            Conntrack("-F", "-p", "udp"),                   // -F takes no filter
+            ConntrackList(),
+            ntp.Answer(payload: 48),                        // NEW from the server now: dropped
+            ntp.Send(payload: 48),                          // NEW from the client: accepted again
+            Conntrack("-D", "-p", "tcp", "--state", "ESTABLISHED", "--dport", "80"),
+            web.Send("PA", 10),                             // picked up mid-stream, on the web policy again
+            web.Answer("A"),
+            ConntrackList(),
+            Conntrack("-F"),
+            ConntrackList(),
+            ping.Answer(payload: 56),                       // an echo reply with no request: dropped
+            https.Send("A"),                                // picked up mid-stream as NEW, which the 443 rule lets in
+            ConntrackList(),
+        ], s_policies);
+    }
+
+    /// <summary>
     /// nfct through fastpathctl and the control socket of a running fastpath, against the real nfct: a seeded mix
     /// of good and bad command lines (the in-process differential runs hundreds; these prove the socket path), with
     /// a policy a -j CT --timeout rule holds, so that deleting it is EBUSY on both sides.

@@ -446,6 +446,33 @@ public sealed class FlowTable
         return bucket == _buckets.Length;
     }
 
+    /// <summary>
+    /// conntrack -D and -F: deletes the confirmed, unexpired connections that <paramref name="matches"/> accepts, up to
+    /// <paramref name="buckets"/> buckets from <paramref name="bucket"/>, which it advances, adding a view of each as it
+    /// was when deleted to <paramref name="deleted"/>; true once the last bucket is done. A later packet of a deleted
+    /// connection starts a new one, as after the kernel's nf_ct_delete. The owning worker calls it.
+    /// </summary>
+    public bool Delete(ulong now, TimeoutPolicySnapshot timeouts, Func<FlowView, bool> matches, List<FlowView> deleted, ref int bucket, int buckets)
+    {
+        int end = (int)Math.Min((long)bucket + buckets, _buckets.Length);
+        for (; bucket < end; bucket++)
+        {
+            int flow = _buckets[bucket];
+            while (flow != NoFlow)
+            {
+                int next = _flows[flow].Next;
+                ref readonly Flow entry = ref _flows[flow];
+                if (!IsExpired(entry, now) && FlowView.Of(entry, now, timeouts.FindById(entry.PolicyId)?.Name) is var view && matches(view))
+                {
+                    deleted.Add(view);
+                    Remove(flow);
+                }
+                flow = next;
+            }
+        }
+        return bucket == _buckets.Length;
+    }
+
     private int Find(in ConnectionKey key, uint hash, ulong now, out FlowDirection direction)
     {
         // The tuple and its reverse (nf_ct_invert_tuple) compared at once, without building the reverse: a connection

@@ -141,6 +141,38 @@ public class FlowTableTests
     }
 
     [Fact]
+    public void DeletingInSlicesRemovesWhatTheFilterSelectsAndALaterPacketStartsAgain()
+    {
+        var h = new TrackingHarness(capacity: 256);
+        for (ushort port = 1; port <= 200; port++)
+            h.Send(Ip(17, TestFrames.Udp(port, (ushort)(port % 2 == 0 ? 53 : 123)), fromClient: true));
+        h.Now += Seconds(10);
+        h.Send(Ip(17, TestFrames.Udp(123, 7), fromClient: false)); // the answer: port 7's connection is replied
+        h.Send(Ip(17, TestFrames.Udp(8, 53), fromClient: true));
+        h.Now += Seconds(25); // all but ports 7 and 8 expired
+        h.Send(Ip(17, TestFrames.Udp(9, 53), fromClient: true)); // opened again
+
+        var deleted = new List<FlowView>();
+        int bucket = 0, slices = 1;
+        while (!h.Table.Delete(h.Now, h.Timeouts, f => f.Original.DestinationPort == 53, deleted, ref bucket, buckets: 7))
+            slices++;
+
+        Assert.Equal([8, 9], deleted.Select(f => (int)f.Original.SourcePort).Order());
+        Assert.Equal((h.Table.Buckets + 6) / 7, slices);
+        var left = new List<FlowView>();
+        h.Table.Snapshot(h.Now, h.Timeouts, left);
+        var kept = Assert.Single(left);
+        Assert.Equal((7, true), (kept.Original.SourcePort, kept.SeenReply));
+        Assert.Equal(CtState.New, h.Send(Ip(17, TestFrames.Udp(8, 53), fromClient: true)).State);
+
+        bucket = 0;
+        deleted.Clear();
+        Assert.True(h.Table.Delete(h.Now, h.Timeouts, _ => true, deleted, ref bucket, h.Table.Buckets));
+        Assert.Equal(2, deleted.Count);
+        Assert.Equal(CtState.New, h.Send(Ip(17, TestFrames.Udp(123, 7), fromClient: false)).State); // the reply opens its own
+    }
+
+    [Fact]
     public void AtTheLimitANewFlowEvictsOneThatIsNotAssured()
     {
         var h = new TrackingHarness(capacity: 2);
