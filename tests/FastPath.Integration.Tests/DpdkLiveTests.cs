@@ -39,6 +39,36 @@ public sealed class DpdkLiveTests : IDisposable
         Assert.Contains($"drops by reason: {expectations.Count(e => !e.Forward)}", fastpath.Stdout);
     }
 
+    /// <summary>The AF_XDP poll-mode driver (an XDP program redirecting each veth's frames to a socket) between two veth pairs.</summary>
+    [Fact]
+    public void AfXdpOverVethPairsForwardsBothWays()
+    {
+        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
+        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable());
+        using var ns = new NetworkNamespace();
+        ns.AddVethPair("a0", "a1");
+        ns.AddVethPair("b0", "b1");
+
+        using var fastpath = FastPathProcess.Start([
+            "run", "--eal", $"{CommonEal} --vdev=net_af_xdp0,iface=a0 --vdev=net_af_xdp1,iface=b0",
+            "--pair", "net_af_xdp0,net_af_xdp1", "--cores", LastCore(), "--stats-interval", "0", "--control", "off"], ns.Name);
+        Assert.True(fastpath.WaitForOutput("SIGINT or SIGTERM stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Thread.Sleep(500); // the worker's first poll
+
+        const int Frames = 200;
+        var (exit, report) = ns.Exec(TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "veth_traffic.py"), "a1", "b1", $"{Frames}", "16");
+        fastpath.Terminate();
+        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
+
+        Assert.True(exit == 0, report);
+        using var json = JsonDocument.Parse(report.Trim().Split('\n')[^1]);
+        Assert.Equal(Frames, json.RootElement.GetProperty("a_to_b").GetInt32());
+        Assert.Equal(Frames, json.RootElement.GetProperty("b_to_a").GetInt32());
+        Assert.Equal(0, json.RootElement.GetProperty("unexpected").GetInt32());
+        Assert.True(code == 0, $"exit {code} after SIGTERM\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Assert.Contains("port net_af_xdp0: driver net_af_xdp", fastpath.Stdout);
+    }
+
     [Fact]
     public void AfPacketOverVethPairsForwardsBothWaysWithTwoPinnedWorkers()
     {
