@@ -357,10 +357,10 @@ public static class PacketParser
                 return ParseUdp(l4, ref packet);
 
             case ProtoIcmp when !isIPv6:
-                return ParseIcmp(l4, ref packet, L4Kind.Icmp, echoRequest: 8, echoReply: 0, DropReason.IcmpTruncated);
+                return ParseIcmp(l4, ref packet, L4Kind.Icmp, DropReason.IcmpTruncated);
 
             case ProtoIcmpv6 when isIPv6:
-                return ParseIcmp(l4, ref packet, L4Kind.Icmpv6, echoRequest: 128, echoReply: 129, DropReason.Icmpv6Truncated);
+                return ParseIcmp(l4, ref packet, L4Kind.Icmpv6, DropReason.Icmpv6Truncated);
 
             default:
                 packet.L4 = L4Kind.Generic;
@@ -420,8 +420,7 @@ public static class PacketParser
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static DropReason ParseIcmp(
-        ReadOnlySpan<byte> icmp, ref ParsedPacket packet, L4Kind kind, byte echoRequest, byte echoReply, DropReason truncated)
+    private static DropReason ParseIcmp(ReadOnlySpan<byte> icmp, ref ParsedPacket packet, L4Kind kind, DropReason truncated)
     {
         if (icmp.Length < 8)
         {
@@ -432,11 +431,17 @@ public static class PacketParser
         packet.L4 = kind;
         packet.IcmpType = type;
         packet.IcmpCode = icmp[1];
-        if (type == echoRequest || type == echoReply)
+        if (kind == L4Kind.Icmp ? IsIcmpQuery(type) : IsIcmpv6Query(type))
         {
             packet.IcmpId = BinaryPrimitives.ReadUInt16BigEndian(icmp.Slice(4));
         }
 
         return DropReason.None;
     }
+
+    // The queries and answers conntrack keys on their identifier (icmp_pkt_to_tuple, valid_new and invmap): echo,
+    // timestamp, information and address mask for ICMP; echo and node information for ICMPv6.
+    private static bool IsIcmpQuery(byte type) => type is 0 or 8 or 13 or 14 or 15 or 16 or 17 or 18;
+
+    private static bool IsIcmpv6Query(byte type) => type is 128 or 129 or 139 or 140;
 }

@@ -72,6 +72,9 @@ public struct ParsedPacket
     public byte IcmpType;
     public byte IcmpCode;
 
-    /// <summary>Echo identifier of ICMP echo request/reply (8/0) and ICMPv6 echo (128/129); 0 otherwise.</summary>
+    /// <summary>
+    /// Identifier of an ICMP query or its answer (echo 8/0, timestamp 13/14, information 15/16, address mask 17/18) and of
+    /// ICMPv6 echo (128/129) and node information (139/140); 0 for every other message.
+    /// </summary>
     public ushort IcmpId;
 }

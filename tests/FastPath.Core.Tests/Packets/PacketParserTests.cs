@@ -85,7 +85,13 @@ public class PacketParserTests
     [Theory]
     [InlineData(8, 0x4242)]   // echo request
     [InlineData(0, 0x4242)]   // echo reply
-    public void Ipv4IcmpEchoReportsTheIdentifier(byte type, ushort id)
+    [InlineData(13, 0x4343)]  // timestamp request
+    [InlineData(14, 0x4343)]  // timestamp reply
+    [InlineData(15, 0x1)]     // information request
+    [InlineData(16, 0x1)]     // information reply
+    [InlineData(17, 0xFFFF)]  // address mask request
+    [InlineData(18, 0xFFFF)]  // address mask reply
+    public void Ipv4IcmpQueriesReportTheIdentifier(byte type, ushort id)
     {
         byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(Icmp1, Icmp(type, 0, id, sequence: 7, data: new byte[56])));
 
@@ -222,7 +228,9 @@ public class PacketParserTests
     [Theory]
     [InlineData(128)]   // echo request
     [InlineData(129)]   // echo reply
-    public void Ipv6Icmpv6Echo(byte type)
+    [InlineData(139)]   // node information query
+    [InlineData(140)]   // node information reply
+    public void Ipv6Icmpv6QueriesReportTheIdentifier(byte type)
     {
         byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(Icmpv658, Icmp(type, 0, id: 0xBEEF, sequence: 1)));
 

@@ -71,6 +71,26 @@ public class UdpIcmpGenericTrackerTests
         Assert.Equal(CtState.Invalid, otherId.State);
     }
 
+    /// <summary>Every query is keyed on its identifier, not only echo (found live: a timestamp reply with another id was let in).</summary>
+    [Theory]
+    [InlineData(false, 13, 14)] // timestamp
+    [InlineData(false, 15, 16)] // information
+    [InlineData(false, 17, 18)] // address mask
+    [InlineData(true, 128, 129)] // ICMPv6 echo
+    [InlineData(true, 139, 140)] // ICMPv6 node information
+    public void EveryQueryIsAnsweredOnlyUnderItsIdentifier(bool ipv6, byte requestType, byte replyType)
+    {
+        var h = new TrackingHarness();
+        byte[] Message(byte type, ushort id, bool fromClient) =>
+            ipv6 ? Ip6(58, TestFrames.Icmp(type, 0, id: id), fromClient) : Ip(1, TestFrames.Icmp(type, 0, id: id), fromClient);
+        var request = h.Send(Message(requestType, 113, fromClient: true));
+        Assert.Equal(CtState.New, request.State);
+        Assert.Equal(CtState.Invalid, h.Send(Message(replyType, 213, fromClient: false)).State);
+        var reply = h.Send(Message(replyType, 113, fromClient: false));
+        Assert.Equal((CtState.Established, request.Flow), (reply.State, reply.Flow));
+        Assert.Equal(CtState.New, h.Send(Message(requestType, 114, fromClient: true)).State); // another query, another connection
+    }
+
     [Fact]
     public void TheIcmpCodeIsPartOfTheTuple()
     {
