@@ -83,7 +83,7 @@ internal static class Help
 
         Examples:
           fastpath run --pcap-in samples/mixed.pcap --pcap-out out.pcap
-          fastpath run --eal "--no-huge -m 512 --no-pci --vdev=net_af_packet0,iface=veth0 --vdev=net_af_packet1,iface=veth1" \
+          fastpath run --eal "--no-huge -m 512 --no-pci --vdev=net_af_packet0,iface=veth0,qpairs=2 --vdev=net_af_packet1,iface=veth1,qpairs=2" \
                        --pair net_af_packet0,net_af_packet1 --cores 0,1
 
         """;
