@@ -121,7 +121,7 @@ public static class Program
         "jiffies" when rest.Length == 0 => new ControlRequest("read", DataplaneCommands.JiffiesPath),
         "reload" when rest.Length == 0 => new ControlRequest("reload"),
         "help" when rest.Length == 0 => new ControlRequest("help"),
-        "nfct" when rest.Length > 0 && rest.All(a => a.Length > 0) => new ControlRequest(NfctCommands.Verb, NfctCommands.Path, rest),
+        "nfct" when rest.All(a => a.Length > 0) => new ControlRequest(NfctCommands.Verb, NfctCommands.Path, rest),
         "nfct" => throw new UsageException("usage: nfct ARGUMENTS (as for nfct; empty arguments cannot be sent)"),
         "conntrack" when rest.Length > 0 && rest.All(a => a.Length > 0) => new ControlRequest(ConntrackCommands.Verb, ConntrackCommands.Path, rest),
         "conntrack" => throw new UsageException("usage: conntrack -L [FILTERS] [--json] | -D [FILTERS] | -F | -C | --policy-counts [FILTERS] [--json]"),

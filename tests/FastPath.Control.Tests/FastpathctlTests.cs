@@ -152,6 +152,9 @@ public sealed class FastpathctlTests : IDisposable
         (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "delete", "timeout", "nope"]);
         Assert.Equal((1, ""), (code, stdout));
         Assert.Equal("nfct v1.4.7: netlink error: No such file or directory\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct"]); // nfct's usage, not fastpathctl's
+        Assert.Equal((1, "", "Usage: nfct command subsystem [parameters]...\n"), (code, stdout, stderr));
     }
 
     [Fact]

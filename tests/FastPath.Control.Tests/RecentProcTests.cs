@@ -81,6 +81,16 @@ public sealed class RecentProcTests : IDisposable
         Assert.StartsWith("src=198.51.100.9 ", Read("SSH"));
     }
 
+    [Theory]
+    [InlineData("+10.0.0.1 ", "'+10.0.0.1 ': not an IPv4 address as the kernel reads it (in4_pton)")]
+    [InlineData("\n+1.2.3.4", "a write is +ADDR, -ADDR or /, got '\\n+1.2.3.4'")]
+    [InlineData("+::1\t\u0001\\", "'+::1\\t\\x01\\\\': not an IPv6 address as the kernel reads it (in6_pton)")]
+    public void ARefusedWriteIsQuotedAsCWouldQuoteIt(string data, string message)
+    {
+        var response = Write("SSH", data);
+        Assert.Equal((ControlError.EINVAL, message), (response.Error, response.Message));
+    }
+
     [Fact]
     public void TheKernelsParserRulesHoldOverTheSocket()
     {

@@ -86,11 +86,31 @@ public static class RecentCommands
     private static string WhyRefused(ReadOnlySpan<byte> payload)
     {
         var shown = payload.Slice(0, Math.Min(payload.Length, RecentProcWrite.BufferSize));
-        string text = ControlWire.Escape(Encoding.UTF8.GetString(shown));
+        string text = Printable(Encoding.UTF8.GetString(shown));
         if (shown[0] is not ((byte)'+' or (byte)'-' or (byte)'/'))
             return $"a write is +ADDR, -ADDR or /, got '{text}'";
         int nul = shown.IndexOf((byte)0);
         string family = (nul < 0 ? shown : shown.Slice(0, nul)).IndexOf((byte)':') >= 0 ? "IPv6" : "IPv4";
         return $"'{text}': not an {family} address as the kernel reads it (in{(family == "IPv6" ? 6 : 4)}_pton)";
+    }
+
+    /// <summary>The write as C would quote it: control characters and the backslash escaped, the rest as written.</summary>
+    private static string Printable(string data)
+    {
+        var text = new StringBuilder(data.Length);
+        foreach (char c in data)
+        {
+            text.Append(c switch
+            {
+                '\\' => "\\\\",
+                '\0' => "\\0",
+                '\n' => "\\n",
+                '\t' => "\\t",
+                '\r' => "\\r",
+                < ' ' or '\x7f' => $"\\x{(int)c:x2}",
+                _ => c.ToString(),
+            });
+        }
+        return text.ToString();
     }
 }
