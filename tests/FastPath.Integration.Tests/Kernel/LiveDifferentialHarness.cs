@@ -292,10 +292,10 @@ internal static class LiveDifferentialHarness
                     break;
                 case Command c:
                     string? difference = c.Arguments[0] == "conntrack"
-                        ? ConntrackListing.Difference(
-                            ConntrackListing.Parse(kernel.Runs[command].Stdout, LastSent(events, i, kernel), kernel.Runs[command].StartedAt),
-                            ConntrackListing.Parse(fastpath.Runs[command].Stdout, LastSent(events, i, fastpath), fastpath.Runs[command].StartedAt))
-                            ?? StatusDifference(kernel.Runs[command], fastpath.Runs[command])
+                        ? Joined(ConntrackListing.Difference(
+                                ConntrackListing.Parse(kernel.Runs[command].Stdout, LastSent(events, i, kernel), kernel.Runs[command].StartedAt),
+                                ConntrackListing.Parse(fastpath.Runs[command].Stdout, LastSent(events, i, fastpath), fastpath.Runs[command].StartedAt)),
+                            StatusDifference(kernel.Runs[command], fastpath.Runs[command]))
                         : ToolDifference(kernel.Runs[command], fastpath.Runs[command]);
                     if (difference is not null)
                         differences.Add($"{run}: event {i} ({c}):\n{difference}");
@@ -323,6 +323,9 @@ internal static class LiveDifferentialHarness
         string k = CttimeoutOutcome.Nfct(kernel.Exit, kernel.Stdout, kernel.Stderr), x = CttimeoutOutcome.Nfct(fastpath.Exit, fastpath.Stdout, fastpath.Stderr);
         return k == x ? null : $"== kernel:\n{k}\n== FastPath:\n{x}";
     }
+
+    private static string? Joined(string? first, string? second) =>
+        first is null ? second : second is null ? first : $"{first}\n{second}";
 
     /// <summary>A conntrack line's exit status and standard error (its summary or message), which carry no times.</summary>
     private static string? StatusDifference(Run kernel, Run fastpath) =>
