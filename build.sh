@@ -67,7 +67,9 @@ run_tests() {
     local logfile
     logfile=$(mktemp)
     set +e
-    dotnet test FastPath.sln -c "$CONFIG" --no-build -nologo 2>&1 | tee "$logfile"
+    # One assembly at a time: the live tests run their own pinned workers, and the worker threads of the
+    # dataplane tests next to them on a two-core machine slowed their control calls by seconds.
+    dotnet test FastPath.sln -c "$CONFIG" --no-build -nologo -m:1 2>&1 | tee "$logfile"
     local status=${PIPESTATUS[0]}
     set -e
     # One closing line for every test assembly together.

@@ -18,7 +18,10 @@ namespace FastPath.Daemon;
 /// </summary>
 internal sealed class LiveDataplaneControl : IDataplaneControl
 {
-    private static readonly TimeSpan WorkerTimeout = TimeSpan.FromSeconds(2);
+    // A worker runs a posted action at its next loop turn, microseconds away; on a machine whose cores other busy
+    // threads share, the scheduler was seen to keep a worker's turn 2 s away. Below the client's 10 s, so that an
+    // operator hears of a worker that never comes back.
+    private static readonly TimeSpan WorkerTimeout = TimeSpan.FromSeconds(8);
 
     private readonly DataplaneHost<RulesetVerdict> _host;
     private readonly RunOptions _options;
