@@ -92,6 +92,16 @@ public class UdpIcmpGenericTrackerTests
     }
 
     [Fact]
+    public void AnIcmpErrorQuotingATimestampQueryIsRelatedToIt()
+    {
+        var h = new TrackingHarness();
+        byte[] query = Ip(1, TestFrames.Icmp(13, 0, id: 113), fromClient: true);
+        int flow = h.Send(query).Flow;
+        var error = h.Send(Ip(1, Quote(TestFrames.Icmp(3, 1), query.AsSpan(14, 28).ToArray()), fromClient: false));
+        Assert.Equal((CtState.Related, flow), (error.State, error.Flow));
+    }
+
+    [Fact]
     public void TheIcmpCodeIsPartOfTheTuple()
     {
         var h = new TrackingHarness();
