@@ -53,7 +53,8 @@ public sealed class ControlCommands
 
     /// <summary>
     /// Finds the command for the request (an exact path first, then the longest prefix) and runs it. A handler
-    /// that throws answers EIO: a bug in one command must not take the management thread down.
+    /// that throws answers EIO: a bug in one command must not take the management thread down. A worker that does
+    /// not get to the request in time (<see cref="TimeoutException"/>) answers ETIMEDOUT.
     /// </summary>
     public ControlResponse Dispatch(ControlRequest request)
     {
@@ -70,6 +71,11 @@ public sealed class ControlCommands
         try
         {
             return command.Handler(request with { Path = path }, rest);
+        }
+        catch (TimeoutException e)
+        {
+            // A worker that did not take the request in time: nothing broke, and the operator may ask again.
+            return ControlResponse.Fail(ControlError.ETIMEDOUT, e.Message);
         }
         catch (Exception e)
         {

@@ -99,7 +99,8 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
     /// Runs <paramref name="actionForWorker"/>(w) on every worker w's own thread, between two of its polls, and
     /// waits until all have run (for the management thread: workers never wait for it). A worker that is
     /// not running (not started, or stopped) cannot race anyone, so its action runs here. Rethrows an
-    /// action's failure; throws <see cref="TimeoutException"/> if a worker does not get to it in time.
+    /// action's failure; throws <see cref="TimeoutException"/> if a worker does not get to it in time (the action stays
+    /// posted and runs when it does) or has not yet run the previous one.
     /// </summary>
     public void RunOnWorkers(Func<int, VerdictAction<TVerdict>> actionForWorker, TimeSpan timeout)
     {
@@ -112,7 +113,7 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
             else if (_threads[w] is not { IsAlive: true })
                 action(ref Workers[w].Verdict);
             else
-                throw new InvalidOperationException($"worker {w} still has a control action pending");
+                throw new TimeoutException($"worker {w} has not yet run the previous control action");
         }
         var deadline = DateTime.UtcNow + timeout;
         for (int w = 0; w < Workers.Length; w++)
@@ -127,7 +128,7 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
                     break;
                 }
                 if (DateTime.UtcNow > deadline)
-                    throw new TimeoutException($"worker {w} did not run the control action within {timeout.TotalSeconds:0.#} s");
+                    throw new TimeoutException($"worker {w} did not run the control action within {timeout.TotalSeconds:0.#} s (it runs it when it gets to it)");
                 Thread.Sleep(0);
             }
             if (posted[w] && mailbox.Failure is { } failure)

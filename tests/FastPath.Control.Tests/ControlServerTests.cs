@@ -274,6 +274,16 @@ public sealed class ControlServerTests
     }
 
     [Fact]
+    public void AWorkerThatDoesNotAnswerInTimeIsETIMEDOUT()
+    {
+        using var fixture = new ServerFixture();
+        fixture.Server.Commands.Register("read", "/proc/fastpath/slow", "", "a worker too busy to answer",
+            (_, _) => throw new TimeoutException("worker 1 did not run the control action within 8 s"));
+        var response = fixture.Call(c => c.Read("/proc/fastpath/slow"));
+        Assert.Equal((ControlError.ETIMEDOUT, "worker 1 did not run the control action within 8 s"), (response.Error, response.Message));
+    }
+
+    [Fact]
     public void ReloadReportsFileAndLineAndKeepsTheRunningRules()
     {
         using var fixture = new ServerFixture();

@@ -83,6 +83,30 @@ public class WorkerMailboxTests
     }
 
     [Fact]
+    public void AnActionAWorkerIsLateForTimesOutStaysPostedAndStillRuns()
+    {
+        var host = Busy(workers: 1);
+        host.Start();
+        using var release = new ManualResetEventSlim();
+        bool ran = false;
+        var late = Assert.Throws<TimeoutException>(() => host.RunOnWorkers(_ => (ref CountingStage _) =>
+        {
+            release.Wait(); // the worker is held inside the action, so it does not finish in time
+            ran = true;
+        }, TimeSpan.FromMilliseconds(100)));
+        Assert.Equal("worker 0 did not run the control action within 0.1 s (it runs it when it gets to it)", late.Message);
+        var pending = Assert.Throws<TimeoutException>(() => host.RunOnWorkers(_ => (ref CountingStage _) => { }, Timeout));
+        Assert.Equal("worker 0 has not yet run the previous control action", pending.Message);
+
+        release.Set();
+        Assert.True(SpinWait.SpinUntil(() => host.Workers[0].Mailbox.IsIdle, Timeout));
+        Assert.True(ran);
+        host.RunOnWorkers(_ => (ref CountingStage _) => { }, Timeout); // and the next one is taken again
+        host.RequestStop();
+        Assert.True(host.Join(Timeout));
+    }
+
+    [Fact]
     public void AStoppedWorkersActionRunsOnTheCaller()
     {
         var host = Busy(workers: 1);
