@@ -43,69 +43,61 @@ public sealed class DpdkLiveTests : IDisposable
     [Fact]
     public void AfXdpOverVethPairsForwardsBothWays()
     {
-        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
-        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable());
-        using var ns = new NetworkNamespace();
-        ns.AddVethPair("a0", "a1");
-        ns.AddVethPair("b0", "b1");
-
-        using var fastpath = FastPathProcess.Start([
-            "run", "--eal", $"{CommonEal} --vdev=net_af_xdp0,iface=a0 --vdev=net_af_xdp1,iface=b0",
-            "--pair", "net_af_xdp0,net_af_xdp1", "--cores", LastCore(), "--stats-interval", "0", "--control", "off"], ns.Name);
-        Assert.True(fastpath.WaitForOutput("SIGINT or SIGTERM stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
-        Thread.Sleep(500); // the worker's first poll
-
-        const int Frames = 200;
-        var (exit, report) = ns.Exec(TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "veth_traffic.py"), "a1", "b1", $"{Frames}", "16");
-        fastpath.Terminate();
-        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
-
-        Assert.True(exit == 0, report);
-        using var json = JsonDocument.Parse(report.Trim().Split('\n')[^1]);
-        Assert.Equal(Frames, json.RootElement.GetProperty("a_to_b").GetInt32());
-        Assert.Equal(Frames, json.RootElement.GetProperty("b_to_a").GetInt32());
-        Assert.Equal(0, json.RootElement.GetProperty("unexpected").GetInt32());
-        Assert.True(code == 0, $"exit {code} after SIGTERM\n{fastpath.Stdout}\n{fastpath.Stderr}");
-        Assert.Contains("port net_af_xdp0: driver net_af_xdp", fastpath.Stdout);
+        var (code, stdout, stderr, _) = ForwardBetweenVethPairs(
+            $"{CommonEal} --vdev=net_af_xdp0,iface=a0 --vdev=net_af_xdp1,iface=b0",
+            ["--pair", "net_af_xdp0,net_af_xdp1", "--cores", LastCore(), "--stats-interval", "0", "--control", "off"], frames: 200, flows: 16);
+        Assert.True(code == 0, $"exit {code} after SIGTERM\n{stdout}\n{stderr}");
+        Assert.Contains("port net_af_xdp0: driver net_af_xdp", stdout);
     }
 
     [Fact]
     public void AfPacketOverVethPairsForwardsBothWaysWithTwoPinnedWorkers()
     {
-        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
-        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable());
         Assert.SkipWhen(Environment.ProcessorCount < 2, "two pinned workers need two cores");
-        using var ns = new NetworkNamespace();
-        // fastpath sits between a0 and b0; the test talks through their peers a1 and b1.
-        ns.AddVethPair("a0", "a1");
-        ns.AddVethPair("b0", "b1");
+        var (code, stdout, stderr, statsLine) = ForwardBetweenVethPairs(
+            $"{CommonEal} --vdev=net_af_packet0,iface=a0,qpairs=2 --vdev=net_af_packet1,iface=b0,qpairs=2",
+            ["--pair", "net_af_packet0,net_af_packet1", "--cores", "0,1", "--stats-interval", "1"], frames: 400, flows: 64,
+            waitBeforeStop: "] net_af_packet0 in");
 
-        using var fastpath = FastPathProcess.Start([
-            "run", "--eal", $"{CommonEal} --vdev=net_af_packet0,iface=a0,qpairs=2 --vdev=net_af_packet1,iface=b0,qpairs=2",
-            "--pair", "net_af_packet0,net_af_packet1", "--cores", "0,1", "--stats-interval", "1"], ns.Name);
-        Assert.True(fastpath.WaitForOutput("SIGINT or SIGTERM stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
-        Thread.Sleep(500); // the workers' first poll
-
-        const int Frames = 400;
-        var (exit, report) = ns.Exec(TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "veth_traffic.py"), "a1", "b1", $"{Frames}", "64");
-        bool statsLine = fastpath.WaitForOutput("] net_af_packet0 in", TimeSpan.FromSeconds(5));
-        fastpath.Terminate();
-        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
-
-        Assert.True(exit == 0, report);
-        using var json = JsonDocument.Parse(report.Trim().Split('\n')[^1]);
-        Assert.Equal(Frames, json.RootElement.GetProperty("a_to_b").GetInt32());
-        Assert.Equal(Frames, json.RootElement.GetProperty("b_to_a").GetInt32());
-        Assert.Equal(0, json.RootElement.GetProperty("unexpected").GetInt32());
-
-        string stdout = fastpath.Stdout;
-        Assert.True(code == 0, $"exit {code} after SIGTERM\n{stdout}\n{fastpath.Stderr}");
+        Assert.True(code == 0, $"exit {code} after SIGTERM\n{stdout}\n{stderr}");
         Assert.Contains("software steering", stdout);
         Assert.Contains("worker 0: pinned to core 0, affinity [0], ran on cpu 0", stdout);
         Assert.Contains("worker 1: pinned to core 1, affinity [1], ran on cpu 1", stdout);
         Assert.True(statsLine, "no per-second stats line");
         Assert.Matches(@"\[\s+\d+\.\ds\] net_af_packet0 in \S+ \w*pps out", stdout);
         Assert.Contains("summary: live", stdout);
+    }
+
+    /// <summary>
+    /// fastpath live between a0 and b0 in a namespace of its own, the test talking through their peers a1 and b1:
+    /// <paramref name="frames"/> frames each way must come out unchanged on the other side. Then, after
+    /// <paramref name="waitBeforeStop"/> appeared (up to 5 s) if given, SIGTERM; returns the exit status, the output
+    /// and whether that text appeared.
+    /// </summary>
+    private static (int Code, string Stdout, string Stderr, bool Waited) ForwardBetweenVethPairs(
+        string eal, string[] options, int frames, int flows, string? waitBeforeStop = null)
+    {
+        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
+        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable());
+        using var ns = new NetworkNamespace();
+        ns.AddVethPair("a0", "a1");
+        ns.AddVethPair("b0", "b1");
+
+        using var fastpath = FastPathProcess.Start(["run", "--eal", eal, .. options], ns.Name);
+        Assert.True(fastpath.WaitForOutput("SIGINT or SIGTERM stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Thread.Sleep(500); // the workers' first poll
+
+        var (exit, report) = ns.Exec(TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "veth_traffic.py"), "a1", "b1", $"{frames}", $"{flows}");
+        bool waited = waitBeforeStop is not null && fastpath.WaitForOutput(waitBeforeStop, TimeSpan.FromSeconds(5));
+        fastpath.Terminate();
+        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
+
+        Assert.True(exit == 0, report);
+        using var json = JsonDocument.Parse(report.Trim().Split('\n')[^1]);
+        Assert.Equal(frames, json.RootElement.GetProperty("a_to_b").GetInt32());
+        Assert.Equal(frames, json.RootElement.GetProperty("b_to_a").GetInt32());
+        Assert.Equal(0, json.RootElement.GetProperty("unexpected").GetInt32());
+        return (code, fastpath.Stdout, fastpath.Stderr, waited);
     }
 
     /// <summary>
