@@ -82,6 +82,10 @@ public struct EvaluationCursor
     internal JumpStack Stack;   // (chain << 16) | position to return to, per depth (as uint)
     internal PacketConntrack Ct;
 
+    // The shard owning the packet's recent key (-1: not known) and the generation whose rules define that key.
+    private int _keyOwner;
+    private int _keyOwnerGeneration;
+
     public readonly bool IsSuspended => Stage != EvaluationStage.Fresh;
 
     /// <summary>The packet's connection as the last stage left it (for traces and tests).</summary>
@@ -101,7 +105,19 @@ public struct EvaluationCursor
         cursor.Ct.HasConnection = false;
         cursor.Ct.Template = CtTemplateKind.None;
         cursor.Ct.Flow = FlowTable.NoFlow; // no new connection to settle, even if a reload turns tracking on mid-way
+        cursor._keyOwner = -1;
     }
+
+    /// <summary>
+    /// Notes which shard owns the key every recent match of the packet's family looks up under the rules of
+    /// <paramref name="generation"/>. Ownership is the same on every worker, so the note travels with the cursor.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void NoteKeyOwner(int shard, int generation) => (_keyOwner, _keyOwnerGeneration) = (shard, generation);
+
+    /// <summary>Whether a note says <paramref name="shard"/> owns the packet's recent key under the rules of <paramref name="generation"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal readonly bool KeyOwnedBy(int shard, int generation) => _keyOwner == shard && _keyOwnerGeneration == generation;
 
     /// <summary>
     /// For a packet suspended under a ruleset that is gone (two reloads while it travelled): what it has done

@@ -65,8 +65,8 @@ public sealed class RulesetState
     private readonly bool _tracking; // the ruleset uses conntrack, or tracking is always on
     private readonly int[] _stackChains;     // ids, not references: a push stores no GC reference
     private readonly int[] _stackPositions;
-    private readonly KeyedTables? _ipv4Keyed;  // null unless the family's recent matches share one key and a table is large
-    private readonly KeyedTables? _ipv6Keyed;
+    private readonly FamilyKey? _ipv4Key;  // null unless every recent match of the family looks up one key
+    private readonly FamilyKey? _ipv6Key;
     // This worker's allocations start and end with a guard: its counters and tables share no cache line with another worker's.
     private readonly CacheLineGuard _leadingGuard;
     private readonly CacheLineGuard _trailingGuard;
@@ -103,8 +103,8 @@ public sealed class RulesetState
             kept.EnsureStampSlots(stampSlots);
             return kept;
         }).ToArray();
-        _ipv4Keyed = KeyedTablesOf(L3Kind.IPv4, ruleset.IPv4Steering);
-        _ipv6Keyed = KeyedTablesOf(L3Kind.IPv6, ruleset.IPv6Steering);
+        _ipv4Key = FamilyKeyOf(L3Kind.IPv4);
+        _ipv6Key = FamilyKeyOf(L3Kind.IPv6);
         RulePackets = new long[ruleset.Rules.Count];
         RuleBytes = new long[ruleset.Rules.Count];
         PolicyPackets = new long[ruleset.Chains.Count];
@@ -143,26 +143,36 @@ public sealed class RulesetState
     public long[] PolicyBytes { get; }
 
     /// <summary>
-    /// Starts loading what the packet's walk will look up: the recent-table buckets, when its family's recent
-    /// matches all share one key (<see cref="CompiledRuleset.IPv4Steering"/>), and its connection's hash bucket
-    /// when packets are tracked. Called for a whole burst before any of it is evaluated, the cache misses overlap.
-    /// A hint: nothing changes.
+    /// Prepares a fresh packet's evaluation; called for a whole burst before any of it is evaluated. It starts
+    /// loading what the walk will look up, so the burst's cache misses overlap: the packet's connection's hash
+    /// bucket when packets are tracked, and the recent-table buckets of its key when every recent match of its
+    /// family looks up one key (<see cref="CompiledRuleset.IPv4Steering"/>). With the tables shared out between
+    /// workers it also notes in <paramref name="cursor"/> which shard owns that key: the walk then skips the
+    /// ownership test at each recent match, which inside the rule scan costs a call and the registers around it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Prefetch(ref ParsedPacket packet)
+    public void Prepare(ref ParsedPacket packet, ref EvaluationCursor cursor)
     {
         if (_tracking)
             _conntrack!.Table.PrefetchBucket(packet);
-        var keyed = packet.L3 == L3Kind.IPv4 ? _ipv4Keyed : packet.L3 == L3Kind.IPv6 ? _ipv6Keyed : null;
-        if (keyed is null)
+        var key = packet.L3 == L3Kind.IPv4 ? _ipv4Key : packet.L3 == L3Kind.IPv6 ? _ipv6Key : null;
+        if (key is null)
             return;
-        ref readonly var address = ref keyed.Side == RecentSide.Source ? ref packet.Source : ref packet.Destination;
-        foreach (var table in keyed.Tables)
-            table.PrefetchBucket(address, packet.L3 == L3Kind.IPv6);
+        ref readonly var address = ref key.Side == RecentSide.Source ? ref packet.Source : ref packet.Destination;
+        if (key.LargeTables is { } large)
+        {
+            foreach (var table in large)
+                table.PrefetchBucket(address, packet.L3 == L3Kind.IPv6);
+        }
+        if (_shards.IsSharded)
+            cursor.NoteKeyOwner(_shards.OwnerOf(address.And(key.Mask)), Generation);
     }
 
-    /// <summary>The side a family's recent matches look up and this shard's tables they look it up in.</summary>
-    private sealed record KeyedTables(RecentSide Side, RecentTable[] Tables);
+    /// <summary>
+    /// The key every recent match of a family looks up: its side and the mask of its tables as this state holds
+    /// them (a table kept across a reload keeps its mask), and the tables too large to stay in a core's cache (null: none).
+    /// </summary>
+    private sealed record FamilyKey(RecentSide Side, InetAddress Mask, RecentTable[]? LargeTables);
 
     /// <summary>
     /// A table smaller than this stays in a core's L2 cache (512 KB on Zen 2 and 3, 1 MB on Zen 4, 1.25 MB and
@@ -170,13 +180,14 @@ public sealed class RulesetState
     /// </summary>
     public const long PrefetchedTableBytes = 1 << 20;
 
-    private KeyedTables? KeyedTablesOf(L3Kind family, RecentKey? key)
+    private FamilyKey? FamilyKeyOf(L3Kind family)
     {
-        if (key is not { } k)
+        var steps = _ruleset.Rules.Where(r => r.Family == family).SelectMany(r => r.Recent).ToList();
+        var keys = steps.Select(step => (step.Side, RecentTables[step.Table].Mask)).Distinct().ToList();
+        if (keys.Count != 1)
             return null;
-        var large = _ruleset.Rules.Where(r => r.Family == family).SelectMany(r => r.Recent).Select(step => RecentTables[step.Table])
-            .Where(table => table.FootprintBytes >= PrefetchedTableBytes).Distinct().ToArray();
-        return large.Length == 0 ? null : new(k.Side, large);
+        var large = steps.Select(step => RecentTables[step.Table]).Where(table => table.FootprintBytes >= PrefetchedTableBytes).Distinct().ToArray();
+        return new(keys[0].Side, keys[0].Mask, large.Length == 0 ? null : large);
     }
 
     /// <summary>Evaluates a packet from start to verdict on an unsharded state (one worker owns every table).</summary>
@@ -202,6 +213,7 @@ public sealed class RulesetState
             return RuleVerdict.Accept;
         var family = packet.L3 == L3Kind.IPv4 ? _ruleset.IPv4 : _ruleset.IPv6;
         var walk = new PacketWalk(ref packet, frame, inPort, outPort, now, ref cursor.Ct);
+        walk.KeyOwned = _shards.IsSharded && cursor.KeyOwnedBy(_shards.Index, Generation);
         var stage = cursor.Stage;
         RuleVerdict verdict;
         if (stage <= EvaluationStage.Raw)
@@ -350,6 +362,9 @@ public sealed class RulesetState
         public readonly int InPort = inPort;
         public readonly int OutPort = outPort;
         public readonly ulong Now = now;
+
+        // Prepare found this shard owns the key every recent match of the packet's family looks up.
+        public bool KeyOwned;
 
         // The last recent key this shard found it owns: the next match on the same key (the usual case) skips the hash.
         public InetAddress OwnedKey;
@@ -580,7 +595,7 @@ public sealed class RulesetState
             ref readonly var step = ref steps[r];
             var table = RecentTables[step.Table];
             ref readonly var address = ref step.Side == RecentSide.Source ? ref p.Source : ref p.Destination;
-            if (_shards.IsSharded && !OwnsKey(table, address, r, ref walk, ref cursor))
+            if (_shards.IsSharded && !walk.KeyOwned && !OwnsKey(table, address, r, ref walk, ref cursor))
                 return MatchResult.Elsewhere;
             if (!table.Match(step.Match, address, p.L3 == L3Kind.IPv6, p.Ttl, walk.Now))
                 return MatchResult.NoMatch;

@@ -30,11 +30,11 @@ public interface IVerdictStage
     Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds, ref EvaluationCursor cursor);
 
     /// <summary>
-    /// Called for each well-formed frame of a burst as soon as it is parsed, before any frame of the burst is
-    /// decided: a hint to start loading the state its decision will read, so the burst's cache misses overlap.
-    /// Changes nothing the decision sees.
+    /// Called for each well-formed frame of a burst as soon as it is parsed, with the fresh cursor its decision
+    /// will take, before any frame of the burst is decided: the stage starts loading the state the decision will
+    /// read, so the burst's cache misses overlap, and may note in the cursor what it learnt on the way.
     /// </summary>
-    void Prefetch(ref ParsedPacket packet);
+    void Prepare(ref ParsedPacket packet, ref EvaluationCursor cursor);
 
     /// <summary>Told about each frame the parser refused (so a verdict trace can list every frame).</summary>
     void Malformed(DropReason reason, int inPort, long timestampNanoseconds);
@@ -60,7 +60,7 @@ public struct AcceptAll : IVerdictStage
 {
     public Verdict Decide(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int inPort, long timestampNanoseconds, ref EvaluationCursor cursor) => Verdict.Accept;
 
-    public void Prefetch(ref ParsedPacket packet)
+    public void Prepare(ref ParsedPacket packet, ref EvaluationCursor cursor)
     {
     }
 

@@ -96,7 +96,7 @@ public struct RulesetVerdict : IVerdictStage
         _nextPacketClockSweep = now + _packetClockSweepTick;
     }
 
-    public readonly void Prefetch(ref ParsedPacket packet) => _state.Prefetch(ref packet);
+    public readonly void Prepare(ref ParsedPacket packet, ref EvaluationCursor cursor) => _state.Prepare(ref packet, ref cursor);
 
     public void Malformed(DropReason reason, int inPort, long timestampNanoseconds) => _trace?.Malformed(timestampNanoseconds, reason);
 

@@ -36,9 +36,10 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     private readonly int[] _releaseCount;
     private readonly SpscRing<HandoffEntry>?[] _outbound; // by destination worker; null for itself
     private readonly SpscRing<HandoffEntry>[] _inbound;   // from every other worker
-    // The burst's frames are all parsed (and their state prefetched) before the first is decided.
+    // The burst's frames are all parsed (and their evaluations prepared) before the first is decided.
     private readonly ParsedPacket[] _parsed = new ParsedPacket[PacketBurst.Capacity];
     private readonly DropReason[] _parseResults = new DropReason[PacketBurst.Capacity];
+    private readonly EvaluationCursor[] _cursors = new EvaluationCursor[PacketBurst.Capacity];
     private TVerdict _verdict;
 
     public Worker(int index, DataplaneTopology topology, DataplaneControl control, TVerdict verdict,
@@ -180,8 +181,10 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         // Indexed below count, at most the burst capacity both arrays have.
         ref ParsedPacket parsed = ref MemoryMarshal.GetArrayDataReference(_parsed);
         ref DropReason parseResults = ref MemoryMarshal.GetArrayDataReference(_parseResults);
-        // First every frame is parsed and the stage starts loading what its decision will read, so the
-        // burst's cache misses overlap (DPDK's burst-wide prefetch); then the frames are decided in order.
+        ref EvaluationCursor cursors = ref MemoryMarshal.GetArrayDataReference(_cursors);
+        // First every frame is parsed and the stage prepares its evaluation, starting to load what its decision
+        // will read, so the burst's cache misses overlap (DPDK's burst-wide prefetch); then the frames are
+        // decided in order.
         for (int i = 0; i < count; i++)
         {
             uint length = lengths[i];
@@ -194,7 +197,11 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             DropReason result = PacketParser.Parse(new ReadOnlySpan<byte>((void*)data[i], (int)length), ref packet);
             Unsafe.Add(ref parseResults, i) = result;
             if (result == DropReason.None)
-                _verdict.Prefetch(ref packet);
+            {
+                ref EvaluationCursor cursor = ref Unsafe.Add(ref cursors, i);
+                EvaluationCursor.Start(out cursor);
+                _verdict.Prepare(ref packet, ref cursor);
+            }
         }
         long bytes = 0;
         for (int i = 0; i < count; i++)
@@ -212,7 +219,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             }
             var frame = new ReadOnlySpan<byte>((void*)data[i], (int)length);
             ref ParsedPacket packet = ref Unsafe.Add(ref parsed, i);
-            EvaluationCursor.Start(out var cursor);
+            ref EvaluationCursor cursor = ref Unsafe.Add(ref cursors, i);
             if (steer && packet.L3 != L3Kind.None)
             {
                 int owner = _verdict.Owner(ref packet, frame, (int)workers);

@@ -91,12 +91,16 @@ public class ShardedEvaluationTests
         return stream;
     }
 
-    /// <summary>Evaluates a frame arriving on <paramref name="firstWorker"/>, moving it to each owner the cursor names until it is decided.</summary>
+    /// <summary>
+    /// Evaluates a frame arriving on <paramref name="firstWorker"/>, prepared there as a worker prepares its burst,
+    /// moving it to each owner the cursor names until it is decided.
+    /// </summary>
     internal static (RuleVerdict Verdict, Decision Decision, int Hops) RunSharded(RulesetState[] shards, byte[] frame, ulong now, int firstWorker)
     {
         var parsed = default(ParsedPacket);
         Assert.Equal(DropReason.None, PacketParser.Parse(frame, ref parsed));
         EvaluationCursor.Start(out var cursor);
+        shards[firstWorker].Prepare(ref parsed, ref cursor);
         int worker = firstWorker, hops = 0;
         while (true)
         {
@@ -267,6 +271,51 @@ public class ShardedEvaluationTests
         Assert.Same(table, next.RecentTables.Single(t => t.Name == "SSH"));
         Assert.Equal(1, table.Count);
         Assert.All(next.RulePackets, p => Assert.Equal(0, p));
+    }
+
+    [Fact]
+    public void AKeyOwnerNotedUnderOneGenerationIsNotTrustedUnderTheNext()
+    {
+        // The first rules look up the source, the reloaded ones the destination: a note about the source's owner
+        // must not let the destination's lookup run on the wrong shard.
+        var bySource = Compile(Ipv4Shared);
+        var byDestination = Compile(Ipv4Shared.Replace("--rsource", "--rdest"));
+        var shards = Enumerable.Range(0, 2).Select(w => new RulesetState(bySource, shards: new RecentShardMap(w, 2))).ToArray();
+        var (source, destination) = OwnedApart(shards[0].Shards);
+        int sourceOwner = shards[0].Shards.OwnerOf(Address(source));
+        var frame = Ethernet(EtherTypeIPv4, Ipv4(6, Tcp(40000, 22), source, destination));
+        var parsed = default(ParsedPacket);
+        PacketParser.Parse(frame, ref parsed);
+        EvaluationCursor.Start(out var cursor);
+        shards[sourceOwner].Prepare(ref parsed, ref cursor);
+
+        var reloaded = shards[sourceOwner].Successor(byDestination);
+        var verdict = reloaded.Evaluate(ref parsed, frame, 0, 1, 1000, ref cursor, out _);
+
+        Assert.Equal(RuleVerdict.Continue, verdict);
+        Assert.Equal(1 - sourceOwner, cursor.Owner);
+        Assert.Equal(0, reloaded.RecentTables[0].Count);
+    }
+
+    [Fact]
+    public void ANoteThatTheKeyIsOwnedHereSkipsTheOwnershipTestAndAnyOtherNoteDoesNot()
+    {
+        var ruleset = Compile(Ipv4Shared);
+        var state = new RulesetState(ruleset, shards: new RecentShardMap(0, 2));
+        var frame = Ethernet(EtherTypeIPv4, Ipv4(6, Tcp(40000, 22), OwnedBy(state.Shards, 1), "192.0.2.1"));
+        var parsed = default(ParsedPacket);
+        PacketParser.Parse(frame, ref parsed);
+
+        // Prepared here, the note names shard 1: the walk stops at the first recent match and names that owner.
+        EvaluationCursor.Start(out var prepared);
+        state.Prepare(ref parsed, ref prepared);
+        Assert.Equal(RuleVerdict.Continue, state.Evaluate(ref parsed, frame, 0, 1, 1000, ref prepared, out _));
+        Assert.Equal(1, prepared.Owner);
+        // A note naming this shard under this generation is taken at its word (here a false one, to see it is read).
+        EvaluationCursor.Start(out var noted);
+        noted.NoteKeyOwner(0, state.Generation);
+        Assert.Equal(RuleVerdict.Accept, state.Evaluate(ref parsed, frame, 0, 1, 1000, ref noted, out _));
+        Assert.Equal(1, state.RecentTables[0].Count);
     }
 
     private static string OwnedBy(RecentShardMap map, int shard)

@@ -141,7 +141,7 @@ public class WorkerLoopTests
             return packet.L4 == L4Kind.Udp && packet.DestinationPort == 53 ? Verdict.Drop : Verdict.Accept;
         }
 
-        public void Prefetch(ref ParsedPacket packet)
+        public void Prepare(ref ParsedPacket packet, ref EvaluationCursor cursor)
         {
         }
 

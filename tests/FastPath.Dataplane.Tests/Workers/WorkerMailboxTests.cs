@@ -22,7 +22,7 @@ public class WorkerMailboxTests
             return Verdict.Accept;
         }
 
-        public void Prefetch(ref ParsedPacket packet)
+        public void Prepare(ref ParsedPacket packet, ref EvaluationCursor cursor)
         {
         }
 
