@@ -110,16 +110,20 @@ public sealed class ConntrackCommandsTests : IDisposable
     }
 
     [Fact]
-    public void AcctTakesOnlyZeroOrOneAndShowsTheCountersInTheProcFile()
+    public void AcctTakesOnlyZeroOrOneAndShowsTheCountersInTheProcFileAndTheListing()
     {
         _fixture.Backend.Track(TestFrames.Ipv4UdpFrame(40000, 53, dataLength: 4));
         Assert.Equal("0\n", Read("nf_conntrack_acct"));
         Assert.DoesNotContain("packets=", Send("read", ConntrackCommands.ProcPath).Text);
+        Assert.Equal("udp      17 30 src=10.0.0.1 dst=192.168.1.20 sport=40000 dport=53 [UNREPLIED] src=192.168.1.20 dst=10.0.0.1 sport=53 dport=40000 mark=0 use=1\n",
+            Conntrack("-L").Text);
         foreach (string refused in new[] { "2", "-1", "-0", "x" })
             Assert.Equal(ControlError.EINVAL, Write("nf_conntrack_acct", refused).Error);
         Assert.True(Write("nf_conntrack_acct", " 1").IsOk);
         Assert.Equal("ipv4     2 udp      17 30 src=10.0.0.1 dst=192.168.1.20 sport=40000 dport=53 packets=1 bytes=32 [UNREPLIED] src=192.168.1.20 dst=10.0.0.1 sport=53 dport=40000 packets=0 bytes=0 mark=0 zone=0 use=2\n",
             Send("read", ConntrackCommands.ProcPath).Text);
+        Assert.Equal("udp      17 30 src=10.0.0.1 dst=192.168.1.20 sport=40000 dport=53 packets=1 bytes=32 [UNREPLIED] src=192.168.1.20 dst=10.0.0.1 sport=53 dport=40000 packets=0 bytes=0 mark=0 use=1\n",
+            Conntrack("-L").Text);
         Assert.Equal("1\n", Read("nf_conntrack_count"));
     }
 
@@ -163,7 +167,7 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Equal("4\n", Conntrack("-C").Text);
 
         string line = Lines(Conntrack("-L", "-p", "udp", "--sport", "40001"))[0];
-        Assert.Equal("udp      17 30 src=10.0.0.1 dst=192.168.1.30 sport=40001 dport=123 packets=1 bytes=28 [UNREPLIED] src=192.168.1.30 dst=10.0.0.1 sport=123 dport=40001 packets=0 bytes=0 mark=0 use=1 timeout-policy=udp-long", line);
+        Assert.Equal("udp      17 30 src=10.0.0.1 dst=192.168.1.30 sport=40001 dport=123 [UNREPLIED] src=192.168.1.30 dst=10.0.0.1 sport=123 dport=40001 mark=0 use=1 timeout-policy=udp-long", line);
     }
 
     [Theory]

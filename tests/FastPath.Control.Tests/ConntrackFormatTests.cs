@@ -71,14 +71,24 @@ public sealed class ConntrackFormatTests
     public void ToolLinesAreConntracksAndNameThePolicyLast()
     {
         Assert.Equal("tcp      6 431997 ESTABLISHED src=10.77.0.1 dst=10.77.0.2 sport=50594 dport=5555 packets=4 bytes=221 src=10.77.0.2 dst=10.77.0.1 sport=5555 dport=50594 packets=3 bytes=166 [ASSURED] mark=0 use=1\n",
-            ConntrackFormat.ToolLine(EstablishedTcp));
+            ConntrackFormat.ToolLine(EstablishedTcp, accounting: true));
         Assert.Equal("icmpv6   58 27 src=fd77::1 dst=fd77::2 type=128 code=0 id=17185 packets=1 bytes=56 src=fd77::2 dst=fd77::1 type=129 code=0 id=17185 packets=1 bytes=56 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(Icmpv6Echo));
+            ConntrackFormat.ToolLine(Icmpv6Echo, accounting: true));
         Assert.Equal("unknown  50 599 src=10.77.0.1 dst=10.77.0.2 packets=1 bytes=36 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 packets=0 bytes=0 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(Esp));
+            ConntrackFormat.ToolLine(Esp, accounting: true));
 
         var withPolicy = View("10.77.0.1", "10.77.0.2", 17, 59419, 5999, 27, counters: [1, 32, 0, 0], policy: "udp short");
-        Assert.EndsWith(" mark=0 use=1 timeout-policy=udp short\n", ConntrackFormat.ToolLine(withPolicy));
+        Assert.EndsWith(" mark=0 use=1 timeout-policy=udp short\n", ConntrackFormat.ToolLine(withPolicy, accounting: true));
+    }
+
+    [Fact]
+    public void ToolLinesWithoutAccountingHaveNoCounters()
+    {
+        // conntrack 1.4.7 on Linux 6.18 with nf_conntrack_acct 0, the kernel's default.
+        Assert.Equal("tcp      6 431997 ESTABLISHED src=10.77.0.1 dst=10.77.0.2 sport=50594 dport=5555 src=10.77.0.2 dst=10.77.0.1 sport=5555 dport=50594 [ASSURED] mark=0 use=1\n",
+            ConntrackFormat.ToolLine(EstablishedTcp, accounting: false));
+        Assert.Equal("unknown  50 599 src=10.77.0.1 dst=10.77.0.2 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 mark=0 use=1\n",
+            ConntrackFormat.ToolLine(Esp, accounting: false));
     }
 
     /// <summary>A GRE v0 packet (an ICMP echo inside) and an SCTP INIT from scapy, tracked by a table, listed one jiffy later.</summary>
@@ -111,9 +121,9 @@ public sealed class ConntrackFormatTests
         Assert.Equal("ipv4     2 sctp     132 9 CLOSED src=10.88.0.1 dst=10.88.0.2 sport=5000 dport=6000 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 sport=6000 dport=5000 packets=0 bytes=0 mark=0 zone=0 use=2\n",
             ConntrackFormat.ProcLine(sctp, accounting: true));
         Assert.Equal("gre      47 29 src=10.88.0.1 dst=10.88.0.2 srckey=0x0 dstkey=0x0 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 srckey=0x0 dstkey=0x0 packets=0 bytes=0 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(gre));
+            ConntrackFormat.ToolLine(gre, accounting: true));
         Assert.Equal("sctp     132 9 CLOSED src=10.88.0.1 dst=10.88.0.2 sport=5000 dport=6000 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 sport=6000 dport=5000 packets=0 bytes=0 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(sctp));
+            ConntrackFormat.ToolLine(sctp, accounting: true));
     }
 
     [Fact]

@@ -29,7 +29,7 @@ public static class ConntrackCommands
         commands.RegisterPrefix("write", SysctlDirectory + "/", "NAME", "", "set a sysctl with the kernel's parsing and errnos; timeouts are the defaults nfct default-set changes",
             (request, name) => sysctls.Write(name, request.Payload));
         commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [--sport N] [--dport N] [--state S] [--timeout-policy NAME] [--json], -D [the same filters], -F, -C, --policy-counts [--json]",
-            (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, request.Args));
+            (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, sysctls.Accounting, request.Args));
     }
 
     private static ControlResponse ReadProc(IDataplaneControl backend, bool accounting)
@@ -42,7 +42,7 @@ public static class ConntrackCommands
         return ControlResponse.Ok(text.ToString());
     }
 
-    private static ControlResponse Run(IDataplaneControl backend, TimeoutPolicyRegistry timeouts, ProtocolNames protocols, IReadOnlyList<string> args)
+    private static ControlResponse Run(IDataplaneControl backend, TimeoutPolicyRegistry timeouts, ProtocolNames protocols, bool accounting, IReadOnlyList<string> args)
     {
         if (ConntrackQuery.Parse(args, protocols, out string error) is not { } query)
             return ControlResponse.Fail(ControlError.EINVAL, ConntrackQuery.MessagePrefix + error);
@@ -57,7 +57,7 @@ public static class ConntrackCommands
             // -F deletes what -D without filters deletes; conntrack prints only -D's connections.
             if (backend.DeleteFlows(query.Action == ConntrackAction.Flush ? _ => true : query.Matches) is not { } deleted)
                 return ConntrackSysctls.NotTracked();
-            return ControlResponse.Ok(query.Action == ConntrackAction.Flush ? "" : string.Concat(deleted.Select(ConntrackFormat.ToolLine)));
+            return ControlResponse.Ok(query.Action == ConntrackAction.Flush ? "" : string.Concat(deleted.Select(f => ConntrackFormat.ToolLine(f, accounting))));
         }
         if (backend.ListFlows() is not { } all)
             return ConntrackSysctls.NotTracked();
@@ -67,6 +67,6 @@ public static class ConntrackCommands
             var snapshot = timeouts.Current;
             return ControlResponse.Ok(query.Json ? ConntrackFormat.PolicyCountsJson(flows, snapshot) : ConntrackFormat.PolicyCounts(flows, snapshot));
         }
-        return ControlResponse.Ok(query.Json ? ConntrackFormat.Json(flows) : string.Concat(flows.Select(ConntrackFormat.ToolLine)));
+        return ControlResponse.Ok(query.Json ? ConntrackFormat.Json(flows) : string.Concat(flows.Select(f => ConntrackFormat.ToolLine(f, accounting))));
     }
 }

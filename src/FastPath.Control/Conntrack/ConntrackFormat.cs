@@ -57,21 +57,24 @@ public static class ConntrackFormat
     }
 
     /// <summary>
-    /// One line of `conntrack -L` with accounting on (FastPath always counts): like the proc line without the
-    /// family columns, IPv6 compressed as inet_ntop writes it, zone only when not 0, the netlink use count; then
+    /// One line of `conntrack -L`: like the proc line without the family columns, IPv6 compressed as inet_ntop
+    /// writes it, counters after each tuple when <paramref name="accounting"/> (the kernel dumps them for a
+    /// connection with the acct extension), zone only when not 0, the netlink use count; then
     /// <see cref="PolicyField"/> NAME when the connection has a timeout policy.
     /// </summary>
-    public static string ToolLine(FlowView flow)
+    public static string ToolLine(FlowView flow, bool accounting)
     {
         var line = new StringBuilder(200);
         line.Append(CultureInfo.InvariantCulture, $"{ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
         AppendState(line, flow);
         AppendTuple(line, flow, flow.Original, ipv6Expanded: false);
-        AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
+        if (accounting)
+            AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
         if (!flow.SeenReply)
             line.Append("[UNREPLIED] ");
         AppendTuple(line, flow, flow.Reply, ipv6Expanded: false);
-        AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
+        if (accounting)
+            AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
         if (flow.Assured)
             line.Append("[ASSURED] ");
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} ");

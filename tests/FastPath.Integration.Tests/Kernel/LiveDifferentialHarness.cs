@@ -178,8 +178,7 @@ internal static class LiveDifferentialHarness
             string text = File.ReadAllText(file);
             tables.AddRange(new[] { "raw", "filter" }.Where(t => text.Contains($"*{t}\n", StringComparison.Ordinal)).Select(t => $"{tool}:{t}"));
         }
-        // FastPath always counts packets and bytes per connection; the kernel does with accounting on (-e: no
-        // such key when the rules did not need conntrack).
+        // Listings compare counters: accounting on (-e: no such key when the rules did not need conntrack), as on FastPath.
         Exec(ns, "sysctl", "-qew", "net.netfilter.nf_conntrack_acct=1");
         return Drive(ns, events, ["kernel", .. tables]);
     }
@@ -203,7 +202,9 @@ internal static class LiveDifferentialHarness
         using var fastpath = FastPathProcess.Start(arguments, ns.Name);
         Assert.True(fastpath.WaitForOutput("control socket", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
 
-        var outcome = Drive(ns, events, ["fastpath", socket, Path.Combine(AppContext.BaseDirectory, "fastpathctl")]);
+        string fastpathctl = Path.Combine(AppContext.BaseDirectory, "fastpathctl");
+        TestEnvironment.RunChecked(fastpathctl, "--socket", socket, "write", "/proc/sys/net/netfilter/nf_conntrack_acct", "1");
+        var outcome = Drive(ns, events, ["fastpath", socket, fastpathctl]);
         fastpath.Terminate();
         int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
         Assert.True(code == 0, $"fastpath ({workers} worker(s)) exited with {code} after SIGTERM\n{fastpath.Stdout}\n{fastpath.Stderr}");
