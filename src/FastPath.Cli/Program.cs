@@ -186,9 +186,10 @@ public static class Program
           nfct ARGUMENTS            an nfct timeout command line, with nfct's output, messages and exit
                                     status 1 on failure: nfct add timeout T inet tcp established 100
           conntrack -L [FILTERS] [--json]
-                                    the connections as conntrack -L prints them (counters always), with
-                                    timeout-policy=NAME last on a line when the connection has one; the
-                                    summary line on stderr. FILTERS: -p PROTO, -f ipv4|ipv6, -s ADDR[/N],
+                                    the connections as conntrack -L prints them (counters while
+                                    nf_conntrack_acct is 1), with timeout-policy=NAME last on a line
+                                    when the connection has one; the summary line on stderr.
+                                    FILTERS: -p PROTO, -f ipv4|ipv6, -s ADDR[/N],
                                     -d ADDR[/N], --sport N, --dport N, --state STATE (after -p),
                                     --timeout-policy NAME
           conntrack -D [FILTERS]    delete the connections FILTERS select (every one without filters) and
