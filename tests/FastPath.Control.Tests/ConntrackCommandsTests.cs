@@ -162,9 +162,20 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Empty(Lines(Conntrack("-L", "-s", "10.0.1.0/24")));
         Assert.Single(Lines(Conntrack("-L", "-d", "192.168.1.30")));
         Assert.Single(Lines(Conntrack("-L", "-p", "tcp", "--state", "SYN_SENT")));
+        Assert.Single(Lines(Conntrack("-L", "-p", "TCP", "--state", "SYN_SENT")));
         Assert.Empty(Lines(Conntrack("-L", "-p", "tcp", "--state", "ESTABLISHED")));
         Assert.Single(Lines(Conntrack("-L", "--timeout-policy", "udp-long")));
         Assert.Equal("4\n", Conntrack("-C").Text);
+
+        // conntrack's own readings: inet_aton's forms, a prefix of nothing, atoi's ports (0x7b is 0), strtoul's protocols.
+        Assert.Equal(3, Lines(Conntrack("-L", "-s", "10.1")).Length);
+        Assert.Equal(3, Lines(Conntrack("-L", "-s", "10.0.0.1 and more")).Length);
+        Assert.Equal(3, Lines(Conntrack("-L", "-s", "10.0.0.9/")).Length);
+        Assert.Single(Lines(Conntrack("-L", "-d", "0xc0a8011e")));
+        Assert.Single(Lines(Conntrack("-L", "-p", "udp", "--dport", "123abc")));
+        Assert.Single(Lines(Conntrack("-L", "-p", "udp", "--dport", "65659")));
+        Assert.Empty(Lines(Conntrack("-L", "-p", "udp", "--dport", "0x7b")));
+        Assert.Equal(2, Lines(Conntrack("-L", "-p", "0x11")).Length);
 
         string line = Lines(Conntrack("-L", "-p", "udp", "--sport", "40001"))[0];
         Assert.Equal("udp      17 30 src=10.0.0.1 dst=192.168.1.30 sport=40001 dport=123 [UNREPLIED] src=192.168.1.30 dst=10.0.0.1 sport=123 dport=40001 mark=0 use=1 timeout-policy=udp-long", line);
@@ -174,7 +185,10 @@ public sealed class ConntrackCommandsTests : IDisposable
     [InlineData("unknown option `--sport'", "-L", "--sport", "5")]
     [InlineData("unknown option `--state'", "-L", "-p", "udp", "--state", "ESTABLISHED")]
     [InlineData("unknown TCP state `established'", "-L", "-p", "tcp", "--state", "established")]
-    [InlineData("unknown option `--state'", "-L", "-p", "TCP", "--state", "SYN_SENT")]
+    [InlineData("unknown option `--state'", "-L", "-p", "mptcp", "--state", "SYN_SENT")]
+    [InlineData("unknown option `--dport'", "-L", "-p", "esp", "--dport", "1")]
+    [InlineData("Invalid IP address `10.0.0.1x'", "-L", "-s", "10.0.0.1x")]
+    [InlineData("Invalid netmask", "-L", "-d", "192.168.1.30/33")]
     [InlineData("`foo' unsupported protocol", "-L", "-p", "foo")]
     [InlineData("`IPV6' unsupported protocol", "-L", "-f", "IPV6")]
     [InlineData("mismatched address family", "-L", "-f", "ipv4", "-s", "::1")]

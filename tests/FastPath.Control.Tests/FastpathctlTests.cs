@@ -116,6 +116,33 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal("conntrack v1.4.7 (conntrack-tools): unknown option `--sport'\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
     }
 
+    /// <summary>conntrack takes "-s 1.2.3" (inet_aton) and "--dport 0x10" (atoi: port 0), and refuses a bad prefix with status 2.</summary>
+    [Fact]
+    public void ConntrackFilterValuesEndAsConntracksDo()
+    {
+        _fixture.Backend.Track(FastPath.Testing.TestFrames.Ipv4UdpFrame(40000, 53));
+        var (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-s", "1.2.3"]);
+        Assert.Equal((0, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-p", "udp", "--dport", "0x10"]);
+        Assert.Equal((0, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-s", "10.1", "-p", "udp", "--dport", "53abc"]);
+        Assert.Equal(0, code);
+        Assert.StartsWith("udp      17 30 src=10.0.0.1 dst=192.168.1.20 sport=40000 dport=53 ", stdout);
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-s", "10.0.0.1/33"]);
+        Assert.Equal((2, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): Invalid netmask\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-s", "1.2.3.4.5"]);
+        Assert.Equal((2, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): Invalid IP address `1.2.3.4.5'\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
+    }
+
     [Fact]
     public void ConntrackDeleteAndFlushEndAsConntrackDoes()
     {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-using System.Globalization;
+using System.Text;
+using FastPath.Core;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
+using FastPath.Core.Rules;
 
 namespace FastPath.Control.Conntrack;
 
@@ -27,9 +29,9 @@ public enum ConntrackAction
 
 /// <summary>
 /// A conntrack command line (conntrack-tools 1.4.7) as far as FastPath serves it: -L and -D with conntrack's filters
-/// (-p, -f, -s, -d, and after -p the protocol's own --sport, --dport, --state), -F, -C, and FastPath's own
-/// --timeout-policy NAME filter, --policy-counts and --json (with -L and --policy-counts). Errors carry conntrack's
-/// message (for what conntrack also refuses, as conntrack 1.4.7 words it).
+/// (-p, -f, -s, -d, and after -p the protocol's own --sport, --dport, --state), their values read as conntrack
+/// reads them, -F, -C, and FastPath's own --timeout-policy NAME filter, --policy-counts and --json (with -L and
+/// --policy-counts). Errors carry conntrack's message (for what conntrack also refuses, as conntrack 1.4.7 words it).
 /// </summary>
 public sealed record ConntrackQuery(
     ConntrackAction Action,
@@ -105,7 +107,10 @@ public sealed record ConntrackQuery(
                     query = query with { Protocol = protocol };
                     break;
                 case "-f" or "--family":
-                    L3Kind family = value switch { "ipv4" => L3Kind.IPv4, "ipv6" => L3Kind.IPv6, _ => L3Kind.None };
+                    // conntrack compares the first four characters only: "ipv4x" is ipv4.
+                    L3Kind family = value.StartsWith("ipv4", StringComparison.Ordinal) ? L3Kind.IPv4
+                        : value.StartsWith("ipv6", StringComparison.Ordinal) ? L3Kind.IPv6
+                        : L3Kind.None;
                     if (family == L3Kind.None)
                         return Fail($"`{value}' unsupported protocol", out error);
                     if (addressFamily is { } seen && seen != family)
@@ -113,16 +118,19 @@ public sealed record ConntrackQuery(
                     query = query with { Family = family };
                     break;
                 case "-s" or "--src" or "--orig-src" or "-d" or "--dst" or "--orig-dst":
-                    if (!TryNetwork(value, out var network, out L3Kind networkFamily))
-                        return Fail($"invalid IP address `{value}'", out error);
+                    if (!TryNetwork(value, out var network, out L3Kind networkFamily, out bool validPrefix))
+                        return Fail($"Invalid IP address `{value}'", out error);
                     if ((addressFamily ?? query.Family) is { } known && known != networkFamily)
                         return Fail("mismatched address family", out error);
+                    if (!validPrefix)
+                        return Fail("Invalid netmask", out error);
                     addressFamily = networkFamily;
                     query = option is "-s" or "--src" or "--orig-src" ? query with { Source = network } : query with { Destination = network };
                     break;
                 case "--sport" or "--orig-port-src" or "--dport" or "--orig-port-dst":
-                    if (!ushort.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out ushort port))
-                        return Fail($"invalid port `{value}'", out error);
+                    // The protocol modules read a port with atoi and keep its low 16 bits: nothing is refused
+                    // ("0x10", "abc" and "65536" are 0, "22abc" is 22, "-1" is 65535).
+                    ushort port = unchecked((ushort)CNumberText.Atoi(value, out _));
                     query = option is "--sport" or "--orig-port-src" ? query with { SourcePort = port } : query with { DestinationPort = port };
                     break;
                 case "--state":
@@ -184,41 +192,71 @@ public sealed record ConntrackQuery(
     private static readonly (string Name, byte Number)[] s_protocolModules =
         [("tcp", 6), ("udp", 17), ("udplite", 136), ("icmp", 1), ("icmpv6", 58), ("sctp", 132), ("dccp", 33), ("gre", 47)];
 
-    // conntrack's findproto: a protocol module's name, or a number, loads the module and its options; another name
-    // getprotobyname knows ("TCP", "esp") gives the protocol number with the generic module, which has no options.
+    // conntrack's findproto: a protocol module's name in any case ("TCP", "Udp"), or a number as strtoul reads
+    // it whole (base 0: "0x11" and "+17" are 17, "017" is 15, "-0" is 0; at most 255), loads the module and its
+    // options; another name getprotobyname knows ("esp", "ipv6-icmp") gives its number, cut to the byte conntrack
+    // sends ("mptcp", 262, is 6), with the generic module, which has no options.
     private static bool TryProtocol(string text, ProtocolNames protocols, out byte protocol, out bool withOptions)
     {
         withOptions = true;
         foreach (var (name, number) in s_protocolModules)
         {
-            if (name == text)
+            if (Ascii.EqualsIgnoreCase(name, text))
             {
                 protocol = number;
                 return true;
             }
         }
-        if (protocols.TryGetNumber(text, out int known) && known is >= 0 and <= 255)
+        if (protocols.TryGetNumber(text, out int known))
         {
-            protocol = (byte)known;
+            protocol = unchecked((byte)known);
             withOptions = false;
             return true;
         }
-        return byte.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out protocol);
+        ulong value = CNumberText.Strtoul(text, out int end, out _);
+        protocol = unchecked((byte)value);
+        return value <= byte.MaxValue && end > 0 && end == text.Length;
     }
 
-    // ADDR or ADDR/PREFIX; the address is kept masked so a match is one And and one compare.
-    private static bool TryNetwork(string text, out (InetAddress Address, InetAddress Mask) network, out L3Kind family)
+    // conntrack's parse_addr: ADDR or ADDR/PREFIX, of which it reads only the first 45 bytes (it copies the value
+    // into an INET6_ADDRSTRLEN buffer). The address is inet_aton's (any of its IPv4 forms, "1.2.3" is 1.2.0.3,
+    // text after white space ignored) or else inet_pton's IPv6 (so a dotted quad inet_aton refused, "08.0.0.1",
+    // is no address at all); the prefix is strtol's, base 10, over the rest ("/ 8" and "/+8" are 8, "/" alone is
+    // 0), cut to an int. A bad prefix is reported after the family check. The address is kept masked so a match
+    // is one And and one compare.
+    private static bool TryNetwork(string text, out (InetAddress Address, InetAddress Mask) network, out L3Kind family, out bool validPrefix)
     {
         network = default;
+        const int BufferBytes = 45;
+        if (Encoding.UTF8.GetByteCount(text) > BufferBytes)
+            text = Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(text), 0, BufferBytes);
         int slash = text.IndexOf('/');
-        if (!InetAddress.TryParse(slash < 0 ? text : text[..slash], out var address, out family))
+        int? prefix = null;
+        validPrefix = true;
+        if (slash >= 0)
+        {
+            var digits = text.AsSpan(slash + 1);
+            prefix = unchecked((int)CNumberText.Strtol(digits, out int end, out _));
+            validPrefix = prefix >= 0 && end == digits.Length;
+            text = text[..slash];
+        }
+        InetAddress address;
+        if (InetAtonText.TryParseToSpace(text, out uint v4))
+        {
+            address = InetAddress.FromIPv4(v4);
+            family = L3Kind.IPv4;
+        }
+        else if (!InetAddress.TryParse(text, out address, out family) || family != L3Kind.IPv6)
+        {
             return false;
+        }
         int bits = family == L3Kind.IPv6 ? 128 : 32;
-        int prefix = bits;
-        if (slash >= 0 && (!int.TryParse(text.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out prefix) || prefix > bits))
-            return false;
+        if (prefix > bits)
+            validPrefix = false;
+        if (!validPrefix)
+            return true;
         Span<byte> mask = stackalloc byte[16];
-        for (int bit = 0; bit < prefix; bit++)
+        for (int bit = 0; bit < (prefix ?? bits); bit++)
             mask[bit / 8] |= (byte)(0x80 >> (bit % 8));
         var maskAddress = family == L3Kind.IPv6 ? InetAddress.FromIPv6(mask) : InetAddress.FromIPv4(mask[..4]);
         network = (address.And(maskAddress), maskAddress);

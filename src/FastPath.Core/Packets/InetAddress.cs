@@ -126,7 +126,8 @@ public readonly struct InetAddress : IEquatable<InetAddress>
 
     /// <summary>
     /// Parses a dotted-quad IPv4 address (exactly four decimal parts, each 0..255) or any RFC 4291 IPv6 text form
-    /// (compressed, expanded, mixed with a trailing dotted quad). Zone ids, brackets, prefixes and whitespace are rejected.
+    /// (compressed, expanded, mixed with a trailing dotted quad, whose parts have no leading zeros, as inet_pton
+    /// wants). Zone ids, brackets, prefixes and whitespace are rejected.
     /// </summary>
     public static bool TryParse(string? text, out InetAddress address, out L3Kind family)
     {
@@ -169,9 +170,10 @@ public readonly struct InetAddress : IEquatable<InetAddress>
             return false;
         }
 
-        // A trailing dotted quad must itself be strict (IPAddress would take "::1.2.3" as well).
+        // A trailing dotted quad must be as strict as inet_pton's, which ip6tables and conntrack use: IPAddress would
+        // take "::1.2.3" and "::1.2.3.04" as well.
         int lastColon = text.LastIndexOf(':');
-        if (text.IndexOf('.', lastColon) >= 0 && !TryParseDottedQuad(text.AsSpan(lastColon + 1), out _))
+        if (text.IndexOf('.', lastColon) >= 0 && !TryParseDottedQuad(text.AsSpan(lastColon + 1), out _, leadingZeros: false))
         {
             return false;
         }
@@ -182,7 +184,8 @@ public readonly struct InetAddress : IEquatable<InetAddress>
     }
 
     // Exactly four parts of one to three decimal digits, each at most 255; no inet_aton shorthand ("127.1", "0x7f").
-    private static bool TryParseDottedQuad(ReadOnlySpan<char> text, out uint hostOrder)
+    // Without leadingZeros a part is "0" or starts with 1-9 ("04" is refused).
+    private static bool TryParseDottedQuad(ReadOnlySpan<char> text, out uint hostOrder, bool leadingZeros = true)
     {
         hostOrder = 0;
         int parts = 0;
@@ -198,7 +201,7 @@ public readonly struct InetAddress : IEquatable<InetAddress>
                 i++;
             }
 
-            if (digits == 0 || digits > 3 || value > 255)
+            if (digits == 0 || digits > 3 || value > 255 || (!leadingZeros && digits > 1 && text[i - digits] == '0'))
             {
                 return false;
             }

@@ -79,4 +79,14 @@ public static class InetAtonText
         address = result;
         return true;
     }
+
+    /// <summary>
+    /// inet_aton called directly (conntrack's -s and -d): the same forms, but the text ends at the first white space
+    /// and whatever follows is ignored ("1.2.3.4 junk" is 1.2.3.4), where getaddrinfo's exact variant refuses it.
+    /// </summary>
+    public static bool TryParseToSpace(string text, out uint address)
+    {
+        int space = text.AsSpan().IndexOfAny(" \t\n\v\f\r");
+        return TryParse(space < 0 ? text : text[..space], out address);
+    }
 }

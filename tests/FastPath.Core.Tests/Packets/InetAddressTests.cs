@@ -138,6 +138,7 @@ public class InetAddressTests
     [InlineData("2001:db8::/32")]
     [InlineData("::ffff:10.0.0")]
     [InlineData("::ffff:10.0.0.256")]
+    [InlineData("::ffff:10.0.0.01")]
     [InlineData("g::1")]
     [InlineData("localhost")]
     public void RejectsAnythingElse(string? text)

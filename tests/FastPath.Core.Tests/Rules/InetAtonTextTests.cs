@@ -37,4 +37,19 @@ public class InetAtonTextTests
     [InlineData("1.16777216")]
     [InlineData("")]
     public void OtherTextIsRefused(string text) => Assert.False(InetAtonText.TryParse(text, out _));
+
+    // inet_aton itself (conntrack -s, checked against conntrack 1.4.7) stops at white space; before it, it is as strict.
+    [Theory]
+    [InlineData("1.2.3.4 junk", true)]
+    [InlineData("1.2.3\tx", true)]
+    [InlineData("1.2.3.4\n", true)]
+    [InlineData("1.2.3.4junk", false)]
+    [InlineData(" 1.2.3.4", false)]
+    [InlineData("1. 2", false)]
+    public void TheTextBeforeWhiteSpaceIsWhatInetAtonReads(string text, bool accepted)
+    {
+        Assert.Equal(accepted, InetAtonText.TryParseToSpace(text, out uint address));
+        if (accepted)
+            Assert.True(InetAtonText.TryParse(text.Split(' ', '\t', '\n')[0], out uint exact) && exact == address);
+    }
 }

@@ -132,7 +132,7 @@ public abstract record NfctCommand
             int state = NfctStateNames.IndexOf(protocol, rest[0]);
             if (state < 0)
                 return new NfctRefused($"{MessagePrefix}Wrong state name: `{rest[0]}' for protocol `{protocolName}'\n");
-            values[state] = unchecked((uint)CAtoi(rest[1], out bool outOfRange));
+            values[state] = unchecked((uint)CNumberText.Atoi(rest[1], out bool outOfRange));
             if (outOfRange)
                 staleErrno = RangeError;
         }
@@ -188,38 +188,6 @@ public abstract record NfctCommand
             end += width;
         }
         return name[..end];
-    }
-
-    /// <summary>
-    /// glibc's atoi, which is (int)strtol(text, NULL, 10): leading white space, a sign, decimal digits up to the
-    /// first other character (none: 0); strtol saturates at the 64-bit limits (and sets errno to ERANGE,
-    /// <paramref name="outOfRange"/>), and the cast keeps the low 32 bits.
-    /// </summary>
-    internal static int CAtoi(string text, out bool outOfRange)
-    {
-        int i = 0;
-        while (i < text.Length && text[i] is ' ' or '\t' or '\n' or '\v' or '\f' or '\r')
-            i++;
-        bool negative = false;
-        if (i < text.Length && text[i] is '+' or '-')
-            negative = text[i++] == '-';
-        ulong magnitude = 0;
-        bool saturated = false;
-        for (; i < text.Length && char.IsAsciiDigit(text[i]); i++)
-        {
-            ulong digit = (ulong)(text[i] - '0');
-            if (magnitude > (ulong.MaxValue - digit) / 10)
-                saturated = true;
-            else
-                magnitude = magnitude * 10 + digit;
-        }
-        outOfRange = saturated || magnitude > (negative ? (ulong)long.MaxValue + 1 : long.MaxValue);
-        long value;
-        if (outOfRange)
-            value = negative ? long.MinValue : long.MaxValue;
-        else
-            value = negative ? unchecked(-(long)magnitude) : (long)magnitude;
-        return unchecked((int)value);
     }
 
     /// <summary>glibc's strerror(ERANGE).</summary>
