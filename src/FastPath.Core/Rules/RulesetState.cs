@@ -65,7 +65,7 @@ public sealed class RulesetState
     private readonly bool _tracking; // the ruleset uses conntrack, or tracking is always on
     private readonly int[] _stackChains;     // ids, not references: a push stores no GC reference
     private readonly int[] _stackPositions;
-    private readonly FamilyKey? _ipv4Key;  // null unless every recent match of the family looks up one key
+    private readonly FamilyKey? _ipv4Key;  // null unless every recent match of the family looks up one key, and Prepare has work with it
     private readonly FamilyKey? _ipv6Key;
     // This worker's allocations start and end with a guard: its counters and tables share no cache line with another worker's.
     private readonly CacheLineGuard _leadingGuard;
@@ -187,6 +187,8 @@ public sealed class RulesetState
         if (keys.Count != 1)
             return null;
         var large = steps.Select(step => RecentTables[step.Table]).Where(table => table.FootprintBytes >= PrefetchedTableBytes).Distinct().ToArray();
+        if (large.Length == 0 && !_shards.IsSharded)
+            return null;
         return new(keys[0].Side, keys[0].Mask, large.Length == 0 ? null : large);
     }
 
