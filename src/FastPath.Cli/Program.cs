@@ -189,9 +189,12 @@ public static class Program
                                     the connections as conntrack -L prints them (counters while
                                     nf_conntrack_acct is 1), with timeout-policy=NAME last on a line
                                     when the connection has one; the summary line on stderr.
-                                    FILTERS: -p PROTO, -f ipv4|ipv6, -s ADDR[/N],
-                                    -d ADDR[/N], --sport N, --dport N, --state STATE (after -p),
-                                    --timeout-policy NAME
+                                    FILTERS: -p PROTO, -f ipv4|ipv6, -s ADDR[/N], -d ADDR[/N],
+                                    -r ADDR, -q ADDR (the reply's source and destination); after
+                                    -p: --sport N, --dport N, --reply-port-src N, --reply-port-dst N,
+                                    --state STATE, --icmp-type N, --icmp-code N, --icmp-id N;
+                                    --timeout-policy NAME. Read as conntrack reads them: --dport=N,
+                                    -pudp, any unambiguous prefix of a long option (--dp N)
           conntrack -D [FILTERS]    delete the connections FILTERS select (every one without filters) and
                                     print them as -L does; the count on stderr, exit status 1 if none
           conntrack -F              delete every connection

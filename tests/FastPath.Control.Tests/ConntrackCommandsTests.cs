@@ -167,6 +167,14 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Single(Lines(Conntrack("-L", "--timeout-policy", "udp-long")));
         Assert.Equal("4\n", Conntrack("-C").Text);
 
+        // The reply tuple, and getopt_long's forms: abbreviations, "=VALUE", values attached to short options.
+        Assert.Single(Lines(Conntrack("-L", "-r", "192.168.1.30")));
+        Assert.Equal(2, Lines(Conntrack("-L", "-q", "10.0.0.1", "-p", "udp")).Length);
+        Assert.Single(Lines(Conntrack("-L", "-p", "udp", "--reply-port-src", "123")));
+        Assert.Single(Lines(Conntrack("-L", "-p", "icmpv6", "--icmpv6-type", "128")));
+        Assert.Single(Lines(Conntrack("-L", "-pudp", "--dp=123")));
+        Assert.Single(Lines(Conntrack("--dum", "--reply-s", "192.168.1.30", "--pro", "udp")));
+
         // conntrack's own readings: inet_aton's forms, a prefix of nothing, atoi's ports (0x7b is 0), strtoul's protocols.
         Assert.Equal(3, Lines(Conntrack("-L", "-s", "10.1")).Length);
         Assert.Equal(3, Lines(Conntrack("-L", "-s", "10.0.0.1 and more")).Length);
@@ -207,6 +215,13 @@ public sealed class ConntrackCommandsTests : IDisposable
     [InlineData("unknown option `--json'", "-F", "--json")]
     [InlineData("unknown option `--state'", "-D", "--state", "ESTABLISHED")]
     [InlineData("mismatched address family", "-D", "-s", "::1", "-f", "ipv4")]
+    [InlineData("unknown option `--d'", "-L", "--d", "1")]
+    [InlineData("unknown option `--dport=1'", "-L", "--dport=1")]
+    [InlineData("option `--sp' requires an argument", "-L", "-p", "udp", "--sp")]
+    [InlineData("CIDR notation unavailable for `--reply-src'", "-L", "-r", "10.0.0.1/8")]
+    [InlineData("Illegal option `--reply-dst' with this command", "-F", "-q", "10.0.0.1")]
+    [InlineData("Illegal option `--src' with this command", "-C", "-s", "10.0.0.1")]
+    [InlineData("unknown option `-m'", "-L", "-m", "1")]
     public void UsageErrorsAreConntracksMessages(string message, params string[] args)
     {
         var response = Conntrack(args);

@@ -297,12 +297,12 @@ public class ConntrackQueryTests
     [Fact]
     public void AModuleGivesItsOptionsByNameInAnyCaseOrByNumber()
     {
-        Assert.Equal("ESTABLISHED", Accepted("-L", "-p", "TCP", "--state", "ESTABLISHED").State);
-        Assert.Equal("ESTABLISHED", Accepted("-L", "-p", "0x6", "--state", "ESTABLISHED").State);
+        Assert.Equal(((byte)6, "ESTABLISHED"), Accepted("-L", "-p", "TCP", "--state", "ESTABLISHED").State);
+        Assert.Equal(((byte)6, "ESTABLISHED"), Accepted("-L", "-p", "0x6", "--state", "ESTABLISHED").State);
         Assert.Equal((ushort)16, Accepted("-L", "-p", "Tcp", "--dport", "16").DestinationPort);
         Assert.Equal((ushort)16, Accepted("-L", "-p", "UDP", "--dport", "16").DestinationPort);
         Assert.Equal((ushort)1, Accepted("-L", "-p", "UDPlite", "--dport", "1").DestinationPort);
-        Assert.Equal("CLOSED", Accepted("-L", "-p", "SCTP", "--state", "CLOSED").State);
+        Assert.Equal(((byte)132, "CLOSED"), Accepted("-L", "-p", "SCTP", "--state", "CLOSED").State);
         Assert.Equal("unknown option `--dport'", Refused("-L", "-p", "esp", "--dport", "1"));
         Assert.Equal("unknown option `--dport'", Refused("-L", "-p", "50", "--dport", "1"));
         Assert.Equal("unknown option `--state'", Refused("-L", "-p", "mptcp", "--state", "ESTABLISHED"));

@@ -114,6 +114,16 @@ public sealed class FastpathctlTests : IDisposable
         (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "--sport", "5"]);
         Assert.Equal((2, ""), (code, stdout));
         Assert.Equal("conntrack v1.4.7 (conntrack-tools): unknown option `--sport'\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
+
+        // getopt_long's abbreviations: conntrack (opterr 0) prints no getopt message, only its own.
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "--du", "--p", "udp", "--dp=53"]);
+        Assert.Equal(0, code);
+        Assert.StartsWith("udp      17 30 src=10.0.0.1 dst=192.168.1.20 sport=40000 dport=53 ", stdout);
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-p", "tcp", "--st", "ESTABLISHED"]);
+        Assert.Equal((2, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): unknown option `--st'\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
     }
 
     /// <summary>conntrack takes "-s 1.2.3" (inet_aton) and "--dport 0x10" (atoi: port 0), and refuses a bad prefix with status 2.</summary>

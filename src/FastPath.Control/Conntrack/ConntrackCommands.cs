@@ -7,8 +7,9 @@ namespace FastPath.Control.Conntrack;
 
 /// <summary>
 /// The connection table on the control socket: /proc/net/nf_conntrack and the nf_conntrack_* sysctls as the kernel
-/// serves them, and a conntrack command line (-L and -D with filters, -F, -C, --policy-counts) answered with
-/// conntrack's output. The registry given to <see cref="Register"/> must be the one the workers and nfct use.
+/// serves them, and a conntrack command line (-L and -D with filters, -F, -C, --policy-counts), read and answered
+/// as conntrack 1.4.7 reads and answers it. The registry given to <see cref="Register"/> must be the one the
+/// workers and nfct use.
 /// </summary>
 public static class ConntrackCommands
 {
@@ -28,7 +29,7 @@ public static class ConntrackCommands
             (_, name) => sysctls.Read(name));
         commands.RegisterPrefix("write", SysctlDirectory + "/", "NAME", "", "set a sysctl with the kernel's parsing and errnos; timeouts are the defaults nfct default-set changes",
             (request, name) => sysctls.Write(name, request.Payload));
-        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [--sport N] [--dport N] [--state S] [--timeout-policy NAME] [--json], -D [the same filters], -F, -C, --policy-counts [--json]",
+        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [--timeout-policy NAME] [--json], -D [the same filters], -F, -C, --policy-counts [the same filters] [--json]",
             (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, sysctls.Accounting, request.Args));
     }
 

@@ -29,21 +29,13 @@ public enum ConntrackAction
 
 /// <summary>
 /// A conntrack command line (conntrack-tools 1.4.7) as far as FastPath serves it: -L and -D with conntrack's filters
-/// (-p, -f, -s, -d, and after -p the protocol's own --sport, --dport, --state), their values read as conntrack
-/// reads them, -F, -C, and FastPath's own --timeout-policy NAME filter, --policy-counts and --json (with -L and
-/// --policy-counts). Errors carry conntrack's message (for what conntrack also refuses, as conntrack 1.4.7 words it).
+/// (-p, -f, -s, -d, -r, -q, and after -p the protocol module's ports, --state, ICMP type, code and id), -F, -C,
+/// FastPath's own --timeout-policy NAME filter, --policy-counts and --json (with -L and --policy-counts). The line
+/// is read as conntrack reads it: with getopt_long over conntrack's whole option table (<see cref="Getopt"/>),
+/// values as conntrack reads them, and conntrack's checks in its order. Errors carry conntrack's message; an option
+/// conntrack takes that FastPath does not serve is refused, once conntrack's own checks passed, as an unknown one.
 /// </summary>
-public sealed record ConntrackQuery(
-    ConntrackAction Action,
-    bool Json,
-    L3Kind? Family,
-    byte? Protocol,
-    (InetAddress Address, InetAddress Mask)? Source,
-    (InetAddress Address, InetAddress Mask)? Destination,
-    ushort? SourcePort,
-    ushort? DestinationPort,
-    string? State,
-    string? TimeoutPolicy)
+public sealed record ConntrackQuery
 {
     /// <summary>The start of every conntrack message.</summary>
     public const string MessagePrefix = "conntrack v1.4.7 (conntrack-tools): ";
@@ -51,116 +43,239 @@ public sealed record ConntrackQuery(
     /// <summary>The line conntrack adds on stderr after a usage error.</summary>
     public const string TryHelp = "Try `conntrack -h' or 'conntrack --help' for more information.";
 
-    private static readonly string[] s_tcpStates =
-        ["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"];
+    // parse_addr's answers for the prefix: none given, or not a prefix.
+    private const int NoMask = -1, InvalidMask = -2;
 
-    private static readonly string[] s_sctpStates =
-        ["NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"];
+    public ConntrackAction Action { get; init; }
+
+    public bool Json { get; init; }
+
+    public L3Kind? Family { get; init; }
+
+    public byte? Protocol { get; init; }
+
+    public (InetAddress Address, InetAddress Mask)? Source { get; init; }
+
+    public (InetAddress Address, InetAddress Mask)? Destination { get; init; }
+
+    /// <summary>-r: the reply tuple's source, exactly (conntrack takes no prefix there).</summary>
+    public InetAddress? ReplySource { get; init; }
+
+    /// <summary>-q: the reply tuple's destination, exactly.</summary>
+    public InetAddress? ReplyDestination { get; init; }
+
+    public ushort? SourcePort { get; init; }
+
+    public ushort? DestinationPort { get; init; }
+
+    /// <summary>
+    /// The protocol the reply tuple must have: the module's that read the last reply port, or an ICMP value given
+    /// after -r or -q (conntrack sets the reply's protocol then, and compares under it).
+    /// </summary>
+    public byte? ReplyProtocol { get; init; }
+
+    public ushort? ReplySourcePort { get; init; }
+
+    public ushort? ReplyDestinationPort { get; init; }
+
+    /// <summary>A state, as the kernel names it, of the protocol whose module read it (a TCP state selects no SCTP connection).</summary>
+    public (byte Protocol, string Name)? State { get; init; }
+
+    public byte? IcmpType { get; init; }
+
+    public byte? IcmpCode { get; init; }
+
+    public ushort? IcmpId { get; init; }
+
+    public string? TimeoutPolicy { get; init; }
 
     /// <summary>Parses the arguments after "conntrack"; on failure <paramref name="error"/> is conntrack's message without its prefix.</summary>
     public static ConntrackQuery? Parse(IReadOnlyList<string> args, ProtocolNames protocols, out string error)
     {
         error = "";
-        ConntrackAction? action = null;
-        var query = new ConntrackQuery(ConntrackAction.List, false, null, null, null, null, null, null, null, null);
-        L3Kind? addressFamily = null;
-        bool protocolOptions = false;
-        for (int i = 0; i < args.Count; i++)
+        var getopt = new Getopt(["conntrack", .. args], ConntrackOptions.Short, ConntrackOptions.Long);
+        var query = new ConntrackQuery();
+        int? command = null;
+        string commandOption = "";
+        var flags = new HashSet<int>();
+        var module = ProtocolModule.Generic;
+        int merges = 0, moduleFlags = 0;
+        L3Kind? family = null;
+        string? unserved = null;
+        for (int c; (c = getopt.Next()) != -1;)
         {
-            string option = args[i];
-            if (option is "-L" or "--dump" or "-C" or "--count" or "--policy-counts" or "-D" or "--delete" or "-F" or "--flush")
+            string value = getopt.Optarg ?? "";
+            switch (c)
             {
-                if (action is not null)
-                    return Fail("Invalid commands combination", out error);
-                action = option switch
-                {
-                    "-L" or "--dump" => ConntrackAction.List,
-                    "-C" or "--count" => ConntrackAction.Count,
-                    "-D" or "--delete" => ConntrackAction.Delete,
-                    "-F" or "--flush" => ConntrackAction.Flush,
-                    _ => ConntrackAction.PolicyCounts,
-                };
-                continue;
-            }
-            if (option == "--json")
-            {
-                query = query with { Json = true };
-                continue;
-            }
-            if (!option.StartsWith('-'))
-            {
-                // conntrack reads a word after the command as the table to list; FastPath has only this one.
-                if (option != "conntrack")
-                    return Fail($"unknown type `{option}'", out error);
-                continue;
-            }
-            if (!TakesValue(option, protocolOptions ? query.Protocol : null))
-                return Fail($"unknown option `{option}'", out error);
-            if (i + 1 >= args.Count)
-                return Fail($"option `{option}' requires an argument", out error);
-            string value = args[++i];
-            switch (option)
-            {
-                case "-p" or "--proto" or "--protonum":
-                    if (!TryProtocol(value, protocols, out byte protocol, out protocolOptions))
+                case '?':
+                    return Fail($"unknown option `{getopt.Argument(getopt.Optind - 1)}'", out error);
+                case ':':
+                    return Fail($"option `{getopt.Argument(getopt.Optind - 1)}' requires an argument", out error);
+                case 'L' or 'D' or 'F' or 'C' or 'I' or 'U' or 'G' or 'E' or 'A' or 'S' or 'V' or 'h' or ConntrackOptions.PolicyCounts:
+                    // conntrack reads the argument after one of its commands as the table, by any prefix of its name;
+                    // FastPath has only the conntrack table (the others are expect, dying and unconfirmed).
+                    if (c != ConntrackOptions.PolicyCounts && TakeTable(getopt) is { } table
+                        && !(table.Length > 0 && "conntrack".StartsWith(table, StringComparison.Ordinal)))
+                    {
+                        return Fail($"unknown type `{table}'", out error);
+                    }
+                    if (command is not null)
+                        return Fail("Invalid commands combination", out error);
+                    (command, commandOption) = (c, getopt.Option);
+                    break;
+                case 'p':
+                    if (!TryProtocol(value, protocols, out byte protocol, out module))
                         return Fail($"`{value}' unsupported protocol", out error);
+                    getopt.LongOptions.AddRange(module.LongOptions(++merges * ConntrackOptions.ModuleOffset));
+                    flags.Add(c);
                     query = query with { Protocol = protocol };
                     break;
-                case "-f" or "--family":
+                case 'f':
                     // conntrack compares the first four characters only: "ipv4x" is ipv4.
-                    L3Kind family = value.StartsWith("ipv4", StringComparison.Ordinal) ? L3Kind.IPv4
+                    L3Kind named = value.StartsWith("ipv4", StringComparison.Ordinal) ? L3Kind.IPv4
                         : value.StartsWith("ipv6", StringComparison.Ordinal) ? L3Kind.IPv6
                         : L3Kind.None;
-                    if (family == L3Kind.None)
+                    if (named == L3Kind.None)
                         return Fail($"`{value}' unsupported protocol", out error);
-                    if (addressFamily is { } seen && seen != family)
+                    if ((family ??= named) != named)
                         return Fail("mismatched address family", out error);
-                    query = query with { Family = family };
+                    flags.Add(c);
                     break;
-                case "-s" or "--src" or "--orig-src" or "-d" or "--dst" or "--orig-dst":
-                    if (!TryNetwork(value, out var network, out L3Kind networkFamily, out bool validPrefix))
+                case 's' or 'd' or 'r' or 'q':
+                    if (!TryAddress(value, out var address, out L3Kind addressFamily, out int mask))
                         return Fail($"Invalid IP address `{value}'", out error);
-                    if ((addressFamily ?? query.Family) is { } known && known != networkFamily)
+                    if ((family ??= addressFamily) != addressFamily)
                         return Fail("mismatched address family", out error);
-                    if (!validPrefix)
+                    if (mask != NoMask && c is 'r' or 'q')
+                        return Fail($"CIDR notation unavailable for `--{ConntrackOptions.Long.First(o => o.Val == c).Name}'", out error);
+                    if (mask == InvalidMask)
                         return Fail("Invalid netmask", out error);
-                    addressFamily = networkFamily;
-                    query = option is "-s" or "--src" or "--orig-src" ? query with { Source = network } : query with { Destination = network };
+                    flags.Add(c);
+                    query = c switch
+                    {
+                        's' => query with { Source = Network(address, addressFamily, mask) },
+                        'd' => query with { Destination = Network(address, addressFamily, mask) },
+                        'r' => query with { ReplySource = address },
+                        _ => query with { ReplyDestination = address },
+                    };
                     break;
-                case "--sport" or "--orig-port-src" or "--dport" or "--orig-port-dst":
-                    // The protocol modules read a port with atoi and keep its low 16 bits: nothing is refused
-                    // ("0x10", "abc" and "65536" are 0, "22abc" is 22, "-1" is 65535).
-                    ushort port = unchecked((ushort)CNumberText.Atoi(value, out _));
-                    query = option is "--sport" or "--orig-port-src" ? query with { SourcePort = port } : query with { DestinationPort = port };
+                case ConntrackOptions.Json:
+                    query = query with { Json = true };
                     break;
-                case "--state":
-                    bool tcp = query.Protocol == 6;
-                    if (!(tcp ? s_tcpStates : s_sctpStates).Contains(value))
-                        return Fail($"unknown {(tcp ? "TCP" : "SCTP")} state `{value}'", out error);
-                    query = query with { State = value };
-                    break;
-                case "--timeout-policy":
+                case ConntrackOptions.TimeoutPolicy:
                     query = query with { TimeoutPolicy = value };
+                    break;
+                case >= ConntrackOptions.ModuleOffset:
+                    // The last -p's module reads every protocol option, whichever -p merged it in: conntrack hands it
+                    // the option's val less its own offset, cut to a char, i.e. the val in the module that defined it.
+                    int bit = c % ConntrackOptions.ModuleOffset - module.FirstVal;
+                    if (bit < 0 || bit >= module.Bits.Length)
+                        break;
+                    moduleFlags |= 1 << bit;
+                    if (ReadModuleOption(query, module, module.Bits[bit].Sets, value, out error) is not { } read)
+                        return null;
+                    query = read;
+                    break;
+                default:
+                    // An option of conntrack's that FastPath does not serve: conntrack's checks below come first.
+                    if (ConntrackOptions.Flags.Any(f => f.Val == c))
+                        flags.Add(c);
+                    unserved ??= getopt.Option;
                     break;
             }
         }
-        if (action is null)
-            return Fail("no command specified", out error);
-        if (query.Json && action is ConntrackAction.Delete or ConntrackAction.Flush)
+        ConntrackAction? action = command switch
+        {
+            'L' => ConntrackAction.List,
+            'D' => ConntrackAction.Delete,
+            'F' => ConntrackAction.Flush,
+            'C' => ConntrackAction.Count,
+            ConntrackOptions.PolicyCounts => ConntrackAction.PolicyCounts,
+            _ => null,
+        };
+        if (command is not null && action is null)
+            return Fail($"unknown option `{commandOption}'", out error); // a command FastPath does not serve: its legal options are not known here
+        if (query.Json && action is not (ConntrackAction.List or ConntrackAction.PolicyCounts))
             return Fail("unknown option `--json'", out error); // FastPath's --json is for listings; conntrack knows none
-        if (action == ConntrackAction.Flush && IllegalWithFlush(query) is { } illegal)
-            return Fail($"Illegal option `{illegal}' with this command", out error);
-        return query with { Action = action.Value, Family = query.Family ?? addressFamily };
+        if (command is null && flags.Count == 0 && query.TimeoutPolicy is null)
+            return Fail("no command specified", out error);
+        // Without a command conntrack checks the options against a row that allows none, as -C's.
+        var legal = action switch
+        {
+            ConntrackAction.List or ConntrackAction.PolicyCounts => Legal.List,
+            ConntrackAction.Delete => Legal.Delete,
+            ConntrackAction.Flush => Legal.Flush,
+            _ => Legal.None,
+        };
+        foreach (var (val, name, allowed) in ConntrackOptions.Flags)
+        {
+            if (flags.Contains(val) && (allowed & legal) == 0)
+                return Fail($"Illegal option `--{name}' with this command", out error);
+        }
+        if (query.TimeoutPolicy is not null && (legal & (Legal.List | Legal.Delete)) == 0)
+            return Fail("Illegal option `--timeout-policy' with this command", out error);
+        // The last module's own check (only -L and -D get here with -p): its illegal options, by its own names.
+        for (int bit = 0; bit < module.FlagCount; bit++)
+        {
+            if ((moduleFlags & (1 << bit)) != 0 && (bit >= module.Bits.Length || module.Bits[bit].Sets is ModuleOption.Role or ModuleOption.NoFilter))
+                return Fail($"Illegal option `--{(bit < module.Bits.Length ? module.Bits[bit].Flag : "(null)")}' with this command", out error);
+        }
+        if (unserved is not null)
+            return Fail($"unknown option `{unserved}'", out error);
+        return query with { Action = action!.Value, Family = family };
     }
 
-    // conntrack checks a command's options after reading them all and names the first illegal one in its option
-    // table's order, by its long name (-p is --protonum). -F takes -f, and flushes every family all the same.
-    private static string? IllegalWithFlush(ConntrackQuery query) =>
-        query.Source is not null ? "--src"
-        : query.Destination is not null ? "--dst"
-        : query.Protocol is not null ? "--protonum"
-        : query.TimeoutPolicy is not null ? "--timeout-policy"
-        : null;
+    // conntrack's check_type: the argument after a command that took no value, unless it starts with '-' or '!'.
+    private static string? TakeTable(Getopt getopt)
+    {
+        if (getopt.Optarg is not null || getopt.Optind >= getopt.Count)
+            return null;
+        string next = getopt.Argument(getopt.Optind);
+        if (next.StartsWith('-') || next.StartsWith('!'))
+            return null;
+        getopt.Optind++;
+        return next;
+    }
+
+    // A protocol module's parse_options. Numbers are atoi's cut to their field (GRE reads its keys with strtoul,
+    // base 0), so no port is refused: "0x10", "abc" and "65536" are 0, "22abc" is 22, "-1" is 65535.
+    private static ConntrackQuery? ReadModuleOption(ConntrackQuery query, ProtocolModule module, ModuleOption option, string value, out string error)
+    {
+        error = "";
+        uint number = module.Number == ProtocolModule.Gre ? unchecked((uint)CNumberText.Strtoul(value, out _, out _)) : unchecked((uint)CNumberText.Atoi(value, out _));
+        switch (option)
+        {
+            case ModuleOption.SourcePort:
+                return query with { SourcePort = (ushort)number };
+            case ModuleOption.DestinationPort:
+                return query with { DestinationPort = (ushort)number };
+            case ModuleOption.ReplySourcePort:
+                return query with { ReplySourcePort = (ushort)number, ReplyProtocol = module.Number };
+            case ModuleOption.ReplyDestinationPort:
+                return query with { ReplyDestinationPort = (ushort)number, ReplyProtocol = module.Number };
+            case ModuleOption.IcmpType or ModuleOption.IcmpCode or ModuleOption.IcmpId:
+                query = option switch
+                {
+                    ModuleOption.IcmpType => query with { IcmpType = (byte)number },
+                    ModuleOption.IcmpCode => query with { IcmpCode = (byte)number },
+                    _ => query with { IcmpId = (ushort)number },
+                };
+                // After -r or -q the ICMP modules set the reply's protocol as well.
+                return query.ReplySource is not null || query.ReplyDestination is not null ? query with { ReplyProtocol = module.Number } : query;
+            case ModuleOption.State:
+                // The kernel's names exactly; TCP's LISTEN, for kernels before 2.6.31, is today's SYN_SENT2.
+                var (names, unknown) = module.States;
+                string name = module.Number == 6 && value == "LISTEN" ? "SYN_SENT2" : value;
+                if (!names.Contains(name))
+                    return Fail($"{unknown} `{value}'", out error);
+                return query with { State = (module.Number, name) };
+            case ModuleOption.Role:
+                bool role = "client".StartsWith(value, StringComparison.OrdinalIgnoreCase) || "server".StartsWith(value, StringComparison.OrdinalIgnoreCase);
+                return role ? query : Fail($"Unknown DCCP role `{value}'", out error);
+            default:
+                return query;
+        }
+    }
 
     /// <summary>Whether a connection passes every filter given.</summary>
     public bool Matches(FlowView flow) =>
@@ -168,10 +283,25 @@ public sealed record ConntrackQuery(
         && (Protocol is null || flow.Protocol == Protocol)
         && (Source is not { } source || flow.Original.Source.And(source.Mask) == source.Address)
         && (Destination is not { } destination || flow.Original.Destination.And(destination.Mask) == destination.Address)
-        && (SourcePort is null || flow.Original.SourcePort == SourcePort)
-        && (DestinationPort is null || flow.Original.DestinationPort == DestinationPort)
-        && (State is null || flow.State == State)
+        && (ReplySource is null || flow.Reply.Source == ReplySource)
+        && (ReplyDestination is null || flow.Reply.Destination == ReplyDestination)
+        && (Protocol is not { } protocol || Layer4Matches(protocol, flow, flow.Original, SourcePort, DestinationPort))
+        && (ReplyProtocol is not { } reply || (flow.Protocol == reply && Layer4Matches(reply, flow, flow.Reply, ReplySourcePort, ReplyDestinationPort)))
+        && (State is not { } state || (flow.Protocol == state.Protocol && flow.State == state.Name))
         && (TimeoutPolicy is null || flow.TimeoutPolicy == TimeoutPolicy);
+
+    // libnetfilter_conntrack compares a tuple's layer 4 under the protocol the filter has for it: ports for the
+    // protocols keyed on them (a connection without ports, as DCCP's since Linux 6.16, then matches no port),
+    // the ICMP type, code and id of the original direction for ICMP, nothing for another (GRE's keys neither).
+    private bool Layer4Matches(byte protocol, FlowView flow, FlowTuple tuple, ushort? sourcePort, ushort? destinationPort) => protocol switch
+    {
+        6 or 17 or 136 or 132 or 33 => (sourcePort is null && destinationPort is null)
+            || (FlowTable.HasPorts(flow.Protocol) && (sourcePort is null || tuple.SourcePort == sourcePort)
+                && (destinationPort is null || tuple.DestinationPort == destinationPort)),
+        1 or 58 => (IcmpType is null || flow.Original.IcmpType == IcmpType) && (IcmpCode is null || flow.Original.IcmpCode == IcmpCode)
+            && (IcmpId is null || flow.Original.IcmpId == IcmpId),
+        _ => true,
+    };
 
     private static ConntrackQuery? Fail(string message, out string error)
     {
@@ -179,68 +309,55 @@ public sealed record ConntrackQuery(
         return null;
     }
 
-    // Protocol options exist only once -p named a protocol that has them (conntrack loads them with the protocol).
-    private static bool TakesValue(string option, byte? protocol) => option switch
+    // conntrack's findproto: a protocol module's name in any case ("TCP", "Udp") loads the module and its options;
+    // another name getprotobyname knows ("esp", "ipv6-icmp") gives its number, cut to the byte conntrack sends
+    // ("mptcp", 262, is 6), with the generic module, which has no options; else a number as strtoul reads it whole
+    // (base 0: "0x11" and "+17" are 17, "017" is 15, "-0" is 0; at most 255), with its protocol's module if any.
+    private static bool TryProtocol(string text, ProtocolNames protocols, out byte protocol, out ProtocolModule module)
     {
-        "-p" or "--proto" or "--protonum" or "-f" or "--family" or "-s" or "--src" or "--orig-src" or "-d" or "--dst"
-            or "--orig-dst" or "--timeout-policy" => true,
-        "--sport" or "--orig-port-src" or "--dport" or "--orig-port-dst" => protocol is { } p && FlowTable.HasPorts(p),
-        "--state" => protocol is 6 or 132,
-        _ => false,
-    };
-
-    private static readonly (string Name, byte Number)[] s_protocolModules =
-        [("tcp", 6), ("udp", 17), ("udplite", 136), ("icmp", 1), ("icmpv6", 58), ("sctp", 132), ("dccp", 33), ("gre", 47)];
-
-    // conntrack's findproto: a protocol module's name in any case ("TCP", "Udp"), or a number as strtoul reads
-    // it whole (base 0: "0x11" and "+17" are 17, "017" is 15, "-0" is 0; at most 255), loads the module and its
-    // options; another name getprotobyname knows ("esp", "ipv6-icmp") gives its number, cut to the byte conntrack
-    // sends ("mptcp", 262, is 6), with the generic module, which has no options.
-    private static bool TryProtocol(string text, ProtocolNames protocols, out byte protocol, out bool withOptions)
-    {
-        withOptions = true;
-        foreach (var (name, number) in s_protocolModules)
+        foreach (var candidate in ProtocolModule.All)
         {
-            if (Ascii.EqualsIgnoreCase(name, text))
+            if (Ascii.EqualsIgnoreCase(candidate.Name, text))
             {
-                protocol = number;
+                (protocol, module) = (candidate.Number, candidate);
                 return true;
             }
         }
+        module = ProtocolModule.Generic;
         if (protocols.TryGetNumber(text, out int known))
         {
             protocol = unchecked((byte)known);
-            withOptions = false;
             return true;
         }
         ulong value = CNumberText.Strtoul(text, out int end, out _);
         protocol = unchecked((byte)value);
-        return value <= byte.MaxValue && end > 0 && end == text.Length;
+        if (value > byte.MaxValue || end == 0 || end != text.Length)
+            return false;
+        byte number = protocol;
+        module = ProtocolModule.All.FirstOrDefault(m => m.Number == number) ?? ProtocolModule.Generic;
+        return true;
     }
 
     // conntrack's parse_addr: ADDR or ADDR/PREFIX, of which it reads only the first 45 bytes (it copies the value
     // into an INET6_ADDRSTRLEN buffer). The address is inet_aton's (any of its IPv4 forms, "1.2.3" is 1.2.0.3,
     // text after white space ignored) or else inet_pton's IPv6 (so a dotted quad inet_aton refused, "08.0.0.1",
     // is no address at all); the prefix is strtol's, base 10, over the rest ("/ 8" and "/+8" are 8, "/" alone is
-    // 0), cut to an int. A bad prefix is reported after the family check. The address is kept masked so a match
-    // is one And and one compare.
-    private static bool TryNetwork(string text, out (InetAddress Address, InetAddress Mask) network, out L3Kind family, out bool validPrefix)
+    // 0), cut to an int, or InvalidMask. The caller checks the family before the prefix.
+    private static bool TryAddress(string text, out InetAddress address, out L3Kind family, out int mask)
     {
-        network = default;
         const int BufferBytes = 45;
         if (Encoding.UTF8.GetByteCount(text) > BufferBytes)
             text = Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(text), 0, BufferBytes);
         int slash = text.IndexOf('/');
-        int? prefix = null;
-        validPrefix = true;
+        mask = NoMask;
         if (slash >= 0)
         {
             var digits = text.AsSpan(slash + 1);
-            prefix = unchecked((int)CNumberText.Strtol(digits, out int end, out _));
-            validPrefix = prefix >= 0 && end == digits.Length;
+            mask = unchecked((int)CNumberText.Strtol(digits, out int end, out _));
+            if (mask < 0 || end != digits.Length)
+                mask = InvalidMask;
             text = text[..slash];
         }
-        InetAddress address;
         if (InetAtonText.TryParseToSpace(text, out uint v4))
         {
             address = InetAddress.FromIPv4(v4);
@@ -250,16 +367,19 @@ public sealed record ConntrackQuery(
         {
             return false;
         }
-        int bits = family == L3Kind.IPv6 ? 128 : 32;
-        if (prefix > bits)
-            validPrefix = false;
-        if (!validPrefix)
-            return true;
-        Span<byte> mask = stackalloc byte[16];
-        for (int bit = 0; bit < (prefix ?? bits); bit++)
-            mask[bit / 8] |= (byte)(0x80 >> (bit % 8));
-        var maskAddress = family == L3Kind.IPv6 ? InetAddress.FromIPv6(mask) : InetAddress.FromIPv4(mask[..4]);
-        network = (address.And(maskAddress), maskAddress);
+        if (mask > (family == L3Kind.IPv6 ? 128 : 32))
+            mask = InvalidMask;
         return true;
+    }
+
+    // The network ADDR/PREFIX selects, kept masked so that a match is one And and one compare.
+    private static (InetAddress Address, InetAddress Mask) Network(InetAddress address, L3Kind family, int mask)
+    {
+        int bits = family == L3Kind.IPv6 ? 128 : 32;
+        Span<byte> bytes = stackalloc byte[16];
+        for (int bit = 0; bit < (mask == NoMask ? bits : mask); bit++)
+            bytes[bit / 8] |= (byte)(0x80 >> (bit % 8));
+        var maskAddress = family == L3Kind.IPv6 ? InetAddress.FromIPv6(bytes) : InetAddress.FromIPv4(bytes[..4]);
+        return (address.And(maskAddress), maskAddress);
     }
 }

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+using static FastPath.Control.Conntrack.ModuleOption;
+
+namespace FastPath.Control.Conntrack;
+
+/// <summary>The commands FastPath serves that an option is legal with (conntrack's commands_v_options); -C takes none.</summary>
+[Flags]
+internal enum Legal
+{
+    None = 0,
+    List = 1,
+    Delete = 2,
+    Flush = 4,
+}
+
+/// <summary>What a protocol module's option sets (its parse_options case).</summary>
+internal enum ModuleOption
+{
+    SourcePort,
+    DestinationPort,
+    ReplySourcePort,
+    ReplyDestinationPort,
+    State,
+    IcmpType,
+    IcmpCode,
+    IcmpId,
+
+    /// <summary>DCCP's --role: its value is checked when read, and it is illegal with every command FastPath serves.</summary>
+    Role,
+
+    /// <summary>Masks, expectation tuples, SCTP's verification tags: illegal with every command FastPath serves, and no filter.</summary>
+    NoFilter,
+}
+
+/// <summary>
+/// A conntrack protocol module (extensions/libct_proto_*.c): the options -p merges into the option table, each
+/// option's val (<see cref="FirstVal"/> plus its bit), and per bit the name the module's final check gives it
+/// and what parsing it sets. <see cref="FlagCount"/> is the module's own count of flags: a bit set by another
+/// module's option and named by none of this one's is checked all the same, as the option "(null)".
+/// </summary>
+internal sealed record ProtocolModule(
+    string Name, byte Number, int FirstVal, int FlagCount, (string Flag, ModuleOption Sets)[] Bits, (string Name, int Bit)[] Options)
+{
+    public const byte Gre = 47;
+
+    /// <summary>The generic module, for protocols conntrack has none for: no option, no final check.</summary>
+    public static readonly ProtocolModule Generic = new("unknown", 0, 0, 0, [], []);
+
+    private static readonly (string, ModuleOption)[] s_portBits =
+        [("sport", SourcePort), ("dport", DestinationPort), ("reply-port-src", ReplySourcePort), ("reply-port-dst", ReplyDestinationPort),
+         ("mask-port-src", NoFilter), ("mask-port-dst", NoFilter)];
+
+    private static readonly (string, ModuleOption)[] s_tupleBits = [("tuple-port-src", NoFilter), ("tuple-port-dst", NoFilter)];
+
+    private static readonly (string, int)[] s_portOptions =
+        [("orig-port-src", 0), ("sport", 0), ("orig-port-dst", 1), ("dport", 1), ("reply-port-src", 2), ("reply-port-dst", 3),
+         ("mask-port-src", 4), ("mask-port-dst", 5)];
+
+    /// <summary>The modules of conntrack 1.4.7, each option table in its order.</summary>
+    public static readonly ProtocolModule[] All =
+    [
+        new("tcp", 6, '1', 10, [.. s_portBits, ("state", State), .. s_tupleBits],
+            [.. s_portOptions, ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8)]),
+        new("udp", 17, '1', 9, [.. s_portBits, .. s_tupleBits], [.. s_portOptions, ("tuple-port-src", 6), ("tuple-port-dst", 7)]),
+        new("udplite", 136, '1', 11, [.. s_portBits, .. s_tupleBits],
+            [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
+             ("mask-port-dst", 5), ("tuple-port-src", 6), ("tuple-port-dst", 7), ("sport", 0), ("dport", 1)]),
+        new("icmp", 1, '1', 4, [("icmp-type", IcmpType), ("icmp-code", IcmpCode), ("icmp-id", IcmpId)],
+            [("icmp-type", 0), ("icmp-code", 1), ("icmp-id", 2)]),
+        new("icmpv6", 58, '1', 4, [("icmpv6-type", IcmpType), ("icmpv6-code", IcmpCode), ("icmpv6-id", IcmpId)],
+            [("icmpv6-type", 0), ("icmpv6-code", 1), ("icmpv6-id", 2)]),
+        new("sctp", 132, 1, 14, [.. s_portBits, ("state", State), .. s_tupleBits, ("orig-vtag", NoFilter), ("reply-vtag", NoFilter)],
+            [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
+             ("mask-port-dst", 5), ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8), ("orig-vtag", 9), ("reply-vtag", 10),
+             ("sport", 0), ("dport", 1)]),
+        new("dccp", 33, 1, 13, [.. s_portBits, ("state", State), .. s_tupleBits, ("role", Role)],
+            [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
+             ("mask-port-dst", 5), ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8), ("sport", 0), ("dport", 1), ("role", 9)]),
+        new("gre", Gre, '1', 11,
+            [("srckey", SourcePort), ("dstkey", DestinationPort), ("reply-key-src", ReplySourcePort), ("reply-key-dst", ReplyDestinationPort),
+             ("mask-key-src", NoFilter), ("mask-key-dst", NoFilter), ("tuple-key-src", NoFilter), ("tuple-key-dst", NoFilter)],
+            [("orig-key-src", 0), ("srckey", 0), ("orig-key-dst", 1), ("dstkey", 1), ("reply-key-src", 2), ("reply-key-dst", 3),
+             ("mask-key-src", 4), ("mask-key-dst", 5), ("tuple-key-src", 6), ("tuple-key-dst", 7)]),
+    ];
+
+    /// <summary>The states --state takes (TCP's, SCTP's, DCCP's), as the kernel names them, and conntrack's message for another.</summary>
+    public (string[] Names, string Unknown) States => Number switch
+    {
+        6 => (["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"], "unknown TCP state"),
+        132 => (["NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"], "unknown SCTP state"),
+        _ => (["NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE", "INVALID"], "Unknown DCCP state"),
+    };
+
+    /// <summary>The options -p merges in, their vals raised by the merge's offset so that each merge's are distinct.</summary>
+    public IEnumerable<LongOption> LongOptions(int offset) => Options.Select(o => new LongOption(o.Name, 1, offset + FirstVal + o.Bit));
+}
+
+/// <summary>conntrack 1.4.7's option table (src/conntrack.c) and FastPath's own options.</summary>
+internal static class ConntrackOptions
+{
+    /// <summary>conntrack's getopt_str.</summary>
+    public const string Short = ":L::I::U::D::G::E::F::A::hVs:d:r:q:p:t:u:e:a:z[:]:{:}:m:i:f:o:n::g::c:b:C::Sj::w:l:<:>::(:):";
+
+    /// <summary>Each -p raises the vals of the options it merges in by this much more (conntrack's OPTION_OFFSET).</summary>
+    public const int ModuleOffset = 256;
+
+    // FastPath's own options, with vals that no conntrack option has.
+    public const int PolicyCounts = -2, Json = -3, TimeoutPolicy = -4;
+
+    /// <summary>conntrack's original_opts, then FastPath's own (matched only when spelled out).</summary>
+    public static readonly LongOption[] Long =
+    [
+        new("dump", 2, 'L'), new("create", 2, 'I'), new("add", 2, 'A'), new("delete", 2, 'D'), new("update", 2, 'U'),
+        new("get", 2, 'G'), new("flush", 2, 'F'), new("event", 2, 'E'), new("counter", 2, 'C'), new("stats", 0, 'S'),
+        new("version", 0, 'V'), new("help", 0, 'h'), new("orig-src", 1, 's'), new("src", 1, 's'), new("orig-dst", 1, 'd'),
+        new("dst", 1, 'd'), new("reply-src", 1, 'r'), new("reply-dst", 1, 'q'), new("protonum", 1, 'p'), new("timeout", 1, 't'),
+        new("status", 1, 'u'), new("zero", 0, 'z'), new("event-mask", 1, 'e'), new("tuple-src", 1, '['), new("tuple-dst", 1, ']'),
+        new("mask-src", 1, '{'), new("mask-dst", 1, '}'), new("nat-range", 1, 'a'), new("mark", 1, 'm'), new("secmark", 1, 'c'),
+        new("id", 2, 'i'), new("family", 1, 'f'), new("src-nat", 2, 'n'), new("dst-nat", 2, 'g'), new("output", 1, 'o'),
+        new("buffer-size", 1, 'b'), new("any-nat", 2, 'j'), new("zone", 1, 'w'), new("label", 1, 'l'), new("label-add", 1, '<'),
+        new("label-del", 2, '>'), new("orig-zone", 1, '('), new("reply-zone", 1, ')'),
+        new("policy-counts", 0, PolicyCounts, ExactOnly: true), new("json", 0, Json, ExactOnly: true),
+        new("timeout-policy", 1, TimeoutPolicy, ExactOnly: true),
+    ];
+
+    /// <summary>
+    /// conntrack's optflags in the order it checks them after reading every option: the option's short name, its
+    /// name in "Illegal option", and the commands FastPath serves it is legal with (--nat-range, only warned
+    /// about, sets no flag).
+    /// </summary>
+    public static readonly (char Val, string Name, Legal Legal)[] Flags =
+    [
+        ('s', "src", Legal.List | Legal.Delete), ('d', "dst", Legal.List | Legal.Delete),
+        ('r', "reply-src", Legal.List | Legal.Delete), ('q', "reply-dst", Legal.List | Legal.Delete),
+        ('p', "protonum", Legal.List | Legal.Delete), ('t', "timeout", Legal.Delete), ('u', "status", Legal.List | Legal.Delete),
+        ('z', "zero", Legal.List), ('e', "event-mask", Legal.None), ('[', "tuple-src", Legal.None), (']', "tuple-dst", Legal.None),
+        ('{', "mask-src", Legal.List | Legal.Delete), ('}', "mask-dst", Legal.List | Legal.Delete),
+        ('m', "mark", Legal.List | Legal.Delete), ('i', "id", Legal.Delete), ('f', "family", Legal.List | Legal.Delete | Legal.Flush),
+        ('n', "src-nat", Legal.List | Legal.Delete), ('g', "dst-nat", Legal.List | Legal.Delete), ('o', "output", Legal.List | Legal.Delete),
+        ('c', "secmark", Legal.List), ('b', "buffer-size", Legal.None), ('j', "any-nat", Legal.List), ('w', "zone", Legal.List | Legal.Delete),
+        ('l', "label", Legal.List | Legal.Delete), ('<', "label-add", Legal.None), ('>', "label-del", Legal.None),
+        ('(', "orig-zone", Legal.List | Legal.Delete), (')', "reply-zone", Legal.List | Legal.Delete),
+    ];
+}

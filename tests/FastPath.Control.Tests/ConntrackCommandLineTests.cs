@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Control.Conntrack;
+using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Packets;
+using Xunit;
+
+namespace FastPath.Control.Tests;
+
+/// <summary>
+/// How conntrack 1.4.7 cuts its command line (getopt_long over its whole option table, with the protocol modules'
+/// options merged in at each -p), its reply-tuple filters, and its checks after reading every option. Each case
+/// was run through Debian 12's conntrack on Linux 6.18 in a network namespace, listing entries made with
+/// conntrack -I that <see cref="s_flows"/> mirrors; the expected answer is what conntrack did.
+/// </summary>
+public class ConntrackCommandLineTests
+{
+    private static readonly ProtocolNames s_protocols = ProtocolNames.Parse("""
+        tcp	6	TCP
+        udp	17	UDP
+        esp	50	IPSEC-ESP
+        ipv6-icmp 58	IPv6-ICMP
+        """);
+
+    private static readonly (string Name, FlowView Flow)[] s_flows =
+    [
+        ("udp53", Flow(17, "10.0.0.1", "10.0.0.2", 1000, 53)),
+        ("udp-nat", Flow(17, "10.0.0.1", "10.0.0.2", 1001, 16) with { Reply = Tuple("10.9.9.9", "10.0.0.1", 16, 1001) }),
+        ("udp6", Flow(17, "::1", "::2", 5, 16)),
+        ("tcp", Flow(6, "10.0.0.3", "10.0.0.4", 2000, 16, "ESTABLISHED")),
+        ("tcp-syn2", Flow(6, "9.9.9.1", "9.9.9.2", 1, 2, "SYN_SENT2")),
+        ("sctp", Flow(132, "3.3.3.3", "4.4.4.4", 7, 8, "ESTABLISHED")),
+        ("udplite", Flow(136, "11.0.0.1", "11.0.0.2", 16, 17)),
+        ("gre", Flow(47, "1.1.1.1", "2.2.2.2", 0, 0)),
+        ("esp", Flow(50, "5.5.5.5", "6.6.6.6", 0, 0)),
+        ("icmp", Flow(1, "7.7.7.7", "8.8.8.8", 0, 0) with
+            { Original = Tuple("7.7.7.7", "8.8.8.8", 0, 0) with { IcmpType = 8, IcmpId = 1 }, Reply = Tuple("8.8.8.8", "7.7.7.7", 0, 0) with { IcmpId = 1 } }),
+        ("icmp6", Flow(58, "::1", "::3", 0, 0) with
+            { Original = Tuple("::1", "::3", 0, 0) with { IcmpType = 128, IcmpId = 5 }, Reply = Tuple("::3", "::1", 0, 0) with { IcmpType = 129, IcmpId = 5 } }),
+    ];
+
+    private static FlowTuple Tuple(string source, string destination, ushort sourcePort, ushort destinationPort)
+    {
+        Assert.True(InetAddress.TryParse(source, out var from, out _));
+        Assert.True(InetAddress.TryParse(destination, out var to, out _));
+        return new FlowTuple(from, to, sourcePort, destinationPort, 0, 0, 0);
+    }
+
+    private static FlowView Flow(byte protocol, string source, string destination, ushort sourcePort, ushort destinationPort, string? state = null) =>
+        new(source.Contains(':') ? L3Kind.IPv6 : L3Kind.IPv4, protocol, Tuple(source, destination, sourcePort, destinationPort),
+            Tuple(destination, source, destinationPort, sourcePort), state, 100, false, false, 0, 0, 0, 0, null);
+
+    private static ConntrackQuery? Parse(string line, out string error) =>
+        ConntrackQuery.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries), s_protocols, out error);
+
+    private static string Selected(string line)
+    {
+        var query = Parse(line, out string error);
+        Assert.True(query is not null, error);
+        return string.Join(' ', s_flows.Where(f => query.Matches(f.Flow)).Select(f => f.Name));
+    }
+
+    private static string Refused(string line)
+    {
+        Assert.Null(Parse(line, out string error));
+        return error;
+    }
+
+    private const string All = "udp53 udp-nat udp6 tcp tcp-syn2 sctp udplite gre esp icmp icmp6";
+
+    // getopt_long: values attached or after '=', long options by any unambiguous prefix; arguments that are not
+    // options are passed over (after a command, one is its table), and "--" ends the options.
+    [Theory]
+    [InlineData("-L -p udp --dport=16", "udp-nat udp6")]
+    [InlineData("-L -p udp --dp 16", "udp-nat udp6")]
+    [InlineData("-L -p udp --dp=16", "udp-nat udp6")]
+    [InlineData("-L -s10.0.0.1", "udp53 udp-nat")]
+    [InlineData("-L -pudp --sp=1000", "udp53")]
+    [InlineData("-L --p udp", "udp53 udp-nat udp6")]
+    [InlineData("-L --pro udp", "udp53 udp-nat udp6")]
+    [InlineData("-L --fam ipv6", "udp6 icmp6")]
+    [InlineData("-L --family=ipv6", "udp6 icmp6")]
+    [InlineData("-L --orig-s 10.0.0.1", "udp53 udp-nat")]
+    [InlineData("-L --src=10.0.0.1/8", "udp53 udp-nat tcp")]
+    [InlineData("-L --protonum=tcp --dport=16", "tcp")]
+    [InlineData("-L -p tcp --orig-port-src=2000", "tcp")]
+    [InlineData("-L -p tcp --sp 1 --dp 2", "tcp-syn2")]
+    [InlineData("--du", All)]
+    [InlineData("--dump=x -s 10.0.0.1", "udp53 udp-nat")]
+    [InlineData("-Lexpect", All)]
+    [InlineData("-Lp udp", All)]
+    [InlineData("-LD", All)]
+    [InlineData("-L conn", All)]
+    [InlineData("-L c", All)]
+    [InlineData("junk -L", All)]
+    [InlineData("-L -p tcp junk", "tcp tcp-syn2")]
+    [InlineData("-L -f ipv4 !", "udp53 udp-nat tcp tcp-syn2 sctp udplite gre esp icmp")]
+    [InlineData("-L --", All)]
+    [InlineData("-L -- -p tcp", All)]
+    [InlineData("-L -- junk -xz", All)]
+    public void TheCommandLineIsCutAsGetoptLongCutsIt(string line, string selected) => Assert.Equal(selected, Selected(line));
+
+    // conntrack sets opterr to 0: getopt prints nothing, and conntrack names argv[optind - 1], which inside a
+    // cluster of short options is still the argument before it, after the non-options getopt moved behind.
+    [Theory]
+    [InlineData("-L --dport=16", "unknown option `--dport=16'")]
+    [InlineData("-L --d 1", "unknown option `--d'")]
+    [InlineData("--d", "unknown option `--d'")]
+    [InlineData("-L --s 1", "unknown option `--s'")]
+    [InlineData("-L --sr 1", "unknown option `--sr'")]
+    [InlineData("-L --f ipv6", "unknown option `--f'")]
+    [InlineData("-L --or 1.2.3.4", "unknown option `--or'")]
+    [InlineData("-L --orig 10.0.0.1", "unknown option `--orig'")]
+    [InlineData("-L --reply 10.0.0.1", "unknown option `--reply'")]
+    [InlineData("-L --rep 10.9.9.9", "unknown option `--rep'")]
+    [InlineData("-L -p tcp --st ESTABLISHED", "unknown option `--st'")]
+    [InlineData("-L -p tcp --sta ESTABLISHED", "unknown option `--sta'")]
+    [InlineData("-L -p tcp --stat ESTABLISHED", "unknown option `--stat'")]
+    [InlineData("-L -p tcp --sta=X", "unknown option `--sta=X'")]
+    [InlineData("-L -p tcp --orig-port 16", "unknown option `--orig-port'")]
+    [InlineData("-L -p tcp --reply-port 16", "unknown option `--reply-port'")]
+    [InlineData("-L -p gre --s 1", "unknown option `--s'")]
+    [InlineData("-L -p icmp --icmp 8", "unknown option `--icmp'")]
+    [InlineData("-L --nosuch", "unknown option `--nosuch'")]
+    [InlineData("-L --zero=1", "unknown option `--zero=1'")]
+    [InlineData("--version=x", "unknown option `--version=x'")]
+    [InlineData("-L --=x", "unknown option `--=x'")]
+    [InlineData("-L -x", "unknown option `-x'")]
+    [InlineData("-L -zx", "unknown option `-zx'")]
+    [InlineData("-L -xz", "unknown option `-L'")]
+    [InlineData("-xL", "unknown option `conntrack'")]
+    [InlineData("-xs", "unknown option `conntrack'")]
+    [InlineData("junk -x", "unknown option `-x'")]
+    [InlineData("junk -xz", "unknown option `junk'")]
+    [InlineData("a b -L -xz", "unknown option `b'")]
+    [InlineData("-L -p tcp junk1 junk2 -xz", "unknown option `junk2'")]
+    [InlineData("-L --src", "option `--src' requires an argument")]
+    [InlineData("-L -s", "option `-s' requires an argument")]
+    [InlineData("-L -p udp --sp", "option `--sp' requires an argument")]
+    [InlineData("-L -zs", "option `-zs' requires an argument")]
+    [InlineData("--dump -s", "option `-s' requires an argument")]
+    [InlineData("-L -r", "option `-r' requires an argument")]
+    [InlineData("-L --dst=", "Invalid IP address `'")]
+    [InlineData("-sx", "Invalid IP address `x'")]
+    [InlineData("-L junk", "unknown type `junk'")]
+    [InlineData("-L conntrackx", "unknown type `conntrackx'")]
+    [InlineData("-L a -- -xz", "unknown type `a'")]
+    [InlineData("-L --dump", "Invalid commands combination")]
+    [InlineData("-L -Ls", "Invalid commands combination")]
+    [InlineData("-L -C", "Invalid commands combination")]
+    [InlineData("-L -V", "Invalid commands combination")]
+    [InlineData("-L -h", "Invalid commands combination")]
+    public void GetoptErrorsAreConntracksOwn(string line, string message) => Assert.Equal(message, Refused(line));
+
+    // -r and -q compare the reply tuple's addresses exactly; they set the family as -s and -d do.
+    [Theory]
+    [InlineData("-L -r 10.9.9.9", "udp-nat")]
+    [InlineData("-L -r10.9.9.9", "udp-nat")]
+    [InlineData("-L --reply-s 10.9.9.9", "udp-nat")]
+    [InlineData("-L --reply-src=10.9.9.9", "udp-nat")]
+    [InlineData("-L -r 10.0.0.2", "udp53")]
+    [InlineData("-L -q 10.0.0.1", "udp53 udp-nat")]
+    [InlineData("-L --reply-d 10.0.0.1", "udp53 udp-nat")]
+    [InlineData("-L -q 10.0.0.1 -r 10.0.0.2", "udp53")]
+    [InlineData("-L -r 10.9.9.9 -s 10.0.0.1", "udp-nat")]
+    [InlineData("-L -r 10.0.0.2 -q 10.0.0.1 -s 10.0.0.1", "udp53")]
+    [InlineData("-L -r 10.9.9", "")]
+    [InlineData("-L -r ::2", "udp6")]
+    [InlineData("-L -q ::1", "udp6 icmp6")]
+    [InlineData("-L -r ::2 -s ::1 -q ::1", "udp6")]
+    [InlineData("-L -r 1.2.3.4 --reply-src 10.9.9.9", "udp-nat")]
+    [InlineData("-L -r 10.9.9.9 -r 1.2.3.4", "")]
+    [InlineData("-L -p udp --reply-port-src 16", "udp-nat udp6")]
+    [InlineData("-L -p udp --reply-port-dst 1001", "udp-nat")]
+    [InlineData("-L -p udp --reply-port-s 53", "udp53")]
+    [InlineData("-L -p udp --reply-port-src=53", "udp53")]
+    [InlineData("-L -p udp --reply-port-dst 1001 -r 10.9.9.9", "udp-nat")]
+    [InlineData("-L -p udp -r 10.9.9.9 --reply-port-dst 1000", "")]
+    [InlineData("-L -p tcp --reply-port-src 16", "tcp")]
+    [InlineData("-L -p tcp --reply-port-src 16 --reply-port-dst 2000", "tcp")]
+    [InlineData("-L -p tcp --reply-port-d 16", "")]
+    [InlineData("-L -p sctp --reply-port-src 8", "sctp")]
+    [InlineData("-L -p udplite --sp 16 --reply-port-src 17", "udplite")]
+    public void ReplyFiltersSelectByTheReplyTuple(string line, string selected) => Assert.Equal(selected, Selected(line));
+
+    [Theory]
+    [InlineData("-L -r 10.9.9.9/32", "CIDR notation unavailable for `--reply-src'")]
+    [InlineData("-L -r 10.9.9.9/", "CIDR notation unavailable for `--reply-src'")]
+    [InlineData("-L -r 10.9.9.9/99", "CIDR notation unavailable for `--reply-src'")]
+    [InlineData("-L -r 10.9.9.9/x", "CIDR notation unavailable for `--reply-src'")]
+    [InlineData("-L -q 10.0.0.1/8", "CIDR notation unavailable for `--reply-dst'")]
+    [InlineData("-L -q 10.0.0.1/", "CIDR notation unavailable for `--reply-dst'")]
+    [InlineData("-L --reply-dst 10.0.0.1/8", "CIDR notation unavailable for `--reply-dst'")]
+    [InlineData("-L -r bad", "Invalid IP address `bad'")]
+    [InlineData("-L -r bad/8", "Invalid IP address `bad/8'")]
+    [InlineData("-L -r 10.9.9.9 -r bad", "Invalid IP address `bad'")]
+    [InlineData("-L -f ipv4 -r ::2", "mismatched address family")]
+    [InlineData("-L -r ::2 -f ipv4", "mismatched address family")]
+    [InlineData("-L -f ipv4 -r ::2/64", "mismatched address family")]
+    [InlineData("-L -r ::2/64 -f ipv4", "CIDR notation unavailable for `--reply-src'")]
+    [InlineData("-L -s 10.0.0.1 -r ::2", "mismatched address family")]
+    [InlineData("-L -r 1.2.3.4 -f ipv6", "mismatched address family")]
+    [InlineData("-L -f ipv4 -f ipv6", "mismatched address family")]
+    [InlineData("-L --reply-port-src 53", "unknown option `--reply-port-src'")]
+    [InlineData("-L -p udp --reply-port 53", "unknown option `--reply-port'")]
+    [InlineData("-L -p udp --reply-p 53", "unknown option `--reply-p'")]
+    [InlineData("-L -p tcp --reply-port-src", "option `--reply-port-src' requires an argument")]
+    [InlineData("-F -r 1.1.1.1", "Illegal option `--reply-src' with this command")]
+    [InlineData("-F -q 1.1.1.1", "Illegal option `--reply-dst' with this command")]
+    [InlineData("-F -r 1.1.1.1 -s 1.1.1.1", "Illegal option `--src' with this command")]
+    [InlineData("-F -r 1.1.1.1 -p udp", "Illegal option `--reply-src' with this command")]
+    [InlineData("-C -r 1.1.1.1", "Illegal option `--reply-src' with this command")]
+    public void ReplyFiltersAreRefusedAsConntrackRefusesThem(string line, string message) => Assert.Equal(message, Refused(line));
+
+    // Each -p merges its module's options in again; the last -p's module reads every protocol option, by the
+    // option's number in the module that defined it, and the last -p's protocol is the one compared. Ports are
+    // compared only under TCP, UDP, UDP-Lite, SCTP and DCCP (never GRE's keys), ICMP's fields under ICMP, a state
+    // only on its own protocol's connections, reply ports under the protocol of the module that read them.
+    [Theory]
+    [InlineData("-L -p tcp --state LISTEN", "tcp-syn2")]
+    [InlineData("-L -p icmp --icmp-type 8", "icmp")]
+    [InlineData("-L -p icmp --icmp-type 0", "")]
+    [InlineData("-L -p icmp --icmp-type=8", "icmp")]
+    [InlineData("-L -p icmp --icmp-t 8", "icmp")]
+    [InlineData("-L -p icmp --icmp-id 1 --icmp-code 0", "icmp")]
+    [InlineData("-L -p icmp --icmp-c 0 --icmp-i 1", "icmp")]
+    [InlineData("-L -p icmp --icmp-id 2", "")]
+    [InlineData("-L -p icmp -r 8.8.8.8 --icmp-type 8", "icmp")]
+    [InlineData("-L -p icmpv6 --icmpv6-type 128", "icmp6")]
+    [InlineData("-L -p icmpv6 --icmpv6-type 129", "")]
+    [InlineData("-L -p 58 --icmpv6-type 128", "icmp6")]
+    [InlineData("-L -p dccp --state OPEN", "")]
+    [InlineData("-L -p dccp --sport 1", "")]
+    [InlineData("-L -p gre --srckey 5", "gre")]
+    [InlineData("-L -p gre --reply-key-src 5", "gre")]
+    [InlineData("-L -p 136 --dport 17", "udplite")]
+    [InlineData("-L -p tcp -p udp --dport 16", "udp-nat udp6")]
+    [InlineData("-L -p udp -p tcp --state ESTABLISHED", "tcp")]
+    [InlineData("-L -p sctp -p tcp --dport 16", "tcp tcp-syn2")]
+    [InlineData("-L -p sctp -p tcp --sport 2000", "tcp tcp-syn2")]
+    [InlineData("-L -p tcp -p sctp --dport 16", "sctp")]
+    [InlineData("-L -p sctp --sport 7 -p tcp --dport 16", "")]
+    [InlineData("-L -p tcp --dport 16 -p udp", "udp-nat udp6")]
+    [InlineData("-L -p tcp -p esp --dport 16", "esp")]
+    [InlineData("-L -p tcp -p esp --dp 16", "esp")]
+    [InlineData("-L -p tcp --dport 16 -p esp", "esp")]
+    [InlineData("-L -p tcp -p esp --state NONE", "esp")]
+    [InlineData("-L -p tcp --state NONE -p esp", "")]
+    [InlineData("-L -p tcp --state ESTABLISHED -p sctp", "")]
+    [InlineData("-L -p sctp --state ESTABLISHED -p tcp", "")]
+    [InlineData("-L -p udp --dport 5 -p gre", "gre")]
+    [InlineData("-L -p udp --dport 5 -p icmp", "icmp")]
+    [InlineData("-L -p udp --reply-port-src 5 -p icmp", "")]
+    [InlineData("-L -p udp --reply-port-src 16 -p esp", "")]
+    [InlineData("-L -p tcp --reply-port-src 16 -p udp", "")]
+    [InlineData("-L -p udp --reply-port-src 16 -p gre", "")]
+    [InlineData("-L -p gre --reply-key-src 5 -p udp", "")]
+    [InlineData("-L -p icmp --icmp-type 9 -p udp", "udp53 udp-nat udp6")]
+    [InlineData("-L -p icmp -q 7.7.7.7 --icmp-type 9 -p udp", "")]
+    [InlineData("-L -p tcp --mask-port-src 5 -p esp", "esp")]
+    [InlineData("-L -p sctp --orig-vtag 5 -p esp", "esp")]
+    [InlineData("-L -p sctp --orig-vtag 5 -p icmp", "icmp")]
+    public void ProtocolOptionsAreReadByTheLastModule(string line, string selected) => Assert.Equal(selected, Selected(line));
+
+    // conntrack's checks after reading every option: each option's legality with the command (no command allows
+    // none), in its option table's order, then the last module's own, by its own names ("(null)" for a flag it
+    // counts but does not name). Errors found while reading come first.
+    [Theory]
+    [InlineData("-L -p tcp --state established", "unknown TCP state `established'")]
+    [InlineData("-L -p dccp --state BAD", "Unknown DCCP state `BAD'")]
+    [InlineData("-L -p dccp --role x", "Unknown DCCP role `x'")]
+    [InlineData("-L -p dccp --role CL", "Illegal option `--role' with this command")]
+    [InlineData("-L -p dccp --ro c", "Illegal option `--role' with this command")]
+    [InlineData("-L -p gre --sport 1", "unknown option `--sport'")]
+    [InlineData("-L -p tcp -p udp --dp 16", "unknown option `--dp'")]
+    [InlineData("-L -p tcp -p udp --state ESTABLISHED", "Illegal option `--tuple-port-src' with this command")]
+    [InlineData("-L -p tcp --state ESTABLISHED -p udp", "Illegal option `--tuple-port-src' with this command")]
+    [InlineData("-L -p tcp --mask-port-src 1", "Illegal option `--mask-port-src' with this command")]
+    [InlineData("-L -p udp --tuple-port-src 1", "Illegal option `--tuple-port-src' with this command")]
+    [InlineData("-L -p sctp --orig-vtag 5", "Illegal option `--orig-vtag' with this command")]
+    [InlineData("-L -p sctp --orig-vtag 5 -p tcp", "Illegal option `--(null)' with this command")]
+    [InlineData("-D -p tcp --mask-port-src 1 -s bad", "Invalid IP address `bad'")]
+    [InlineData("-L -t 5", "Illegal option `--timeout' with this command")]
+    [InlineData("-L --time 5", "Illegal option `--timeout' with this command")]
+    [InlineData("-L -m 1 -t 5", "Illegal option `--timeout' with this command")]
+    [InlineData("-L -e NEW", "Illegal option `--event-mask' with this command")]
+    [InlineData("-L -i 5", "Illegal option `--id' with this command")]
+    [InlineData("-L -[ 1.1.1.1", "Illegal option `--tuple-src' with this command")]
+    [InlineData("-D -z", "Illegal option `--zero' with this command")]
+    [InlineData("-D -c 1 -s 1.1.1.1", "Illegal option `--secmark' with this command")]
+    [InlineData("-C -f ipv4", "Illegal option `--family' with this command")]
+    [InlineData("-C -p tcp", "Illegal option `--protonum' with this command")]
+    [InlineData("-C --timeout 5", "Illegal option `--timeout' with this command")]
+    [InlineData("-s 1.2.3.4", "Illegal option `--src' with this command")]
+    [InlineData("-p tcp --dport 5", "Illegal option `--protonum' with this command")]
+    [InlineData("-r 1.1.1.1", "Illegal option `--reply-src' with this command")]
+    [InlineData("-n", "Illegal option `--src-nat' with this command")]
+    [InlineData("--json", "unknown option `--json'")]
+    public void ConntracksChecksComeInItsOrder(string line, string message) => Assert.Equal(message, Refused(line));
+
+    // FastPath's own: options conntrack takes that FastPath does not serve are refused once conntrack's checks
+    // passed, naming the option as written; FastPath's options are matched only when spelled out, so they make
+    // none of conntrack's abbreviations ambiguous (--p is still --protonum).
+    [Theory]
+    [InlineData("-L -m 1", "unknown option `-m'")]
+    [InlineData("-L --mar 1", "unknown option `--mar'")]
+    [InlineData("-L -z", "unknown option `-z'")]
+    [InlineData("-L -a 1", "unknown option `-a'")]
+    [InlineData("-D -t 5 -s 1.1.1.1", "unknown option `-t'")]
+    [InlineData("-V", "unknown option `-V'")]
+    [InlineData("--ver", "unknown option `--ver'")]
+    [InlineData("-L expect", "unknown type `expect'")]
+    [InlineData("-L --js", "unknown option `--js'")]
+    [InlineData("-L --policy", "unknown option `--policy'")]
+    [InlineData("-L --timeout-p x", "unknown option `--timeout-p'")]
+    [InlineData("-C --json", "unknown option `--json'")]
+    [InlineData("--timeout-policy web", "Illegal option `--timeout-policy' with this command")]
+    [InlineData("-C --timeout-policy web", "Illegal option `--timeout-policy' with this command")]
+    [InlineData("junk", "no command specified")]
+    public void WhatFastPathDoesNotServeIsRefused(string line, string message) => Assert.Equal(message, Refused(line));
+
+    [Fact]
+    public void FastPathsOwnOptionsTakeTheirValuesAsLongOptionsDo()
+    {
+        Assert.Equal("web", Parse("-L --timeout-policy=web", out _)!.TimeoutPolicy);
+        Assert.True(Parse("--policy-counts --json -p udp", out _)!.Json);
+        Assert.Equal(ConntrackAction.PolicyCounts, Parse("junk --policy-counts", out _)!.Action);
+    }
+}
