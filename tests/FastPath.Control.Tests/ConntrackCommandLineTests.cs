@@ -326,4 +326,34 @@ public class ConntrackCommandLineTests
         Assert.True(Parse("--policy-counts --json -p udp", out _)!.Json);
         Assert.Equal(ConntrackAction.PolicyCounts, Parse("junk --policy-counts", out _)!.Action);
     }
+
+    [Fact]
+    public void NoCommandLineMakesTheParserThrow()
+    {
+        // A control command never crashes the server: any mix of options, values, clusters, "=", "--" and
+        // stray words is either a query or conntrack's error.
+        string[] words =
+        [
+            "-L", "-D", "-F", "-C", "--policy-counts", "--json", "-p", "tcp", "udp", "icmp", "sctp", "dccp", "gre", "esp", "300",
+            "-s", "-d", "-r", "-q", "-f", "ipv6", "10.0.0.1", "::1", "1.2.3/8", "--sport", "--dport", "--state", "ESTABLISHED",
+            "--reply-port-src", "--icmp-type", "8", "--dp", "--d", "--", "-", "=", "--=", "-pudp", "-Lconn", "-zs", "junk",
+            "--timeout-policy", "web", "--dport=", "-s1.2.3.4", "-xL", "--role", "client", "-t", "-i", "",
+        ];
+        var random = new Random(3);
+        int queries = 0, refusals = 0;
+        for (int i = 0; i < 20_000; i++)
+        {
+            var line = Enumerable.Range(0, random.Next(0, 9)).Select(_ => words[random.Next(words.Length)]).ToList();
+            if (ConntrackQuery.Parse(line, s_protocols, out string error) is null)
+            {
+                Assert.False(string.IsNullOrEmpty(error), string.Join(' ', line));
+                refusals++;
+            }
+            else
+            {
+                queries++;
+            }
+        }
+        Assert.True(queries > 500 && refusals > 500, $"{queries} queries, {refusals} refusals");
+    }
 }
