@@ -87,7 +87,10 @@ baseline() {
 
 # Four flows per source, so the recent limiter lets every connection in (its fourth --set is the last before
 # --update would match) and, once each flow has been seen both ways, every packet is ESTABLISHED: the rows
-# measure tracking, not the limiter. The 1M-flow table holds 2M connections (half full), as the sweep rows.
+# measure tracking, not the limiter. Both programs track the TCP windows on every packet (tcp_in_window, as the
+# kernel): the flows are picked up mid-stream from ACK segments, so both sides are liberal and nothing is INVALID,
+# and after a flow's first segment every one goes through the whole window update. The 1M-flow table holds 2M
+# connections (half full), as the sweep rows.
 conntrack() {
     local rules=perf/conntrack-bench.rules big="--flows 1048576 --sources 262144 --recent-capacity 65536 --conntrack-max 2097152"
     local WARMUP=${WARMUP:-6}

@@ -12,13 +12,26 @@
  * Plain -O2, no SIMD, no prefetching, no specialisation to the ruleset (it is read from the file at start).
  *
  * With a ruleset that uses conntrack (perf/conntrack-bench.rules: raw PREROUTING `-j CT --timeout`, filter
- * `-m conntrack --ctstate`) it also tracks connections the way a C programmer would for this job: a preallocated
- * table of 64-byte entries chained from power-of-two buckets by a symmetric 5-tuple hash, both directions finding
- * the same entry, the kernel's TCP state table (tcp_conntracks) and flag check without window tracking, timeout
- * refresh from the CT template's policy, SEEN_REPLY/ASSURED, a new connection held unconfirmed until the
- * packet's verdict (linked into its bucket if accepted, freed if dropped), an expired one replaced on lookup.
- * Not done (FastPath does them): window and sequence tracking, retransmission counting, early drop when full
- * (this table drops the packet), expiry sweeps (nothing expires during a run), other protocols (INVALID).
+ * `-m conntrack --ctstate`) it also tracks TCP connections as FastPath's FlowTable and TcpTracker do, which is the
+ * kernel's nf_conntrack_proto_tcp.c (tcp_error, tcp_new with nf_conntrack_tcp_loose = 1, nf_conntrack_tcp_packet,
+ * tcp_in_window without NAT offsets): a preallocated table of 128-byte entries (two cache lines: tuple, chain and
+ * deadline, then the TCP state and the counters) chained from power-of-two buckets by a symmetric 5-tuple hash,
+ * both directions finding the same entry. Per TCP packet: the flag check; sequence, acknowledgment and window
+ * read from the header (the SACK blocks when the receiver allowed SACK, window scale and SACK-permitted from a
+ * SYN's options); the state table (tcp_conntracks) with the kernel's special cases (an ignored packet remembered
+ * in last_*, the SYN/ACK that resynchronises, a SYN reopening a closed connection, the RST sequence checks and
+ * challenge ACKs); tcp_in_window on both sides' td_end, td_maxend, td_maxwin, td_maxack, td_scale and flags (a
+ * connection picked up mid-stream from an ACK has both sides liberal), with retransmission counting (last_dir,
+ * last_seq, last_ack, last_end, last_win, retrans); a segment outside the window is INVALID, or let through
+ * without touching the connection where the kernel ignores it (nf_tcp_handle_invalid shortens the timeout of an
+ * assured connection answered out of window by FIN or RST); the timeout chosen as the kernel does (RETRANS,
+ * UNACK, CLOSE, the state's) from the CT template's policy; SEEN_REPLY and ASSURED; a RST as the only reply ends
+ * the connection; a new connection is held unconfirmed until the packet's verdict (linked into its bucket if
+ * accepted, freed if dropped); an expired one is replaced on lookup.
+ * Not done (FastPath does them): early drop when full (this table drops the packet), expiry sweeps (nothing
+ * expires during a run), the clash check when confirming (no packet here is handed to another worker), prefetching
+ * the bucket, the connection's status and seconds left filled in for matches that would read them, protocols other
+ * than TCP (INVALID).
  *
  * Scope: the benchmark mixes are IPv4/TCP only and the ruleset has no ip6tables rules, so IPv6 and other
  * ethertypes are forwarded uninspected, and only TCP gets an L4 parse.
@@ -522,13 +535,25 @@ static bool recent_match(struct recent_table *t, const struct recent_match *m, c
     return matched;
 }
 
-/* ---- Connection tracking: one worker's table of TCP connections. ---- */
+/* ---- Connection tracking: one worker's table of TCP connections, as nf_conntrack_proto_tcp.c tracks them. ---- */
 
 enum { CT_INVALID = 1, CT_ESTABLISHED = 2, CT_RELATED = 4, CT_NEW = 8, CT_UNTRACKED = 64 };   /* XT_CONNTRACK_STATE bits */
 enum { CT_SEEN_REPLY = 1, CT_ASSURED = 2 };
+enum { DIR_ORIGINAL, DIR_REPLY };
 enum { sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2, sIV, sIG };
 enum { TCP_SYN, TCP_SYNACK, TCP_FIN, TCP_ACK, TCP_RST, TCP_NONE };
 enum { TCP_TIMEOUT_RETRANS = 10, TCP_TIMEOUT_UNACK = 11 };
+enum { TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_ACK = 0x10 };
+
+/* The flags of struct ip_ct_tcp_state (IP_CT_TCP_FLAG_*), and the two the kernel keeps in last_flags only. */
+enum {
+    TF_WINDOW_SCALE = 0x01, TF_SACK_PERM = 0x02, TF_CLOSE_INIT = 0x04, TF_BE_LIBERAL = 0x08,
+    TF_DATA_UNACKNOWLEDGED = 0x10, TF_MAXACK_SET = 0x20, TF_EXP_CHALLENGE_ACK = 0x40, TF_SIMULTANEOUS_OPEN = 0x80,
+};
+
+#define TCP_MAX_RETRANS 3                     /* nf_conntrack_tcp_max_retrans */
+#define MAXACKWINCONST 66000
+#define TCP_MAX_WSCALE 14
 
 /* tcp_conntracks[dir][flag index][state] of nf_conntrack_proto_tcp.c. */
 static const uint8_t tcp_conntracks[2][6][10] = {
@@ -565,14 +590,33 @@ static const struct ct_policy {
     { "bench", { 120, 120, 60, 300, 120, 60, 30, 120, 10, 120, 300, 300 } },
 };
 
+/* struct ip_ct_tcp_state: what the tracker knows of one side's sequence space. */
+struct tcp_peer {
+    uint32_t end, maxend, maxwin, maxack;     /* td_end, td_maxend, td_maxwin, td_maxack */
+    uint8_t scale, flags;                     /* td_scale, TF_* */
+};
+
+/* struct ip_ct_tcp: the state, both sides, and the last packet seen (retransmissions, ignored packets). */
+struct tcp_ct {
+    struct tcp_peer seen[2];                  /* original, reply */
+    uint32_t last_seq, last_ack, last_end;
+    uint16_t last_win;
+    uint8_t state, last_dir, last_index, last_wscale, last_flags, retrans;
+};
+
+/* 128 bytes, two cache lines: the lookup (tuple, chain, deadline) in the first 32 bytes, then the TCP state and
+ * the counters, all of which a packet of the connection updates. */
 struct ct_entry {
     uint32_t src, dst;                        /* the original direction's tuple */
     uint16_t sport, dport;
-    uint8_t protocol, state, status, policy;
+    uint8_t protocol, status, policy;
     uint32_t next;                            /* bucket chain, or free list */
     uint64_t deadline;                        /* jiffies */
+    struct tcp_ct tcp;
     uint64_t packets[2], bytes[2];            /* original, reply */
 } __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct ct_entry) == 128, "a connection is two cache lines");
 
 struct ct_table {
     struct ct_entry *entries;
@@ -586,6 +630,31 @@ struct ct_result {
     bool unconfirmed, table_full;
     uint32_t entry, hash;
 };
+
+/* The TCP header fields the tracker reads beyond what the parser keeps (FastPath's TcpSegment). */
+struct tcp_segment {
+    uint32_t seq, ack, end;                   /* end: the kernel's segment_seq_plus_len */
+    uint16_t win;
+    uint8_t flags;
+    uint32_t options_len;
+    const uint8_t *options;
+};
+
+/* What the tracker makes of a packet of a connection, and the timeout (jiffies) when refresh is set. */
+enum { TV_ACCEPT, TV_IGNORE, TV_INVALID, TV_ACCEPT_KILL, TV_REOPEN };
+struct tcp_outcome {
+    uint8_t verdict;
+    bool refresh;
+    uint32_t timeout;
+};
+
+enum { WIN_ACCEPT, WIN_IGNORE, WIN_INVALID };
+
+static inline uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* The kernel's before() and after() on sequence numbers, wrap-safe. */
+static inline bool seq_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
 
 static void ct_init(struct ct_table *t, uint32_t capacity)
 {
@@ -610,25 +679,394 @@ static inline uint32_t ct_hash(uint32_t a, uint16_t a_port, uint32_t b, uint16_t
     return (uint32_t)(h ^ (h >> 32));
 }
 
+/* get_conntrack_index: RST wins, then SYN (with or without ACK), then FIN, then ACK. */
 static inline uint8_t tcp_index(uint8_t flags)
 {
-    if (flags & 0x04)
+    if (flags & TH_RST)
         return TCP_RST;
-    if (flags & 0x02)
-        return flags & 0x10 ? TCP_SYNACK : TCP_SYN;
-    if (flags & 0x01)
+    if (flags & TH_SYN)
+        return flags & TH_ACK ? TCP_SYNACK : TCP_SYN;
+    if (flags & TH_FIN)
         return TCP_FIN;
-    return flags & 0x10 ? TCP_ACK : TCP_NONE;
+    return flags & TH_ACK ? TCP_ACK : TCP_NONE;
 }
 
-/* The timeout after a packet: a RST closes; an unanswered connection never earns more than UNACK. */
-static inline uint64_t tcp_timeout(const struct ct_entry *c, uint8_t index)
+/* A timeout of the connection's policy in jiffies, by kernel index (a state, RETRANS or UNACK). */
+static inline uint32_t tcp_jiffies(const struct ct_entry *c, int index) { return ct_policies[c->policy].tcp[index] * HZ; }
+
+static void read_segment(const uint8_t *frame, const struct packet *p, struct tcp_segment *s)
 {
-    const uint32_t *seconds = ct_policies[c->policy].tcp;
-    uint32_t timeout = index == TCP_RST ? seconds[sCL] : seconds[c->state];
-    if (!(c->status & CT_SEEN_REPLY) && c->state == sES && timeout > seconds[TCP_TIMEOUT_UNACK])
-        timeout = seconds[TCP_TIMEOUT_UNACK];
-    return (uint64_t)timeout * HZ;
+    const uint8_t *tcp = frame + p->l4_offset;
+    s->flags = p->tcp_flags;
+    s->seq = be32(tcp + 4);
+    s->ack = be32(tcp + 8);
+    s->win = be16(tcp + 14);
+    s->end = s->seq + (p->l4_length - p->tcp_header_length) + (s->flags & TH_SYN ? 1 : 0) + (s->flags & TH_FIN ? 1 : 0);
+    s->options = tcp + 20;
+    s->options_len = p->tcp_header_length - 20;
+}
+
+/* The option at *at, stepping over NOPs; false at the end-of-list option or where a length runs past the options. */
+static bool next_option(const struct tcp_segment *s, uint32_t *at, const uint8_t **option, uint32_t *size)
+{
+    const uint8_t *o = s->options;
+    uint32_t i = *at, len = s->options_len;
+    while (i < len && o[i] == 1)
+        i++;
+    if (i >= len || o[i] == 0 || len - i < 2)
+        return false;
+    uint32_t n = o[i + 1];
+    if (n < 2 || n > len - i)
+        return false;
+    *option = o + i;
+    *size = n;
+    *at = i + n;
+    return true;
+}
+
+/* tcp_options: window scale and SACK-permitted. */
+static void tcp_options(const struct tcp_segment *s, struct tcp_peer *peer)
+{
+    const uint8_t *o;
+    uint32_t n, at = 0;
+    if (s->options_len == 0)
+        return;
+    peer->scale = 0;
+    peer->flags &= TF_BE_LIBERAL;
+    while (next_option(s, &at, &o, &n)) {
+        if (o[0] == 4 && n == 2) {
+            peer->flags |= TF_SACK_PERM;
+        } else if (o[0] == 3 && n == 3) {
+            peer->scale = o[2] < TCP_MAX_WSCALE ? o[2] : TCP_MAX_WSCALE;
+            peer->flags |= TF_WINDOW_SCALE;
+        }
+    }
+}
+
+/* tcp_sack: the highest right edge among the blocks of the first well-formed SACK option. */
+static uint32_t tcp_sack(const struct tcp_segment *s, uint32_t sack)
+{
+    const uint8_t *o;
+    uint32_t n, at = 0;
+    while (next_option(s, &at, &o, &n)) {
+        if (o[0] == 5 && n >= 10 && (n - 2) % 8 == 0) {
+            for (uint32_t block = 2; block < n; block += 8) {
+                uint32_t right = be32(o + block + 4);
+                if (seq_after(right, sack))
+                    sack = right;
+            }
+            break;
+        }
+    }
+    return sack;
+}
+
+/* tcp_new: whether a first packet may open a connection, and the original side's window. A SYN opens one; with
+ * nf_conntrack_tcp_loose = 1 so does an ACK, picking the connection up mid-stream with both sides liberal. */
+static bool tcp_new(struct tcp_ct *tcp, const struct tcp_segment *s)
+{
+    uint8_t next = tcp_conntracks[DIR_ORIGINAL][tcp_index(s->flags)][sNO];
+    if (next >= sIV)
+        return false;
+    struct tcp_peer *sender = &tcp->seen[DIR_ORIGINAL];
+    sender->end = s->end;
+    sender->maxwin = s->win ? s->win : 1;
+    if (next == sSS) {
+        sender->maxend = sender->end;
+        tcp_options(s, sender);
+    } else {
+        sender->maxend = sender->end + sender->maxwin;
+        tcp->seen[0].flags = tcp->seen[1].flags = TF_SACK_PERM | TF_BE_LIBERAL;
+    }
+    tcp->last_index = TCP_NONE;
+    return true;
+}
+
+static void tcp_init_sender(struct tcp_peer *sender, struct tcp_peer *receiver, const struct tcp_segment *s, uint32_t end,
+                            uint32_t win, int dir)
+{
+    sender->end = sender->maxend = end;
+    sender->maxwin = win ? win : 1;
+    tcp_options(s, sender);
+    /* RFC 1323: scaling applies only when both sides offered it */
+    if (dir == DIR_REPLY && !((sender->flags & TF_WINDOW_SCALE) && (receiver->flags & TF_WINDOW_SCALE)))
+        sender->scale = receiver->scale = 0;
+}
+
+/* tcp_in_window, with no NAT sequence offset. */
+static int tcp_in_window(struct tcp_ct *tcp, int dir, uint8_t index, const struct tcp_segment *s)
+{
+    struct tcp_peer *sender = &tcp->seen[dir], *receiver = &tcp->seen[!dir];
+    uint32_t seq = s->seq, ack = s->ack, sack = ack, win = s->win, end = s->end;
+
+    if ((receiver->flags & TF_SACK_PERM) && s->options_len)
+        sack = tcp_sack(s, sack);
+
+    if (sender->maxwin == 0) {
+        if (s->flags & TH_SYN) {
+            tcp_init_sender(sender, receiver, s, end, win, dir);
+            if (!(s->flags & TH_ACK))
+                return WIN_ACCEPT;            /* simultaneous open */
+        } else {
+            /* mid-connection: its history is lost to us, so take what this packet says */
+            sender->end = end;
+            uint32_t scaled = win << sender->scale;
+            sender->maxwin = scaled ? scaled : 1;
+            sender->maxend = end + sender->maxwin;
+            if (receiver->maxwin == 0)
+                receiver->end = receiver->maxend = sack;
+            else if (sack == receiver->end + 1)
+                receiver->end++;              /* a reply to a keepalive */
+        }
+    } else if ((s->flags & TH_SYN) && seq_after(end, sender->end) && (tcp->state == sSS || tcp->state == sSR)) {
+        /* RFC 793: a reinitialised TCP may use larger sequence numbers at once; start this side over */
+        tcp_init_sender(sender, receiver, s, end, win, dir);
+        if (dir == DIR_REPLY && !(s->flags & TH_ACK))
+            return WIN_ACCEPT;
+    }
+
+    if (!(s->flags & TH_ACK))
+        ack = sack = receiver->end;
+    else if ((s->flags & (TH_ACK | TH_RST)) == (TH_ACK | TH_RST) && ack == 0)
+        ack = sack = receiver->end;           /* broken stacks send RST|ACK with a zero ack */
+
+    if ((s->flags & TH_RST) && seq == 0 && tcp->state == sSS)
+        seq = end = sender->end;              /* RST answering a SYN */
+
+    bool liberal = sender->flags & TF_BE_LIBERAL;
+    uint32_t maxackwin = sender->maxwin > MAXACKWINCONST ? sender->maxwin : MAXACKWINCONST;
+    if (!seq_before(seq, sender->maxend + 1)) {
+        uint32_t overshot = end - sender->maxend + 1;
+        bool ack_ok = seq_after(sack, receiver->end - maxackwin - 1);
+        bool in_recv_win = receiver->maxwin != 0 && seq_after(end, sender->end - receiver->maxwin - 1);
+        if (in_recv_win && ack_ok && overshot <= receiver->maxwin && seq_before(sack, receiver->end + 1)) {
+            /* more than the window allows: remember it so the ACK for it is not over the bound */
+            sender->end = end;
+            sender->flags |= TF_DATA_UNACKNOWLEDGED;
+            return liberal ? WIN_ACCEPT : WIN_IGNORE;
+        }
+        return liberal ? WIN_ACCEPT : WIN_INVALID;                   /* SEQ is over the upper bound */
+    }
+    if (!seq_before(sack, receiver->end + 1))
+        return liberal ? WIN_ACCEPT : WIN_INVALID;                   /* ACK is over the upper bound */
+    if (receiver->maxwin != 0 && !seq_after(end, sender->end - receiver->maxwin - 1))
+        return liberal ? WIN_ACCEPT : WIN_IGNORE;                    /* already acknowledged data retransmitted */
+    if (!seq_after(sack, receiver->end - maxackwin - 1))
+        return liberal ? WIN_ACCEPT : WIN_IGNORE;                    /* an overly delayed ACK */
+
+    if (!(s->flags & TH_SYN))
+        win <<= sender->scale;
+    uint32_t scaled = win + (sack - ack);
+    if (sender->maxwin < scaled)
+        sender->maxwin = scaled;
+    if (seq_after(end, sender->end)) {
+        sender->end = end;
+        sender->flags |= TF_DATA_UNACKNOWLEDGED;
+    }
+    if (s->flags & TH_ACK) {
+        if (!(sender->flags & TF_MAXACK_SET)) {
+            sender->maxack = ack;
+            sender->flags |= TF_MAXACK_SET;
+        } else if (seq_after(ack, sender->maxack)) {
+            sender->maxack = ack;
+        }
+    }
+    if (receiver->maxwin != 0 && seq_after(end, sender->maxend))
+        receiver->maxwin += end - sender->maxend;
+    if (seq_after(sack + win, receiver->maxend - 1)) {
+        receiver->maxend = sack + win;
+        if (win == 0)
+            receiver->maxend++;
+    }
+    if (ack == receiver->end)
+        receiver->flags &= (uint8_t)~TF_DATA_UNACKNOWLEDGED;
+
+    /* the same ACK segment again: a retransmission, counted towards the RETRANS timeout (a u8: it wraps) */
+    if (index == TCP_ACK) {
+        if (tcp->last_dir == dir && tcp->last_seq == seq && tcp->last_ack == ack && tcp->last_end == end
+            && tcp->last_win == s->win) {
+            tcp->retrans++;
+        } else {
+            tcp->last_dir = (uint8_t)dir;
+            tcp->last_seq = seq;
+            tcp->last_ack = ack;
+            tcp->last_end = end;
+            tcp->last_win = s->win;
+            tcp->retrans = 0;
+        }
+    }
+    return WIN_ACCEPT;
+}
+
+/* tcp_can_early_drop: the closing states. */
+static inline bool tcp_closing(uint8_t state)
+{
+    return state == sFW || state == sLA || state == sTW || state == sCL || state == sCW;
+}
+
+/* The SYN/ACK answers a SYN we ignored: the ignored side's state is taken from what was recorded of it, and the
+ * answering side starts over. */
+static void tcp_resync(struct tcp_ct *tcp, struct tcp_peer *sender)
+{
+    struct tcp_peer *last = &tcp->seen[tcp->last_dir];
+    last->end = last->maxend = tcp->last_end;
+    last->maxwin = tcp->last_win ? tcp->last_win : 1;
+    last->scale = tcp->last_wscale;
+    tcp->last_flags &= (uint8_t)~TF_EXP_CHALLENGE_ACK;
+    last->flags = tcp->last_flags;
+    *sender = (struct tcp_peer){ .flags = sender->flags & TF_BE_LIBERAL };
+}
+
+/* What an ignored packet leaves behind (the last_* fields), for the packet that may prove it right. */
+static void tcp_record_ignored(struct tcp_ct *tcp, int dir, uint8_t index, uint8_t old, const struct tcp_segment *s)
+{
+    tcp->last_index = index;
+    tcp->last_dir = (uint8_t)dir;
+    tcp->last_seq = s->seq;
+    tcp->last_end = s->end;
+    tcp->last_win = s->win;
+    if (index == TCP_SYN && dir == DIR_ORIGINAL) {
+        struct tcp_peer seen = { 0 };
+        tcp_options(s, &seen);
+        tcp->last_flags = seen.flags & (TF_WINDOW_SCALE | TF_SACK_PERM);
+        tcp->last_wscale = seen.flags & TF_WINDOW_SCALE ? seen.scale : 0;
+        if (old == sLA)
+            tcp->last_flags |= TF_EXP_CHALLENGE_ACK;
+    }
+    if (old == sSS && index == TCP_ACK && dir == DIR_REPLY)
+        tcp->last_ack = s->ack;
+}
+
+/* nf_tcp_handle_invalid: an assured connection answered out of window by a FIN or RST from both sides in turn
+ * drops to the UNACK timeout. */
+static struct tcp_outcome tcp_handle_invalid(struct ct_entry *c, int dir, uint8_t index, uint64_t now)
+{
+    struct tcp_ct *tcp = &c->tcp;
+    if (!(c->status & CT_ASSURED) || (index != TCP_RST && index != TCP_FIN))
+        return (struct tcp_outcome){ .verdict = TV_INVALID };
+    if (tcp->last_dir != dir && (tcp->last_index == TCP_FIN || tcp->last_index == TCP_RST)) {
+        uint32_t unack = tcp_jiffies(c, TCP_TIMEOUT_UNACK);
+        uint64_t left = (int64_t)(c->deadline - now) > 0 ? c->deadline - now : 0;
+        if (left >= 120 * HZ && left > unack)
+            return (struct tcp_outcome){ .verdict = TV_INVALID, .refresh = true, .timeout = unack };
+    } else {
+        tcp->last_index = index;
+        tcp->last_dir = (uint8_t)dir;
+    }
+    return (struct tcp_outcome){ .verdict = TV_INVALID };
+}
+
+/* nf_conntrack_tcp_packet after the flag check: the state table, the window check and the timeout. The status
+ * is as it was before this packet (the caller sets SEEN_REPLY after an accepted reply); ASSURED is set here. */
+static struct tcp_outcome tcp_packet(struct ct_entry *c, int dir, const struct tcp_segment *s, uint64_t now)
+{
+    struct tcp_ct *tcp = &c->tcp;
+    struct tcp_peer *sender = &tcp->seen[dir], *receiver = &tcp->seen[!dir];
+    uint8_t old = tcp->state, index = tcp_index(s->flags), next = tcp_conntracks[dir][index][old];
+    bool skip_window = false;
+
+    switch (next) {
+    case sSS:
+    case sIG:
+        if (next == sSS && old < sTW)
+            break;
+        if (next == sSS
+            && (((sender->flags | receiver->flags) & TF_CLOSE_INIT) || (tcp->last_dir == dir && tcp->last_index == TCP_RST)))
+            return (struct tcp_outcome){ .verdict = TV_REOPEN };
+        if (index == TCP_SYNACK && tcp->last_index == TCP_SYN && tcp->last_dir != dir && s->ack == tcp->last_end) {
+            tcp_resync(tcp, sender);
+            old = sSS;
+            next = sSR;
+            break;
+        }
+        tcp_record_ignored(tcp, dir, index, old, s);
+        return (struct tcp_outcome){ .verdict = TV_IGNORE };
+    case sIV:
+        return (struct tcp_outcome){ .verdict = TV_INVALID };
+    case sTW:
+        /* an RFC 5961 challenge ACK answering a SYN in LAST_ACK does not acknowledge the last FIN */
+        if (old == sLA && index == TCP_ACK && tcp->last_dir != dir && tcp->last_index == TCP_SYN
+            && (tcp->last_flags & TF_EXP_CHALLENGE_ACK)) {
+            tcp->last_flags &= (uint8_t)~TF_EXP_CHALLENGE_ACK;
+            return (struct tcp_outcome){ .verdict = TV_ACCEPT };
+        }
+        break;
+    case sS2:
+        tcp->last_flags |= TF_SIMULTANEOUS_OPEN;
+        break;
+    case sSR:
+        if (dir == DIR_REPLY && index == TCP_ACK && (tcp->last_flags & TF_SIMULTANEOUS_OPEN))
+            next = sES;
+        break;
+    case sCL:
+        if (index != TCP_RST)
+            break;
+        if (tcp_closing(old)) {
+            skip_window = true;
+            break;
+        }
+        if ((receiver->flags & TF_MAXACK_SET) && tcp->last_index != TCP_SYN) {
+            uint32_t seq = s->seq;
+            bool established = old == sES && (c->status & CT_ASSURED);
+            if (seq == 0 && !established)
+                break;
+            if (seq_before(seq, receiver->maxack))
+                return (struct tcp_outcome){ .verdict = TV_INVALID };
+            if (!established || seq == receiver->maxack)
+                break;
+            if (tcp->last_index == TCP_ACK && tcp->last_dir == dir && seq == tcp->last_end)
+                break;
+            next = old;                       /* not an exact match: keep the state to allow a challenge ACK */
+        }
+        if ((((c->status & CT_SEEN_REPLY) && tcp->last_index == TCP_SYN)
+             || (!(c->status & CT_ASSURED) && tcp->last_index == TCP_ACK))
+            && s->ack == tcp->last_end) {
+            skip_window = true;               /* RST answering a SYN or ACK we let through */
+            break;
+        }
+        if (old == sSS && tcp->last_index == TCP_ACK && tcp->last_dir == DIR_REPLY && s->seq == tcp->last_ack)
+            skip_window = true;               /* RST answering a challenge ACK we let through */
+        break;
+    }
+
+    if (!skip_window) {
+        int w = tcp_in_window(tcp, dir, index, s);
+        if (w == WIN_IGNORE)
+            return (struct tcp_outcome){ .verdict = TV_IGNORE };
+        if (w == WIN_INVALID)
+            return tcp_handle_invalid(c, dir, index, now);
+    }
+
+    tcp->last_index = index;
+    tcp->last_dir = (uint8_t)dir;
+    tcp->state = next;
+    if (old != next && next == sFW)
+        tcp->seen[dir].flags |= TF_CLOSE_INIT;
+
+    uint32_t state_timeout = tcp_jiffies(c, next), timeout;
+    if (tcp->retrans >= TCP_MAX_RETRANS && state_timeout > tcp_jiffies(c, TCP_TIMEOUT_RETRANS))
+        timeout = tcp_jiffies(c, TCP_TIMEOUT_RETRANS);
+    else if (index == TCP_RST)
+        timeout = tcp_jiffies(c, sCL);
+    else if (((tcp->seen[0].flags | tcp->seen[1].flags) & TF_DATA_UNACKNOWLEDGED)
+             && state_timeout > tcp_jiffies(c, TCP_TIMEOUT_UNACK))
+        timeout = tcp_jiffies(c, TCP_TIMEOUT_UNACK);
+    else if (tcp->last_win == 0 && state_timeout > tcp_jiffies(c, TCP_TIMEOUT_RETRANS))
+        timeout = tcp_jiffies(c, TCP_TIMEOUT_RETRANS);
+    else
+        timeout = state_timeout;
+
+    if (!(c->status & CT_SEEN_REPLY)) {
+        if (s->flags & TH_RST)                /* only a RST came back: not a connection worth keeping */
+            return (struct tcp_outcome){ .verdict = TV_ACCEPT_KILL };
+        if (index == TCP_SYN && old == sSS)   /* a retransmitted SYN does not renew the timer */
+            return (struct tcp_outcome){ .verdict = TV_ACCEPT };
+        if (next == sES && timeout > tcp_jiffies(c, TCP_TIMEOUT_UNACK))
+            timeout = tcp_jiffies(c, TCP_TIMEOUT_UNACK);   /* picked up mid-stream, unanswered */
+    } else if (!(c->status & CT_ASSURED) && (old == sSR || old == sES) && next == sES) {
+        c->status |= CT_ASSURED;
+    }
+    return (struct tcp_outcome){ .verdict = TV_ACCEPT, .refresh = true, .timeout = timeout };
 }
 
 static void ct_free(struct ct_table *t, uint32_t e)
@@ -645,60 +1083,11 @@ static void ct_confirm(struct ct_table *t, uint32_t e, uint32_t hash)
     *head = e;
 }
 
-/* nf_conntrack_in for TCP: find the connection in either direction, or hold a new one unconfirmed. */
-static struct ct_result ct_track(struct ct_table *t, const struct packet *p, uint8_t policy, uint64_t now)
+/* A new connection for the packet, held unconfirmed; INVALID when its first packet cannot open one. */
+static struct ct_result ct_create(struct ct_table *t, const struct packet *p, const struct tcp_segment *s, uint32_t hash,
+                                  uint8_t policy, uint64_t now)
 {
-    struct ct_result r = { .state = CT_INVALID, .entry = NONE };
-    if (p->l4 != L4_TCP || !tcp_valid_flags[p->tcp_flags & 0x37])
-        return r;
-    uint32_t src = (uint32_t)p->src[0], dst = (uint32_t)p->dst[0];
-    uint8_t index = tcp_index(p->tcp_flags);
-    r.hash = ct_hash(src, p->sport, dst, p->dport, 6);
-    uint32_t *link = &t->buckets[r.hash & t->mask];
-    for (uint32_t e = *link; e != NONE; e = *link) {
-        struct ct_entry *c = &t->entries[e];
-        int dir;
-        if (c->src == src && c->dst == dst && c->sport == p->sport && c->dport == p->dport)
-            dir = 0;
-        else if (c->src == dst && c->dst == src && c->sport == p->dport && c->dport == p->sport)
-            dir = 1;
-        else {
-            link = &c->next;
-            continue;
-        }
-        if ((int64_t)(c->deadline - now) <= 0) {   /* expired: a packet never revives it */
-            *link = c->next;
-            ct_free(t, e);
-            break;
-        }
-        uint8_t next = tcp_conntracks[dir][index][c->state];
-        if (next == sIV)
-            return r;
-        r.state = dir || (c->status & CT_SEEN_REPLY) ? CT_ESTABLISHED : CT_NEW;
-        r.entry = e;
-        if (next == sIG)
-            return r;
-        if (index == TCP_RST && !(c->status & CT_SEEN_REPLY)) {   /* only a RST came back: gone */
-            *link = c->next;
-            ct_free(t, e);
-            r.entry = NONE;
-            return r;
-        }
-        uint8_t old = c->state;
-        c->state = next;
-        c->deadline = now + tcp_timeout(c, index);
-        c->packets[dir]++;
-        c->bytes[dir] += p->ip_length;
-        if ((c->status & CT_SEEN_REPLY) && (old == sSR || old == sES) && next == sES)
-            c->status |= CT_ASSURED;
-        if (dir)
-            c->status |= CT_SEEN_REPLY;
-        return r;
-    }
-
-    uint8_t next = tcp_conntracks[0][index][sNO];     /* SYN opens; an ACK picks a connection up mid-stream */
-    if (next >= sIV)
-        return r;
+    struct ct_result r = { .state = CT_INVALID, .entry = NONE, .hash = hash };
     if (t->count == t->capacity) {
         t->table_full++;
         r.table_full = true;
@@ -708,14 +1097,82 @@ static struct ct_result ct_track(struct ct_table *t, const struct packet *p, uin
     struct ct_entry *c = &t->entries[e];
     t->free = c->next;
     t->count++;
-    *c = (struct ct_entry){ .src = src, .dst = dst, .sport = p->sport, .dport = p->dport, .protocol = 6,
-                            .state = next, .policy = policy, .next = NONE, .packets = { 1, 0 },
-                            .bytes = { p->ip_length, 0 } };
-    c->deadline = now + tcp_timeout(c, index);
+    *c = (struct ct_entry){ .src = (uint32_t)p->src[0], .dst = (uint32_t)p->dst[0], .sport = p->sport,
+                            .dport = p->dport, .protocol = 6, .policy = policy, .next = NONE };
+    struct tcp_outcome o;
+    if (!tcp_new(&c->tcp, s) || (o = tcp_packet(c, DIR_ORIGINAL, s, now)).verdict == TV_INVALID || o.verdict == TV_REOPEN) {
+        ct_free(t, e);
+        return r;
+    }
+    c->deadline = now + o.timeout;
+    c->packets[0] = 1;
+    c->bytes[0] = p->ip_length;
     r.state = CT_NEW;
     r.entry = e;
     r.unconfirmed = true;
     return r;
+}
+
+/* nf_conntrack_in for TCP: the flag check, then the connection in either direction (an expired one is freed on
+ * the way), or a new one held unconfirmed; the tracker's verdict decides what the packet is. */
+static struct ct_result ct_track(struct ct_table *t, const uint8_t *frame, const struct packet *p, uint8_t policy, uint64_t now)
+{
+    struct ct_result r = { .state = CT_INVALID, .entry = NONE };
+    if (p->l4 != L4_TCP || !tcp_valid_flags[p->tcp_flags & 0x37])
+        return r;
+    struct tcp_segment s;
+    read_segment(frame, p, &s);
+    uint32_t src = (uint32_t)p->src[0], dst = (uint32_t)p->dst[0];
+    uint32_t hash = ct_hash(src, p->sport, dst, p->dport, 6);
+    uint32_t *link = &t->buckets[hash & t->mask];
+    for (uint32_t e = *link; e != NONE; e = *link) {
+        struct ct_entry *c = &t->entries[e];
+        int dir;
+        if (c->src == src && c->dst == dst && c->sport == p->sport && c->dport == p->dport)
+            dir = DIR_ORIGINAL;
+        else if (c->src == dst && c->dst == src && c->sport == p->dport && c->dport == p->sport)
+            dir = DIR_REPLY;
+        else {
+            link = &c->next;
+            continue;
+        }
+        if ((int64_t)(c->deadline - now) <= 0) {   /* expired: a packet never revives it */
+            *link = c->next;
+            ct_free(t, e);
+            break;
+        }
+        r.state = dir == DIR_REPLY || (c->status & CT_SEEN_REPLY) ? CT_ESTABLISHED : CT_NEW;
+        struct tcp_outcome o = tcp_packet(c, dir, &s, now);
+        switch (o.verdict) {
+        case TV_ACCEPT:
+        case TV_IGNORE:
+            if (o.refresh) {
+                c->deadline = now + o.timeout;
+                c->packets[dir]++;
+                c->bytes[dir] += p->ip_length;
+            }
+            if (dir == DIR_REPLY)
+                c->status |= CT_SEEN_REPLY;
+            r.entry = e;
+            return r;
+        case TV_INVALID:
+            if (o.refresh)
+                c->deadline = now + o.timeout;
+            r.state = CT_INVALID;
+            return r;
+        case TV_ACCEPT_KILL:                  /* the packet keeps its state; the connection is gone */
+            c->packets[dir]++;
+            c->bytes[dir] += p->ip_length;
+            *link = c->next;
+            ct_free(t, e);
+            return r;
+        default:                              /* TV_REOPEN: a SYN starts a new connection over a closed one */
+            *link = c->next;
+            ct_free(t, e);
+            return ct_create(t, p, &s, hash, policy, now);
+        }
+    }
+    return ct_create(t, p, &s, hash, policy, now);
 }
 
 /* ---- The ruleset: raw PREROUTING and filter FORWARD of an iptables-save file, with the matches the benchmarks use. ---- */
@@ -974,7 +1431,7 @@ static enum target walk_chain(struct ruleset_state *s, const struct chain *chain
 }
 
 /* raw PREROUTING, connection tracking, filter FORWARD; then the new connection is confirmed or forgotten. */
-static enum target evaluate(struct ruleset_state *s, const struct packet *p, uint64_t now)
+static enum target evaluate(struct ruleset_state *s, const uint8_t *frame, const struct packet *p, uint64_t now)
 {
     if (p->l3 != L3_IPV4)
         return TARGET_ACCEPT;
@@ -984,7 +1441,7 @@ static enum target evaluate(struct ruleset_state *s, const struct packet *p, uin
         return TARGET_DROP;
     if (!rs->uses_conntrack)
         return walk_chain(s, &rs->forward, &s->forward, p, 0, now, &ct_policy);
-    struct ct_result ct = ct_track(&s->conntrack, p, ct_policy < 0 ? 0 : (uint8_t)ct_policy, now);
+    struct ct_result ct = ct_track(&s->conntrack, frame, p, ct_policy < 0 ? 0 : (uint8_t)ct_policy, now);
     if (ct.table_full)
         return TARGET_DROP;
     enum target verdict = walk_chain(s, &rs->forward, &s->forward, p, ct.state, now, &ct_policy);
@@ -1115,7 +1572,7 @@ static void process_rx_burst(struct worker *w, int port)
             drop(w, port, b->handle[i], reason);
             continue;
         }
-        if (evaluate(&w->state, &p, (uint64_t)(b->timestamp[i] / NS_PER_JIFFY)) != TARGET_ACCEPT) {
+        if (evaluate(&w->state, b->data[i], &p, (uint64_t)(b->timestamp[i] / NS_PER_JIFFY)) != TARGET_ACCEPT) {
             drop(w, port, b->handle[i], DROP_RULE);
             continue;
         }
