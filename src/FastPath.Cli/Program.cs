@@ -58,9 +58,10 @@ public static class Program
         {
             if (IsConntrack(request))
             {
-                // conntrack's message, then for a usage error its hint and exit status 2, as conntrack does.
+                // conntrack's message, then for a usage error its hint and exit status 2, as conntrack does; the
+                // kernel's refusal ("Operation failed: ...") is status 1, EINVAL too.
                 Console.Error.WriteLine(response.Message);
-                if (error != ControlError.EINVAL)
+                if (error != ControlError.EINVAL || response.Message.StartsWith(ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed, StringComparison.Ordinal))
                     return Failed;
                 Console.Error.WriteLine(ConntrackQuery.TryHelp);
                 return UsageOrConnection;
@@ -95,12 +96,18 @@ public static class Program
         int lines = response.Body.Count(b => b == (byte)'\n');
         switch (ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _))
         {
+            case { Action: ConntrackAction.List, Json: false, Table: ConntrackTable.Expect }:
+                Console.Error.Write(ConntrackFormat.ExpectSummary(lines));
+                break;
             case { Action: ConntrackAction.List, Json: false }:
                 Console.Error.Write(ConntrackFormat.Summary(lines));
                 break;
             case { Action: ConntrackAction.Delete }:
                 Console.Error.Write(ConntrackFormat.DeletedSummary(lines));
                 return lines == 0 ? Failed : 0;
+            case { Action: ConntrackAction.Flush, Table: ConntrackTable.Expect }:
+                Console.Error.Write(ConntrackFormat.ExpectFlushedSummary);
+                break;
             case { Action: ConntrackAction.Flush }:
                 Console.Error.Write(ConntrackFormat.FlushedSummary);
                 break;
@@ -123,8 +130,8 @@ public static class Program
         "help" when rest.Length == 0 => new ControlRequest("help"),
         "nfct" when rest.All(a => a.Length > 0) => new ControlRequest(NfctCommands.Verb, NfctCommands.Path, rest),
         "nfct" => throw new UsageException("usage: nfct ARGUMENTS (as for nfct; empty arguments cannot be sent)"),
-        "conntrack" when rest.Length > 0 && rest.All(a => a.Length > 0) => new ControlRequest(ConntrackCommands.Verb, ConntrackCommands.Path, rest),
-        "conntrack" => throw new UsageException("usage: conntrack -L [FILTERS] [--json] | -D [FILTERS] | -F | -C | --policy-counts [FILTERS] [--json]"),
+        "conntrack" when rest.All(a => a.Length > 0) => new ControlRequest(ConntrackCommands.Verb, ConntrackCommands.Path, rest),
+        "conntrack" => throw new UsageException("usage: conntrack ARGUMENTS (as for conntrack; empty arguments cannot be sent)"),
         "jiffies" or "reload" or "help" => throw new UsageException($"{command} takes no arguments"),
         _ => throw new UsageException($"unknown command '{command}'"),
     };
@@ -201,6 +208,12 @@ public static class Program
           conntrack -C              the number of connections (nf_conntrack_count)
           conntrack --policy-counts [FILTERS] [--json]
                                     connections per timeout policy: "(defaults)" then each policy
+          conntrack -L|-D|-F|-C TABLE
+                                    TABLE (any prefix): conntrack, or expect, dying, unconfirmed, which are
+                                    always empty here (no helpers; expired connections freed at once):
+                                    -L lists none, -C says 0, -F expect empties, -D expect (with -s, -d,
+                                    -p and its ports) finds none; dying and unconfirmed take only -L
+          conntrack                 (no command) a summary of the above, as conntrack prints its usage
 
         Options:
           --socket PATH             the control socket (default: ${ControlClient.SocketEnvironmentVariable} if set,

@@ -298,6 +298,226 @@ public class ConntrackCommandLineTests
     [InlineData("--json", "unknown option `--json'")]
     public void ConntracksChecksComeInItsOrder(string line, string message) => Assert.Equal(message, Refused(line));
 
+    private const string Cannot = "Can't do that command with tables `dying' and `unconfirmed'";
+    private const string TcpTuple = "-D expect -s 1.1.1.1 -d 2.2.2.2 -p tcp --sport 1 --dport 2 --reply-port-src 3 --reply-port-dst 4";
+    private const string Ports = "--sport 1 --dport 2 --reply-port-src 3 --reply-port-dst 4";
+
+    private static (ConntrackAction, ConntrackTable) Read(string line)
+    {
+        var query = Parse(line, out string error);
+        Assert.True(query is not null, error);
+        return (query.Action, query.Table);
+    }
+
+    // The argument after a command is its table (check_type): any prefix of expect, conntrack, dying or
+    // unconfirmed, compared in that order; a value attached to the command (-Lexpect, --dump=dying) is none,
+    // and conntrack's table is the default. A line without a command gets the usage, as conntrack prints its own.
+    [Theory]
+    [InlineData("-L", ConntrackAction.List, ConntrackTable.Conntrack)]
+    [InlineData("-L e", ConntrackAction.List, ConntrackTable.Expect)]
+    [InlineData("-L exp", ConntrackAction.List, ConntrackTable.Expect)]
+    [InlineData("-L expect", ConntrackAction.List, ConntrackTable.Expect)]
+    [InlineData("-L expect dying", ConntrackAction.List, ConntrackTable.Expect)]
+    [InlineData("-L c", ConntrackAction.List, ConntrackTable.Conntrack)]
+    [InlineData("-L conntrack", ConntrackAction.List, ConntrackTable.Conntrack)]
+    [InlineData("-L d", ConntrackAction.List, ConntrackTable.Dying)]
+    [InlineData("-L dying", ConntrackAction.List, ConntrackTable.Dying)]
+    [InlineData("-L dying expect", ConntrackAction.List, ConntrackTable.Dying)]
+    [InlineData("--dump dying", ConntrackAction.List, ConntrackTable.Dying)]
+    [InlineData("-L u", ConntrackAction.List, ConntrackTable.Unconfirmed)]
+    [InlineData("-L un", ConntrackAction.List, ConntrackTable.Unconfirmed)]
+    [InlineData("-L unconfirmed", ConntrackAction.List, ConntrackTable.Unconfirmed)]
+    [InlineData("-L !x", ConntrackAction.List, ConntrackTable.Conntrack)]
+    [InlineData("-Lexpect", ConntrackAction.List, ConntrackTable.Conntrack)]
+    [InlineData("--dump=expect", ConntrackAction.List, ConntrackTable.Conntrack)]
+    [InlineData("--dump=dying", ConntrackAction.List, ConntrackTable.Conntrack)]
+    [InlineData("-Ddying", ConntrackAction.Delete, ConntrackTable.Conntrack)]
+    [InlineData("--delete=dying", ConntrackAction.Delete, ConntrackTable.Conntrack)]
+    [InlineData("-C expect", ConntrackAction.Count, ConntrackTable.Expect)]
+    [InlineData("--count expect", ConntrackAction.Count, ConntrackTable.Expect)]
+    [InlineData("-Cexpect", ConntrackAction.Count, ConntrackTable.Conntrack)]
+    [InlineData("--count=expect", ConntrackAction.Count, ConntrackTable.Conntrack)]
+    [InlineData("-F expect", ConntrackAction.Flush, ConntrackTable.Expect)]
+    [InlineData("--flush expect", ConntrackAction.Flush, ConntrackTable.Expect)]
+    [InlineData("-Fexpect", ConntrackAction.Flush, ConntrackTable.Conntrack)]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp", ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("junk", ConntrackAction.Usage, ConntrackTable.Conntrack)]
+    [InlineData("a b", ConntrackAction.Usage, ConntrackTable.Conntrack)]
+    [InlineData("--", ConntrackAction.Usage, ConntrackTable.Conntrack)]
+    [InlineData("-- -L", ConntrackAction.Usage, ConntrackTable.Conntrack)]
+    public void TheTableIsAnyPrefixOfItsName(string line, ConntrackAction action, ConntrackTable table) =>
+        Assert.Equal((action, table), Read(line));
+
+    [Fact]
+    public void AnEmptyTableNameIsExpectAndNoArgumentIsTheUsage()
+    {
+        // strncmp over no character: "" is a prefix of expect, the first name compared.
+        Assert.Equal(ConntrackTable.Expect, ConntrackQuery.Parse(["-L", ""], s_protocols, out _)!.Table);
+        Assert.Equal(ConntrackAction.Usage, ConntrackQuery.Parse([], s_protocols, out _)!.Action);
+    }
+
+    // Refused while reading, before any other command is looked at: a name that is no table's prefix, a command
+    // other than -L on dying or unconfirmed, -U or -A on expectations. Errors found earlier on the line come first.
+    [Theory]
+    [InlineData("-L expectation", "unknown type `expectation'")]
+    [InlineData("-L expectx", "unknown type `expectx'")]
+    [InlineData("-L dyingx", "unknown type `dyingx'")]
+    [InlineData("-L unconfirmedx", "unknown type `unconfirmedx'")]
+    [InlineData("-L E", "unknown type `E'")]
+    [InlineData("-L Expect", "unknown type `Expect'")]
+    [InlineData("-L =e", "unknown type `=e'")]
+    [InlineData("-D dying", Cannot)]
+    [InlineData("-D unconfirmed", Cannot)]
+    [InlineData("-F dying", Cannot)]
+    [InlineData("-F u", Cannot)]
+    [InlineData("-C d", Cannot)]
+    [InlineData("-C unconfirmed", Cannot)]
+    [InlineData("-E dying", Cannot)]
+    [InlineData("-G dying", Cannot)]
+    [InlineData("-V dying", Cannot)]
+    [InlineData("-h unconfirmed", Cannot)]
+    [InlineData("-S dying", Cannot)]
+    [InlineData("-U dying", Cannot)]
+    [InlineData("-A unconfirmed", Cannot)]
+    [InlineData("-I dying -x", Cannot)]
+    [InlineData("--delete dying", Cannot)]
+    [InlineData("-D dying -s bad", Cannot)]
+    [InlineData("-F dying -x", Cannot)]
+    [InlineData("-F dying -s bad", Cannot)]
+    [InlineData("-C dying --json", Cannot)]
+    [InlineData("-t 5 -D dying", Cannot)]
+    [InlineData("-p tcp -C dying", Cannot)]
+    [InlineData("-L -D dying", Cannot)]
+    [InlineData("-D dying -L", Cannot)]
+    [InlineData("-L -C dying", Cannot)]
+    [InlineData("-x -F dying", "unknown option `-x'")]
+    [InlineData("-s bad -D dying", "Invalid IP address `bad'")]
+    [InlineData("-L dying -L", "Invalid commands combination")]
+    [InlineData("-L d -L", "Invalid commands combination")]
+    [InlineData("-L -D expect", "Invalid commands combination")]
+    [InlineData("-L expect -D", "Invalid commands combination")]
+    [InlineData("-L -C expect", "Invalid commands combination")]
+    [InlineData("-F expect -F", "Invalid commands combination")]
+    [InlineData("-U expect", "Can't do --update on expectations")]
+    [InlineData("-U e -x", "Can't do --update on expectations")]
+    [InlineData("--update expect", "Can't do --update on expectations")]
+    [InlineData("-L -U expect", "Can't do --update on expectations")]
+    [InlineData("-U expect -L", "Can't do --update on expectations")]
+    [InlineData("-U expect -s bad", "Can't do --update on expectations")]
+    [InlineData("-A exp", "Can't do --add on expectations")]
+    [InlineData("--add expect", "Can't do --add on expectations")]
+    public void TablesAreRefusedAsConntrackRefusesThem(string line, string message) => Assert.Equal(message, Refused(line));
+
+    // Each table's row of conntrack's legality table: -L dying and -L unconfirmed take -L's; -L expect takes -f
+    // and -o only; -C and -F expect take nothing; -D expect needs -s, -d and -p, takes -r and -q (a prefix
+    // shorter than the address is a mask, which it refuses), and the last module's own row then needs the
+    // tuple's four ports (GRE's keys) and refuses everything else, ICMP's fields too, by the module's names.
+    [Theory]
+    [InlineData("-L dying -t 5", "Illegal option `--timeout' with this command")]
+    [InlineData("-L unconfirmed -e NEW", "Illegal option `--event-mask' with this command")]
+    [InlineData("-L dying --tuple-src 1.1.1.1", "Illegal option `--tuple-src' with this command")]
+    [InlineData("-L u -i 5", "Illegal option `--id' with this command")]
+    [InlineData("-L d -b 100000", "Illegal option `--buffer-size' with this command")]
+    [InlineData("-L dying -p tcp --mask-port-src 1", "Illegal option `--mask-port-src' with this command")]
+    [InlineData("-L dying -p tcp --state BAD", "unknown TCP state `BAD'")]
+    [InlineData("-L unconfirmed -f ipv6 -s 1.1.1.1", "mismatched address family")]
+    [InlineData("-L expect -s 1.1.1.1", "Illegal option `--src' with this command")]
+    [InlineData("-L expect -s 1.1.1.1 -f ipv4", "Illegal option `--src' with this command")]
+    [InlineData("-L expect -r 1.1.1.1", "Illegal option `--reply-src' with this command")]
+    [InlineData("-L expect -p tcp", "Illegal option `--protonum' with this command")]
+    [InlineData("-L expect -p tcp --mask-port-src 1", "Illegal option `--protonum' with this command")]
+    [InlineData("-L expect -p tcp --state BAD", "unknown TCP state `BAD'")]
+    [InlineData("-L expect -z", "Illegal option `--zero' with this command")]
+    [InlineData("-L expect -m 1", "Illegal option `--mark' with this command")]
+    [InlineData("-L expect --mask-src 255.0.0.0", "Illegal option `--mask-src' with this command")]
+    [InlineData("-L expect -w 1", "Illegal option `--zone' with this command")]
+    [InlineData("-L expect -f ipv4 -s ::1", "mismatched address family")]
+    [InlineData("-L expect -f bad", "`bad' unsupported protocol")]
+    [InlineData("-C expect -f ipv4", "Illegal option `--family' with this command")]
+    [InlineData("-C expect -o extended", "Illegal option `--output' with this command")]
+    [InlineData("-C expect -s 1.1.1.1", "Illegal option `--src' with this command")]
+    [InlineData("-C expect -p tcp --state BAD", "unknown TCP state `BAD'")]
+    [InlineData("-C expect -x", "unknown option `-x'")]
+    [InlineData("-F expect -f ipv4", "Illegal option `--family' with this command")]
+    [InlineData("-F expect -o extended", "Illegal option `--output' with this command")]
+    [InlineData("-F expect -p esp", "Illegal option `--protonum' with this command")]
+    [InlineData("-F expect -s bad", "Invalid IP address `bad'")]
+    [InlineData("-D expect", "You need to supply the `--src' option for this command")]
+    [InlineData("-D exp -d 2.2.2.2", "You need to supply the `--src' option for this command")]
+    [InlineData("-D expect -f ipv4", "You need to supply the `--src' option for this command")]
+    [InlineData("-D expect -p tcp --state ESTABLISHED", "You need to supply the `--src' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1", "You need to supply the `--dst' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1/8", "You need to supply the `--dst' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -t 5", "You need to supply the `--dst' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2", "You need to supply the `--protonum' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -t 5", "You need to supply the `--protonum' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -t 1", "Illegal option `--timeout' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -u ASSURED", "Illegal option `--status' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -m 1", "Illegal option `--mark' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -i 5", "Illegal option `--id' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -f ipv4", "Illegal option `--family' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -o extended", "Illegal option `--output' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -w 1", "Illegal option `--zone' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp --orig-zone 1", "Illegal option `--orig-zone' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp --tuple-src 1.1.1.1", "Illegal option `--tuple-src' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp --mask-src 255.0.0.0", "Illegal option `--mask-src' with this command")]
+    [InlineData("-D expect -s 1.1.1.1/0 -d 2.2.2.2 -p esp", "Illegal option `--mask-src' with this command")]
+    [InlineData("-D expect -s 1.1.1.1/ -d 2.2.2.2 -p esp", "Illegal option `--mask-src' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2/8 -p esp", "Illegal option `--mask-dst' with this command")]
+    [InlineData("-D expect -s ::1/64 -d ::2 -p esp", "Illegal option `--mask-src' with this command")]
+    [InlineData("-D expect -s ::1/128 -d ::2/127 -p esp", "Illegal option `--mask-dst' with this command")]
+    [InlineData("-D expect -s 1.1.1.1/8 -d 2.2.2.2 -p tcp", "Illegal option `--mask-src' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p tcp", "You need to supply the `--sport' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p 6", "You need to supply the `--sport' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -p tcp", "You need to supply the `--sport' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p udp --sport 1 --dport 2", "You need to supply the `--reply-port-src' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p tcp --sport 1 --dport 2 --reply-port-src 3", "You need to supply the `--reply-port-dst' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p tcp --state ESTABLISHED --sport 1", "You need to supply the `--dport' option for this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p tcp -t 5 --state ESTABLISHED", "Illegal option `--timeout' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p 47", "You need to supply the `--srckey' option for this command")]
+    [InlineData(TcpTuple + " --state ESTABLISHED", "Illegal option `--state' with this command")]
+    [InlineData(TcpTuple + " --mask-port-src 5", "Illegal option `--mask-port-src' with this command")]
+    [InlineData(TcpTuple + " --tuple-port-dst 5", "Illegal option `--tuple-port-dst' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p udp " + Ports + " --tuple-port-src 5", "Illegal option `--tuple-port-src' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p sctp " + Ports + " --orig-vtag 5", "Illegal option `--orig-vtag' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p dccp " + Ports + " --role client", "Illegal option `--role' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p dccp " + Ports + " --state OPEN", "Illegal option `--state' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p gre --srckey 1 --dstkey 2 --reply-key-src 3 --reply-key-dst 4 --mask-key-src 1", "Illegal option `--mask-key-src' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p icmp --icmp-type 8", "Illegal option `--icmp-type' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p icmp --icmp-code 0", "Illegal option `--icmp-code' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p icmpv6 --icmpv6-id 1", "Illegal option `--icmpv6-id' with this command")]
+    [InlineData(TcpTuple + " -p icmp", "Illegal option `--icmp-type' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p tcp --reply-port-dst 4 -p icmp", "Illegal option `--(null)' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p tcp --tuple-port-dst 1 -p udp " + Ports, "Illegal option `--(null)' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p dccp --role client -p gre --srckey 1 --dstkey 2 --reply-key-src 3 --reply-key-dst 4", "Illegal option `--(null)' with this command")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p sctp --orig-vtag 1 -p tcp " + Ports, "You need to supply the `--sport' option for this command")]
+    [InlineData("-D expect -p esp -s 1.1.1.1 -d 2.2.2.2 -r ::1", "mismatched address family")]
+    [InlineData("-D expect -p tcp --state BAD", "unknown TCP state `BAD'")]
+    [InlineData("-D expect -p dccp --role x", "Unknown DCCP role `x'")]
+    [InlineData("-D expect -s 1.1.1.1/33", "Invalid netmask")]
+    [InlineData("-D expect -s bad", "Invalid IP address `bad'")]
+    public void EachTableHasItsRowOfLegalOptions(string line, string message) => Assert.Equal(message, Refused(line));
+
+    // What conntrack lets through to the kernel: a listing of dying or unconfirmed connections with any of -L's
+    // filters, of expectations with -f, and -D expect with a whole tuple (the kernel's answer is in
+    // ConntrackCommandsTests).
+    [Theory]
+    [InlineData("-L dying -s 1.1.1.1 -p tcp --state ESTABLISHED --sport 1", ConntrackAction.List, ConntrackTable.Dying)]
+    [InlineData("-L unconfirmed -r 1.1.1.1 -q 2.2.2.2 -f ipv4", ConntrackAction.List, ConntrackTable.Unconfirmed)]
+    [InlineData("-L expect -f ipv6", ConntrackAction.List, ConntrackTable.Expect)]
+    [InlineData(TcpTuple, ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData(TcpTuple + " -r 1.1.1.1 -q 2.2.2.2", ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("-D expect -s 1.1.1.1/32 -d 2.2.2.2/32 -p esp", ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("-D expect -s ::1/128 -d ::2 -p esp", ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p icmp", ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p tcp --sport 1 -p esp", ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p gre --srckey 1 --dstkey 2 --reply-key-src 3 --reply-key-dst 4", ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p sctp " + Ports, ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p dccp " + Ports, ConntrackAction.Delete, ConntrackTable.Expect)]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p udplite " + Ports, ConntrackAction.Delete, ConntrackTable.Expect)]
+    public void WhatConntrackSendsToTheKernelIsAQuery(string line, ConntrackAction action, ConntrackTable table) =>
+        Assert.Equal((action, table), Read(line));
+
     // FastPath's own: options conntrack takes that FastPath does not serve are refused once conntrack's checks
     // passed, naming the option as written; FastPath's options are matched only when spelled out, so they make
     // none of conntrack's abbreviations ambiguous (--p is still --protonum).
@@ -309,14 +529,28 @@ public class ConntrackCommandLineTests
     [InlineData("-D -t 5 -s 1.1.1.1", "unknown option `-t'")]
     [InlineData("-V", "unknown option `-V'")]
     [InlineData("--ver", "unknown option `--ver'")]
-    [InlineData("-L expect", "unknown type `expect'")]
     [InlineData("-L --js", "unknown option `--js'")]
     [InlineData("-L --policy", "unknown option `--policy'")]
     [InlineData("-L --timeout-p x", "unknown option `--timeout-p'")]
     [InlineData("-C --json", "unknown option `--json'")]
     [InlineData("--timeout-policy web", "Illegal option `--timeout-policy' with this command")]
     [InlineData("-C --timeout-policy web", "Illegal option `--timeout-policy' with this command")]
-    [InlineData("junk", "no command specified")]
+    [InlineData("-L expect --timeout-policy web", "Illegal option `--timeout-policy' with this command")]
+    [InlineData(TcpTuple + " --timeout-policy web", "Illegal option `--timeout-policy' with this command")]
+    [InlineData("-C expect --json", "unknown option `--json'")]
+    [InlineData("-F expect --json", "unknown option `--json'")]
+    [InlineData("--reply-zone 1", "unknown option `--reply-zone'")]
+    [InlineData("-E expect", "unknown option `-E'")]
+    [InlineData("-G expect -s 1.1.1.1", "unknown option `-G'")]
+    [InlineData("-I expect", "unknown option `-I'")]
+    [InlineData("-S expect", "unknown option `-S'")]
+    [InlineData("-V expect", "unknown option `-V'")]
+    [InlineData("-h expect", "unknown option `-h'")]
+    [InlineData("-U conntrack", "unknown option `-U'")]
+    [InlineData("-L expect -o extended", "unknown option `-o'")]
+    [InlineData("-L dying -m 1", "unknown option `-m'")]
+    [InlineData("-L unconfirmed --mask-src 255.0.0.0", "unknown option `--mask-src'")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -a 1.1.1.1", "unknown option `-a'")]
     public void WhatFastPathDoesNotServeIsRefused(string line, string message) => Assert.Equal(message, Refused(line));
 
     [Fact]
@@ -325,6 +559,9 @@ public class ConntrackCommandLineTests
         Assert.Equal("web", Parse("-L --timeout-policy=web", out _)!.TimeoutPolicy);
         Assert.True(Parse("--policy-counts --json -p udp", out _)!.Json);
         Assert.Equal(ConntrackAction.PolicyCounts, Parse("junk --policy-counts", out _)!.Action);
+        Assert.Equal(ConntrackTable.Conntrack, Parse("--policy-counts expect", out _)!.Table); // it takes no table
+        Assert.True(Parse("-L expect --json", out _)!.Json);
+        Assert.Equal("web", Parse("-L dying --timeout-policy web", out _)!.TimeoutPolicy);
     }
 
     [Fact]
@@ -337,7 +574,8 @@ public class ConntrackCommandLineTests
             "-L", "-D", "-F", "-C", "--policy-counts", "--json", "-p", "tcp", "udp", "icmp", "sctp", "dccp", "gre", "esp", "300",
             "-s", "-d", "-r", "-q", "-f", "ipv6", "10.0.0.1", "::1", "1.2.3/8", "--sport", "--dport", "--state", "ESTABLISHED",
             "--reply-port-src", "--icmp-type", "8", "--dp", "--d", "--", "-", "=", "--=", "-pudp", "-Lconn", "-zs", "junk",
-            "--timeout-policy", "web", "--dport=", "-s1.2.3.4", "-xL", "--role", "client", "-t", "-i", "",
+            "--timeout-policy", "web", "--dport=", "-s1.2.3.4", "-xL", "--role", "client", "-t", "-i", "", "expect", "dying",
+            "u", "e", "-U", "-E", "-Lexpect", "1.1.1.1/8", "--reply-port-dst", "5",
         ];
         var random = new Random(3);
         int queries = 0, refusals = 0;

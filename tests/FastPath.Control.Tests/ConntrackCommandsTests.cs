@@ -222,6 +222,11 @@ public sealed class ConntrackCommandsTests : IDisposable
     [InlineData("Illegal option `--reply-dst' with this command", "-F", "-q", "10.0.0.1")]
     [InlineData("Illegal option `--src' with this command", "-C", "-s", "10.0.0.1")]
     [InlineData("unknown option `-m'", "-L", "-m", "1")]
+    [InlineData("unknown type `expectation'", "-L", "expectation")]
+    [InlineData("Can't do that command with tables `dying' and `unconfirmed'", "-D", "dying")]
+    [InlineData("Can't do --update on expectations", "-U", "expect")]
+    [InlineData("You need to supply the `--src' option for this command", "-D", "expect")]
+    [InlineData("Illegal option `--protonum' with this command", "-L", "expect", "-p", "tcp")]
     public void UsageErrorsAreConntracksMessages(string message, params string[] args)
     {
         var response = Conntrack(args);
@@ -243,6 +248,58 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Equal("", Conntrack("-F", "-f", "ipv6").Text); // -F takes -f and flushes every family all the same
         Assert.Empty(Lines(Conntrack("-L")));
         Assert.Equal("0\n", Conntrack("-C").Text);
+    }
+
+    // expect, dying and unconfirmed are empty here, whatever the conntrack table holds: FastPath keeps no
+    // expectation, frees expired connections at once and never shows an unconfirmed one.
+    [Fact]
+    public void TheOtherTablesAreEmptyAndLeaveTheConnectionsAlone()
+    {
+        TrackSomeFlows();
+        Assert.Equal("", Conntrack("-L", "expect").Text);
+        Assert.Equal("", Conntrack("-L", "exp", "-f", "ipv6").Text);
+        Assert.Equal("", Conntrack("-L", "dying").Text);
+        Assert.Equal("", Conntrack("-L", "unconfirmed", "-p", "udp", "--timeout-policy", "udp-long").Text);
+        Assert.Equal("0\n", Conntrack("-C", "expect").Text);
+        Assert.Equal("", Conntrack("-F", "expect").Text);
+        Assert.Equal("4\n", Conntrack("-C").Text); // -F expect flushed no connection
+        Assert.Equal(4, Lines(Conntrack("-L")).Length);
+
+        using (var json = System.Text.Json.JsonDocument.Parse(Conntrack("-L", "dying", "--json").Text))
+            Assert.Equal(0, json.RootElement.GetProperty("flows").GetArrayLength());
+        using (var json = System.Text.Json.JsonDocument.Parse(Conntrack("-L", "expect", "--json").Text))
+            Assert.Equal(0, json.RootElement.GetProperty("expectations").GetArrayLength());
+    }
+
+    // -D expect gets to the kernel only with a whole tuple, and there is none to delete: conntrack printed
+    // "Operation failed: No such file or directory"; an ICMPv6 tuple, whose type conntrack leaves at 0, the kernel
+    // refuses first: "Operation failed: invalid parameters" (EINVAL, exit status 1 all the same).
+    [Theory]
+    [InlineData("No such file or directory", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "tcp", "--sport", "1", "--dport", "2", "--reply-port-src", "3", "--reply-port-dst", "4")]
+    [InlineData("No such file or directory", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "esp")]
+    [InlineData("No such file or directory", "-s", "::1", "-d", "::2", "-p", "icmp")]
+    [InlineData("No such file or directory", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "mptcp")]
+    [InlineData("No such file or directory", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "255")]
+    [InlineData("invalid parameters", "-s", "::1", "-d", "::2", "-p", "icmpv6")]
+    [InlineData("invalid parameters", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "58")]
+    [InlineData("invalid parameters", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "icmp", "-p", "icmpv6")]
+    public void DeletingAnExpectationFindsNone(string failure, params string[] filters)
+    {
+        TrackSomeFlows();
+        var response = Conntrack(["-D", "expect", .. filters]);
+        Assert.Equal(failure == "invalid parameters" ? ControlError.EINVAL : ControlError.ENOENT, response.Error);
+        Assert.Equal(ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed + failure, response.Message);
+        Assert.Equal(4, Lines(Conntrack("-L")).Length);
+    }
+
+    [Fact]
+    public void ALineWithoutACommandAnswersTheUsage()
+    {
+        string usage = Conntrack().Text;
+        Assert.StartsWith("FastPath's conntrack: ", usage);
+        Assert.Contains("Tables: conntrack, expect, dying, unconfirmed", usage);
+        Assert.Equal(usage, Conntrack("junk").Text);
+        Assert.Equal(usage, Conntrack("--", "-L").Text);
     }
 
     [Fact]

@@ -178,6 +178,37 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal("conntrack v1.4.7 (conntrack-tools): Illegal option `--src' with this command\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
     }
 
+    /// <summary>The other tables, empty here, with conntrack's summaries and exit statuses (each checked against conntrack 1.4.7 in a namespace).</summary>
+    [Fact]
+    public void ConntrackTablesOtherThanConntrackEndAsConntrackDoes()
+    {
+        _fixture.Backend.Track(FastPath.Testing.TestFrames.Ipv4UdpFrame(40000, 53));
+        const string Prefix = "conntrack v1.4.7 (conntrack-tools): ";
+        const string Try = "Try `conntrack -h' or 'conntrack --help' for more information.\n";
+        var (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "expect"]);
+        Assert.Equal((0, "", Prefix + "0 expectations have been shown.\n"), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "dying"]);
+        Assert.Equal((0, "", Prefix + "0 flow entries have been shown.\n"), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-C", "expect"]);
+        Assert.Equal((0, "0\n", ""), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-F", "expect"]);
+        Assert.Equal((0, "", Prefix + "expectation table has been emptied.\n"), (code, stdout, stderr));
+        Assert.Equal(1, _fixture.Backend.Flows.Count);
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-D", "expect"]);
+        Assert.Equal((2, "", Prefix + "You need to supply the `--src' option for this command\n" + Try), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-D", "expect", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "esp"]);
+        Assert.Equal((1, "", Prefix + "Operation failed: No such file or directory\n"), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-D", "expect", "-s", "::1", "-d", "::2", "-p", "icmpv6"]);
+        Assert.Equal((1, "", Prefix + "Operation failed: invalid parameters\n"), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-C", "unconfirmed"]);
+        Assert.Equal((2, "", Prefix + "Can't do that command with tables `dying' and `unconfirmed'\n" + Try), (code, stdout, stderr));
+
+        // No command: conntrack prints its usage with status 0; FastPath prints what it serves, the same way.
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack"]);
+        Assert.Equal((0, ""), (code, stderr));
+        Assert.StartsWith("FastPath's conntrack: ", stdout);
+    }
+
     /// <summary>nfct's usage errors have two lines; the socket's one-line message used to join them (found live, against nfct).</summary>
     [Fact]
     public void NfctErrorsArePrintedAsNfctPrintsThem()

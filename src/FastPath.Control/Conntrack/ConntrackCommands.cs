@@ -7,9 +7,9 @@ namespace FastPath.Control.Conntrack;
 
 /// <summary>
 /// The connection table on the control socket: /proc/net/nf_conntrack and the nf_conntrack_* sysctls as the kernel
-/// serves them, and a conntrack command line (-L and -D with filters, -F, -C, --policy-counts), read and answered
-/// as conntrack 1.4.7 reads and answers it. The registry given to <see cref="Register"/> must be the one the
-/// workers and nfct use.
+/// serves them, and a conntrack command line (-L and -D with filters, -F, -C, --policy-counts, and the tables
+/// expect, dying and unconfirmed, which are empty here), read and answered as conntrack 1.4.7 reads and answers
+/// it. The registry given to <see cref="Register"/> must be the one the workers and nfct use.
 /// </summary>
 public static class ConntrackCommands
 {
@@ -17,6 +17,8 @@ public static class ConntrackCommands
     public const string SysctlDirectory = "/proc/sys/net/netfilter";
     public const string Verb = "run";
     public const string Path = "conntrack";
+
+    private const byte IcmpV6 = 58;
 
     public static void Register(ControlCommands commands, IDataplaneControl backend, TimeoutPolicyRegistry timeouts, ProtocolNames? protocols = null)
     {
@@ -29,7 +31,7 @@ public static class ConntrackCommands
             (_, name) => sysctls.Read(name));
         commands.RegisterPrefix("write", SysctlDirectory + "/", "NAME", "", "set a sysctl with the kernel's parsing and errnos; timeouts are the defaults nfct default-set changes",
             (request, name) => sysctls.Write(name, request.Payload));
-        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [--timeout-policy NAME] [--json], -D [the same filters], -F, -C, --policy-counts [the same filters] [--json]",
+        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [--timeout-policy NAME] [--json], -D [the same filters], -F, -C, --policy-counts [the same filters] [--json]; after -L, -D, -F or -C a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
             (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, sysctls.Accounting, request.Args));
     }
 
@@ -47,6 +49,10 @@ public static class ConntrackCommands
     {
         if (ConntrackQuery.Parse(args, protocols, out string error) is not { } query)
             return ControlResponse.Fail(ControlError.EINVAL, ConntrackQuery.MessagePrefix + error);
+        if (query.Action == ConntrackAction.Usage)
+            return ControlResponse.Ok(ConntrackFormat.Usage);
+        if (query.Table != ConntrackTable.Conntrack)
+            return RunEmptyTable(backend, query);
         if (query.Action == ConntrackAction.Count)
         {
             return backend.ConntrackCount is { } count
@@ -69,5 +75,27 @@ public static class ConntrackCommands
             return ControlResponse.Ok(query.Json ? ConntrackFormat.PolicyCountsJson(flows, snapshot) : ConntrackFormat.PolicyCounts(flows, snapshot));
         }
         return ControlResponse.Ok(query.Json ? ConntrackFormat.Json(flows) : string.Concat(flows.Select(f => ConntrackFormat.ToolLine(f, accounting))));
+    }
+
+    // expect, dying and unconfirmed, as the kernel answers them on a host with none: -L lists nothing, -C counts 0,
+    // -F empties an empty table; -D expect (conntrack lets it through only with a whole tuple) finds nothing to
+    // delete, ENOENT, except that the kernel refuses an ICMPv6 tuple of type 0 (conntrack's, as it takes no
+    // --icmpv6-type there) as invalid first. Without tracking there is no table to read, as for conntrack's.
+    private static ControlResponse RunEmptyTable(IDataplaneControl backend, ConntrackQuery query)
+    {
+        if (backend.ConntrackCount is null)
+            return ConntrackSysctls.NotTracked();
+        return query.Action switch
+        {
+            ConntrackAction.Count => ControlResponse.Ok("0\n"),
+            ConntrackAction.Flush => ControlResponse.Ok(""),
+            ConntrackAction.Delete when query.Protocol == IcmpV6 =>
+                ControlResponse.Fail(ControlError.EINVAL, ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed + "invalid parameters"),
+            ConntrackAction.Delete =>
+                ControlResponse.Fail(ControlError.ENOENT, ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed + ControlError.ENOENT.StrError),
+            _ when !query.Json => ControlResponse.Ok(""),
+            _ when query.Table == ConntrackTable.Expect => ControlResponse.Ok(ConntrackFormat.ExpectationsJson()),
+            _ => ControlResponse.Ok(ConntrackFormat.Json([])),
+        };
     }
 }

@@ -27,6 +27,50 @@ public static class ConntrackFormat
     /// <summary>What conntrack -F prints on stderr.</summary>
     public const string FlushedSummary = "conntrack v1.4.7 (conntrack-tools): connection tracking table has been emptied.\n";
 
+    /// <summary>What conntrack -L expect prints on stderr after the expectations.</summary>
+    public static string ExpectSummary(int shown) =>
+        string.Create(CultureInfo.InvariantCulture, $"conntrack v1.4.7 (conntrack-tools): {shown} expectations have been shown.\n");
+
+    /// <summary>What conntrack -F expect prints on stderr.</summary>
+    public const string ExpectFlushedSummary = "conntrack v1.4.7 (conntrack-tools): expectation table has been emptied.\n";
+
+    /// <summary>
+    /// FastPath's answer to a conntrack line without a command, where conntrack prints its usage (on stdout,
+    /// exit status 0): the same layout, naming only what FastPath serves.
+    /// </summary>
+    public const string Usage = """
+        FastPath's conntrack: the command line of conntrack 1.4.7, as far as FastPath serves it
+        Usage: conntrack [commands] [options]
+
+        Commands:
+          -L [table] [options]            List conntrack or expectation table
+          -D [table] parameters           Delete conntrack or expectation
+          -F [table]                      Flush table
+          -C [table]                      Show counter
+          --policy-counts [options]       Connections per timeout policy (FastPath's)
+
+        Tables: conntrack, expect, dying, unconfirmed
+          (FastPath keeps no expectation, and no dying or unconfirmed connection that could be listed)
+
+        Options (-L, -D, --policy-counts; -F takes -f, -L expect takes -f, -D expect needs -s -d -p):
+          -s, --orig-src ip[/prefix]      Source address from original direction
+          -d, --orig-dst ip[/prefix]      Destination address from original direction
+          -r, --reply-src ip              Source address from reply direction
+          -q, --reply-dst ip              Destination address from reply direction
+          -p, --protonum proto            Layer 4 Protocol, eg. 'tcp'
+          -f, --family proto              Layer 3 Protocol, eg. 'ipv6'
+          --sport, --dport, --reply-port-src, --reply-port-dst port
+                                          After -p tcp, udp, udplite, sctp or dccp
+          --state state                   After -p tcp, sctp or dccp
+          --icmp-type, --icmp-code, --icmp-id n
+                                          After -p icmp (icmpv6: --icmpv6-type, ...)
+          --srckey, --dstkey, --reply-key-src, --reply-key-dst key
+                                          After -p gre
+          --timeout-policy name           Connections on that timeout policy (FastPath's)
+          --json                          -L and --policy-counts as JSON (FastPath's)
+
+        """;
+
     /// <summary>The field FastPath adds at the end of a conntrack -L line of a connection on a named timeout policy; the name runs to the end of the line.</summary>
     public const string PolicyField = "timeout-policy=";
 
@@ -116,6 +160,20 @@ public static class ConntrackFormat
                     json.WriteNull("timeout_policy");
                 json.WriteEndObject();
             }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    /// <summary>-L expect --json: FastPath keeps no expectation, so always {"expectations": []}.</summary>
+    public static string ExpectationsJson()
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("expectations");
             json.WriteEndArray();
             json.WriteEndObject();
         }

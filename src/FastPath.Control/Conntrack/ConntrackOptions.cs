@@ -3,15 +3,35 @@ using static FastPath.Control.Conntrack.ModuleOption;
 
 namespace FastPath.Control.Conntrack;
 
-/// <summary>The commands FastPath serves that an option is legal with (conntrack's commands_v_options); -C takes none.</summary>
+/// <summary>
+/// The rows of conntrack's commands_v_options that FastPath checks options against: the commands it serves, per
+/// table. -C (either table) and -F on expectations take no option; dying and unconfirmed take -L's row.
+/// </summary>
 [Flags]
 internal enum Legal
 {
     None = 0,
+
+    /// <summary>-L on conntrack, dying or unconfirmed, and FastPath's --policy-counts.</summary>
     List = 1,
     Delete = 2,
     Flush = 4,
+
+    /// <summary>-L expect: only -f and -o.</summary>
+    ExpectList = 8,
+
+    /// <summary>-D expect: -s, -d and -p compulsory, -r and -q optional, nothing else.</summary>
+    ExpectDelete = 16,
+
+    /// <summary>
+    /// A line without a command: conntrack 1.4.7 then reads the row past its table's end, which on Debian 12's
+    /// build refuses every option but --reply-zone (and makes none compulsory).
+    /// </summary>
+    NoCommand = 32,
 }
+
+/// <summary>One of conntrack's optflags: its short name, its name in conntrack's messages, the rows it is legal in and those it is compulsory in.</summary>
+internal readonly record struct OptionFlag(char Val, string Name, Legal Legal, Legal Required = Legal.None);
 
 /// <summary>What a protocol module's option sets (its parse_options case).</summary>
 internal enum ModuleOption
@@ -124,21 +144,24 @@ internal static class ConntrackOptions
     ];
 
     /// <summary>
-    /// conntrack's optflags in the order it checks them after reading every option: the option's short name, its
-    /// name in "Illegal option", and the commands FastPath serves it is legal with (--nat-range, only warned
-    /// about, sets no flag).
+    /// conntrack's optflags in the order it checks them after reading every option (--nat-range, only warned
+    /// about, sets no flag). A -s or -d with a prefix shorter than the address sets --mask-src or --mask-dst too.
     /// </summary>
-    public static readonly (char Val, string Name, Legal Legal)[] Flags =
+    public static readonly OptionFlag[] Flags =
     [
-        ('s', "src", Legal.List | Legal.Delete), ('d', "dst", Legal.List | Legal.Delete),
-        ('r', "reply-src", Legal.List | Legal.Delete), ('q', "reply-dst", Legal.List | Legal.Delete),
-        ('p', "protonum", Legal.List | Legal.Delete), ('t', "timeout", Legal.Delete), ('u', "status", Legal.List | Legal.Delete),
-        ('z', "zero", Legal.List), ('e', "event-mask", Legal.None), ('[', "tuple-src", Legal.None), (']', "tuple-dst", Legal.None),
-        ('{', "mask-src", Legal.List | Legal.Delete), ('}', "mask-dst", Legal.List | Legal.Delete),
-        ('m', "mark", Legal.List | Legal.Delete), ('i', "id", Legal.Delete), ('f', "family", Legal.List | Legal.Delete | Legal.Flush),
-        ('n', "src-nat", Legal.List | Legal.Delete), ('g', "dst-nat", Legal.List | Legal.Delete), ('o', "output", Legal.List | Legal.Delete),
-        ('c', "secmark", Legal.List), ('b', "buffer-size", Legal.None), ('j', "any-nat", Legal.List), ('w', "zone", Legal.List | Legal.Delete),
-        ('l', "label", Legal.List | Legal.Delete), ('<', "label-add", Legal.None), ('>', "label-del", Legal.None),
-        ('(', "orig-zone", Legal.List | Legal.Delete), (')', "reply-zone", Legal.List | Legal.Delete),
+        new('s', "src", Legal.List | Legal.Delete | Legal.ExpectDelete, Legal.ExpectDelete),
+        new('d', "dst", Legal.List | Legal.Delete | Legal.ExpectDelete, Legal.ExpectDelete),
+        new('r', "reply-src", Legal.List | Legal.Delete | Legal.ExpectDelete), new('q', "reply-dst", Legal.List | Legal.Delete | Legal.ExpectDelete),
+        new('p', "protonum", Legal.List | Legal.Delete | Legal.ExpectDelete, Legal.ExpectDelete),
+        new('t', "timeout", Legal.Delete), new('u', "status", Legal.List | Legal.Delete), new('z', "zero", Legal.List),
+        new('e', "event-mask", Legal.None), new('[', "tuple-src", Legal.None), new(']', "tuple-dst", Legal.None),
+        new('{', "mask-src", Legal.List | Legal.Delete), new('}', "mask-dst", Legal.List | Legal.Delete),
+        new('m', "mark", Legal.List | Legal.Delete), new('i', "id", Legal.Delete),
+        new('f', "family", Legal.List | Legal.Delete | Legal.Flush | Legal.ExpectList),
+        new('n', "src-nat", Legal.List | Legal.Delete), new('g', "dst-nat", Legal.List | Legal.Delete),
+        new('o', "output", Legal.List | Legal.Delete | Legal.ExpectList), new('c', "secmark", Legal.List),
+        new('b', "buffer-size", Legal.None), new('j', "any-nat", Legal.List), new('w', "zone", Legal.List | Legal.Delete),
+        new('l', "label", Legal.List | Legal.Delete), new('<', "label-add", Legal.None), new('>', "label-del", Legal.None),
+        new('(', "orig-zone", Legal.List | Legal.Delete), new(')', "reply-zone", Legal.List | Legal.Delete | Legal.NoCommand),
     ];
 }

@@ -25,13 +25,31 @@ public enum ConntrackAction
 
     /// <summary>-F, --flush: deletes every connection; takes no filter.</summary>
     Flush,
+
+    /// <summary>A line without a command (none, or only words that are no option): FastPath's usage, as conntrack prints its own.</summary>
+    Usage,
+}
+
+/// <summary>
+/// The table a command works on, named after the command by any prefix of its name, as conntrack's check_type
+/// compares them (expect first, so an empty name is expect). FastPath keeps no expectation (it has no helper),
+/// frees an expired connection at once (nothing is dying) and confirms a new one inside the worker's burst that
+/// created it (nothing unconfirmed is ever visible): those three tables are empty whenever they are read.
+/// </summary>
+public enum ConntrackTable
+{
+    Conntrack,
+    Expect,
+    Dying,
+    Unconfirmed,
 }
 
 /// <summary>
 /// A conntrack command line (conntrack-tools 1.4.7) as far as FastPath serves it: -L and -D with conntrack's filters
 /// (-p, -f, -s, -d, -r, -q, and after -p the protocol module's ports, --state, ICMP type, code and id), -F, -C,
-/// FastPath's own --timeout-policy NAME filter, --policy-counts and --json (with -L and --policy-counts). The line
-/// is read as conntrack reads it: with getopt_long over conntrack's whole option table (<see cref="Getopt"/>),
+/// FastPath's own --timeout-policy NAME filter, --policy-counts and --json (with -L and --policy-counts); each on
+/// the conntrack table or, as conntrack allows them, on expect (-L, -D, -F, -C), dying and unconfirmed (-L). The
+/// line is read as conntrack reads it: with getopt_long over conntrack's whole option table (<see cref="Getopt"/>),
 /// values as conntrack reads them, and conntrack's checks in its order. Errors carry conntrack's message; an option
 /// conntrack takes that FastPath does not serve is refused, once conntrack's own checks passed, as an unknown one.
 /// </summary>
@@ -43,10 +61,18 @@ public sealed record ConntrackQuery
     /// <summary>The line conntrack adds on stderr after a usage error.</summary>
     public const string TryHelp = "Try `conntrack -h' or 'conntrack --help' for more information.";
 
+    /// <summary>
+    /// How conntrack's message starts when the kernel refused the request (its exit status 1, no <see cref="TryHelp"/>),
+    /// whatever the errno: "Operation failed: invalid parameters" is EINVAL, yet no usage error.
+    /// </summary>
+    public const string OperationFailed = "Operation failed: ";
+
     // parse_addr's answers for the prefix: none given, or not a prefix.
     private const int NoMask = -1, InvalidMask = -2;
 
     public ConntrackAction Action { get; init; }
+
+    public ConntrackTable Table { get; init; }
 
     public bool Json { get; init; }
 
@@ -112,16 +138,23 @@ public sealed record ConntrackQuery
                 case ':':
                     return Fail($"option `{getopt.Argument(getopt.Optind - 1)}' requires an argument", out error);
                 case 'L' or 'D' or 'F' or 'C' or 'I' or 'U' or 'G' or 'E' or 'A' or 'S' or 'V' or 'h' or ConntrackOptions.PolicyCounts:
-                    // conntrack reads the argument after one of its commands as the table, by any prefix of its name;
-                    // FastPath has only the conntrack table (the others are expect, dying and unconfirmed).
-                    if (c != ConntrackOptions.PolicyCounts && TakeTable(getopt) is { } table
-                        && !(table.Length > 0 && "conntrack".StartsWith(table, StringComparison.Ordinal)))
+                    // conntrack reads the argument after one of its commands as the table, by any prefix of its
+                    // name, and refuses at once what no table allows, before it looks at the other commands.
+                    var table = ConntrackTable.Conntrack;
+                    if (c != ConntrackOptions.PolicyCounts && TakeTable(getopt) is { } name)
                     {
-                        return Fail($"unknown type `{table}'", out error);
+                        if (TableNamed(name) is not { } found)
+                            return Fail($"unknown type `{name}'", out error);
+                        table = found;
                     }
+                    if (table is ConntrackTable.Dying or ConntrackTable.Unconfirmed && c != 'L')
+                        return Fail("Can't do that command with tables `dying' and `unconfirmed'", out error);
+                    if (table == ConntrackTable.Expect && c is 'U' or 'A')
+                        return Fail($"Can't do --{(c == 'U' ? "update" : "add")} on expectations", out error);
                     if (command is not null)
                         return Fail("Invalid commands combination", out error);
                     (command, commandOption) = (c, getopt.Option);
+                    query = query with { Table = table };
                     break;
                 case 'p':
                     if (!TryProtocol(value, protocols, out byte protocol, out module))
@@ -151,6 +184,9 @@ public sealed record ConntrackQuery
                     if (mask == InvalidMask)
                         return Fail("Invalid netmask", out error);
                     flags.Add(c);
+                    // A prefix shorter than the address is a mask as well, which not every command takes.
+                    if (mask != NoMask && mask < (addressFamily == L3Kind.IPv6 ? 128 : 32))
+                        flags.Add(c == 's' ? '{' : '}');
                     query = c switch
                     {
                         's' => query with { Source = Network(address, addressFamily, mask) },
@@ -197,33 +233,63 @@ public sealed record ConntrackQuery
             return Fail($"unknown option `{commandOption}'", out error); // a command FastPath does not serve: its legal options are not known here
         if (query.Json && action is not (ConntrackAction.List or ConntrackAction.PolicyCounts))
             return Fail("unknown option `--json'", out error); // FastPath's --json is for listings; conntrack knows none
-        if (command is null && flags.Count == 0 && query.TimeoutPolicy is null)
-            return Fail("no command specified", out error);
-        // Without a command conntrack checks the options against a row that allows none, as -C's.
-        var legal = action switch
+        bool expect = query.Table == ConntrackTable.Expect;
+        var row = action switch
         {
+            null => Legal.NoCommand,
+            ConntrackAction.List when expect => Legal.ExpectList,
             ConntrackAction.List or ConntrackAction.PolicyCounts => Legal.List,
-            ConntrackAction.Delete => Legal.Delete,
-            ConntrackAction.Flush => Legal.Flush,
+            ConntrackAction.Delete => expect ? Legal.ExpectDelete : Legal.Delete,
+            ConntrackAction.Flush => expect ? Legal.None : Legal.Flush,
             _ => Legal.None,
         };
-        foreach (var (val, name, allowed) in ConntrackOptions.Flags)
+        // conntrack's generic_opt_check: option by option in its table's order, a compulsory one missing or an
+        // illegal one given, whichever comes first.
+        foreach (var (val, name, allowed, required) in ConntrackOptions.Flags)
         {
-            if (flags.Contains(val) && (allowed & legal) == 0)
+            if (!flags.Contains(val) && (required & row) != 0)
+                return Fail($"You need to supply the `--{name}' option for this command", out error);
+            if (flags.Contains(val) && (allowed & row) == 0)
                 return Fail($"Illegal option `--{name}' with this command", out error);
         }
-        if (query.TimeoutPolicy is not null && (legal & (Legal.List | Legal.Delete)) == 0)
+        // FastPath's own filter: on connections, which expectations are not.
+        if (query.TimeoutPolicy is not null && (row & (Legal.List | Legal.Delete)) == 0)
             return Fail("Illegal option `--timeout-policy' with this command", out error);
-        // The last module's own check (only -L and -D get here with -p): its illegal options, by its own names.
+        // The last module's own check (only -L and -D get here with -p), by its own names: with -L and -D its
+        // masks, expectation tuples, vtags and role are illegal; -D expect needs the tuple's four ports (GRE's
+        // keys) and takes nothing else.
         for (int bit = 0; bit < module.FlagCount; bit++)
         {
-            if ((moduleFlags & (1 << bit)) != 0 && (bit >= module.Bits.Length || module.Bits[bit].Sets is ModuleOption.Role or ModuleOption.NoFilter))
-                return Fail($"Illegal option `--{(bit < module.Bits.Length ? module.Bits[bit].Flag : "(null)")}' with this command", out error);
+            bool set = (moduleFlags & (1 << bit)) != 0;
+            ModuleOption? sets = bit < module.Bits.Length ? module.Bits[bit].Sets : null;
+            string flag = bit < module.Bits.Length ? module.Bits[bit].Flag : "(null)";
+            bool legal, required = false;
+            if (row == Legal.ExpectDelete)
+            {
+                required = sets is ModuleOption.SourcePort or ModuleOption.DestinationPort or ModuleOption.ReplySourcePort or ModuleOption.ReplyDestinationPort;
+                legal = required;
+            }
+            else
+            {
+                legal = sets is not (null or ModuleOption.Role or ModuleOption.NoFilter);
+            }
+            if (!set && required)
+                return Fail($"You need to supply the `--{flag}' option for this command", out error);
+            if (set && !legal)
+                return Fail($"Illegal option `--{flag}' with this command", out error);
         }
         if (unserved is not null)
             return Fail($"unknown option `{unserved}'", out error);
-        return query with { Action = action!.Value, Family = family };
+        return query with { Action = action ?? ConntrackAction.Usage, Family = family };
     }
+
+    // check_type's comparisons, in its order: strncmp over the name's length, so any prefix names a table.
+    private static ConntrackTable? TableNamed(string name) =>
+        "expect".StartsWith(name, StringComparison.Ordinal) ? ConntrackTable.Expect
+        : "conntrack".StartsWith(name, StringComparison.Ordinal) ? ConntrackTable.Conntrack
+        : "dying".StartsWith(name, StringComparison.Ordinal) ? ConntrackTable.Dying
+        : "unconfirmed".StartsWith(name, StringComparison.Ordinal) ? ConntrackTable.Unconfirmed
+        : null;
 
     // conntrack's check_type: the argument after a command that took no value, unless it starts with '-' or '!'.
     private static string? TakeTable(Getopt getopt)
