@@ -190,8 +190,9 @@ public static class Program
           jiffies                   the current time in jiffies (the unit of the recent tables' stamps)
           reload                    re-read the rules file(s); on an error the running rules stay
           help                      the commands the server takes (its whole path table)
-          nfct ARGUMENTS            an nfct timeout command line, with nfct's output, messages and exit
-                                    status 1 on failure: nfct add timeout T inet tcp established 100
+          nfct ARGUMENTS            an nfct command line, with nfct's output, messages and exit status 1
+                                    on failure: nfct add timeout T inet tcp established 100; helper
+                                    lines fail as on a kernel without conntrack helpers (EINVAL)
           conntrack -L [FILTERS] [--json]
                                     the connections as conntrack -L prints them (counters while
                                     nf_conntrack_acct is 1), with timeout-policy=NAME last on a line

@@ -234,6 +234,18 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Equal(ConntrackQuery.MessagePrefix + message, response.Message);
     }
 
+    [Theory]
+    [InlineData("nfct v1.4.7: netlink error: Invalid argument", "helper", "list")]
+    [InlineData("nfct v1.4.7: netlink error: Invalid argument", "disable", "helper", "ftp", "inet", "tcp")]
+    [InlineData("nfct v1.4.7: that helper is not supported", "add", "helper", "ftp", "inet", "udp")]
+    public void NfctHelperLinesAnswerEinvalWithNfctsMessage(string message, params string[] args)
+    {
+        var response = Send(NfctCommands.Verb, NfctCommands.Path, args);
+        Assert.Equal(ControlError.EINVAL, response.Error);
+        Assert.Equal(message, response.Message);
+        Assert.Equal(message + "\n", response.Text);
+    }
+
     [Fact]
     public void DeleteRemovesWhatTheFiltersSelectAndPrintsItAndFlushRemovesEverything()
     {

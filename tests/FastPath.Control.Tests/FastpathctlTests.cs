@@ -221,6 +221,13 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal((1, ""), (code, stdout));
         Assert.Equal("nfct v1.4.7: netlink error: No such file or directory\n", stderr);
 
+        // The helper subsystem: what reaches the kernel is EINVAL, as from a kernel without nfnetlink_cthelper.
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "helper", "add", "ftp", "inet", "tcp"]);
+        Assert.Equal((1, "", "nfct v1.4.7: netlink error: Invalid argument\n"), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "helper", "default-set"]);
+        Assert.Equal((1, "", "nfct v1.4.7: Unknown command: default-set\nnfct v1.4.7: Missing command\nnfct helper list|add|delete|disable|get|flush [parameters...]\n"),
+            (code, stdout, stderr));
+
         (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct"]); // nfct's usage, not fastpathctl's
         Assert.Equal((1, "", "Usage: nfct command subsystem [parameters]...\n"), (code, stdout, stderr));
     }

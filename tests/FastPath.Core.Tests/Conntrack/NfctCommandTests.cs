@@ -220,8 +220,6 @@ public class NfctCommandTests
         { ["add", "timeout", "web", "inet"], "nfct v1.4.7: missing parameters\nsyntax: nfct add timeout name family protocol state1 timeout1 ...\n" },
         { ["default-set", "timeout", "inet", "tcp"], "nfct v1.4.7: missing parameters\nsyntax: nfct default-set timeout family protocol state1 timeout1...\n" },
         { ["default-get", "timeout", "inet"], "nfct v1.4.7: missing parameters\nsyntax: nfct default-get timeout family protocol\n" },
-        { ["list", "helper"], "nfct v1.4.7: subsystem list not supported\n" },
-        { ["add", "help"], "nfct v1.4.7: subsystem add not supported\n" },
     };
 
     [Theory]

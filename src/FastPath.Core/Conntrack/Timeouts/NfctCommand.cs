@@ -5,7 +5,8 @@ namespace FastPath.Core.Conntrack.Timeouts;
 
 /// <summary>
 /// One nfct command line (conntrack-tools 1.4.7, `nfct COMMAND timeout ...` or the older `nfct timeout COMMAND
-/// ...`), parsed as nfct parses it: what it would ask of the kernel, or what it prints before asking anything.
+/// ...`, and the same for `helper`), parsed as nfct parses it: what it would ask of the kernel, or what it prints
+/// before asking anything.
 /// </summary>
 public abstract record NfctCommand
 {
@@ -56,8 +57,7 @@ public abstract record NfctCommand
         return subsystem switch
         {
             "version" => new NfctShowVersion(),
-            // FastPath has no user-space helper support: nfct built without its helper extension says so.
-            "helper" => new NfctRefused($"{MessagePrefix}subsystem {argv[1]} not supported\n"),
+            "helper" => ParseHelper(command, argv),
             _ => ParseTimeout(command, argv, protocols ?? ProtocolNames.Installed),
         };
     }
@@ -107,6 +107,67 @@ public abstract record NfctCommand
                 return new NfctRefused(
                     $"{MessagePrefix}Missing command\n{argv[0]} <list|add|delete|get|default-set|default-get|flush> timeout [<parameters>, ...]\n");
         }
+    }
+
+    /// <summary>
+    /// nfct's helper extension (src/nfct-extensions/helper.c). Family and protocol are optional for get and delete;
+    /// add and disable need both, and a helper nfct itself has for that protocol (<see cref="UserspaceHelpers"/>),
+    /// and ignore words after them.
+    /// </summary>
+    private static NfctCommand ParseHelper(string command, string[] argv)
+    {
+        int argc = argv.Length;
+        ushort l3 = 0;
+        byte l4 = 0;
+        switch (command)
+        {
+            case "list":
+            case "flush":
+                return argc > 3 ? TooManyArguments : new NfctHelperRequest(command);
+            case "get":
+            case "delete":
+                if (argc < 4)
+                    return Refused("missing helper policy name");
+                if (argc > 6)
+                    return TooManyArguments;
+                if (argc >= 5 && ParseL3(argv[4], out l3) is { } badFamily)
+                    return badFamily;
+                if (argc == 6 && ParseHelperL4(argv[5], out l4) is { } badProtocol)
+                    return badProtocol;
+                return new NfctHelperRequest(command, argv[3], l3, l4);
+            case "add":
+            case "disable":
+                if (argc < 6)
+                    return Refused($"missing parameters\nsyntax: nfct {command} helper name family protocol");
+                if (ParseL3(argv[4], out l3) is { } badL3)
+                    return badL3;
+                if (ParseHelperL4(argv[5], out l4) is { } badL4)
+                    return badL4;
+                if (!UserspaceHelpers.Contains((argv[3], l4)))
+                    return Refused("that helper is not supported");
+                return new NfctHelperRequest(command, argv[3], l3, l4);
+            default:
+                // nfct names argv[2] here, which is the subsystem word in the `nfct COMMAND helper` order.
+                return new NfctRefused($"{MessagePrefix}Unknown command: {argv[2]}\n{MessagePrefix}Missing command\n" +
+                    $"{argv[0]} helper list|add|delete|disable|get|flush [parameters...]\n");
+        }
+    }
+
+    /// <summary>
+    /// The helpers nfct finds as ct_helper_NAME.so in conntrackd's library directory (Debian's conntrackd 1.4.7),
+    /// each with the protocols it registers: nfct refuses add and disable for any other name or protocol.
+    /// </summary>
+    private static readonly HashSet<(string Name, byte Protocol)> UserspaceHelpers =
+    [
+        ("amanda", 17), ("dhcpv6", 17), ("ftp", 6), ("mdns", 17), ("rpc", 6), ("rpc", 17),
+        ("sane", 6), ("slp", 17), ("ssdp", 6), ("ssdp", 17), ("tftp", 17), ("tns", 6),
+    ];
+
+    /// <summary>The helper extension takes exactly "tcp" or "udp", without getprotobyname.</summary>
+    private static NfctRefused? ParseHelperL4(string word, out byte l4)
+    {
+        l4 = word switch { "tcp" => 6, "udp" => 17, _ => 0 };
+        return l4 == 0 ? Refused("unsupported layer 4 protocol") : null;
     }
 
     /// <summary>
@@ -223,6 +284,12 @@ public sealed record NfctGetDefaults(ushort L3Protocol, byte L4Protocol) : NfctC
 
 /// <summary>`nfct version` under any command.</summary>
 public sealed record NfctShowVersion : NfctCommand;
+
+/// <summary>
+/// A helper command nfct sends to nfnetlink_cthelper: list, flush, get and delete (NAME, and optionally family and
+/// protocol; 0 when absent), add and disable (all three). FastPath has no cthelper subsystem.
+/// </summary>
+public sealed record NfctHelperRequest(string Command, string? Name = null, ushort L3Protocol = 0, byte L4Protocol = 0) : NfctCommand;
 
 /// <summary>nfct stops before asking the kernel anything: <see cref="Error"/> is what it prints on stderr.</summary>
 public sealed record NfctRefused(string Error) : NfctCommand;

@@ -14,7 +14,8 @@ public readonly record struct NfctResult(int ExitStatus, string Output, string E
 
 /// <summary>
 /// nfct's timeout subsystem over a <see cref="TimeoutPolicyRegistry"/>: a command line that works with nfct gives
-/// the same output, errors and exit status here. Runs on the management thread, like the registry.
+/// the same output, errors and exit status here. Runs on the management thread, like the registry. Its helper
+/// subsystem answers as a kernel without nfnetlink_cthelper: nfct's own refusals, else EINVAL.
 /// </summary>
 public sealed class NfctTool(TimeoutPolicyRegistry registry, string programName = "nfct", ProtocolNames? protocols = null)
 {
@@ -58,6 +59,9 @@ public sealed class NfctTool(TimeoutPolicyRegistry registry, string programName 
                     ? NfctResult.Success(Format(null, defaults!.L3Protocol, defaults.Protocol, defaults.Jiffies))
                     : NetlinkError(errno);
             }
+            case NfctHelperRequest:
+                // nfnetlink finds no subsystem for the message type and answers EINVAL.
+                return NetlinkError(Errno.EINVAL);
             default:
                 throw new ArgumentOutOfRangeException(nameof(command), command, "not an nfct command");
         }
