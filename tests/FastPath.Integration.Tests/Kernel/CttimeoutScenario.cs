@@ -63,7 +63,11 @@ internal sealed class CttimeoutScenario(int seed, FastPathCttimeoutSide fastpath
         var (words, parameters) = choice;
         if (words.Length == 0)
             return new NfctStep(Pick<string[]>([["disable", "timeout"], ["x", "timeout"], ["timeout", "x"], ["list", "x"], ["list"], [],
-                ["version", "list"], ["list", "version"], ["timeout", "disable"], ["add", "timeout", "web"], ["default-get", "timeout", "inet"]]));
+                ["version", "list"], ["list", "version"], ["timeout", "disable"], ["add", "timeout", "web"], ["default-get", "timeout", "inet"],
+                // The helper subsystem: nfct's own refusals, and the kernel's EINVAL (no nfnetlink_cthelper) for what reaches it.
+                ["helper", "list"], ["list", "helper"], ["flush", "helper", "x"], ["get", "helper"], ["get", "helper", "ftp", "inet", "tcp"],
+                ["delete", "helper", "ftp", "bad"], ["add", "helper", "ftp", "inet", "tcp"], ["add", "helper", "ftp", "inet6", "udp"],
+                ["add", "helper", "ftp", "inet"], ["disable", "helper", "tftp", "inet", "udp"], ["helper", "default-set"]]));
         string command = Pick(words);
         string subsystem = Pick(["timeout", "timeout", "timeout", "t", "time"]);
         string[] head = _random.Next(5) == 0 ? [subsystem, command] : [command, subsystem];
