@@ -109,7 +109,7 @@ public sealed class ConntrackLiveDifferentialTests
     }
 
     /// <summary>
-    /// conntrack -D with filters and -F, and what follows them: a deleted connection's next packet opens a new one
+    /// conntrack -D with filters and -F, the expect, dying and unconfirmed tables, and what follows them: a deleted connection's next packet opens a new one
     /// (picked up mid-stream for TCP, on its CT policy again), from the server's side it is NEW and dropped; deleting
     /// nothing fails; -F takes no filter. Listings, exit status and stderr compared.
     /// </summary>
@@ -130,6 +130,13 @@ public sealed class ConntrackLiveDifferentialTests
             Conntrack("-D", "-p", "udp", "--dport", "123"), // nothing left: exit status 1
             Conntrack("-D", "-s", "198.18.0.0/16"),         // no connection began at the server
             Conntrack("-F", "-p", "udp"),                   // -F takes no filter
+            Conntrack("-L", "expect"),                      // the other tables, empty on both sides
+            Conntrack("-L", "dying", "-p", "tcp"),
+            Conntrack("-L", "unconfirmed"),
+            Conntrack("-C", "expect"),
+            Conntrack("-F", "expect"),                      // touches no connection
+            Conntrack("-D", "unconfirmed"),
+            Conntrack("-D", "expect", "-s", "10.0.0.1"),
             ConntrackList(),
             ntp.Answer(payload: 48),                        // NEW from the server now: dropped
             ntp.Send(payload: 48),                          // NEW from the client: accepted again
