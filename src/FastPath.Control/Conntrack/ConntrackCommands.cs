@@ -94,7 +94,7 @@ public static class ConntrackCommands
             ConntrackAction.Delete =>
                 ControlResponse.Fail(ControlError.ENOENT, ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed + ControlError.ENOENT.StrError),
             _ when !query.Json => ControlResponse.Ok(""),
-            _ when query.Table == ConntrackTable.Expect => ControlResponse.Ok(ConntrackFormat.ExpectationsJson()),
+            _ when query.Table == ConntrackTable.Expect => ControlResponse.Ok(ConntrackFormat.ExpectationsJson),
             _ => ControlResponse.Ok(ConntrackFormat.Json([])),
         };
     }

@@ -166,19 +166,8 @@ public static class ConntrackFormat
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
-    /// <summary>-L expect --json: FastPath keeps no expectation, so always {"expectations": []}.</summary>
-    public static string ExpectationsJson()
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            json.WriteStartObject();
-            json.WriteStartArray("expectations");
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
-    }
+    /// <summary>-L expect --json: FastPath keeps no expectation, so always an empty list, indented as <see cref="Json"/> writes.</summary>
+    public const string ExpectationsJson = "{\n  \"expectations\": []\n}\n";
 
     /// <summary>
     /// How many connections use each timeout policy, as `uniq -c` counts: the count right-aligned in 7 columns, a

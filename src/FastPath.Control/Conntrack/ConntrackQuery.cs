@@ -441,11 +441,7 @@ public sealed record ConntrackQuery
     // The network ADDR/PREFIX selects, kept masked so that a match is one And and one compare.
     private static (InetAddress Address, InetAddress Mask) Network(InetAddress address, L3Kind family, int mask)
     {
-        int bits = family == L3Kind.IPv6 ? 128 : 32;
-        Span<byte> bytes = stackalloc byte[16];
-        for (int bit = 0; bit < (mask == NoMask ? bits : mask); bit++)
-            bytes[bit / 8] |= (byte)(0x80 >> (bit % 8));
-        var maskAddress = family == L3Kind.IPv6 ? InetAddress.FromIPv6(bytes) : InetAddress.FromIPv4(bytes[..4]);
+        var maskAddress = InetAddress.PrefixMask(mask != NoMask ? mask : family == L3Kind.IPv6 ? 128 : 32);
         return (address.And(maskAddress), maskAddress);
     }
 }

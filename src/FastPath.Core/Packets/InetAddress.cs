@@ -62,6 +62,19 @@ public readonly struct InetAddress : IEquatable<InetAddress>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static InetAddress FromIPv4Raw(uint raw) => new(BitConverter.IsLittleEndian ? raw : (ulong)raw << 32, 0);
 
+    /// <summary>
+    /// The first <paramref name="prefix"/> bits set, in network order: an IPv6 prefix's mask, and an IPv4 one's for
+    /// a prefix up to 32 (an IPv4 address keeps its four bytes first).
+    /// </summary>
+    public static InetAddress PrefixMask(int prefix)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        bytes.Clear();
+        for (int i = 0; i < prefix; i++)
+            bytes[i / 8] |= (byte)(0x80 >> (i % 8));
+        return FromIPv6(bytes);
+    }
+
     /// <summary>All 128 bits set: the mask that keeps every address whole (iptables' default --mask).</summary>
     public static InetAddress AllOnes { get; } = new(ulong.MaxValue, ulong.MaxValue);
 

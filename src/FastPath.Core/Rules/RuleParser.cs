@@ -451,29 +451,19 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         InetAddress mask;
         if (slash < 0)
         {
-            mask = PrefixMask(bits);
+            mask = InetAddress.PrefixMask(bits);
         }
         else
         {
             string suffix = text[(slash + 1)..];
             if (int.TryParse(suffix, NumberStyles.None, CultureInfo.InvariantCulture, out int prefix) && prefix <= bits)
-                mask = PrefixMask(prefix);
+                mask = InetAddress.PrefixMask(prefix);
             else if (family == L3Kind.IPv4 && InetAddress.TryParse(suffix, out var dotted, out var mk) && mk == L3Kind.IPv4)
                 mask = dotted;
             else
                 throw fail($"bad prefix length or mask '{suffix}'");
         }
         return new AddressPrefix(value.And(mask), mask);
-    }
-
-    /// <summary>The first <paramref name="prefix"/> bits set, in network order.</summary>
-    internal static InetAddress PrefixMask(int prefix)
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        bytes.Clear();
-        for (int i = 0; i < prefix; i++)
-            bytes[i / 8] |= (byte)(0x80 >> (i % 8));
-        return InetAddress.FromIPv6(bytes);
     }
 
     private InterfaceName ParseInterface(string text)
