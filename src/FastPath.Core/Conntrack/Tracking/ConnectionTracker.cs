@@ -22,7 +22,7 @@ public sealed class ConnectionTracker
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, shards);
         Timeouts = timeouts;
-        Table = new FlowTable(capacity);
+        Table = new FlowTable(capacity) { Shard = shard };
         Shard = shard;
         Shards = shards;
     }

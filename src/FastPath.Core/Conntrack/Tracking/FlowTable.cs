@@ -155,6 +155,9 @@ public sealed class FlowTable
 
     public int Capacity => _flows.Length;
 
+    /// <summary>The worker (shard) owning this table, for the connections' ids (<see cref="FlowView.IdOf"/>).</summary>
+    public int Shard { get; init; }
+
     /// <summary>
     /// Connections held before early drop (nf_conntrack_max's share): the capacity unless lowered. Written by
     /// management, read by the owning worker; a new value applies from the next new connection.
@@ -440,7 +443,7 @@ public sealed class FlowTable
             {
                 ref readonly Flow entry = ref _flows[flow];
                 if (!IsExpired(entry, now))
-                    into.Add(FlowView.Of(entry, now, timeouts.FindById(entry.PolicyId)?.Name));
+                    into.Add(View(flow, now, timeouts));
             }
         }
         return bucket == _buckets.Length;
@@ -462,7 +465,7 @@ public sealed class FlowTable
             {
                 int next = _flows[flow].Next;
                 ref readonly Flow entry = ref _flows[flow];
-                if (!IsExpired(entry, now) && FlowView.Of(entry, now, timeouts.FindById(entry.PolicyId)?.Name) is var view && matches(view))
+                if (!IsExpired(entry, now) && View(flow, now, timeouts) is var view && matches(view))
                 {
                     deleted.Add(view);
                     Remove(flow);
@@ -471,6 +474,12 @@ public sealed class FlowTable
             }
         }
         return bucket == _buckets.Length;
+    }
+
+    private FlowView View(int flow, ulong now, TimeoutPolicySnapshot timeouts)
+    {
+        ref readonly Flow entry = ref _flows[flow];
+        return FlowView.Of(entry, now, timeouts.FindById(entry.PolicyId)?.Name, FlowView.IdOf(Shard, flow, entry.CreatedAt));
     }
 
     private int Find(in ConnectionKey key, uint hash, ulong now, out FlowDirection direction)

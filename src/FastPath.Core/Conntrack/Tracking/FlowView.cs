@@ -33,6 +33,12 @@ public sealed record FlowView(
     /// <summary>GRE's two timeouts in seconds, fixed at creation; /proc/net/nf_conntrack prints them where TCP prints its state.</summary>
     public (uint Timeout, uint StreamTimeout)? GreTimeouts { get; init; }
 
+    /// <summary>
+    /// conntrack's id (`-o id`, `-i`): the kernel hashes its connection's address; FastPath has none to hash, so it
+    /// hashes what names a connection for its lifetime instead, see <see cref="IdOf"/>. 0 in views not made by a table.
+    /// </summary>
+    public uint Id { get; init; }
+
     /// <summary>The connection mark; FastPath sets none (-j CONNMARK is not implemented), so always 0.</summary>
     public uint Mark => 0;
 
@@ -53,8 +59,23 @@ public sealed record FlowView(
     private static readonly string[] s_sctpStateNames =
         ["NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT"];
 
+    /// <summary>
+    /// A connection's id: the owning worker (its shard), its slot in that worker's table and the jiffy it was created
+    /// in, mixed into 32 bits (SplitMix64's finaliser). Fixed while the connection lives; a later connection in the
+    /// same slot was created later and gets another. Like the kernel's, two live connections may share one with a
+    /// chance of about one in four billion per pair.
+    /// </summary>
+    public static uint IdOf(int shard, int slot, ulong createdAt)
+    {
+        ulong z = createdAt + 0x9E3779B97F4A7C15UL * (((ulong)(uint)shard << 32) | (uint)slot) + 1;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (uint)(z ^ (z >> 32));
+    }
+
     /// <summary>The view of one table entry at <paramref name="now"/>; <paramref name="policyName"/> is null on the defaults.</summary>
-    public static FlowView Of(in Flow flow, ulong now, string? policyName)
+    public static FlowView Of(in Flow flow, ulong now, string? policyName, uint id = 0)
     {
         var key = flow.Original;
         return new FlowView(
@@ -77,6 +98,7 @@ public sealed record FlowView(
             flow.ReplyBytes,
             policyName)
         {
+            Id = id,
             GreTimeouts = key.Protocol == GreTracker.Protocol
                 ? (TimeoutJiffiesToSeconds(flow.Gre.Timeout), TimeoutJiffiesToSeconds(flow.Gre.StreamTimeout))
                 : null,
