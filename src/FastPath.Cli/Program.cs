@@ -44,6 +44,17 @@ public static class Program
             return UsageError(e.Message);
         }
 
+        // What conntrack prints on stderr while it reads its options comes first, whatever follows.
+        if (IsConntrack(request))
+        {
+            ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _, out var warnings);
+            foreach (var warning in warnings)
+            {
+                if (ConntrackQuery.WarningText(warning) is { } text)
+                    Console.Error.WriteLine(text);
+            }
+        }
+
         ControlResponse response;
         try
         {
@@ -59,9 +70,10 @@ public static class Program
             if (IsConntrack(request))
             {
                 // conntrack's message, then for a usage error its hint and exit status 2, as conntrack does; the
-                // kernel's refusal ("Operation failed: ...") is status 1, EINVAL too.
+                // kernel's refusal ("Operation failed: ...") and conntrack's other problems are status 1, EINVAL too.
                 Console.Error.WriteLine(response.Message);
-                if (error != ControlError.EINVAL || response.Message.StartsWith(ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed, StringComparison.Ordinal))
+                if (error != ControlError.EINVAL || !response.Message.StartsWith(ConntrackQuery.MessagePrefix, StringComparison.Ordinal)
+                    || ConntrackQuery.IsOtherProblem(response.Message[ConntrackQuery.MessagePrefix.Length..]))
                     return Failed;
                 Console.Error.WriteLine(ConntrackQuery.TryHelp);
                 return UsageOrConnection;
@@ -92,19 +104,23 @@ public static class Program
         if (!IsConntrack(request))
             return 0;
         stdout.Flush();
-        // conntrack's summary on stderr, and its exit status: -D that deleted nothing fails.
-        int lines = response.Body.Count(b => b == (byte)'\n');
-        switch (ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _))
+        // conntrack's summary on stderr, and its exit status: -D that deleted nothing and -G that showed nothing fail.
+        var query = ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _);
+        int shown = ConntrackFormat.CountShown(response.Text, query?.Output ?? ConntrackOutput.None);
+        switch (query)
         {
             case { Action: ConntrackAction.List, Json: false, Table: ConntrackTable.Expect }:
-                Console.Error.Write(ConntrackFormat.ExpectSummary(lines));
+                Console.Error.Write(ConntrackFormat.ExpectSummary(shown));
                 break;
             case { Action: ConntrackAction.List, Json: false }:
-                Console.Error.Write(ConntrackFormat.Summary(lines));
+                Console.Error.Write(ConntrackFormat.Summary(shown));
                 break;
+            case { Action: ConntrackAction.Get }:
+                Console.Error.Write(ConntrackFormat.Summary(shown));
+                return shown == 0 ? Failed : 0;
             case { Action: ConntrackAction.Delete }:
-                Console.Error.Write(ConntrackFormat.DeletedSummary(lines));
-                return lines == 0 ? Failed : 0;
+                Console.Error.Write(ConntrackFormat.DeletedSummary(shown));
+                return shown == 0 ? Failed : 0;
             case { Action: ConntrackAction.Flush, Table: ConntrackTable.Expect }:
                 Console.Error.Write(ConntrackFormat.ExpectFlushedSummary);
                 break;
@@ -205,6 +221,11 @@ public static class Program
                                     -pudp, any unambiguous prefix of a long option (--dp N)
           conntrack -D [FILTERS]    delete the connections FILTERS select (every one without filters) and
                                     print them as -L does; the count on stderr, exit status 1 if none
+          conntrack -G -p PROTO -s ADDR -d ADDR [PORTS]
+                                    the one connection with that tuple (or -r, -q and reply ports), as
+                                    conntrack -G prints it; exit status 1 if there is none
+          conntrack -L|-D|-G ... -o xml|extended|id[,...]
+                                    conntrack's XML, the family columns, each connection's id=N
           conntrack -F              delete every connection
           conntrack -C              the number of connections (nf_conntrack_count)
           conntrack --policy-counts [FILTERS] [--json]

@@ -2,12 +2,13 @@
 using System.Globalization;
 using System.Text;
 using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
 
 namespace FastPath.Control.Conntrack;
 
 /// <summary>
 /// The connection table on the control socket: /proc/net/nf_conntrack and the nf_conntrack_* sysctls as the kernel
-/// serves them, and a conntrack command line (-L and -D with filters, -F, -C, --policy-counts, and the tables
+/// serves them, and a conntrack command line (-L and -D with filters, -G, -o, -F, -C, --policy-counts, and the tables
 /// expect, dying and unconfirmed, which are empty here), read and answered as conntrack 1.4.7 reads and answers
 /// it. The registry given to <see cref="Register"/> must be the one the workers and nfct use.
 /// </summary>
@@ -31,7 +32,7 @@ public static class ConntrackCommands
             (_, name) => sysctls.Read(name));
         commands.RegisterPrefix("write", SysctlDirectory + "/", "NAME", "", "set a sysctl with the kernel's parsing and errnos; timeouts are the defaults nfct default-set changes",
             (request, name) => sysctls.Write(name, request.Payload));
-        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [--timeout-policy NAME] [--json], -D [the same filters], -F, -C, --policy-counts [the same filters] [--json]; after -L, -D, -F or -C a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
+        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [--timeout-policy NAME] [-o xml,extended,id] [--json], -D [the same filters] [-i ID] [-o ...], -G -p P -s A -d A (or -r A -q A) [ports, ICMP type and code] [-i ID] [-o ...], -F, -C, --policy-counts [the same filters] [--json]; after -L, -D, -G, -F or -C a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
             (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, sysctls.Accounting, request.Args));
     }
 
@@ -64,23 +65,40 @@ public static class ConntrackCommands
             // -F deletes what -D without filters deletes; conntrack prints only -D's connections.
             if (backend.DeleteFlows(query.Action == ConntrackAction.Flush ? _ => true : query.Matches) is not { } deleted)
                 return ConntrackSysctls.NotTracked();
-            return ControlResponse.Ok(query.Action == ConntrackAction.Flush ? "" : string.Concat(deleted.Select(f => ConntrackFormat.ToolLine(f, accounting))));
+            return ControlResponse.Ok(query.Action == ConntrackAction.Flush ? "" : ConntrackFormat.Lines(deleted, accounting, query.Output, query.Action));
         }
         if (backend.ListFlows() is not { } all)
             return ConntrackSysctls.NotTracked();
+        if (query.Action == ConntrackAction.Get)
+            return Get(query, all, accounting);
         var flows = all.Where(query.Matches).ToList();
         if (query.Action == ConntrackAction.PolicyCounts)
         {
             var snapshot = timeouts.Current;
             return ControlResponse.Ok(query.Json ? ConntrackFormat.PolicyCountsJson(flows, snapshot) : ConntrackFormat.PolicyCounts(flows, snapshot));
         }
-        return ControlResponse.Ok(query.Json ? ConntrackFormat.Json(flows) : string.Concat(flows.Select(f => ConntrackFormat.ToolLine(f, accounting))));
+        return ControlResponse.Ok(query.Json ? ConntrackFormat.Json(flows) : ConntrackFormat.Lines(flows, accounting, query.Output, query.Action));
     }
 
+    // -G as ctnetlink_get_conntrack answers conntrack's request, and conntrack then filters the answer: refused before
+    // the lookup (GetRefusal), no connection with that tuple in either direction (ENOENT), or the one found, shown
+    // only if it passes the filters conntrack applies to it (it is not, when found by its reply tuple).
+    private static ControlResponse Get(ConntrackQuery query, IReadOnlyList<FlowView> flows, bool accounting)
+    {
+        if (query.GetRefusal() is var (errno, reason))
+            return OperationFailed(errno, reason);
+        if (flows.FirstOrDefault(query.IsGetTarget) is not { } found)
+            return OperationFailed(ControlError.ENOENT, "such conntrack doesn't exist");
+        return ControlResponse.Ok(ConntrackFormat.Lines(query.Matches(found) ? [found] : [], accounting, query.Output, ConntrackAction.Get));
+    }
+
+    private static ControlResponse OperationFailed(ControlError errno, string reason) =>
+        ControlResponse.Fail(errno, ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed + reason);
+
     // expect, dying and unconfirmed, as the kernel answers them on a host with none: -L lists nothing, -C counts 0,
-    // -F empties an empty table; -D expect (conntrack lets it through only with a whole tuple) finds nothing to
-    // delete, ENOENT, except that the kernel refuses an ICMPv6 tuple of type 0 (conntrack's, as it takes no
-    // --icmpv6-type there) as invalid first. Without tracking there is no table to read, as for conntrack's.
+    // -F empties an empty table; -D and -G expect (conntrack lets them through only with a whole tuple) find nothing,
+    // ENOENT, except that the kernel refuses an ICMPv6 tuple of type 0 (conntrack's, as it takes no --icmpv6-type
+    // there) as invalid first. Without tracking there is no table to read, as for conntrack's.
     private static ControlResponse RunEmptyTable(IDataplaneControl backend, ConntrackQuery query)
     {
         if (backend.ConntrackCount is null)
@@ -89,10 +107,9 @@ public static class ConntrackCommands
         {
             ConntrackAction.Count => ControlResponse.Ok("0\n"),
             ConntrackAction.Flush => ControlResponse.Ok(""),
-            ConntrackAction.Delete when query.Protocol == IcmpV6 =>
-                ControlResponse.Fail(ControlError.EINVAL, ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed + "invalid parameters"),
-            ConntrackAction.Delete =>
-                ControlResponse.Fail(ControlError.ENOENT, ConntrackQuery.MessagePrefix + ConntrackQuery.OperationFailed + ControlError.ENOENT.StrError),
+            ConntrackAction.Delete or ConntrackAction.Get when query.Protocol == IcmpV6 =>
+                OperationFailed(ControlError.EINVAL, ConntrackQuery.InvalidParameters),
+            ConntrackAction.Delete or ConntrackAction.Get => OperationFailed(ControlError.ENOENT, ControlError.ENOENT.StrError),
             _ when !query.Json => ControlResponse.Ok(""),
             _ when query.Table == ConntrackTable.Expect => ControlResponse.Ok(ConntrackFormat.ExpectationsJson),
             _ => ControlResponse.Ok(ConntrackFormat.Json([])),

@@ -44,6 +44,7 @@ public static class ConntrackFormat
 
         Commands:
           -L [table] [options]            List conntrack or expectation table
+          -G [table] parameters           Get conntrack or expectation
           -D [table] parameters           Delete conntrack or expectation
           -F [table]                      Flush table
           -C [table]                      Show counter
@@ -52,7 +53,8 @@ public static class ConntrackFormat
         Tables: conntrack, expect, dying, unconfirmed
           (FastPath keeps no expectation, and no dying or unconfirmed connection that could be listed)
 
-        Options (-L, -D, --policy-counts; -F takes -f, -L expect takes -f, -D expect needs -s -d -p):
+        Options (-L, -D, --policy-counts; -G needs -p and -s -d or -r -q; -F takes -f, -L expect takes -f -o,
+                 -D and -G expect need -s -d -p):
           -s, --orig-src ip[/prefix]      Source address from original direction
           -d, --orig-dst ip[/prefix]      Destination address from original direction
           -r, --reply-src ip              Source address from reply direction
@@ -66,8 +68,11 @@ public static class ConntrackFormat
                                           After -p icmp (icmpv6: --icmpv6-type, ...)
           --srckey, --dstkey, --reply-key-src, --reply-key-dst key
                                           After -p gre
+          -i, --id id                     Connection id (-D, -G)
+          -o, --output type[,...]         Output format: xml, extended, id (timestamp, ktimestamp,
+                                          labels, userspace change nothing here; save is not served)
           --timeout-policy name           Connections on that timeout policy (FastPath's)
-          --json                          -L and --policy-counts as JSON (FastPath's)
+          --json                          -L and --policy-counts as JSON (FastPath's; not with -o)
 
         """;
 
@@ -104,11 +109,15 @@ public static class ConntrackFormat
     /// One line of `conntrack -L`: like the proc line without the family columns, IPv6 compressed as inet_ntop
     /// writes it, counters after each tuple when <paramref name="accounting"/> (the kernel dumps them for a
     /// connection with the acct extension), zone only when not 0, the netlink use count; then
-    /// <see cref="PolicyField"/> NAME when the connection has a timeout policy.
+    /// <see cref="PolicyField"/> NAME when the connection has a timeout policy. With -o extended the family columns
+    /// lead as in the proc line; with -o id, id=N follows use. <paramref name="held"/>: the line answers -G, whose
+    /// lookup holds one more reference while the kernel prints (use=2 where -L says 1).
     /// </summary>
-    public static string ToolLine(FlowView flow, bool accounting)
+    public static string ToolLine(FlowView flow, bool accounting, ConntrackOutput output = ConntrackOutput.None, bool held = false)
     {
         var line = new StringBuilder(200);
+        if (output.HasFlag(ConntrackOutput.Extended))
+            line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} ");
         line.Append(CultureInfo.InvariantCulture, $"{ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
         AppendState(line, flow);
         AppendTuple(line, flow, flow.Original, ipv6Expanded: false);
@@ -124,10 +133,96 @@ public static class ConntrackFormat
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} ");
         if (flow.Zone != 0)
             line.Append(CultureInfo.InvariantCulture, $"zone={flow.Zone} ");
-        line.Append(CultureInfo.InvariantCulture, $"use={flow.Use}");
+        line.Append(CultureInfo.InvariantCulture, $"use={Use(flow, held)}");
+        if (output.HasFlag(ConntrackOutput.Id))
+            line.Append(CultureInfo.InvariantCulture, $" id={flow.Id}");
         if (flow.TimeoutPolicy is { } policy)
             line.Append(' ').Append(PolicyField).Append(policy);
         return line.Append('\n').ToString();
+    }
+
+    /// <summary>The first two lines conntrack prints before its first connection in XML (-L and -G; -D prints none).</summary>
+    public const string XmlHeader = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n";
+
+    /// <summary>What conntrack -L prints after the connections in XML, when it printed the header (-G and -D print none).</summary>
+    public const string XmlFooter = "</conntrack>\n";
+
+    /// <summary>
+    /// What conntrack prints on standard output for the connections an -L (<paramref name="action"/> List), -G (Get)
+    /// or -D (Delete) shows, in the format <paramref name="output"/> asks for: one line each, or with -o xml one
+    /// &lt;flow&gt; element each, after <see cref="XmlHeader"/> for -L and -G (printed with the first connection,
+    /// so nothing at all without one) and, for -L only, before <see cref="XmlFooter"/>.
+    /// </summary>
+    public static string Lines(IReadOnlyList<FlowView> flows, bool accounting, ConntrackOutput output, ConntrackAction action)
+    {
+        bool held = action == ConntrackAction.Get;
+        if (!output.HasFlag(ConntrackOutput.Xml))
+            return string.Concat(flows.Select(f => ToolLine(f, accounting, output, held)));
+        if (flows.Count == 0)
+            return "";
+        var text = new StringBuilder();
+        if (action != ConntrackAction.Delete)
+            text.Append(XmlHeader);
+        foreach (var flow in flows)
+            text.Append(XmlLine(flow, accounting, held));
+        if (action == ConntrackAction.List)
+            text.Append(XmlFooter);
+        return text.ToString();
+    }
+
+    /// <summary>How many connections <see cref="Lines"/> printed: its lines, or with -o xml its &lt;flow&gt; elements.</summary>
+    public static int CountShown(string lines, ConntrackOutput output) =>
+        lines.Split('\n').Count(l => output.HasFlag(ConntrackOutput.Xml) ? l.StartsWith("<flow>", StringComparison.Ordinal) : l.Length > 0);
+
+    /// <summary>
+    /// One connection as libnetfilter_conntrack's XML (__snprintf_conntrack_xml, 1.0.9): each direction's layer 3 and
+    /// layer 4 (ports, GRE keys; nothing for ICMP) and counters when <paramref name="accounting"/>, then the state,
+    /// timeout, mark, use, id, [assured] and [unreplied]. The timeout policy is FastPath's and not in conntrack's
+    /// document: --json or the text line shows it.
+    /// </summary>
+    public static string XmlLine(FlowView flow, bool accounting, bool held)
+    {
+        var xml = new StringBuilder(600);
+        xml.Append("<flow>");
+        AppendXmlDirection(xml, flow, "original", flow.Original, accounting ? (flow.OriginalPackets, flow.OriginalBytes) : null);
+        AppendXmlDirection(xml, flow, "reply", flow.Reply, accounting ? (flow.ReplyPackets, flow.ReplyBytes) : null);
+        xml.Append("<meta direction=\"independent\">");
+        if (XmlState(flow) is { } state)
+            xml.Append("<state>").Append(state).Append("</state>");
+        xml.Append(CultureInfo.InvariantCulture, $"<timeout>{flow.TimeoutSeconds}</timeout><mark>{flow.Mark}</mark><use>{Use(flow, held)}</use><id>{flow.Id}</id>");
+        if (flow.Assured)
+            xml.Append("<assured/>");
+        if (!flow.SeenReply)
+            xml.Append("<unreplied/>");
+        return xml.Append("</meta></flow>\n").ToString();
+    }
+
+    private static int Use(FlowView flow, bool held) => flow.Use + (held ? 1 : 0);
+
+    private static void AppendXmlDirection(StringBuilder xml, FlowView flow, string direction, FlowTuple tuple, (ulong Packets, ulong Bytes)? counters)
+    {
+        xml.Append(CultureInfo.InvariantCulture, $"<meta direction=\"{direction}\"><layer3 protonum=\"{FamilyNumber(flow.Family)}\" protoname=\"{FamilyName(flow.Family)}\">");
+        xml.Append("<src>").Append(Address(tuple.Source, flow.Family, ipv6Expanded: false)).Append("</src>");
+        xml.Append("<dst>").Append(Address(tuple.Destination, flow.Family, ipv6Expanded: false)).Append("</dst></layer3>");
+        xml.Append(CultureInfo.InvariantCulture, $"<layer4 protonum=\"{flow.Protocol}\" protoname=\"{ProtocolName(flow.Protocol)}\">");
+        if (flow.Protocol == ProtocolModule.Gre)
+            xml.Append(CultureInfo.InvariantCulture, $"<srckey>0x{tuple.SourcePort:x}</srckey><dstkey>0x{tuple.DestinationPort:x}</dstkey>");
+        else if (FlowTable.HasPorts(flow.Protocol))
+            xml.Append(CultureInfo.InvariantCulture, $"<sport>{tuple.SourcePort}</sport><dport>{tuple.DestinationPort}</dport>");
+        xml.Append("</layer4>");
+        if (counters is var (packets, bytes))
+            xml.Append(CultureInfo.InvariantCulture, $"<counters><packets>{packets}</packets><bytes>{bytes}</bytes></counters>");
+        xml.Append("</meta>");
+    }
+
+    // libnetfilter_conntrack's XML names every state with TCP's names, SCTP's by its number too (ESTABLISHED, 4, is
+    // printed FIN_WAIT).
+    private static string? XmlState(FlowView flow)
+    {
+        if (flow.State is not { } state || flow.Protocol != 132)
+            return flow.State;
+        string[] tcp = ProtocolModule.All.First(m => m.Number == 6).States.Names, sctp = ProtocolModule.All.First(m => m.Number == 132).States.Names;
+        return tcp[Array.IndexOf(sctp, state)];
     }
 
     /// <summary>The connections as one JSON document, with the same names the text uses.</summary>

@@ -5,7 +5,8 @@ namespace FastPath.Control.Conntrack;
 
 /// <summary>
 /// The rows of conntrack's commands_v_options that FastPath checks options against: the commands it serves, per
-/// table. -C (either table) and -F on expectations take no option; dying and unconfirmed take -L's row.
+/// table. -C (either table) and -F on expectations take no option; dying and unconfirmed take -L's row. GET's row
+/// was read off conntrack 1.4.7 option by option, as the others were.
 /// </summary>
 [Flags]
 internal enum Legal
@@ -20,14 +21,20 @@ internal enum Legal
     /// <summary>-L expect: only -f and -o.</summary>
     ExpectList = 8,
 
-    /// <summary>-D expect: -s, -d and -p compulsory, -r and -q optional, nothing else.</summary>
-    ExpectDelete = 16,
+    /// <summary>-D expect and -G expect: -s, -d and -p compulsory, -r and -q optional, nothing else.</summary>
+    ExpectByTuple = 16,
 
     /// <summary>
     /// A line without a command: conntrack 1.4.7 then reads the row past its table's end, which on Debian 12's
     /// build refuses every option but --reply-zone (and makes none compulsory).
     /// </summary>
     NoCommand = 32,
+
+    /// <summary>
+    /// -G on conntrack: -p compulsory; -s and -d, or -r and -q, as a pair (conntrack's "undecided" 3: one of the two
+    /// pairs whole, else "you have to specify"); -i, -o and -l optional; nothing else (not even -f).
+    /// </summary>
+    Get = 64,
 }
 
 /// <summary>One of conntrack's optflags: its short name, its name in conntrack's messages, the rows it is legal in and those it is compulsory in.</summary>
@@ -48,8 +55,11 @@ internal enum ModuleOption
     /// <summary>DCCP's --role: its value is checked when read, and it is illegal with every command FastPath serves.</summary>
     Role,
 
-    /// <summary>Masks, expectation tuples, SCTP's verification tags: illegal with every command FastPath serves, and no filter.</summary>
+    /// <summary>Masks and expectation tuples: illegal with every command FastPath serves, and no filter.</summary>
     NoFilter,
+
+    /// <summary>SCTP's verification tags: legal with -G only, where FastPath (like the kernel's lookup) does not compare them.</summary>
+    VerificationTag,
 }
 
 /// <summary>
@@ -58,8 +68,13 @@ internal enum ModuleOption
 /// and what parsing it sets. <see cref="FlagCount"/> is the module's own count of flags: a bit set by another
 /// module's option and named by none of this one's is checked all the same, as the option "(null)".
 /// </summary>
+/// <param name="GetPairs">
+/// The module's messages for -G when neither its original nor its reply ports (keys) are given as a pair, in its
+/// own words; null for a module whose -G row has no pair (ICMP's type and code are compulsory instead).
+/// </param>
 internal sealed record ProtocolModule(
-    string Name, byte Number, int FirstVal, int FlagCount, (string Flag, ModuleOption Sets)[] Bits, (string Name, int Bit)[] Options)
+    string Name, byte Number, int FirstVal, int FlagCount, (string Flag, ModuleOption Sets)[] Bits, (string Name, int Bit)[] Options,
+    (string Original, string Reply)? GetPairs = null)
 {
     public const byte Gre = 47;
 
@@ -72,6 +87,8 @@ internal sealed record ProtocolModule(
 
     private static readonly (string, ModuleOption)[] s_tupleBits = [("tuple-port-src", NoFilter), ("tuple-port-dst", NoFilter)];
 
+    private static readonly (string, string) s_portPairs = ("`--sport' and `--dport'", "`--reply-src-port' and `--reply-dst-port'");
+
     private static readonly (string, int)[] s_portOptions =
         [("orig-port-src", 0), ("sport", 0), ("orig-port-dst", 1), ("dport", 1), ("reply-port-src", 2), ("reply-port-dst", 3),
          ("mask-port-src", 4), ("mask-port-dst", 5)];
@@ -80,27 +97,29 @@ internal sealed record ProtocolModule(
     public static readonly ProtocolModule[] All =
     [
         new("tcp", 6, '1', 10, [.. s_portBits, ("state", State), .. s_tupleBits],
-            [.. s_portOptions, ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8)]),
-        new("udp", 17, '1', 9, [.. s_portBits, .. s_tupleBits], [.. s_portOptions, ("tuple-port-src", 6), ("tuple-port-dst", 7)]),
+            [.. s_portOptions, ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8)], s_portPairs),
+        new("udp", 17, '1', 9, [.. s_portBits, .. s_tupleBits], [.. s_portOptions, ("tuple-port-src", 6), ("tuple-port-dst", 7)], s_portPairs),
         new("udplite", 136, '1', 11, [.. s_portBits, .. s_tupleBits],
             [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
-             ("mask-port-dst", 5), ("tuple-port-src", 6), ("tuple-port-dst", 7), ("sport", 0), ("dport", 1)]),
+             ("mask-port-dst", 5), ("tuple-port-src", 6), ("tuple-port-dst", 7), ("sport", 0), ("dport", 1)], s_portPairs),
         new("icmp", 1, '1', 4, [("icmp-type", IcmpType), ("icmp-code", IcmpCode), ("icmp-id", IcmpId)],
             [("icmp-type", 0), ("icmp-code", 1), ("icmp-id", 2)]),
         new("icmpv6", 58, '1', 4, [("icmpv6-type", IcmpType), ("icmpv6-code", IcmpCode), ("icmpv6-id", IcmpId)],
             [("icmpv6-type", 0), ("icmpv6-code", 1), ("icmpv6-id", 2)]),
-        new("sctp", 132, 1, 14, [.. s_portBits, ("state", State), .. s_tupleBits, ("orig-vtag", NoFilter), ("reply-vtag", NoFilter)],
+        new("sctp", 132, 1, 14, [.. s_portBits, ("state", State), .. s_tupleBits, ("orig-vtag", VerificationTag), ("reply-vtag", VerificationTag)],
             [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
              ("mask-port-dst", 5), ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8), ("orig-vtag", 9), ("reply-vtag", 10),
-             ("sport", 0), ("dport", 1)]),
+             ("sport", 0), ("dport", 1)], s_portPairs),
         new("dccp", 33, 1, 13, [.. s_portBits, ("state", State), .. s_tupleBits, ("role", Role)],
             [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
-             ("mask-port-dst", 5), ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8), ("sport", 0), ("dport", 1), ("role", 9)]),
+             ("mask-port-dst", 5), ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8), ("sport", 0), ("dport", 1), ("role", 9)],
+            ("`--sport' and `--dport'", "`--reply-port-src' and `--report-port-dst'")), // sic
         new("gre", Gre, '1', 11,
             [("srckey", SourcePort), ("dstkey", DestinationPort), ("reply-key-src", ReplySourcePort), ("reply-key-dst", ReplyDestinationPort),
              ("mask-key-src", NoFilter), ("mask-key-dst", NoFilter), ("tuple-key-src", NoFilter), ("tuple-key-dst", NoFilter)],
             [("orig-key-src", 0), ("srckey", 0), ("orig-key-dst", 1), ("dstkey", 1), ("reply-key-src", 2), ("reply-key-dst", 3),
-             ("mask-key-src", 4), ("mask-key-dst", 5), ("tuple-key-src", 6), ("tuple-key-dst", 7)]),
+             ("mask-key-src", 4), ("mask-key-dst", 5), ("tuple-key-src", 6), ("tuple-key-dst", 7)],
+            ("`--srckey' and `--dstkey'", "`--reply-src-key' and `--reply-dst-key'")),
     ];
 
     /// <summary>The states --state takes (TCP's, SCTP's, DCCP's), as the kernel names them, and conntrack's message for another.</summary>
@@ -149,19 +168,20 @@ internal static class ConntrackOptions
     /// </summary>
     public static readonly OptionFlag[] Flags =
     [
-        new('s', "src", Legal.List | Legal.Delete | Legal.ExpectDelete, Legal.ExpectDelete),
-        new('d', "dst", Legal.List | Legal.Delete | Legal.ExpectDelete, Legal.ExpectDelete),
-        new('r', "reply-src", Legal.List | Legal.Delete | Legal.ExpectDelete), new('q', "reply-dst", Legal.List | Legal.Delete | Legal.ExpectDelete),
-        new('p', "protonum", Legal.List | Legal.Delete | Legal.ExpectDelete, Legal.ExpectDelete),
+        new('s', "src", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple, Legal.ExpectByTuple),
+        new('d', "dst", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple, Legal.ExpectByTuple),
+        new('r', "reply-src", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple),
+        new('q', "reply-dst", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple),
+        new('p', "protonum", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple, Legal.Get | Legal.ExpectByTuple),
         new('t', "timeout", Legal.Delete), new('u', "status", Legal.List | Legal.Delete), new('z', "zero", Legal.List),
         new('e', "event-mask", Legal.None), new('[', "tuple-src", Legal.None), new(']', "tuple-dst", Legal.None),
         new('{', "mask-src", Legal.List | Legal.Delete), new('}', "mask-dst", Legal.List | Legal.Delete),
-        new('m', "mark", Legal.List | Legal.Delete), new('i', "id", Legal.Delete),
+        new('m', "mark", Legal.List | Legal.Delete), new('i', "id", Legal.Delete | Legal.Get),
         new('f', "family", Legal.List | Legal.Delete | Legal.Flush | Legal.ExpectList),
         new('n', "src-nat", Legal.List | Legal.Delete), new('g', "dst-nat", Legal.List | Legal.Delete),
-        new('o', "output", Legal.List | Legal.Delete | Legal.ExpectList), new('c', "secmark", Legal.List),
+        new('o', "output", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectList), new('c', "secmark", Legal.List),
         new('b', "buffer-size", Legal.None), new('j', "any-nat", Legal.List), new('w', "zone", Legal.List | Legal.Delete),
-        new('l', "label", Legal.List | Legal.Delete), new('<', "label-add", Legal.None), new('>', "label-del", Legal.None),
+        new('l', "label", Legal.List | Legal.Delete | Legal.Get), new('<', "label-add", Legal.None), new('>', "label-del", Legal.None),
         new('(', "orig-zone", Legal.List | Legal.Delete), new(')', "reply-zone", Legal.List | Legal.Delete | Legal.NoCommand),
     ];
 }

@@ -26,8 +26,47 @@ public enum ConntrackAction
     /// <summary>-F, --flush: deletes every connection; takes no filter.</summary>
     Flush,
 
+    /// <summary>-G, --get: the one connection whose tuple is given, as the kernel's ctnetlink_get_conntrack finds it.</summary>
+    Get,
+
     /// <summary>A line without a command (none, or only words that are no option): FastPath's usage, as conntrack prints its own.</summary>
     Usage,
+}
+
+/// <summary>
+/// conntrack 1.4.7's output types (-o, --output, its parse_parameter list in its order). Listings honour
+/// <see cref="Xml"/>, <see cref="Extended"/> and <see cref="Id"/>; the others change nothing in a listing of
+/// FastPath's: timestamp and userspace are for events only, ktimestamp prints the kernel's start and stop stamps,
+/// which FastPath does not keep (as a kernel with nf_conntrack_timestamp 0), labels prints labels, which FastPath
+/// sets none of. Save is refused.
+/// </summary>
+[Flags]
+public enum ConntrackOutput
+{
+    None = 0,
+    Xml = 1,
+    Extended = 2,
+    Timestamp = 4,
+    Id = 8,
+    KernelTimestamp = 16,
+    Labels = 32,
+
+    /// <summary>Parsed, and worth nothing in conntrack 1.4.7 (its bit is 0).</summary>
+    Userspace = 0,
+    Save = 64,
+}
+
+/// <summary>What conntrack prints on stderr while it reads its options, before anything else (conntrack's exact lines in <see cref="ConntrackQuery.WarningText"/>).</summary>
+public enum ConntrackWarning
+{
+    /// <summary>-o with a prefix of SRC_NAT (any case: "s", "src_nat"), which conntrack passes over.</summary>
+    IgnoringSourceNat,
+
+    /// <summary>-o with a prefix of DST_NAT ("d").</summary>
+    IgnoringDestinationNat,
+
+    /// <summary>-o labels: conntrack loads its label map, /etc/xtables/connlabel.conf, and says so when it cannot open it.</summary>
+    LabelMap,
 }
 
 /// <summary>
@@ -46,7 +85,8 @@ public enum ConntrackTable
 
 /// <summary>
 /// A conntrack command line (conntrack-tools 1.4.7) as far as FastPath serves it: -L and -D with conntrack's filters
-/// (-p, -f, -s, -d, -r, -q, and after -p the protocol module's ports, --state, ICMP type, code and id), -F, -C,
+/// (-p, -f, -s, -d, -r, -q, and after -p the protocol module's ports, --state, ICMP type, code and id), -G with a
+/// tuple, -o (see <see cref="ConntrackOutput"/>), -i (-D and -G), -F, -C,
 /// FastPath's own --timeout-policy NAME filter, --policy-counts and --json (with -L and --policy-counts); each on
 /// the conntrack table or, as conntrack allows them, on expect (-L, -D, -F, -C), dying and unconfirmed (-L). The
 /// line is read as conntrack reads it: with getopt_long over conntrack's whole option table (<see cref="Getopt"/>),
@@ -115,10 +155,63 @@ public sealed record ConntrackQuery
 
     public string? TimeoutPolicy { get; init; }
 
+    /// <summary>-o's types, every -o given or-ed together.</summary>
+    public ConntrackOutput Output { get; init; }
+
+    /// <summary>-i, --id: the connection id (<see cref="FlowView.Id"/>), strtoul's, base 0, cut to 32 bits.</summary>
+    public uint? Id { get; init; }
+
+    /// <summary>What conntrack printed on stderr while reading the line, in order.</summary>
+    public IReadOnlyList<ConntrackWarning> Warnings { get; init; } = [];
+
+    /// <summary>The file conntrack's label map is read from (libnetfilter_conntrack's CONNLABEL_CFG).</summary>
+    public const string LabelMapPath = "/etc/xtables/connlabel.conf";
+
+    /// <summary>conntrack's line on stderr for a warning; null for the label map when it opens.</summary>
+    public static string? WarningText(ConntrackWarning warning) => warning switch
+    {
+        ConntrackWarning.IgnoringSourceNat => "WARNING: ignoring SRC_NAT, use --src-nat instead",
+        ConntrackWarning.IgnoringDestinationNat => "WARNING: ignoring DST_NAT, use --dst-nat instead",
+        _ => LabelMapError() is { } reason ? "nfct_labelmap_new: " + reason : null,
+    };
+
+    // perror's text for fopen(CONNLABEL_CFG, "re"), as far as .NET tells the reasons apart.
+    private static string? LabelMapError()
+    {
+        try
+        {
+            using var file = File.OpenRead(LabelMapPath);
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return ControlError.EACCES.StrError;
+        }
+        catch (IOException)
+        {
+            return ControlError.ENOENT.StrError;
+        }
+    }
+
+    /// <summary>
+    /// The message of a failure conntrack reports with exit status 1 and no <see cref="TryHelp"/> (its OTHER_PROBLEM):
+    /// what the kernel refused, and -o save with another type.
+    /// </summary>
+    public static bool IsOtherProblem(string message) =>
+        message.StartsWith(OperationFailed, StringComparison.Ordinal) || message == SaveCombined;
+
+    private const string SaveCombined = "cannot combine save output with any other output type, use -o save only";
+
     /// <summary>Parses the arguments after "conntrack"; on failure <paramref name="error"/> is conntrack's message without its prefix.</summary>
-    public static ConntrackQuery? Parse(IReadOnlyList<string> args, ProtocolNames protocols, out string error)
+    public static ConntrackQuery? Parse(IReadOnlyList<string> args, ProtocolNames protocols, out string error) =>
+        Parse(args, protocols, out error, out _);
+
+    /// <summary>The same, with the warnings conntrack printed before it stopped, whether or not the line was refused.</summary>
+    public static ConntrackQuery? Parse(IReadOnlyList<string> args, ProtocolNames protocols, out string error, out IReadOnlyList<ConntrackWarning> warnings)
     {
         error = "";
+        var printed = new List<ConntrackWarning>();
+        warnings = printed;
         var getopt = new Getopt(["conntrack", .. args], ConntrackOptions.Short, ConntrackOptions.Long);
         var query = new ConntrackQuery();
         int? command = null;
@@ -128,6 +221,7 @@ public sealed record ConntrackQuery
         int merges = 0, moduleFlags = 0;
         L3Kind? family = null;
         string? unserved = null;
+        bool idWithoutValue = false;
         for (int c; (c = getopt.Next()) != -1;)
         {
             string value = getopt.Optarg ?? "";
@@ -195,6 +289,25 @@ public sealed record ConntrackQuery
                         _ => query with { ReplyDestination = address },
                     };
                     break;
+                case 'o':
+                    var output = query.Output;
+                    if (!TryOutput(value, ref output, printed, out error))
+                        return null;
+                    if (output.HasFlag(ConntrackOutput.Labels))
+                        printed.Add(ConntrackWarning.LabelMap);
+                    if (output.HasFlag(ConntrackOutput.Save) && output != ConntrackOutput.Save)
+                        return Fail(SaveCombined, out error);
+                    flags.Add(c);
+                    query = query with { Output = output };
+                    break;
+                case 'i':
+                    // --id takes its value only as --id=N (conntrack 1.4.7 then crashes); -i always has one.
+                    flags.Add(c);
+                    if (getopt.Optarg is null)
+                        idWithoutValue = true;
+                    else
+                        query = query with { Id = unchecked((uint)CNumberText.Strtoul(value, out _, out _)) };
+                    break;
                 case ConntrackOptions.Json:
                     query = query with { Json = true };
                     break;
@@ -226,6 +339,7 @@ public sealed record ConntrackQuery
             'D' => ConntrackAction.Delete,
             'F' => ConntrackAction.Flush,
             'C' => ConntrackAction.Count,
+            'G' => ConntrackAction.Get,
             ConntrackOptions.PolicyCounts => ConntrackAction.PolicyCounts,
             _ => null,
         };
@@ -233,13 +347,19 @@ public sealed record ConntrackQuery
             return Fail($"unknown option `{commandOption}'", out error); // a command FastPath does not serve: its legal options are not known here
         if (query.Json && action is not (ConntrackAction.List or ConntrackAction.PolicyCounts))
             return Fail("unknown option `--json'", out error); // FastPath's --json is for listings; conntrack knows none
+        if (query.Json && flags.Contains('o'))
+            return Fail("cannot combine --json with --output", out error); // two formats for one listing
+        if (action == ConntrackAction.PolicyCounts && flags.Contains('o'))
+            return Fail("Illegal option `--output' with this command", out error); // FastPath's own counts have one format
         bool expect = query.Table == ConntrackTable.Expect;
         var row = action switch
         {
             null => Legal.NoCommand,
             ConntrackAction.List when expect => Legal.ExpectList,
             ConntrackAction.List or ConntrackAction.PolicyCounts => Legal.List,
-            ConntrackAction.Delete => expect ? Legal.ExpectDelete : Legal.Delete,
+            ConntrackAction.Delete or ConntrackAction.Get when expect => Legal.ExpectByTuple,
+            ConntrackAction.Delete => Legal.Delete,
+            ConntrackAction.Get => Legal.Get,
             ConntrackAction.Flush => expect ? Legal.None : Legal.Flush,
             _ => Legal.None,
         };
@@ -252,35 +372,116 @@ public sealed record ConntrackQuery
             if (flags.Contains(val) && (allowed & row) == 0)
                 return Fail($"Illegal option `--{name}' with this command", out error);
         }
+        // GET's undecided pairs: one of them whole, else the first given in part names what is missing.
+        if (row == Legal.Get && !(flags.Contains('s') && flags.Contains('d')) && !(flags.Contains('r') && flags.Contains('q')))
+        {
+            return flags.Contains('s') || flags.Contains('d') || !(flags.Contains('r') || flags.Contains('q'))
+                ? Fail("you have to specify `--src' and `--dst'", out error)
+                : Fail("you have to specify `--reply-src' and `--reply-dst'", out error);
+        }
         // FastPath's own filter: on connections, which expectations are not.
         if (query.TimeoutPolicy is not null && (row & (Legal.List | Legal.Delete)) == 0)
             return Fail("Illegal option `--timeout-policy' with this command", out error);
-        // The last module's own check (only -L and -D get here with -p), by its own names: with -L and -D its
-        // masks, expectation tuples, vtags and role are illegal; -D expect needs the tuple's four ports (GRE's
-        // keys) and takes nothing else.
+        if (!CheckModule(module, moduleFlags, row, out error))
+            return null;
+        if (idWithoutValue)
+            return Fail("option `--id' requires an argument", out error);
+        if (unserved is not null)
+            return Fail($"unknown option `{unserved}'", out error);
+        if (query.Output.HasFlag(ConntrackOutput.Save))
+            return Fail("output type `save' is not served by FastPath", out error);
+        return query with { Action = action ?? ConntrackAction.Usage, Family = family, Warnings = printed };
+    }
+
+    // The last module's own check (only -L, -D and -G get here with -p), by its own names: with -L and -D its masks,
+    // expectation tuples, vtags and role are illegal; -G takes its ports (GRE's keys) as pairs, the original or the
+    // reply one whole, its state and SCTP's vtags, and needs ICMP's type and code; -D and -G expect need the tuple's
+    // four ports and take nothing else.
+    private static bool CheckModule(ProtocolModule module, int moduleFlags, Legal row, out string error)
+    {
+        error = "";
         for (int bit = 0; bit < module.FlagCount; bit++)
         {
             bool set = (moduleFlags & (1 << bit)) != 0;
             ModuleOption? sets = bit < module.Bits.Length ? module.Bits[bit].Sets : null;
             string flag = bit < module.Bits.Length ? module.Bits[bit].Flag : "(null)";
+            bool isPort = sets is ModuleOption.SourcePort or ModuleOption.DestinationPort or ModuleOption.ReplySourcePort or ModuleOption.ReplyDestinationPort;
             bool legal, required = false;
-            if (row == Legal.ExpectDelete)
+            if (row == Legal.ExpectByTuple)
             {
-                required = sets is ModuleOption.SourcePort or ModuleOption.DestinationPort or ModuleOption.ReplySourcePort or ModuleOption.ReplyDestinationPort;
+                required = isPort;
                 legal = required;
+            }
+            else if (row == Legal.Get)
+            {
+                required = sets is ModuleOption.IcmpType or ModuleOption.IcmpCode;
+                legal = isPort || required || sets is ModuleOption.State or ModuleOption.IcmpId or ModuleOption.VerificationTag;
             }
             else
             {
-                legal = sets is not (null or ModuleOption.Role or ModuleOption.NoFilter);
+                legal = sets is not (null or ModuleOption.Role or ModuleOption.NoFilter or ModuleOption.VerificationTag);
             }
             if (!set && required)
-                return Fail($"You need to supply the `--{flag}' option for this command", out error);
+                return Refuse($"You need to supply the `--{flag}' option for this command", out error);
             if (set && !legal)
-                return Fail($"Illegal option `--{flag}' with this command", out error);
+                return Refuse($"Illegal option `--{flag}' with this command", out error);
         }
-        if (unserved is not null)
-            return Fail($"unknown option `{unserved}'", out error);
-        return query with { Action = action ?? ConntrackAction.Usage, Family = family };
+        if (row != Legal.Get || module.GetPairs is not { } pairs)
+            return true;
+        int original = PairBits(module, ModuleOption.SourcePort, ModuleOption.DestinationPort);
+        int reply = PairBits(module, ModuleOption.ReplySourcePort, ModuleOption.ReplyDestinationPort);
+        if ((moduleFlags & original) == original || (moduleFlags & reply) == reply)
+            return true;
+        bool replyInPart = (moduleFlags & original) == 0 && (moduleFlags & reply) != 0;
+        return Refuse($"you have to specify {(replyInPart ? pairs.Reply : pairs.Original)}", out error);
+    }
+
+    private static int PairBits(ProtocolModule module, ModuleOption first, ModuleOption second) =>
+        module.Bits.Select((b, bit) => b.Sets == first || b.Sets == second ? 1 << bit : 0).Sum();
+
+    // conntrack's parse_parameter over PARSE_OUTPUT: a comma-separated list of prefixes, in any case, of its types
+    // (the first one the prefix names, in its order), with prefixes of SRC_NAT and DST_NAT passed over with a
+    // warning first; an empty item or one that names nothing is "Bad parameter" with the rest of the list.
+    private static bool TryOutput(string value, ref ConntrackOutput output, List<ConntrackWarning> printed, out string error)
+    {
+        error = "";
+        string rest = value;
+        while (true)
+        {
+            int comma = rest.IndexOf(',');
+            string item = comma < 0 ? rest : rest[..comma];
+            if (item.Length == 0 || !TryOutputItem(item, ref output, printed))
+                return Refuse($"Bad parameter `{rest}'", out error);
+            if (comma < 0)
+                return true;
+            rest = rest[(comma + 1)..];
+        }
+    }
+
+    private static readonly (string Name, ConntrackOutput Type)[] s_outputTypes =
+    [
+        ("xml", ConntrackOutput.Xml), ("extended", ConntrackOutput.Extended), ("timestamp", ConntrackOutput.Timestamp),
+        ("id", ConntrackOutput.Id), ("ktimestamp", ConntrackOutput.KernelTimestamp), ("labels", ConntrackOutput.Labels),
+        ("userspace", ConntrackOutput.Userspace), ("save", ConntrackOutput.Save),
+    ];
+
+    private static bool TryOutputItem(string item, ref ConntrackOutput output, List<ConntrackWarning> printed)
+    {
+        static bool Prefix(string item, string name) => item.Length <= name.Length && Ascii.EqualsIgnoreCase(item, name.AsSpan(0, item.Length));
+        if (Prefix(item, "SRC_NAT") || Prefix(item, "DST_NAT"))
+        {
+            printed.Add(Prefix(item, "SRC_NAT") ? ConntrackWarning.IgnoringSourceNat : ConntrackWarning.IgnoringDestinationNat);
+            return true;
+        }
+        foreach (var (name, type) in s_outputTypes)
+        {
+            if (Prefix(item, name))
+            {
+                output |= type;
+                return true;
+            }
+        }
+        return false;
     }
 
     // check_type's comparisons, in its order: strncmp over the name's length, so any prefix names a table.
@@ -354,7 +555,54 @@ public sealed record ConntrackQuery
         && (Protocol is not { } protocol || Layer4Matches(protocol, flow, flow.Original, SourcePort, DestinationPort))
         && (ReplyProtocol is not { } reply || (flow.Protocol == reply && Layer4Matches(reply, flow, flow.Reply, ReplySourcePort, ReplyDestinationPort)))
         && (State is not { } state || (flow.Protocol == state.Protocol && flow.State == state.Name))
-        && (TimeoutPolicy is null || flow.TimeoutPolicy == TimeoutPolicy);
+        && (TimeoutPolicy is null || flow.TimeoutPolicy == TimeoutPolicy)
+        && (Id is null || flow.Id == Id);
+
+    /// <summary>
+    /// -G: why the request fails before any connection is looked up, as conntrack reports it after "Operation
+    /// failed: ", with the errno the socket carries; null when the kernel looks the tuple up. libnetfilter_conntrack
+    /// refuses a request without an original address (only -r and -q given: "invalid parameters"), and fails to build
+    /// one whose reply ports come without a reply address, leaving whatever errno it had (TCP's module: "No data
+    /// available"; the others': "Success"); the kernel refuses an ICMP type without an inverse (nf_conntrack_proto_icmp's
+    /// invmap: echo, timestamp, information and address mask requests and replies; ICMPv6's echo and node information).
+    /// </summary>
+    public (ControlError Errno, string Reason)? GetRefusal()
+    {
+        if (Source is null && Destination is null)
+            return (ControlError.EINVAL, InvalidParameters);
+        if ((ReplySourcePort ?? ReplyDestinationPort) is not null && ReplySource is null && ReplyDestination is null)
+            return ReplyProtocol == 6 ? (ControlError.FromNumber(61), "No data available") : (ControlError.EINVAL, "Success");
+        bool inverse = Protocol switch
+        {
+            1 => IcmpType is 0 or 8 or 13 or 14 or 15 or 16 or 17 or 18,
+            58 => IcmpType is 128 or 129 or 139 or 140,
+            _ => true,
+        };
+        return inverse ? null : (ControlError.EINVAL, InvalidParameters);
+    }
+
+    /// <summary>conntrack's words for EINVAL from the kernel.</summary>
+    public const string InvalidParameters = "invalid parameters";
+
+    /// <summary>
+    /// -G: whether the connection is the one the kernel's lookup finds for the original tuple conntrack sends (what
+    /// was not given is 0): the tuple in either of its directions, as nf_conntrack_find_get hashes both. Ports and GRE
+    /// keys count for the protocols the kernel keys on them (DCCP is generic since Linux 6.16); ICMP's type, code and
+    /// id for ICMP and ICMPv6. conntrack then shows it only if <see cref="Matches"/>: a connection found by its reply
+    /// tuple fails on the original addresses, and is not shown.
+    /// </summary>
+    public bool IsGetTarget(FlowView flow)
+    {
+        if (flow.Family != Family || flow.Protocol != Protocol)
+            return false;
+        bool ports = FlowTable.HasPorts(flow.Protocol) || flow.Protocol == ProtocolModule.Gre;
+        bool icmp = flow.Protocol is 1 or 58;
+        var tuple = new FlowTuple(
+            Source?.Address ?? default, Destination?.Address ?? default,
+            ports ? SourcePort ?? 0 : (ushort)0, ports ? DestinationPort ?? 0 : (ushort)0,
+            icmp ? IcmpType ?? 0 : (byte)0, icmp ? IcmpCode ?? 0 : (byte)0, icmp ? IcmpId ?? 0 : (ushort)0);
+        return flow.Original == tuple || flow.Reply == tuple;
+    }
 
     // libnetfilter_conntrack compares a tuple's layer 4 under the protocol the filter has for it: ports for the
     // protocols keyed on them (a connection without ports, as DCCP's since Linux 6.16, then matches no port),
@@ -373,6 +621,12 @@ public sealed record ConntrackQuery
     {
         error = message;
         return null;
+    }
+
+    private static bool Refuse(string message, out string error)
+    {
+        error = message;
+        return false;
     }
 
     // conntrack's findproto: a protocol module's name in any case ("TCP", "Udp") loads the module and its options;
