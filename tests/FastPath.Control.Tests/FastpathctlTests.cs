@@ -126,6 +126,34 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal("conntrack v1.4.7 (conntrack-tools): unknown option `--st'\nTry `conntrack -h' or 'conntrack --help' for more information.\n", stderr);
     }
 
+    /// <summary>-G and -o end as conntrack's: the summary counts connections (not XML lines), -G that shows none fails, warnings come first.</summary>
+    [Fact]
+    public void ConntrackGetAndOutputEndAsConntrackDoes()
+    {
+        _fixture.Backend.Track(FastPath.Testing.TestFrames.Ipv4UdpFrame(40000, 53));
+        string[] get = ["--socket", _fixture.SocketPath, "conntrack", "-G", "-s", "10.0.0.1", "-d", "192.168.1.20", "-p", "udp", "--sport", "40000", "--dport"];
+        var (code, stdout, stderr) = Run([.. get, "53"]);
+        Assert.Equal(0, code);
+        Assert.EndsWith(" use=2\n", stdout);
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n", stderr);
+
+        (code, stdout, stderr) = Run([.. get, "54"]);
+        Assert.Equal((1, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): Operation failed: such conntrack doesn't exist\n", stderr);
+
+        (code, stdout, stderr) = Run([.. get, "53", "-i", "5"]);
+        Assert.Equal((1, "", "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n"), (code, stdout, stderr));
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-o", "s,xml"]);
+        Assert.Equal(0, code);
+        Assert.Equal(4, stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal("WARNING: ignoring SRC_NAT, use --src-nat instead\nconntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n", stderr);
+
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-L", "-o", "xml,save"]);
+        Assert.Equal((1, ""), (code, stdout));
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools): cannot combine save output with any other output type, use -o save only\n", stderr);
+    }
+
     /// <summary>conntrack takes "-s 1.2.3" (inet_aton) and "--dport 0x10" (atoi: port 0), and refuses a bad prefix with status 2.</summary>
     [Fact]
     public void ConntrackFilterValuesEndAsConntracksDo()
