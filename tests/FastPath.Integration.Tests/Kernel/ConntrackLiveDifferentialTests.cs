@@ -153,6 +153,49 @@ public sealed class ConntrackLiveDifferentialTests
     }
 
     /// <summary>
+    /// conntrack -G (found in the original direction, by the reply tuple, not found, refused by the kernel or by
+    /// conntrack's checks) and -o extended, id and xml with -L, -G and -D, against the kernel: output byte for byte but
+    /// for timeouts, ids and order, standard error and exit status exactly.
+    /// </summary>
+    [Fact]
+    public void GetAndOutputFormatsMatchTheKernel()
+    {
+        var web = new Flow("tcp", Client, 41000, Server, 80);
+        var ntp = new Flow("udp", Client, 42001, Server, 123);
+        var ping = new Flow("icmp", Client, 777, Server, 0);
+        string[] webTuple = ["-s", Client, "-d", Server, "-p", "tcp", "--sport", "41000", "--dport", "80"];
+        Compare(StatefulFirewall, null,
+        [
+            web.Send("S"), web.Answer("SA"), web.Send("A"),
+            ntp.Send(payload: 48), ntp.Answer(payload: 48),
+            ping.Send(payload: 56), ping.Answer(payload: 56),
+            Conntrack(["-G", .. webTuple]),
+            Conntrack("-G", "-s", Server, "-d", Client, "-p", "tcp", "--sport", "80", "--dport", "41000"), // the reply tuple: found, not shown
+            Conntrack("-G", "-s", Client, "-d", Server, "-p", "udp", "--sport", "42001", "--dport", "123", "-r", Server, "-q", Client),
+            Conntrack("-G", "-s", Client, "-d", Server, "-p", "icmp", "--icmp-type", "8", "--icmp-code", "0", "--icmp-id", "777"),
+            Conntrack("-G", "-s", Client, "-d", Server, "-p", "udp", "--sport", "42001", "--dport", "124"), // none
+            Conntrack("-G", "-r", Server, "-q", Client, "-p", "udp", "--reply-port-src", "123", "--reply-port-dst", "42001"), // invalid
+            Conntrack("-G", "-s", Client, "-d", Server, "-p", "tcp", "--reply-port-src", "80", "--reply-port-dst", "41000"),
+            Conntrack("-G", "-p", "tcp", "-s", Client),
+            Conntrack(["-G", .. webTuple, "-f", "ipv4"]),
+            Conntrack(["-G", .. webTuple, "--state", "SYN_SENT"]),
+            Conntrack(["-G", .. webTuple, "-o", "xml"]),
+            Conntrack(["-G", .. webTuple, "-o", "extended,id"]),
+            Conntrack("-G", "expect", "-s", Client, "-d", Server, "-p", "tcp", "--sport", "1", "--dport", "2", "--reply-port-src", "3", "--reply-port-dst", "4"),
+            Conntrack("-L", "-o", "extended"),
+            Conntrack("-L", "-o", "xml"),
+            Conntrack("-L", "-p", "udp", "-o", "xml,id"),
+            Conntrack("-L", "-o", "id,e"),
+            Conntrack("-L", "-o", "s"),
+            Conntrack("-L", "-o", "xml,bogus"),
+            Conntrack("-L", "expect", "-o", "xml"),
+            Conntrack("-D", "-p", "udp", "-o", "xml"),
+            Conntrack("-D", "-p", "icmp", "-o", "extended,id"),
+            Conntrack("-L", "-o", "xml"),
+        ], s_policies);
+    }
+
+    /// <summary>
     /// nfct through fastpathctl and the control socket of a running fastpath, against the real nfct: a seeded mix
     /// of good and bad command lines (the in-process differential runs hundreds; these prove the socket path), with
     /// a policy a -j CT --timeout rule holds, so that deleting it is EBUSY on both sides.

@@ -292,8 +292,14 @@ internal static class LiveDifferentialHarness
                     listing++;
                     break;
                 case Command c:
-                    // A conntrack line that lists connections is compared by connection and timeout; a count (-C) has no times.
-                    string? difference = c.Arguments[0] == "conntrack" && !c.Arguments.Contains("-C")
+                    // A conntrack line that lists connections is compared by connection and timeout; one in an -o
+                    // format byte for byte but for its timeouts, ids and order; a count (-C) has no times.
+                    string? difference = c.Arguments[0] == "conntrack" && c.Arguments.Contains("-o")
+                        ? Joined(ConntrackListing.Formatted(kernel.Runs[command].Stdout) == ConntrackListing.Formatted(fastpath.Runs[command].Stdout)
+                                ? null
+                                : $"== kernel:\n{kernel.Runs[command].Stdout}\n== FastPath:\n{fastpath.Runs[command].Stdout}",
+                            StatusDifference(kernel.Runs[command], fastpath.Runs[command]))
+                        : c.Arguments[0] == "conntrack" && !c.Arguments.Contains("-C")
                         ? Joined(ConntrackListing.Difference(
                                 ConntrackListing.Parse(kernel.Runs[command].Stdout, LastSent(events, i, kernel), kernel.Runs[command].StartedAt),
                                 ConntrackListing.Parse(fastpath.Runs[command].Stdout, LastSent(events, i, fastpath), fastpath.Runs[command].StartedAt)),
