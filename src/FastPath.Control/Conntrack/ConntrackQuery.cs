@@ -161,9 +161,6 @@ public sealed record ConntrackQuery
     /// <summary>-i, --id: the connection id (<see cref="FlowView.Id"/>), strtoul's, base 0, cut to 32 bits.</summary>
     public uint? Id { get; init; }
 
-    /// <summary>What conntrack printed on stderr while reading the line, in order.</summary>
-    public IReadOnlyList<ConntrackWarning> Warnings { get; init; } = [];
-
     /// <summary>The file conntrack's label map is read from (libnetfilter_conntrack's CONNLABEL_CFG).</summary>
     public const string LabelMapPath = "/etc/xtables/connlabel.conf";
 
@@ -390,7 +387,7 @@ public sealed record ConntrackQuery
             return Fail($"unknown option `{unserved}'", out error);
         if (query.Output.HasFlag(ConntrackOutput.Save))
             return Fail("output type `save' is not served by FastPath", out error);
-        return query with { Action = action ?? ConntrackAction.Usage, Family = family, Warnings = printed };
+        return query with { Action = action ?? ConntrackAction.Usage, Family = family };
     }
 
     // The last module's own check (only -L, -D and -G get here with -p), by its own names: with -L and -D its masks,
