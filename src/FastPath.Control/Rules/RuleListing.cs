@@ -16,8 +16,6 @@ namespace FastPath.Control.Rules;
 /// </summary>
 public static class RuleListing
 {
-    private static readonly string[] HookOrder = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
-
     /// <summary>
     /// Every table of both families, each under a "# iptables -t raw -L -v -x -n" line, separated by a blank line.
     /// </summary>
@@ -41,9 +39,7 @@ public static class RuleListing
     public static string FormatTable(CompiledRuleset ruleset, L3Kind family, TableKind table, RuleCounters counters)
     {
         var chains = ruleset.Chains.Where(c => c.Family == family && c.Table == table).ToList();
-        // libiptc lists the built-in chains in hook order, then the user-defined ones sorted by name (strcmp).
-        var ordered = chains.Where(c => c.Policy is not null).OrderBy(c => Array.IndexOf(HookOrder, c.Name))
-            .Concat(chains.Where(c => c.Policy is null).OrderBy(c => c.Name, StringComparer.Ordinal));
+        var ordered = KernelChainOrder.Of(chains, c => c.Name, c => c.Policy is not null);
         var text = new StringBuilder();
         foreach (var chain in ordered)
         {

@@ -130,6 +130,12 @@ public sealed class CompiledRuleset
         {
             if (!ruleset.Tables.TryGetValue(kind, out var table))
                 continue;
+            // The kernel checks the rules, and so creates their recent tables, in its chain order, not the file's.
+            foreach (var chain in KernelChainOrder.Of(table.Chains.Values, c => c.Name, c => c.Policy is not null))
+            {
+                foreach (var options in chain.Rules.SelectMany(rule => rule.Recent))
+                    RecentTableId(options, recentTables);
+            }
             var byName = new Dictionary<string, CompiledChain>();
             foreach (var chain in table.Chains.Values)
             {

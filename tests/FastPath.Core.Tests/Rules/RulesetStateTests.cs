@@ -145,6 +145,24 @@ public class RulesetStateTests
     }
 
     [Fact]
+    public void TablesAreCreatedInTheKernelsChainOrderNotTheFilesOrder()
+    {
+        // libiptc puts user chains after the built-in ones, sorted by name: ALPHA's rule is checked first and
+        // creates NET with its /32, although ZED is declared and filled first.
+        var state = Load("""
+            :ZED - [0:0]
+            :ALPHA - [0:0]
+            :FORWARD ACCEPT [0:0]
+            -A ZED -m recent --set --name NET --mask 255.255.255.0 --rsource
+            -A ALPHA -m recent --rcheck --name NET --mask 255.255.255.255 --rsource
+            -A FORWARD -j ZED
+            """);
+        var table = Assert.Single(state.RecentTables);
+        Run(state, Syn("192.0.2.77"));
+        Assert.Equal("192.0.2.77", table.Entries().Single().Address.Format(L3Kind.IPv4));
+    }
+
+    [Fact]
     public void EvaluatingAllocatesNothing()
     {
         var state = Load("""

@@ -6,7 +6,7 @@ using static FastPath.Integration.Tests.Kernel.LiveDifferentialHarness;
 namespace FastPath.Integration.Tests.Kernel;
 
 /// <summary>
-/// How the recent tables of iptables-save files come to be, live against the kernel (both were FastPath bugs
+/// How the recent tables of iptables-save files come to be, live against the kernel (each was a FastPath bug
 /// this harness found): which rule creates a table (and so fixes its mask), and what an IPv4 --mask means for
 /// the IPv6 addresses of a shared table.
 /// </summary>
@@ -50,6 +50,32 @@ public sealed class RecentTableCreationDifferentialTests
         [
             Udp("192.0.2.1", 7),                            // the kernel stores 192.0.2.0: the filter rule's /24
             Udp("192.0.2.2", 8),
+            new List("T"),
+        ]);
+
+    /// <summary>
+    /// Within a table the kernel checks the rules in libiptc's chain order: built-in chains in hook order, then
+    /// user chains sorted by name, not in the order a hand-written file declares them.
+    /// </summary>
+    [Fact]
+    public void UserChainsCreateTablesInNameOrderNotFileOrder() =>
+        Compare("""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :ZED - [0:0]
+            :ALPHA - [0:0]
+            -A FORWARD -p udp -m udp --dport 7 -j ZED
+            -A FORWARD -p udp -m udp --dport 8 -j ALPHA
+            -A ZED -m recent --set --name T --mask 255.255.255.0 --rsource
+            -A ALPHA -m recent --rcheck --name T --mask 255.255.255.255 --rsource -j DROP
+            COMMIT
+
+            """, null,
+        [
+            Udp("192.0.2.1", 7),                            // ALPHA's rule created T: stored whole, not as 192.0.2.0
+            Udp("192.0.2.2", 8),                            // so another address of the /24 is not recent
             new List("T"),
         ]);
 }
