@@ -92,14 +92,16 @@ class FastPath:
             raise RuntimeError("counters: " + status.decode())
         return body.decode()
 
-    def ctl(self, *arguments):
-        return subprocess.run([self.fastpathctl, "--socket", self.socket_path, *arguments], capture_output=True, text=True)
+    def ctl(self, *arguments, data=None):
+        done = subprocess.run([self.fastpathctl, "--socket", self.socket_path, *arguments], input=data, capture_output=True)
+        return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
 
     def final_counters(self):
         return self.checked(self.ctl("cat", "/proc/fastpath/counters"))
 
     def write(self, path, text):
-        done = self.ctl("write", path, text)
+        # Through standard input: the text as the bytes written (an argument of "-" alone would mean standard input).
+        done = self.ctl("write", path, "-", data=text.encode("latin-1"))
         if done.returncode == 0:
             return 0
         # "fastpathctl: PATH: <strerror text> (detail)" with exit status 1; 2 is a usage or connection error.
