@@ -130,6 +130,7 @@ public sealed class RecentLiveDifferentialTests
             Udp("10.0.0.1", 82, destination: "198.51.100.200"), // --rdest finds the written /24 and refreshes it
             Udp("198.51.100.5", 80),
             new Write("NET", "-198.51.100.77"), new Write("NET", "+198.51.100.300"), new Write("NET", "+0198.051.100.1"),
+            new Write("NET", "-"), new Write("NET", "+198.51.100.9\0junk"), // a lone "-" is EINVAL; a NUL ends the address
             Udp("198.51.100.1", 81),
             new List("NET"),
         ]);
