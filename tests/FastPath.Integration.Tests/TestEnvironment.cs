@@ -100,7 +100,9 @@ internal sealed class NetworkNamespace : IDisposable
 
     public NetworkNamespace()
     {
-        Name = $"fpt-{Environment.ProcessId}-{Interlocked.Increment(ref s_counter)}";
+        // A prefix of their own lets concurrent test sessions on one machine tell their namespaces apart at a glance.
+        string prefix = Environment.GetEnvironmentVariable("FASTPATH_TEST_NETNS_PREFIX") ?? "fpt";
+        Name = $"{prefix}-{Environment.ProcessId}-{Interlocked.Increment(ref s_counter)}";
         TestEnvironment.RunChecked("ip", "netns", "add", Name);
         // No IPv6 autoconfiguration chatter on the test links: only the frames the test sends cross them.
         Exec("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1");

@@ -17,7 +17,7 @@ namespace FastPath.Integration.Tests.Kernel;
 /// same counters, and the same timeouts, see <see cref="ConntrackListing"/>), and the final counters listing.
 /// live_differential.py drives both sides alike: frames into a1 and out of b1 (replies into b1 and out of a1), one
 /// at a time.
-/// The kernel routes a0 -> b0 and <see cref="ClientNetwork"/> back, so frames cross raw PREROUTING, conntrack and
+/// The kernel routes a0 -> b0 and <see cref="ClientNetwork"/> and <see cref="ClientNetwork6"/> back, so frames cross raw PREROUTING, conntrack and
 /// filter FORWARD as through a firewall (and xt_recent sees the TTL from before forwarding, as FastPath does); the
 /// files are loaded with iptables-legacy-restore, the policies with nfct. FastPath runs with the same files
 /// (policies through --timeout-policies) and its control socket, once with one worker and once with two (sharded
@@ -27,6 +27,9 @@ internal static class LiveDifferentialHarness
 {
     /// <summary>Where the clients of <see cref="Flow"/>s live: the kernel routes replies to it out of a0.</summary>
     public const string ClientNetwork = "172.16.0.0/24";
+
+    /// <summary>Where the IPv6 clients of <see cref="Flow"/>s live: the kernel routes replies to it out of a0.</summary>
+    public const string ClientNetwork6 = "2001:db8:1::/64";
 
     /// <summary>
     /// A UDP datagram (Protocol "udp"), a TCP SYN or segment ("tcp"), an ICMP echo ("icmp") or a port unreachable
@@ -45,6 +48,9 @@ internal static class LiveDifferentialHarness
 
         /// <summary>Sent by the destination back to the source (into b1, out of a1): a reply, or an echo reply.</summary>
         public bool Reply { get; init; }
+
+        /// <summary>A TCP segment with its sender's previous sequence number again, moving the conversation on by nothing.</summary>
+        public bool Retransmit { get; init; }
     }
 
     public static Frame Udp(string source, ushort port, byte ttl = 64, string? destination = null) =>
@@ -55,7 +61,7 @@ internal static class LiveDifferentialHarness
 
     private static string DefaultDestination(string source) => source.Contains(':') ? "2001:db8:ffff::1" : "198.18.0.1";
 
-    /// <summary>A conversation between a client in <see cref="ClientNetwork"/> (behind a1) and a server behind b1.</summary>
+    /// <summary>A conversation between a client in <see cref="ClientNetwork"/> or <see cref="ClientNetwork6"/> (behind a1) and a server behind b1.</summary>
     public sealed record Flow(string Protocol, string Client, ushort ClientPort, string Server, ushort ServerPort)
     {
         /// <summary>A packet from the client: a TCP segment with <paramref name="tcpFlags"/>, a datagram, an echo request.</summary>
@@ -63,6 +69,12 @@ internal static class LiveDifferentialHarness
 
         /// <summary>A packet from the server.</summary>
         public Frame Answer(string? tcpFlags = null, int payload = 0) => Make(tcpFlags, payload, reply: true);
+
+        /// <summary>The client's previous segment's sequence number again, with <paramref name="tcpFlags"/> and <paramref name="payload"/>.</summary>
+        public Frame Resend(string tcpFlags, int payload = 0) => Make(tcpFlags, payload, reply: false) with { Retransmit = true };
+
+        /// <summary>The server's previous segment's sequence number again.</summary>
+        public Frame Reanswer(string tcpFlags, int payload = 0) => Make(tcpFlags, payload, reply: true) with { Retransmit = true };
 
         /// <summary>The server's ICMP port unreachable, quoting the client's UDP datagram.</summary>
         public Frame Unreachable() => Make(null, 0, reply: true) with { Protocol = "icmp-unreachable" };
@@ -73,6 +85,18 @@ internal static class LiveDifferentialHarness
 
     /// <summary>A write to /proc/sys/net/netfilter/<paramref name="Name"/> (the kernel namespace's, or through fastpathctl write).</summary>
     public sealed record SysctlWrite(string Name, string Text) : Event;
+
+    /// <summary>A read of /proc/sys/net/netfilter/<paramref name="Name"/>, compared byte for byte.</summary>
+    public sealed record SysctlRead(string Name) : Event;
+
+    /// <summary>A read of /proc/net/nf_conntrack, compared as <see cref="ConntrackListing.Formatted"/> compares -o listings.</summary>
+    public sealed record ProcConntrackRead : Event;
+
+    /// <summary>
+    /// The IPv4 rules replaced by an iptables-save text: iptables-legacy-restore in the kernel namespace, the --rules
+    /// file rewritten and `fastpathctl reload` for FastPath; the exit status is compared.
+    /// </summary>
+    public sealed record RulesRestore(string Rules) : Event;
 
     /// <summary>"nfct ..." or "conntrack ..." in the kernel namespace, or fastpathctl with the same arguments.</summary>
     public sealed record Command(string[] Arguments) : Event
@@ -120,6 +144,7 @@ internal static class LiveDifferentialHarness
             var differences = new List<string>();
             foreach (int workers in workerCounts ?? [1, 2])
             {
+                File.WriteAllText(v4, rules); // a RulesRestore of the run before rewrote it
                 if (workers > Environment.ProcessorCount)
                 {
                     TestContext.Current.TestOutputHelper?.WriteLine($"the {workers}-worker run is skipped: this machine has {Environment.ProcessorCount} core(s)");
@@ -165,6 +190,8 @@ internal static class LiveDifferentialHarness
         TestEnvironment.RunChecked("ip", "-n", ns.Name, "route", "add", ClientNetwork, "via", "10.254.0.2", "dev", "a0");
         TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "neigh", "add", "fe80::2", "lladdr", "02:00:00:00:00:02", "dev", "b0", "nud", "permanent");
         TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "route", "add", "default", "via", "fe80::2", "dev", "b0");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "neigh", "add", "fe80::3", "lladdr", "02:00:00:00:00:03", "dev", "a0", "nud", "permanent");
+        TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "route", "add", ClientNetwork6, "via", "fe80::3", "dev", "a0");
 
         foreach (string policy in timeoutPolicies)
             Exec(ns, ["nfct", .. policy.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
@@ -204,7 +231,7 @@ internal static class LiveDifferentialHarness
 
         string fastpathctl = Path.Combine(AppContext.BaseDirectory, "fastpathctl");
         TestEnvironment.RunChecked(fastpathctl, "--socket", socket, "write", "/proc/sys/net/netfilter/nf_conntrack_acct", "1");
-        var outcome = Drive(ns, events, ["fastpath", socket, fastpathctl]);
+        var outcome = Drive(ns, events, ["fastpath", socket, fastpathctl, v4]);
         fastpath.Terminate();
         int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
         Assert.True(code == 0, $"fastpath ({workers} worker(s)) exited with {code} after SIGTERM\n{fastpath.Stdout}\n{fastpath.Stderr}");
@@ -254,15 +281,18 @@ internal static class LiveDifferentialHarness
             ["packet"] = new JsonObject
             {
                 ["proto"] = f.Protocol, ["src"] = f.Source, ["dst"] = f.Destination, ["ttl"] = f.Ttl, ["dport"] = f.Port, ["sport"] = f.SourcePort,
-                ["flags"] = f.TcpFlags, ["payload"] = f.PayloadLength, ["reply"] = f.Reply,
+                ["flags"] = f.TcpFlags, ["payload"] = f.PayloadLength, ["reply"] = f.Reply, ["retransmit"] = f.Retransmit,
             },
         },
+        SysctlRead r => new JsonObject { ["list"] = SysctlDirectory + r.Name },
+        ProcConntrackRead => new JsonObject { ["list"] = "/proc/net/nf_conntrack" },
+        RulesRestore r => new JsonObject { ["restore"] = r.Rules },
         Sleep s => new JsonObject { ["sleep"] = s.Seconds },
         Write w => new JsonObject { ["write"] = new JsonObject { ["path"] = RecentDirectory + w.Table, ["text"] = w.Text } },
         SysctlWrite w => new JsonObject { ["write"] = new JsonObject { ["path"] = SysctlDirectory + w.Name, ["text"] = w.Text } },
         List l => new JsonObject { ["list"] = RecentDirectory + l.Table },
         Command c => new JsonObject { ["run"] = new JsonArray(c.Arguments.Select(a => (JsonNode)a!).ToArray()) },
-        _ => throw new ArgumentOutOfRangeException(nameof(e), e, "the live harness takes Frame, Sleep, Write, SysctlWrite, List and Command events"),
+        _ => throw new ArgumentOutOfRangeException(nameof(e), e, "the live harness takes Frame, Sleep, Write, SysctlWrite, SysctlRead, ProcConntrackRead, RulesRestore, List and Command events"),
     };
 
     /// <summary>Every difference, event by event, each line naming the FastPath run.</summary>
@@ -279,10 +309,20 @@ internal static class LiveDifferentialHarness
                         differences.Add($"{run}: event {i} ({f}): kernel {kernel.Packets[packet].Verdict} | FastPath {fastpath.Packets[packet].Verdict}");
                     packet++;
                     break;
-                case Write or SysctlWrite:
+                case Write or SysctlWrite or RulesRestore:
                     if (kernel.Errnos[write] != fastpath.Errnos[write])
                         differences.Add($"{run}: event {i} ({events[i]}): kernel errno {kernel.Errnos[write]} | FastPath errno {fastpath.Errnos[write]}");
                     write++;
+                    break;
+                case SysctlRead r:
+                    if (kernel.Listings[listing] != fastpath.Listings[listing])
+                        differences.Add($"{run}: event {i} ({r}): kernel {kernel.Listings[listing].Trim()} | FastPath {fastpath.Listings[listing].Trim()}");
+                    listing++;
+                    break;
+                case ProcConntrackRead:
+                    if (ConntrackListing.Formatted(kernel.Listings[listing]) != ConntrackListing.Formatted(fastpath.Listings[listing]))
+                        differences.Add($"{run}: event {i} (/proc/net/nf_conntrack):\n== kernel:\n{kernel.Listings[listing]}\n== FastPath:\n{fastpath.Listings[listing]}");
+                    listing++;
                     break;
                 case List l:
                     var k = Summarise(kernel.Listings[listing]);

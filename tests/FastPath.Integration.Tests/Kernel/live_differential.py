@@ -5,19 +5,22 @@ Usage, inside the test's network namespace, where veth pairs a0/a1 and b0/b1 exi
 between a0 and b0:
     live_differential.py kernel FAMILY:TABLE ... < events.json
         the namespace routes a0 <-> b0 through the iptables-legacy tables named (iptables:raw, ip6tables:filter, ...)
-    live_differential.py fastpath SOCKET FASTPATHCTL < events.json
-        fastpath runs between a0 and b0 with its control socket at SOCKET
+    live_differential.py fastpath SOCKET FASTPATHCTL RULES < events.json
+        fastpath runs between a0 and b0 with its control socket at SOCKET and its --rules file at RULES
 Events:
     {"packet": {"proto": "udp"|"tcp"|"icmp", "src", "dst", "ttl", "dport", "sport", "flags", "payload", "reply"}}
         src, dst and the ports name the flow in its original direction; "reply" sends it the other way, into
         b1 and out of a1. A TCP packet without "flags" is a SYN, one with flags ("S", "SA", "A", "PA", "FA", "R",
-        ...) a segment of a conversation whose sequence and acknowledgement numbers this script keeps; an ICMP
+        ...) a segment of a conversation whose sequence and acknowledgement numbers this script keeps ("retransmit":
+        true sends that side's previous segment's sequence number again and moves nothing on); an ICMP
         packet is an echo request (a reply with "reply") with identifier sport; an "icmp-unreachable" one (with
         "reply") is the server's port unreachable quoting the flow's UDP datagram. "payload" is its length in bytes
         (default: a 12-byte marker).
     {"sleep": SECONDS}
     {"write": {"path": "/proc/...", "text": "..."}}   the errno of writing text to the file
     {"list": "/proc/..."}                             the file's text
+    {"restore": "iptables-save text"}                 the exit status of iptables-legacy-restore with the text, or
+                                                      of fastpathctl reload after the text is written to RULES
     {"run": ["nfct" | "conntrack", ARG...]}           the program in the namespace, or fastpathctl with the same
                                                       arguments: {"exit", "stdout", "stderr", "started_at"}
 Each frame is sent on its own and is decided when it comes out of the far side, or when a rule or policy whose
@@ -68,6 +71,9 @@ class Kernel:
     def run(self, arguments):
         return subprocess.run(arguments, capture_output=True, text=True)
 
+    def restore(self, text):
+        return subprocess.run(["iptables-legacy-restore"], input=text, capture_output=True, text=True).returncode
+
 
 class FastPath:
     """A running fastpath: writes, listings and the final counters through fastpathctl as a user runs it; the
@@ -76,9 +82,10 @@ class FastPath:
     # fastpathctl prints glibc's strerror texts, as os.strerror does.
     ERRNOS = {os.strerror(n): n for n in range(1, 134)}
 
-    def __init__(self, socket_path, fastpathctl):
+    def __init__(self, socket_path, fastpathctl, rules):
         self.socket_path = socket_path
         self.fastpathctl = fastpathctl
+        self.rules = rules
 
     def counters(self):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -119,6 +126,11 @@ class FastPath:
 
     def run(self, arguments):
         return self.ctl(*arguments)
+
+    def restore(self, text):
+        with open(self.rules, "w") as f:
+            f.write(text)
+        return self.ctl("reload").returncode
 
     @staticmethod
     def checked(done):
@@ -207,14 +219,18 @@ class Conversations:
 
     def __init__(self):
         self.next = {}
+        self.previous = {}
 
     def numbers(self, packet, length):
         flags = packet["flags"]
         flow = (packet["src"], packet["sport"], packet["dst"], packet["dport"])
         sides = self.next.setdefault(flow, list(INITIAL_SEQUENCE))
+        previous = self.previous.setdefault(flow, list(INITIAL_SEQUENCE))
         me = 1 if packet.get("reply") else 0
-        seq = sides[me]
         ack = sides[1 - me] if "A" in flags else 0
+        if packet.get("retransmit"):
+            return previous[me], ack, sum(TCP_FLAGS[f] for f in flags)
+        seq = previous[me] = sides[me]
         sides[me] += length + ("S" in flags) + ("F" in flags)
         return seq, ack, sum(TCP_FLAGS[f] for f in flags)
 
@@ -266,7 +282,7 @@ def main():
     if sys.argv[1] == "kernel":
         backend = Kernel(sys.argv[2:])
     else:
-        backend = FastPath(sys.argv[2], sys.argv[3])
+        backend = FastPath(sys.argv[2], sys.argv[3], sys.argv[4])
     events = json.load(sys.stdin)
     wire = Wire()
     conversations = Conversations()
@@ -278,6 +294,8 @@ def main():
             time.sleep(event["sleep"])
         elif "write" in event:
             errnos.append(backend.write(event["write"]["path"], event["write"]["text"]))
+        elif "restore" in event:
+            errnos.append(backend.restore(event["restore"]))
         elif "list" in event:
             listings.append(backend.listing(event["list"]))
         elif "run" in event:
