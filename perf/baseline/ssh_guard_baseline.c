@@ -1018,10 +1018,11 @@ static struct tcp_outcome tcp_packet(struct ct_entry *c, int dir, const struct t
                 break;
             next = old;                       /* not an exact match: keep the state to allow a challenge ACK */
         }
-        if ((((c->status & CT_SEEN_REPLY) && tcp->last_index == TCP_SYN)
+        /* RST answering a SYN or ACK we let through; Linux 6.18 takes the SYN case only from the other side */
+        if ((((c->status & CT_SEEN_REPLY) && tcp->last_index == TCP_SYN && tcp->last_dir != dir)
              || (!(c->status & CT_ASSURED) && tcp->last_index == TCP_ACK))
             && s->ack == tcp->last_end) {
-            skip_window = true;               /* RST answering a SYN or ACK we let through */
+            skip_window = true;
             break;
         }
         if (old == sSS && tcp->last_index == TCP_ACK && tcp->last_dir == DIR_REPLY && s->seq == tcp->last_ack)

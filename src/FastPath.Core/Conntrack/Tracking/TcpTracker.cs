@@ -195,11 +195,13 @@ public static class TcpTracker
                     next = (byte)oldState;
                 }
 
-                if (((((status & FlowStatus.SeenReply) != 0) && tcp.LastIndex == TcpFlagIndex.Syn) ||
+                // RST answering a SYN or ACK we let through (cases a and c). Linux 6.18 (checked live) takes the SYN
+                // case only for a RST from the other side: one from the SYN's own sender goes through the window check.
+                if (((((status & FlowStatus.SeenReply) != 0) && tcp.LastIndex == TcpFlagIndex.Syn && tcp.LastDirection != dir) ||
                      (((status & FlowStatus.Assured) == 0) && tcp.LastIndex == TcpFlagIndex.Ack)) &&
                     segment.Acknowledgment == tcp.LastEnd)
                 {
-                    skipWindow = true; // RST answering a SYN or ACK we let through (cases a and c)
+                    skipWindow = true;
                     break;
                 }
 

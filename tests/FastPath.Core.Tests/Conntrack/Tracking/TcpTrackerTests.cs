@@ -315,6 +315,47 @@ public class TcpTrackerTests
         Assert.Equal(TcpState.Established, h.Table[flow].Tcp.State);
     }
 
+    // Linux 6.18, checked live (differential seed 11): a RST skips the window check as the answer to a SYN we let
+    // through only when it comes from the other side; from the SYN's own sender it is window-checked.
+    [Fact]
+    public void ARstFromTheSideOfTheSynWeLetThroughIsWindowCheckedInSynSent()
+    {
+        var h = new TrackingHarness();
+        int flow = h.Send(Tcp(true, S, ClientIsn, 0)).Flow;
+        Assert.Equal(CtState.Invalid, h.Send(Tcp(true, P | A, ClientIsn + 1, 500_000, dataLength: 56)).State);
+        h.Send(Tcp(false, A, 500_000, ClientIsn + 57));             // ignored in SYN_SENT: last_end 500000
+        h.Send(Tcp(true, S, ClientIsn + 1, 0));                     // a new SYN: last_index SYN, from the client
+
+        var rst = h.Send(Tcp(true, R | A, ClientIsn + 57, 500_000)); // acks last_end, but from the SYN's sender
+        Assert.Equal(CtState.Invalid, rst.State);
+        Assert.Equal(TcpState.SynSent, h.Table[flow].Tcp.State);
+    }
+
+    [Fact]
+    public void ARstFromTheOtherSideAnsweringTheSynWeLetThroughClosesInSynSent()
+    {
+        var h = new TrackingHarness();
+        int flow = h.Send(Tcp(true, S, ClientIsn, 0)).Flow;
+        h.Send(Tcp(false, A, 500_000, ClientIsn + 57));
+        h.Send(Tcp(true, S, ClientIsn + 1, 0));
+
+        var rst = h.Send(Tcp(false, R | A, 777, 500_000));          // out of window, but acks last_end from the other side
+        Assert.Equal(CtState.Established, rst.State);
+        Assert.Equal(TcpState.Close, h.Table[flow].Tcp.State);
+    }
+
+    [Theory]
+    [InlineData(true, CtState.Invalid, TcpState.Established)]
+    [InlineData(false, CtState.Established, TcpState.Close)]
+    public void OnlyTheServersRstAnsweringAnIgnoredSynSkipsTheWindowCheck(bool fromClient, CtState verdict, TcpState after)
+    {
+        var h = Established(out int flow);
+        h.Send(Tcp(true, S, 90_000, 0));                             // ignored in ESTABLISHED: last_end 90001
+        var rst = h.Send(Tcp(fromClient, R | A, 5_000_000, 90_001));
+        Assert.Equal(verdict, rst.State);
+        Assert.Equal(after, h.Table[flow].Tcp.State);
+    }
+
     private static TrackingHarness Established(out int flow, TimeoutPolicySnapshot? timeouts = null, int policyId = 0)
     {
         var h = new TrackingHarness(timeouts: timeouts, policyId: policyId);
