@@ -574,7 +574,7 @@ public class ConntrackCommandLineTests
             "-s", "-d", "-r", "-q", "-f", "ipv6", "10.0.0.1", "::1", "1.2.3/8", "--sport", "--dport", "--state", "ESTABLISHED",
             "--reply-port-src", "--icmp-type", "8", "--dp", "--d", "--", "-", "=", "--=", "-pudp", "-Lconn", "-zs", "junk",
             "--timeout-policy", "web", "--dport=", "-s1.2.3.4", "-xL", "--role", "client", "-t", "-i", "", "expect", "dying",
-            "u", "e", "-U", "-E", "-Lexpect", "1.1.1.1/8", "--reply-port-dst", "5",
+            "u", "e", "-U", "-E", "-Lexpect", "1.1.1.1/8", "--reply-port-dst", "5", "-u", "!s,A", "--status=SE,!x",
         ];
         var random = new Random(3);
         int queries = 0, refusals = 0;

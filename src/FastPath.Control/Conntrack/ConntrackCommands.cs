@@ -32,7 +32,7 @@ public static class ConntrackCommands
             (_, name) => sysctls.Read(name));
         commands.RegisterPrefix("write", SysctlDirectory + "/", "NAME", "", "set a sysctl with the kernel's parsing and errnos; timeouts are the defaults nfct default-set changes",
             (request, name) => sysctls.Write(name, request.Payload));
-        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [--timeout-policy NAME] [-o xml,extended,id] [--json], -D [the same filters] [-i ID] [-o ...], -G -p P -s A -d A (or -r A -q A) [ports, ICMP type and code] [-i ID] [-o ...], -F, -C, --policy-counts [the same filters] [--json]; after -L, -D, -G, -F or -C a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
+        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [-u ASSURED,SEEN_REPLY,...] [--timeout-policy NAME] [-o xml,extended,id] [--json], -D [the same filters] [-i ID] [-o ...], -G -p P -s A -d A (or -r A -q A) [ports, ICMP type and code] [-i ID] [-o ...], -F, -C, --policy-counts [the same filters] [--json]; after -L, -D, -G, -F or -C a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
             (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, sysctls.Accounting, request.Args));
     }
 
@@ -69,6 +69,8 @@ public static class ConntrackCommands
         }
         if (backend.ListFlows() is not { } all)
             return ConntrackSysctls.NotTracked();
+        if (query.ListRefusal() is var (listErrno, listReason))
+            return OperationFailed(listErrno, listReason);
         if (query.Action == ConntrackAction.Get)
             return Get(query, all, accounting);
         var flows = all.Where(query.Matches).ToList();

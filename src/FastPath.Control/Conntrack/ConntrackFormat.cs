@@ -68,6 +68,9 @@ public static class ConntrackFormat
                                           After -p icmp (icmpv6: --icmpv6-type, ...)
           --srckey, --dstkey, --reply-key-src, --reply-key-dst key
                                           After -p gre
+          -u, --status status[,...]       Connections with every status given: ASSURED, SEEN_REPLY
+                                          (FIXED_TIMEOUT, EXPECTED, OFFLOAD, HW_OFFLOAD select none here;
+                                          UNSET adds nothing, and alone -L refuses it)
           -i, --id id                     Connection id (-D, -G)
           -o, --output type[,...]         Output format: xml, extended, id (timestamp, ktimestamp,
                                           labels, userspace change nothing here; save is not served)

@@ -56,6 +56,23 @@ public enum ConntrackOutput
     Save = 64,
 }
 
+/// <summary>
+/// The connection status bits -u (--status) names, with the kernel's values (IPS_*): conntrack 1.4.7's parse_parameter
+/// list, in its order, is ASSURED, SEEN_REPLY, UNSET (no bit), FIXED_TIMEOUT, EXPECTED, OFFLOAD, HW_OFFLOAD. FastPath's
+/// connections have only <see cref="SeenReply"/> and <see cref="Assured"/> of them.
+/// </summary>
+[Flags]
+public enum ConntrackStatus : uint
+{
+    Unset = 0,
+    Expected = 1 << 0,
+    SeenReply = 1 << 1,
+    Assured = 1 << 2,
+    FixedTimeout = 1 << 10,
+    Offload = 1 << 14,
+    HardwareOffload = 1 << 15,
+}
+
 /// <summary>What conntrack prints on stderr while it reads its options, before anything else (conntrack's exact lines in <see cref="ConntrackQuery.WarningText"/>).</summary>
 public enum ConntrackWarning
 {
@@ -85,7 +102,7 @@ public enum ConntrackTable
 
 /// <summary>
 /// A conntrack command line (conntrack-tools 1.4.7) as far as FastPath serves it: -L and -D with conntrack's filters
-/// (-p, -f, -s, -d, -r, -q, and after -p the protocol module's ports, --state, ICMP type, code and id), -G with a
+/// (-p, -f, -s, -d, -r, -q, -u, and after -p the protocol module's ports, --state, ICMP type, code and id), -G with a
 /// tuple, -o (see <see cref="ConntrackOutput"/>), -i (-D and -G), -F, -C,
 /// FastPath's own --timeout-policy NAME filter, --policy-counts and --json (with -L and --policy-counts); each on
 /// the conntrack table or, as conntrack allows them, on expect (-L, -D, -F, -C), dying and unconfirmed (-L). The
@@ -154,6 +171,20 @@ public sealed record ConntrackQuery
     public ushort? IcmpId { get; init; }
 
     public string? TimeoutPolicy { get; init; }
+
+    /// <summary>
+    /// -u: the status bits named without '!', every -u given or-ed together (conntrack's ATTR_STATUS, which it
+    /// compares itself with -L and -D: a connection must have them all); null without -u. No bit at all (UNSET)
+    /// selects every connection for -D.
+    /// </summary>
+    public ConntrackStatus? Status { get; init; }
+
+    /// <summary>
+    /// -u: the mask of the status filter conntrack sends the kernel with -L (CTA_STATUS_MASK, <see cref="Status"/>
+    /// being the value): the bits named after '!', or while there are none the bits named so far. The kernel shows
+    /// a connection whose status under the mask is the value, and refuses an empty mask (<see cref="ListRefusal"/>).
+    /// </summary>
+    public ConntrackStatus StatusMask { get; init; }
 
     /// <summary>-o's types, every -o given or-ed together.</summary>
     public ConntrackOutput Output { get; init; }
@@ -286,10 +317,20 @@ public sealed record ConntrackQuery
                         _ => query with { ReplyDestination = address },
                     };
                     break;
-                case 'o':
-                    var output = query.Output;
-                    if (!TryOutput(value, ref output, printed, out error))
+                case 'u':
+                    // conntrack's parse_parameter_mask: an item after '!' goes to the mask; a mask still empty
+                    // after this -u takes the bits named so far.
+                    uint status = (uint)(query.Status ?? ConntrackStatus.Unset), statusMask = (uint)query.StatusMask;
+                    if (!TryParameter(value, s_statusNames, negatable: true, ref status, ref statusMask, printed, out error))
                         return null;
+                    flags.Add(c);
+                    query = query with { Status = (ConntrackStatus)status, StatusMask = (ConntrackStatus)(statusMask == 0 ? status : statusMask) };
+                    break;
+                case 'o':
+                    uint outputBits = (uint)query.Output, noNegation = 0;
+                    if (!TryParameter(value, s_outputTypes, negatable: false, ref outputBits, ref noNegation, printed, out error))
+                        return null;
+                    var output = (ConntrackOutput)outputBits;
                     if (output.HasFlag(ConntrackOutput.Labels))
                         printed.Add(ConntrackWarning.LabelMap);
                     if (output.HasFlag(ConntrackOutput.Save) && output != ConntrackOutput.Save)
@@ -436,18 +477,24 @@ public sealed record ConntrackQuery
     private static int PairBits(ProtocolModule module, ModuleOption first, ModuleOption second) =>
         module.Bits.Select((b, bit) => b.Sets == first || b.Sets == second ? 1 << bit : 0).Sum();
 
-    // conntrack's parse_parameter over PARSE_OUTPUT: a comma-separated list of prefixes, in any case, of its types
-    // (the first one the prefix names, in its order), with prefixes of SRC_NAT and DST_NAT passed over with a
-    // warning first; an empty item or one that names nothing is "Bad parameter" with the rest of the list.
-    private static bool TryOutput(string value, ref ConntrackOutput output, List<ConntrackWarning> printed, out string error)
+    // conntrack's parse_parameter (-o, PARSE_OUTPUT) and parse_parameter_mask (-u, PARSE_STATUS): a comma-separated
+    // list of prefixes, in any case, of its names (the first one the prefix names, in its order), each adding its
+    // bits, with prefixes of SRC_NAT and DST_NAT passed over with a warning first; with parse_parameter_mask an item
+    // after '!' adds to negated instead. An empty item or one that names nothing is "Bad parameter" with the rest of
+    // the list from that item on (after its '!').
+    private static bool TryParameter(
+        string value, (string Name, uint Bits)[] names, bool negatable, ref uint bits, ref uint negated, List<ConntrackWarning> printed, out string error)
     {
         error = "";
         string rest = value;
         while (true)
         {
+            bool isNegated = negatable && rest.StartsWith('!');
+            if (isNegated)
+                rest = rest[1..];
             int comma = rest.IndexOf(',');
             string item = comma < 0 ? rest : rest[..comma];
-            if (item.Length == 0 || !TryOutputItem(item, ref output, printed))
+            if (item.Length == 0 || !TryParameterItem(item, names, ref isNegated ? ref negated : ref bits, printed))
                 return Refuse($"Bad parameter `{rest}'", out error);
             if (comma < 0)
                 return true;
@@ -455,14 +502,21 @@ public sealed record ConntrackQuery
         }
     }
 
-    private static readonly (string Name, ConntrackOutput Type)[] s_outputTypes =
+    private static readonly (string Name, uint Bits)[] s_statusNames =
     [
-        ("xml", ConntrackOutput.Xml), ("extended", ConntrackOutput.Extended), ("timestamp", ConntrackOutput.Timestamp),
-        ("id", ConntrackOutput.Id), ("ktimestamp", ConntrackOutput.KernelTimestamp), ("labels", ConntrackOutput.Labels),
-        ("userspace", ConntrackOutput.Userspace), ("save", ConntrackOutput.Save),
+        ("ASSURED", (uint)ConntrackStatus.Assured), ("SEEN_REPLY", (uint)ConntrackStatus.SeenReply), ("UNSET", (uint)ConntrackStatus.Unset),
+        ("FIXED_TIMEOUT", (uint)ConntrackStatus.FixedTimeout), ("EXPECTED", (uint)ConntrackStatus.Expected),
+        ("OFFLOAD", (uint)ConntrackStatus.Offload), ("HW_OFFLOAD", (uint)ConntrackStatus.HardwareOffload),
     ];
 
-    private static bool TryOutputItem(string item, ref ConntrackOutput output, List<ConntrackWarning> printed)
+    private static readonly (string Name, uint Bits)[] s_outputTypes =
+    [
+        ("xml", (uint)ConntrackOutput.Xml), ("extended", (uint)ConntrackOutput.Extended), ("timestamp", (uint)ConntrackOutput.Timestamp),
+        ("id", (uint)ConntrackOutput.Id), ("ktimestamp", (uint)ConntrackOutput.KernelTimestamp), ("labels", (uint)ConntrackOutput.Labels),
+        ("userspace", (uint)ConntrackOutput.Userspace), ("save", (uint)ConntrackOutput.Save),
+    ];
+
+    private static bool TryParameterItem(string item, (string Name, uint Bits)[] names, ref uint bits, List<ConntrackWarning> printed)
     {
         static bool Prefix(string item, string name) => item.Length <= name.Length && Ascii.EqualsIgnoreCase(item, name.AsSpan(0, item.Length));
         if (Prefix(item, "SRC_NAT") || Prefix(item, "DST_NAT"))
@@ -470,11 +524,11 @@ public sealed record ConntrackQuery
             printed.Add(Prefix(item, "SRC_NAT") ? ConntrackWarning.IgnoringSourceNat : ConntrackWarning.IgnoringDestinationNat);
             return true;
         }
-        foreach (var (name, type) in s_outputTypes)
+        foreach (var (name, named) in names)
         {
             if (Prefix(item, name))
             {
-                output |= type;
+                bits |= named;
                 return true;
             }
         }
@@ -553,7 +607,26 @@ public sealed record ConntrackQuery
         && (ReplyProtocol is not { } reply || (flow.Protocol == reply && Layer4Matches(reply, flow, flow.Reply, ReplySourcePort, ReplyDestinationPort)))
         && (State is not { } state || (flow.Protocol == state.Protocol && flow.State == state.Name))
         && (TimeoutPolicy is null || flow.TimeoutPolicy == TimeoutPolicy)
-        && (Id is null || flow.Id == Id);
+        && (Id is null || flow.Id == Id)
+        && (Status is not { } status || StatusSelects(StatusOf(flow), status));
+
+    // conntrack's own comparison (every bit given), and for -L the kernel's filter as well.
+    private bool StatusSelects(ConntrackStatus has, ConntrackStatus given) =>
+        (has & given) == given && (Action == ConntrackAction.Delete || (has & StatusMask) == given);
+
+    // A listed connection's status bits that -u can name (CONFIRMED, which every listed one has, it cannot).
+    private static ConntrackStatus StatusOf(FlowView flow) =>
+        (flow.SeenReply ? ConntrackStatus.SeenReply : ConntrackStatus.Unset) | (flow.Assured ? ConntrackStatus.Assured : ConntrackStatus.Unset);
+
+    /// <summary>
+    /// -L (and --policy-counts, its count) on the conntrack table: the kernel's refusal of the dump conntrack asks
+    /// for, as conntrack reports it after "Operation failed: "; null when the kernel dumps, and for other commands. With -u conntrack sends
+    /// a status filter, and Linux refuses its mask when empty (-u UNSET, only SRC_NAT and DST_NAT prefixes, !UNSET)
+    /// with EINVAL; -D filters in conntrack itself.
+    /// </summary>
+    public (ControlError Errno, string Reason)? ListRefusal() =>
+        Action is ConntrackAction.List or ConntrackAction.PolicyCounts && Table == ConntrackTable.Conntrack
+        && Status is not null && StatusMask == ConntrackStatus.Unset ? (ControlError.EINVAL, InvalidParameters) : null;
 
     /// <summary>
     /// -G: why the request fails before any connection is looked up, as conntrack reports it after "Operation
