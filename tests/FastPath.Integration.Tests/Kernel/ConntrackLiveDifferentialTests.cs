@@ -196,6 +196,59 @@ public sealed class ConntrackLiveDifferentialTests
     }
 
     /// <summary>
+    /// conntrack -u against the kernel on real packets: connections with SEEN_REPLY and ASSURED (a TCP handshake), with
+    /// SEEN_REPLY only (a SYN answered, a UDP exchange, a ping) and with neither (a lone SYN, a lone datagram), listed
+    /// and deleted by status, with '!', lists, several -u, prefixes, SRC_NAT's warning, the kernel's refusal of an
+    /// empty mask and conntrack's of a bad name or an illegal place.
+    /// </summary>
+    [Fact]
+    public void StatusFiltersMatchTheKernel()
+    {
+        var web = new Flow("tcp", Client, 41000, Server, 80);
+        var https = new Flow("tcp", Client, 41002, Server, 443);
+        var httpsSyn = new Flow("tcp", Client, 41004, Server, 443);
+        var ntp = new Flow("udp", Client, 42001, Server, 123);
+        var ntpUnanswered = new Flow("udp", Client, 42002, Server, 123);
+        var ping = new Flow("icmp", Client, 777, Server, 0);
+        Compare(StatefulFirewall, null,
+        [
+            web.Send("S"), web.Answer("SA"), web.Send("A"), web.Send("PA", 100), web.Answer("A"), // ASSURED
+            https.Send("S"), https.Answer("SA"),            // SEEN_REPLY, not yet ASSURED
+            httpsSyn.Send("S"),                             // neither
+            ntp.Send(payload: 48), ntp.Answer(payload: 48), // SEEN_REPLY
+            ntpUnanswered.Send(payload: 48),                // neither
+            ping.Send(payload: 56), ping.Answer(payload: 56),
+            Conntrack("-L", "-u", "ASSURED"),
+            Conntrack("-L", "-u", "SEEN_REPLY"),
+            Conntrack("-L", "-u", "seen_reply,a"),
+            Conntrack("-L", "--status", "!ASSURED"),
+            Conntrack("-L", "-u", "!SEEN_REPLY"),
+            Conntrack("-L", "-u", "!A,!SE"),
+            Conntrack("-L", "-u", "SEEN_REPLY", "-u", "!ASSURED"),
+            Conntrack("-L", "-u", "ASSURED", "-u", "SEEN_REPLY"), // the first -u fixed the kernel's mask: none
+            Conntrack("-L", "-u", "s,A"),                   // SRC_NAT's warning
+            Conntrack("-L", "-u", "UNSET"),                 // an empty mask: the kernel's EINVAL
+            Conntrack("-L", "-u", "!u", "-p", "tcp"),
+            Conntrack("-L", "-u", "FIXED_TIMEOUT,EXPECTED"),
+            Conntrack("-L", "-u", "!OFFLOAD,!HW_OFFLOAD"),
+            Conntrack("-L", "-p", "udp", "-u", "se", "-o", "xml"),
+            Conntrack("-L", "-p", "tcp", "--state", "SYN_RECV", "-u", "SEEN_REPLY"),
+            Conntrack("-L", "-u", "ASSURED,bogus"),
+            Conntrack("-L", "-u", "!!A"),
+            Conntrack("-L", "dying", "-u", "UNSET"),
+            Conntrack("-C", "-u", "ASSURED"),
+            Conntrack("-F", "-u", "ASSURED"),
+            Conntrack("-G", "-s", Client, "-d", Server, "-p", "tcp", "--sport", "41000", "--dport", "80", "-u", "ASSURED"),
+            Conntrack("-L", "expect", "-u", "ASSURED"),
+            Conntrack("-D", "-p", "icmp", "-u", "!ASSURED"),    // -D compares only what is named without '!'
+            Conntrack("-D", "-u", "ASSURED,SEEN_REPLY", "-o", "id"),
+            Conntrack("-D", "-p", "udp", "-u", "UNSET"),
+            Conntrack("-D", "-u", "ASSURED"),               // none left: exit status 1
+            ConntrackList(),
+        ], s_policies);
+    }
+
+    /// <summary>
     /// nfct through fastpathctl and the control socket of a running fastpath, against the real nfct: a seeded mix
     /// of good and bad command lines (the in-process differential runs hundreds; these prove the socket path), with
     /// a policy a -j CT --timeout rule holds, so that deleting it is EBUSY on both sides.
