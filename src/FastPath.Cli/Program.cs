@@ -217,7 +217,7 @@ public static class Program
                                     -r ADDR, -q ADDR (the reply's source and destination); after
                                     -p: --sport N, --dport N, --reply-port-src N, --reply-port-dst N,
                                     --state STATE, --icmp-type N, --icmp-code N, --icmp-id N;
-                                    -u STATUS[,STATUS...] (ASSURED, SEEN_REPLY, ...: every one given);
+                                    -u STATUS[,...] (ASSURED, SEEN_REPLY: every one given; -L: !STATUS);
                                     --timeout-policy NAME. Read as conntrack reads them: --dport=N,
                                     -pudp, any unambiguous prefix of a long option (--dp N)
           conntrack -D [FILTERS]    delete the connections FILTERS select (every one without filters) and

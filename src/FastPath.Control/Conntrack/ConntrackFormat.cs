@@ -69,8 +69,8 @@ public static class ConntrackFormat
           --srckey, --dstkey, --reply-key-src, --reply-key-dst key
                                           After -p gre
           -u, --status status[,...]       Connections with every status given: ASSURED, SEEN_REPLY
-                                          (FIXED_TIMEOUT, EXPECTED, OFFLOAD, HW_OFFLOAD select none here;
-                                          UNSET adds nothing, and alone -L refuses it)
+                                          (FIXED_TIMEOUT, EXPECTED, OFFLOAD, HW_OFFLOAD: none here);
+                                          with -L, !status: without it (-L needs one status or !status)
           -i, --id id                     Connection id (-D, -G)
           -o, --output type[,...]         Output format: xml, extended, id (timestamp, ktimestamp,
                                           labels, userspace change nothing here; save is not served)
