@@ -44,10 +44,12 @@ public static class Program
             return UsageError(e.Message);
         }
 
-        // What conntrack prints on stderr while it reads its options comes first, whatever follows.
+        // What conntrack prints on stderr while it reads its options comes first, whatever follows; the line read
+        // here also names the summary printed after the answer.
+        ConntrackQuery? query = null;
         if (IsConntrack(request))
         {
-            ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _, out var warnings);
+            query = ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _, out var warnings);
             foreach (var warning in warnings)
             {
                 if (ConntrackQuery.WarningText(warning) is { } text)
@@ -105,7 +107,6 @@ public static class Program
             return 0;
         stdout.Flush();
         // conntrack's summary on stderr, and its exit status: -D that deleted nothing and -G that showed nothing fail.
-        var query = ConntrackQuery.Parse(request.Args, ProtocolNames.Installed, out _);
         int shown = ConntrackFormat.CountShown(response.Text, query?.Output ?? ConntrackOutput.None);
         switch (query)
         {

@@ -134,7 +134,7 @@ public sealed class CompiledRuleset
             foreach (var chain in KernelChainOrder.Of(table.Chains.Values, c => c.Name, c => c.Policy is not null))
             {
                 foreach (var options in chain.Rules.SelectMany(rule => rule.Recent))
-                    RecentTableId(options, recentTables);
+                    AddRecentTable(options, recentTables);
             }
             var byName = new Dictionary<string, CompiledChain>();
             foreach (var chain in table.Chains.Values)
@@ -148,7 +148,8 @@ public sealed class CompiledRuleset
                 var compiledRules = new List<CompiledRule>();
                 foreach (var rule in chain.Rules)
                 {
-                    var recentIds = rule.Recent.Select(r => RecentTableId(r, recentTables)).ToArray();
+                    // Every table this rule names exists by now, created in kernel order above.
+                    var recentIds = rule.Recent.Select(r => recentTables.FindIndex(t => t.Name == r.Name)).ToArray();
                     int policyId = rule.Ct?.TimeoutPolicy is { } policyName && !rule.Ct.NoTrack
                         ? AcquirePolicy(policyName, ruleset, rule) : 0;
                     var compiled = new CompiledRule(allRules.Count, ruleset.Family, kind, rule, recentIds,
@@ -197,20 +198,19 @@ public sealed class CompiledRuleset
     /// Tables are created by the first rule naming them, which also fixes the table's --mask; a later rule
     /// that needs more stamps grows them (the kernel flushes the table then; at load time it is empty).
     /// </summary>
-    private static int RecentTableId(RecentOptions options, List<RecentTableSpec> tables)
+    private static void AddRecentTable(RecentOptions options, List<RecentTableSpec> tables)
     {
         int id = tables.FindIndex(t => t.Name == options.Name);
         if (id < 0)
         {
             tables.Add(new RecentTableSpec(options.Name, options.Mask, options.StampSlots, options.HitCount));
-            return tables.Count - 1;
+            return;
         }
         tables[id] = tables[id] with
         {
             StampSlots = Math.Max(tables[id].StampSlots, options.StampSlots),
             MaxHitCount = Math.Max(tables[id].MaxHitCount, options.HitCount),
         };
-        return id;
     }
 }
 
