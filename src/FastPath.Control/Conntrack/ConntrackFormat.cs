@@ -94,16 +94,7 @@ public static class ConntrackFormat
         AppendState(line, flow);
         if (flow.GreTimeouts is { } gre)
             line.Append(CultureInfo.InvariantCulture, $"timeout={gre.Timeout}, stream_timeout={gre.StreamTimeout} "); // gre_print_conntrack
-        AppendTuple(line, flow, flow.Original, ipv6Expanded: true);
-        if (accounting)
-            AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
-        if (!flow.SeenReply)
-            line.Append("[UNREPLIED] ");
-        AppendTuple(line, flow, flow.Reply, ipv6Expanded: true);
-        if (accounting)
-            AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
-        if (flow.Assured)
-            line.Append("[ASSURED] ");
+        AppendTuples(line, flow, accounting, ipv6Expanded: true);
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} zone={flow.Zone} use={flow.Use + 1}\n");
         return line.ToString();
     }
@@ -123,16 +114,7 @@ public static class ConntrackFormat
             line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} ");
         line.Append(CultureInfo.InvariantCulture, $"{ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
         AppendState(line, flow);
-        AppendTuple(line, flow, flow.Original, ipv6Expanded: false);
-        if (accounting)
-            AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
-        if (!flow.SeenReply)
-            line.Append("[UNREPLIED] ");
-        AppendTuple(line, flow, flow.Reply, ipv6Expanded: false);
-        if (accounting)
-            AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
-        if (flow.Assured)
-            line.Append("[ASSURED] ");
+        AppendTuples(line, flow, accounting, ipv6Expanded: false);
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} ");
         if (flow.Zone != 0)
             line.Append(CultureInfo.InvariantCulture, $"zone={flow.Zone} ");
@@ -336,6 +318,21 @@ public static class ConntrackFormat
     {
         if (flow.State is { } state)
             line.Append(state).Append(' ');
+    }
+
+    // The middle both line formats share: each tuple with its counters, [UNREPLIED] between them, [ASSURED] after.
+    private static void AppendTuples(StringBuilder line, FlowView flow, bool accounting, bool ipv6Expanded)
+    {
+        AppendTuple(line, flow, flow.Original, ipv6Expanded);
+        if (accounting)
+            AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
+        if (!flow.SeenReply)
+            line.Append("[UNREPLIED] ");
+        AppendTuple(line, flow, flow.Reply, ipv6Expanded);
+        if (accounting)
+            AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
+        if (flow.Assured)
+            line.Append("[ASSURED] ");
     }
 
     private static void AppendTuple(StringBuilder line, FlowView flow, FlowTuple tuple, bool ipv6Expanded)
