@@ -65,6 +65,12 @@ public interface IDataplaneControl
     /// dataplane cannot enforce (below 1, or above what its preallocated tables hold); ENOSYS when not tracked.
     /// </summary>
     Errno SetConntrackMax(int max) => Errno.ENOSYS;
+
+    /// <summary>nf_conntrack_checksum: whether tracking checks transport checksums (<see cref="FlowTable.VerifiesChecksums"/>); null when not tracked.</summary>
+    bool? ConntrackChecksum => null;
+
+    /// <summary>A write of nf_conntrack_checksum: every worker's table checks checksums from its next packet, or stops; ENOSYS when not tracked.</summary>
+    Errno SetConntrackChecksum(bool verify) => Errno.ENOSYS;
 }
 
 /// <summary>Packet and byte counters: per rule (by rule id) and per built-in chain's policy (by chain id).</summary>

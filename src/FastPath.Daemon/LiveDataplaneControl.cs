@@ -210,6 +210,15 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         return Errno.None;
     }
 
+    public bool? ConntrackChecksum => Tables.First().VerifiesChecksums;
+
+    public Errno SetConntrackChecksum(bool verify)
+    {
+        foreach (var table in Tables)
+            table.VerifiesChecksums = verify;
+        return Errno.None;
+    }
+
     private IEnumerable<FlowTable> Tables => _states.Select(s => s.Conntrack!.Table);
 
     private int TableId(string name)

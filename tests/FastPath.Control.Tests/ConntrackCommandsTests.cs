@@ -128,6 +128,21 @@ public sealed class ConntrackCommandsTests : IDisposable
     }
 
     [Fact]
+    public void ChecksumTakesOnlyZeroOrOneAndDecidesWhetherABadChecksumIsInvalid()
+    {
+        byte[] frame = TestFrames.Ipv4TcpFrame(40001, 22);
+        frame[14 + 20 + 16] ^= 0x5A; // the TCP checksum
+        Assert.Equal("1\n", Read("nf_conntrack_checksum"));
+        Assert.Equal(CtState.Invalid, _fixture.Backend.Track(frame));
+        foreach (string refused in new[] { "2", "-1", "-0", "x" })
+            Assert.Equal(ControlError.EINVAL, Write("nf_conntrack_checksum", refused).Error);
+        Assert.True(Write("nf_conntrack_checksum", "0\n").IsOk);
+        Assert.Equal("0\n", Read("nf_conntrack_checksum"));
+        Assert.Equal(CtState.New, _fixture.Backend.Track(frame));
+        Assert.True(Write("nf_conntrack_checksum", "1").IsOk);
+    }
+
+    [Fact]
     public void MaxIsAnIntTheDataplaneMayRefuse()
     {
         Assert.Equal("64\n", Read("nf_conntrack_max"));
@@ -146,7 +161,7 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Contains("nf_conntrack_sctp_timeout_heartbeat_sent", names);
         Assert.Contains("nf_conntrack_gre_timeout_stream", names);
         Assert.Contains("nf_conntrack_icmpv6_timeout", names);
-        Assert.Equal(29, names.Length); // 25 timeouts, acct, buckets, count, max
+        Assert.Equal(30, names.Length); // 25 timeouts, acct, buckets, checksum, count, max
     }
 
     [Fact]

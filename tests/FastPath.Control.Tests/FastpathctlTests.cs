@@ -276,6 +276,6 @@ public sealed class FastpathctlTests : IDisposable
         Assert.StartsWith("fastpathctl: /proc/sys/net/netfilter/nf_conntrack_count: Permission denied", stderr);
         (code, stdout, _) = Run(["--socket", _fixture.SocketPath, "ls", "/proc/sys/net/netfilter"]);
         Assert.Equal(0, code);
-        Assert.StartsWith("nf_conntrack_acct\nnf_conntrack_buckets\nnf_conntrack_count\n", stdout);
+        Assert.StartsWith("nf_conntrack_acct\nnf_conntrack_buckets\nnf_conntrack_checksum\nnf_conntrack_count\n", stdout);
     }
 }

@@ -107,6 +107,14 @@ internal sealed class SingleShardControl : IDataplaneControl
         return Errno.None;
     }
 
+    public bool? ConntrackChecksum => Flows.VerifiesChecksums;
+
+    public Errno SetConntrackChecksum(bool verify)
+    {
+        Flows.VerifiesChecksums = verify;
+        return Errno.None;
+    }
+
     /// <summary>Tracks one frame at <see cref="Now"/> as a worker would, a new connection taking <paramref name="policy"/>, and confirms it.</summary>
     public CtState Track(byte[] frame, string? policy = null)
     {

@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
 
 namespace FastPath.Testing;
@@ -9,7 +10,7 @@ namespace FastPath.Testing;
 /// <summary>
 /// Builds frames as byte arrays for tests and benchmarks, layer by layer: each method takes the payload of the layer above it.
 /// IPv4 headers get a correct checksum, computed after the optional <c>patch</c> so that a test can plant
-/// exactly one defect without also breaking the checksum.
+/// exactly one defect without also breaking the checksum; so do whole TCP, ICMP, ICMPv6 and SCTP packets.
 /// </summary>
 public static class TestFrames
 {
@@ -96,7 +97,32 @@ public static class TestFrames
         options.CopyTo(header, 20);
         patch?.Invoke(header);
         FixIpv4Checksum(header);
-        return Concat(header, payload);
+        var packet = Concat(header, payload);
+        if (!moreFragments && fragmentOffset == 0)
+            FixTransportChecksum(packet, headerLength, protocol, packet.AsSpan(12, 8));
+        return packet;
+    }
+
+    /// <summary>
+    /// Writes the checksum a sender puts in a whole TCP, ICMP, ICMPv6 or SCTP packet starting at <paramref name="offset"/>
+    /// (UDP keeps 0: sent without one), so that connection tracking, which checks them, takes the frame as valid. A
+    /// test wanting a bad checksum changes a byte afterwards. <paramref name="addresses"/>: source then destination.
+    /// </summary>
+    private static void FixTransportChecksum(byte[] packet, int offset, byte protocol, ReadOnlySpan<byte> addresses)
+    {
+        var l4 = packet.AsSpan(offset);
+        int field = protocol switch { 6 => 16, 1 or 58 => 2, 132 => 8, _ => -1 };
+        if (field < 0 || l4.Length < (protocol == 6 ? 20 : protocol == 132 ? SctpTracker.CommonHeaderLength : 4))
+            return;
+        if (protocol == 132)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(l4.Slice(field), SctpTracker.Checksum(l4));
+            return;
+        }
+        l4.Slice(field, 2).Clear();
+        // ICMP over IPv4 sums the message alone; the others start with the pseudo-header.
+        var pseudo = protocol == 1 ? [] : Concat(addresses.ToArray(), [0, 0, (byte)(l4.Length >> 8), (byte)l4.Length, 0, 0, 0, protocol]);
+        BinaryPrimitives.WriteUInt16BigEndian(l4.Slice(field), InternetChecksum.Compute(Concat(pseudo, l4.ToArray())));
     }
 
     /// <summary>Recomputes the checksum of the IPv4 header at the start of <paramref name="ip"/> (IHL as written, at least 20 bytes).</summary>
@@ -124,7 +150,20 @@ public static class TestFrames
         header[7] = hopLimit;
         AddressBytes(source, L3Kind.IPv6).CopyTo(header, 8);
         AddressBytes(destination, L3Kind.IPv6).CopyTo(header, 24);
-        return Concat(header, payload);
+        var packet = Concat(header, payload);
+        // Past the extension headers this file builds to the transport header, unless a fragment header cuts the packet.
+        int offset = 40;
+        while (nextHeader is 0 or 43 or 60 or 44 or 51 && offset + 8 <= packet.Length)
+        {
+            if (nextHeader == 44 && (BinaryPrimitives.ReadUInt16BigEndian(packet.AsSpan(offset + 2)) & 0xFFF9) != 0)
+                return packet;
+            int length = nextHeader switch { 44 => 8, 51 => (packet[offset + 1] + 2) * 4, _ => (packet[offset + 1] + 1) * 8 };
+            nextHeader = packet[offset];
+            offset += length;
+        }
+        if (offset <= packet.Length)
+            FixTransportChecksum(packet, offset, nextHeader, packet.AsSpan(8, 32));
+        return packet;
     }
 
     /// <summary>Hop-by-hop options: one PadN filling <paramref name="lengthUnits"/> extra 8-byte units.</summary>
@@ -190,7 +229,7 @@ public static class TestFrames
         return Concat(header, data);
     }
 
-    /// <summary>ICMP or ICMPv6: type, code, checksum (left 0: the parser does not check it), id, sequence.</summary>
+    /// <summary>ICMP or ICMPv6: type, code, checksum (written by <see cref="Ipv4"/> or <see cref="Ipv6"/>), id, sequence.</summary>
     public static byte[] Icmp(byte type, byte code, ushort id = 0, ushort sequence = 0, byte[]? data = null)
     {
         var header = new byte[8];
@@ -201,7 +240,7 @@ public static class TestFrames
         return Concat(header, data ?? []);
     }
 
-    /// <summary>An SCTP packet: ports, verification tag, a zero checksum (nothing here verifies the CRC32c), then the chunks.</summary>
+    /// <summary>An SCTP packet: ports, verification tag, the CRC32c (written by <see cref="Ipv4"/> or <see cref="Ipv6"/>), then the chunks.</summary>
     public static byte[] Sctp(ushort sourcePort, ushort destinationPort, uint verificationTag, params byte[][] chunks)
     {
         var header = new byte[12];

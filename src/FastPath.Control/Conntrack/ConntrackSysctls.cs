@@ -25,7 +25,8 @@ public sealed class ConntrackSysctls
         _timeouts = timeouts;
         foreach (var (name, protocol, state) in TimeoutFiles())
             _files.Add(name, TimeoutFile(protocol, protocol.StateIndex(state)));
-        _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), WriteAccounting));
+        _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), value => WriteSwitch(value, on => Accounting = on)));
+        _files.Add("nf_conntrack_checksum", new Sysctl(() => Number(backend.ConntrackChecksum is { } on ? on ? 1 : 0 : null), WriteChecksum));
         _files.Add("nf_conntrack_max", new Sysctl(() => Number(backend.ConntrackMax), WriteMax));
         _files.Add("nf_conntrack_count", new Sysctl(() => Number(backend.ConntrackCount), Write: null));
         _files.Add("nf_conntrack_buckets", new Sysctl(() => Number(backend.ConntrackBuckets), Write: null));
@@ -107,12 +108,19 @@ public sealed class ConntrackSysctls
     }
 
     // proc_dou8vec_minmax with 0..1: no sign at all, not even "-0".
-    private ControlResponse WriteAccounting(ProcInteger value)
+    private static ControlResponse WriteSwitch(ProcInteger value, Action<bool> set)
     {
         if (value.Negative || value.Magnitude > 1)
             return ControlResponse.Fail(ControlError.EINVAL, "0 or 1");
-        Accounting = value.Magnitude == 1;
+        set(value.Magnitude == 1);
         return ControlResponse.Ok();
+    }
+
+    private ControlResponse WriteChecksum(ProcInteger value)
+    {
+        if (_backend.ConntrackChecksum is null)
+            return NotTracked();
+        return WriteSwitch(value, on => _backend.SetConntrackChecksum(on));
     }
 
     // proc_dointvec: any int; the dataplane says which it can enforce.

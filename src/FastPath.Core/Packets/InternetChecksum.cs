@@ -32,6 +32,20 @@ public static class InternetChecksum
         return Fold(sum) == 0xffff;
     }
 
+    /// <summary>
+    /// Whether a transport checksum holds as the kernel's nf_ip_checksum and nf_ip6_checksum(_partial) check it: the
+    /// pseudo-header (both addresses, <paramref name="protocol"/> and the length of the whole L4 payload) plus the
+    /// first <paramref name="covered"/> bytes of <paramref name="l4"/> sum to 0xffff. <paramref name="frame"/> holds
+    /// the IP header the addresses are read from.
+    /// </summary>
+    public static bool VerifyWithPseudoHeader(ReadOnlySpan<byte> frame, in ParsedPacket packet, ReadOnlySpan<byte> l4, byte protocol, int covered)
+    {
+        // IPv4: source and destination at 12..20 of the header; IPv6: at 8..40.
+        var addresses = packet.L3 == L3Kind.IPv4 ? frame.Slice(packet.L3Offset + 12, 8) : frame.Slice(packet.L3Offset + 8, 32);
+        ulong sum = Sum(addresses) + protocol + (uint)l4.Length + Sum(l4.Slice(0, covered));
+        return Fold(sum) == 0xffff;
+    }
+
     // 32-bit words into a 64-bit accumulator cannot overflow below 16 GiB, and the end-around carries are folded
     // once at the end; RFC 1071 shows the sum does not depend on the word size used.
     private static ulong Sum(ReadOnlySpan<byte> data)

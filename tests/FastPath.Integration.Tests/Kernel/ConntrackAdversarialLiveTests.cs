@@ -176,6 +176,43 @@ public sealed class ConntrackAdversarialLiveTests
 
     /// <summary>IPv6 flows on inet6 policies, one with a value of 2^31 jiffies (expired as soon as it is set).</summary>
     [Fact]
+    public void PacketsWithBadChecksumsAreInvalidAndTouchNoConnectionLikeTheKernel()
+    {
+        var web = new Flow("tcp", Client, 44000, Server, 80);
+        var dns = new Flow("udp", Client, 44001, Server, 53);
+        var ping = new Flow("icmp", Client, 901, Server, 0);
+        var web6 = new Flow("tcp", "2001:db8:1::10", 44002, "2001:db8:ffff::1", 80);
+        var dns6 = new Flow("udp", "2001:db8:1::10", 44003, "2001:db8:ffff::1", 53);
+        string rules6 = """
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD DROP [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -m conntrack --ctstate INVALID -j DROP
+            -A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
+            -A FORWARD -s 2001:db8:1::/64 -m conntrack --ctstate NEW -j ACCEPT
+            COMMIT
+
+            """;
+        Compare(WithPolicies, rules6,
+        [
+            web.Send("S") with { BadChecksum = true }, dns.Send() with { BadChecksum = true },
+            ping.Send() with { BadChecksum = true }, web6.Send("S") with { BadChecksum = true },
+            dns6.Send() with { BadChecksum = true },
+            ConntrackList(),                                   // nothing opened
+            web.Send("S"), web.Answer("SA") with { BadChecksum = true }, web.Answer("SA"), web.Send("A"),
+            dns.Send(), dns.Answer() with { BadChecksum = true }, ping.Send(), ping.Answer() with { BadChecksum = true },
+            ConntrackList(),                                   // SYN_SENT answered once; UDP and ICMP still unreplied
+            new SysctlWrite("nf_conntrack_checksum", "0"),
+            dns6.Send() with { BadChecksum = true },           // not read any more: NEW
+            ping.Answer() with { BadChecksum = true },
+            ConntrackList(),
+            new SysctlWrite("nf_conntrack_checksum", "1"),
+        ],
+        s_policies);
+    }
+
+    [Fact]
     public void IPv6FlowsOnPoliciesMatchTheKernel()
     {
         const string client6 = "2001:db8:1::10", server6 = "2001:db8:ffff::1";

@@ -51,6 +51,9 @@ internal static class LiveDifferentialHarness
 
         /// <summary>A TCP segment with its sender's previous sequence number again, moving the conversation on by nothing.</summary>
         public bool Retransmit { get; init; }
+
+        /// <summary>The transport checksum damaged on the wire (a UDP datagram over IPv4, sent without one, gets a wrong one).</summary>
+        public bool BadChecksum { get; init; }
     }
 
     public static Frame Udp(string source, ushort port, byte ttl = 64, string? destination = null) =>
@@ -281,7 +284,7 @@ internal static class LiveDifferentialHarness
             ["packet"] = new JsonObject
             {
                 ["proto"] = f.Protocol, ["src"] = f.Source, ["dst"] = f.Destination, ["ttl"] = f.Ttl, ["dport"] = f.Port, ["sport"] = f.SourcePort,
-                ["flags"] = f.TcpFlags, ["payload"] = f.PayloadLength, ["reply"] = f.Reply, ["retransmit"] = f.Retransmit,
+                ["flags"] = f.TcpFlags, ["payload"] = f.PayloadLength, ["reply"] = f.Reply, ["retransmit"] = f.Retransmit, ["bad_checksum"] = f.BadChecksum,
             },
         },
         SysctlRead r => new JsonObject { ["list"] = SysctlDirectory + r.Name },

@@ -15,7 +15,7 @@ Events:
         true sends that side's previous segment's sequence number again and moves nothing on); an ICMP
         packet is an echo request (a reply with "reply") with identifier sport; an "icmp-unreachable" one (with
         "reply") is the server's port unreachable quoting the flow's UDP datagram. "payload" is its length in bytes
-        (default: a 12-byte marker).
+        (default: a 12-byte marker); "bad_checksum": true damages the transport checksum.
     {"sleep": SECONDS}
     {"write": {"path": "/proc/...", "text": "..."}}   the errno of writing text to the file
     {"list": "/proc/..."}                             the file's text
@@ -253,7 +253,15 @@ def build(packet, number, conversations):
         src, dst = dst, src
         if proto not in ("icmp", "icmp-unreachable"):
             sport, dport = dport, sport
-    return ident, lambda mac: frame(src, dst, packet["ttl"], dport, proto, payload, mac, sport, flags, seq, ack, ident)
+    if not packet.get("bad_checksum"):
+        return ident, lambda mac: frame(src, dst, packet["ttl"], dport, proto, payload, mac, sport, flags, seq, ack, ident)
+    at = 14 + (40 if ":" in src else 20) + {"tcp": 16, "udp": 6}.get(proto, 2)
+
+    def damaged(mac):
+        data = bytearray(frame(src, dst, packet["ttl"], dport, proto, payload, mac, sport, flags, seq, ack, ident))
+        data[at] ^= 0x5A
+        return bytes(data)
+    return ident, damaged
 
 
 def decide(backend, wire, packet, number, conversations):

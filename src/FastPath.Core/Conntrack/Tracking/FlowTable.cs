@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -131,6 +132,7 @@ public sealed class FlowTable
     private int _sweepCursor;
     private bool _sweepEvicts; // the kernel's conntrack_gc_work.early_drop: set by a refusal, cleared by a full pass
     private int _limit;
+    private volatile bool _verifiesChecksums = true;
 
     /// <param name="capacity">Connections before early drop (the kernel's nf_conntrack_max).</param>
     /// <param name="buckets">Hash buckets, a power of two; 0 picks the next power of two at or above the capacity.</param>
@@ -166,6 +168,18 @@ public sealed class FlowTable
     {
         get => Volatile.Read(ref _limit);
         set => Volatile.Write(ref _limit, Math.Clamp(value, 1, _flows.Length));
+    }
+
+    /// <summary>
+    /// nf_conntrack_checksum (the kernel's default: on): a TCP, UDP, UDP-Lite, ICMP, ICMPv6 or SCTP packet whose
+    /// checksum does not hold is INVALID and touches no connection, as the kernel checks every packet it tracks at
+    /// PREROUTING, which is where a bump in the wire meets all of its traffic. Written by management, read by the
+    /// owning worker from its next packet.
+    /// </summary>
+    public bool VerifiesChecksums
+    {
+        get => _verifiesChecksums;
+        set => _verifiesChecksums = value;
     }
 
     /// <summary>Hash buckets (the kernel's nf_conntrack_buckets).</summary>
@@ -231,9 +245,12 @@ public sealed class FlowTable
             return TrackOtherProtocol(packet, frame, now, timeouts, policyIdForNew);
 
         var segment = default(TcpSegment);
-        // tcp_error runs before anything else the tracker does.
+        // tcp_error and udp_error run before anything else the tracker does.
         if (packet.L4 == L4Kind.Tcp &&
-            (!TcpSegment.TryRead(frame, packet, out segment) || !TcpTracker.IsValidFlagCombination(packet.TcpFlags)))
+            (!TcpSegment.TryRead(frame, packet, out segment) || !TcpTracker.IsValidFlagCombination(packet.TcpFlags)
+             || (_verifiesChecksums && !TransportChecksumHolds(frame, packet, TcpProtocol))))
+            return TrackResult.WithoutFlow(CtState.Invalid);
+        if (packet.L4 == L4Kind.Udp && _verifiesChecksums && !UdpChecksumHolds(frame, packet))
             return TrackResult.WithoutFlow(CtState.Invalid);
 
         var key = PortKeyOf(packet);
@@ -254,6 +271,9 @@ public sealed class FlowTable
         {
             case L4Kind.Icmp or L4Kind.Icmpv6:
                 bool ipv6 = packet.L4 == L4Kind.Icmpv6;
+                // icmp_error and icmpv6_error check the checksum first: a neighbour solicitation failing it is INVALID, not UNTRACKED.
+                if (_verifiesChecksums && !IcmpChecksumHolds(frame, packet, ipv6))
+                    return TrackResult.WithoutFlow(CtState.Invalid);
                 switch (IcmpTracker.Classify(packet.IcmpType, ipv6, out byte requestType))
                 {
                     case IcmpTracker.MessageKind.Error:
@@ -269,7 +289,14 @@ public sealed class FlowTable
 
             case L4Kind.Generic when packet.Protocol == SctpTracker.Protocol:
                 // sctp_error: a packet shorter than the common header is INVALID before any lookup.
-                if (!TryGetL4(frame, packet, out l4) || l4.Length < SctpTracker.CommonHeaderLength)
+                if (!TryGetL4(frame, packet, out l4) || l4.Length < SctpTracker.CommonHeaderLength
+                    || (_verifiesChecksums && !SctpTracker.ChecksumHolds(l4)))
+                    return TrackResult.WithoutFlow(CtState.Invalid);
+                key = PortKeyOf(packet);
+                break;
+
+            case L4Kind.Generic when packet.Protocol == UdpTracker.UdpLiteProtocol:
+                if (!TryGetL4(frame, packet, out ReadOnlySpan<byte> datagram) || !UdpTracker.IsValidUdpLite(frame, packet, datagram, _verifiesChecksums))
                     return TrackResult.WithoutFlow(CtState.Invalid);
                 key = PortKeyOf(packet);
                 break;
@@ -281,10 +308,8 @@ public sealed class FlowTable
                 break;
 
             case L4Kind.Generic:
-                // UDP-Lite keeps its ports; every other protocol here is tracked by the generic tracker on addresses alone.
-                key = packet.Protocol == 136
-                    ? PortKeyOf(packet)
-                    : new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, 0, 0);
+                // Every other protocol here is tracked by the generic tracker on addresses alone.
+                key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, 0, 0);
                 break;
 
             default:
@@ -581,7 +606,7 @@ public sealed class FlowTable
                 return UdpTracker.Packet(ref entry.Status, entry.CreatedAt, now, timeouts, entry.PolicyId);
             case L4Kind.Icmp or L4Kind.Icmpv6:
                 return IcmpTracker.Packet(timeouts, entry.PolicyId, packet.L4 == L4Kind.Icmpv6);
-            case L4Kind.Generic when packet.Protocol == 136:
+            case L4Kind.Generic when packet.Protocol == UdpTracker.UdpLiteProtocol:
                 return UdpTracker.Packet(ref entry.Status, entry.CreatedAt, now, timeouts, entry.PolicyId, udpLite: true);
             case L4Kind.Generic when packet.Protocol == SctpTracker.Protocol:
                 return SctpTracker.Packet(ref entry.Sctp, ref entry.Status, entry.Confirmed, dir, l4, timeouts, entry.PolicyId);
@@ -591,6 +616,22 @@ public sealed class FlowTable
                 return GenericTracker.Packet(timeouts, entry.PolicyId);
         }
     }
+
+    private const byte TcpProtocol = 6;
+
+    // tcp_error's nf_checksum: the pseudo-header and the whole segment.
+    private static bool TransportChecksumHolds(ReadOnlySpan<byte> frame, in ParsedPacket packet, byte protocol)
+        => TryGetL4(frame, packet, out ReadOnlySpan<byte> l4) && InternetChecksum.VerifyWithPseudoHeader(frame, packet, l4, protocol, l4.Length);
+
+    // udp_error: a datagram sent without a checksum (0) has none to check.
+    private static bool UdpChecksumHolds(ReadOnlySpan<byte> frame, in ParsedPacket packet)
+        => TryGetL4(frame, packet, out ReadOnlySpan<byte> l4)
+           && (BinaryPrimitives.ReadUInt16BigEndian(l4.Slice(6)) == 0 || InternetChecksum.VerifyWithPseudoHeader(frame, packet, l4, UdpTracker.UdpProtocol, l4.Length));
+
+    // ICMP's checksum covers the message alone; ICMPv6's the pseudo-header too.
+    private static bool IcmpChecksumHolds(ReadOnlySpan<byte> frame, in ParsedPacket packet, bool ipv6)
+        => TryGetL4(frame, packet, out ReadOnlySpan<byte> l4)
+           && (ipv6 ? InternetChecksum.VerifyWithPseudoHeader(frame, packet, l4, 58, l4.Length) : InternetChecksum.Verify(l4));
 
     // The IP payload from the L4 header on; false if the parsed packet does not fit the frame.
     private static bool TryGetL4(ReadOnlySpan<byte> frame, scoped in ParsedPacket packet, out ReadOnlySpan<byte> l4)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Numerics;
 using FastPath.Core.Conntrack.Timeouts;
 
 namespace FastPath.Core.Conntrack.Tracking;
@@ -9,7 +10,8 @@ namespace FastPath.Core.Conntrack.Tracking;
 /// The kernel's SCTP connection tracker (nf_conntrack_proto_sctp.c of Linux 6.x, with the 2026 fix that skips
 /// recording a stale or retransmitted INIT) as pure functions over an <see cref="SctpConnection"/>: the chunk
 /// walk (do_basic_checks), creation (sctp_new), the verification-tag rules of RFC 9260 section 8.5, the state
-/// table (sctp_conntracks) and the timeout choice in nf_conntrack_sctp_packet. The CRC32c is not verified.
+/// table (sctp_conntracks) and the timeout choice in nf_conntrack_sctp_packet; <see cref="ChecksumHolds"/> is the
+/// CRC32c check sctp_error makes when nf_conntrack_checksum is on.
 /// </summary>
 public static class SctpTracker
 {
@@ -17,6 +19,29 @@ public static class SctpTracker
 
     /// <summary>Source and destination port, verification tag, checksum: anything shorter is a "short packet" (sctp_error).</summary>
     public const int CommonHeaderLength = 12;
+
+    /// <summary>sctp_error's check: the packet's CRC32c (<see cref="Checksum"/>) is the one it carries, stored little-endian as sctp_compute_cksum writes it.</summary>
+    public static bool ChecksumHolds(ReadOnlySpan<byte> sctp) => Checksum(sctp) == BinaryPrimitives.ReadUInt32LittleEndian(sctp.Slice(8));
+
+    /// <summary>The CRC32c (RFC 9260 appendix A) of an SCTP packet of at least <see cref="CommonHeaderLength"/> bytes, its checksum field taken as zero.</summary>
+    public static uint Checksum(ReadOnlySpan<byte> sctp)
+    {
+        uint crc = Crc32C(uint.MaxValue, sctp.Slice(0, 8));
+        crc = BitOperations.Crc32C(crc, 0u);
+        return ~Crc32C(crc, sctp.Slice(CommonHeaderLength));
+    }
+
+    private static uint Crc32C(uint crc, ReadOnlySpan<byte> data)
+    {
+        while (data.Length >= 8)
+        {
+            crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data));
+            data = data.Slice(8);
+        }
+        foreach (byte b in data)
+            crc = BitOperations.Crc32C(crc, b);
+        return crc;
+    }
 
     /// <summary>The table's sIV: the chunk is invalid in this state.</summary>
     public const byte InvalidTransition = 9;

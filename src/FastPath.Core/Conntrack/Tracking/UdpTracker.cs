@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
 using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Packets;
 
 namespace FastPath.Core.Conntrack.Tracking;
 
@@ -10,6 +12,10 @@ namespace FastPath.Core.Conntrack.Tracking;
 /// </summary>
 public static class UdpTracker
 {
+    public const byte UdpProtocol = 17;
+    public const byte UdpLiteProtocol = 136;
+    private const int HeaderLength = 8;
+
     /// <summary>The two seconds after creation during which a replied flow keeps the short timeout (stream_ts).</summary>
     public const uint StreamDelayJiffies = 2 * Recent.Jiffies.Hz;
 
@@ -32,5 +38,26 @@ public static class UdpTracker
 
         status |= FlowStatus.Assured;
         return TrackOutcome.Refresh(timeouts.JiffiesFor(policyId, protocol, Replied));
+    }
+
+    /// <summary>
+    /// udplite_error: a whole header; a checksum coverage of 0 (the whole datagram) or from the header to the end of
+    /// the datagram; a checksum, which UDP-Lite cannot leave out; and, when <paramref name="verifyChecksum"/>, one that
+    /// holds over the coverage. The kernel sums that under UDP's pseudo-header, not UDP-Lite's
+    /// (nf_checksum_partial(..., IPPROTO_UDP, ...)): a datagram checksummed as RFC 3828 says is INVALID there, and
+    /// one checksummed with protocol 17 passes. Verdict for verdict, FastPath does the same.
+    /// </summary>
+    public static bool IsValidUdpLite(ReadOnlySpan<byte> frame, in ParsedPacket packet, ReadOnlySpan<byte> datagram, bool verifyChecksum)
+    {
+        if (datagram.Length < HeaderLength)
+            return false;
+        int coverage = BinaryPrimitives.ReadUInt16BigEndian(datagram.Slice(4));
+        if (coverage == 0)
+            coverage = datagram.Length;
+        else if (coverage < HeaderLength || coverage > datagram.Length)
+            return false;
+        if (BinaryPrimitives.ReadUInt16BigEndian(datagram.Slice(6)) == 0)
+            return false;
+        return !verifyChecksum || InternetChecksum.VerifyWithPseudoHeader(frame, packet, datagram, UdpProtocol, coverage);
     }
 }
