@@ -180,6 +180,12 @@ static inline uint32_t checksum_fold(uint64_t sum)
     return f;
 }
 
+/* The TCP pseudo-header of an IPv4 header: both addresses, the protocol and the segment's length. */
+static inline uint64_t tcp_pseudo_sum(const uint8_t *ip, uint32_t tcp_length)
+{
+    return checksum_sum(ip + 12, 8) + 6 + tcp_length;
+}
+
 /* The common 20-byte header: five native-endian words (the one's-complement sum is byte-order independent). */
 static inline bool ipv4_checksum20_ok(const uint8_t *h)
 {
@@ -1119,7 +1125,9 @@ static struct ct_result ct_create(struct ct_table *t, const struct packet *p, co
 static struct ct_result ct_track(struct ct_table *t, const uint8_t *frame, const struct packet *p, uint8_t policy, uint64_t now)
 {
     struct ct_result r = { .state = CT_INVALID, .entry = NONE };
-    if (p->l4 != L4_TCP || !tcp_valid_flags[p->tcp_flags & 0x37])
+    /* tcp_error: the flags, and the checksum as nf_conntrack_checksum 1 (the default) asks at PREROUTING. */
+    if (p->l4 != L4_TCP || !tcp_valid_flags[p->tcp_flags & 0x37]
+        || checksum_fold(tcp_pseudo_sum(frame + p->l3_offset, p->l4_length) + checksum_sum(frame + p->l4_offset, p->l4_length)) != 0xffff)
         return r;
     struct tcp_segment s;
     read_segment(frame, p, &s);
@@ -1664,6 +1672,9 @@ static void build_frame(uint8_t *f, uint32_t i, uint32_t sources, uint16_t dport
     tcp[12] = 5 << 4;
     tcp[13] = 0x10;                           /* ACK */
     tcp[14] = tcp[15] = 0xff;
+    uint16_t tcp_checksum = (uint16_t)~checksum_fold(tcp_pseudo_sum(ip, FRAME_SIZE - 34) + checksum_sum(tcp, FRAME_SIZE - 34));
+    tcp[16] = (uint8_t)(tcp_checksum >> 8);
+    tcp[17] = (uint8_t)tcp_checksum;
 }
 
 /* MemoryPort.Load: one arena, frame k stamped k * 1000 ns in its first round. */
