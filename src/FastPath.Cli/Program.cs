@@ -230,13 +230,16 @@ public static class Program
                                     conntrack's XML, the family columns, each connection's id=N
           conntrack -F              delete every connection
           conntrack -C              the number of connections (nf_conntrack_count)
+          conntrack -S [expect]     the kernel's per-cpu statistics, a cpu=N line per worker (invalid,
+                                    error, insert_failed, drop, early_drop, clash_resolve; expect: zeros)
           conntrack --policy-counts [FILTERS] [--json]
                                     connections per timeout policy: "(defaults)" then each policy
           conntrack -L|-D|-F|-C TABLE
                                     TABLE (any prefix): conntrack, or expect, dying, unconfirmed, which are
                                     always empty here (no helpers; expired connections freed at once):
                                     -L lists none, -C says 0, -F expect empties, -D expect (with -s, -d,
-                                    -p and its ports) finds none; dying and unconfirmed take only -L
+                                    -p and its ports) finds none, -S expect counts none; dying and
+                                    unconfirmed take only -L
           conntrack                 (no command) a summary of the above, as conntrack prints its usage
 
         Options:

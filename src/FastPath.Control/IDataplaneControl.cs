@@ -66,6 +66,9 @@ public interface IDataplaneControl
     /// </summary>
     Errno SetConntrackMax(int max) => Errno.ENOSYS;
 
+    /// <summary>Each worker's conntrack statistics, in worker order (conntrack -S's cpu rows); null when not tracked.</summary>
+    IReadOnlyList<ConntrackStatistics>? ConntrackStatistics => null;
+
     /// <summary>nf_conntrack_checksum: whether tracking checks transport checksums (<see cref="FlowTable.VerifiesChecksums"/>); null when not tracked.</summary>
     bool? ConntrackChecksum => null;
 

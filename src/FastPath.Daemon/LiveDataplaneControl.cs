@@ -210,6 +210,8 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         return Errno.None;
     }
 
+    public IReadOnlyList<ConntrackStatistics>? ConntrackStatistics => Tables.Select(t => t.Statistics).ToList();
+
     public bool? ConntrackChecksum => Tables.First().VerifiesChecksums;
 
     public Errno SetConntrackChecksum(bool verify)

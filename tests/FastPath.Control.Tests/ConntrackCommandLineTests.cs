@@ -542,7 +542,6 @@ public class ConntrackCommandLineTests
     [InlineData("--reply-zone 1", "unknown option `--reply-zone'")]
     [InlineData("-E expect", "unknown option `-E'")]
     [InlineData("-I expect", "unknown option `-I'")]
-    [InlineData("-S expect", "unknown option `-S'")]
     [InlineData("-V expect", "unknown option `-V'")]
     [InlineData("-h expect", "unknown option `-h'")]
     [InlineData("-U conntrack", "unknown option `-U'")]

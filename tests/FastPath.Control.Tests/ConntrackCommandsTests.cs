@@ -242,6 +242,13 @@ public sealed class ConntrackCommandsTests : IDisposable
     [InlineData("Can't do --update on expectations", "-U", "expect")]
     [InlineData("You need to supply the `--src' option for this command", "-D", "expect")]
     [InlineData("Illegal option `--protonum' with this command", "-L", "expect", "-p", "tcp")]
+    [InlineData("Illegal option `--src' with this command", "-S", "-s", "1.2.3.4")]         // -S takes no option at all
+    [InlineData("Illegal option `--family' with this command", "-S", "expect", "-f", "ipv4")]
+    [InlineData("Illegal option `--output' with this command", "-S", "-o", "xml")]
+    [InlineData("Illegal option `--zero' with this command", "--stats", "-z")]
+    [InlineData("Can't do that command with tables `dying' and `unconfirmed'", "-S", "dying")]
+    [InlineData("Invalid commands combination", "-S", "-L")]
+    [InlineData("unknown option `--json'", "-S", "--json")]
     public void UsageErrorsAreConntracksMessages(string message, params string[] args)
     {
         var response = Conntrack(args);
@@ -357,6 +364,29 @@ public sealed class ConntrackCommandsTests : IDisposable
         TrackSomeFlows();
         Assert.Equal(Core.Errno.None, _fixture.Backend.Timeouts.Delete("udp-long"));
         Assert.Equal("      4 (defaults)\n      0 tcp-unused\n", Conntrack("--policy-counts").Text);
+    }
+
+    [Fact]
+    public void StatsCountWhatTheKernelCounts()
+    {
+        var backend = _fixture.Backend;
+        backend.Track(TestFrames.Ipv4TcpFrame(40002, 443, flags: 0x03));                           // SYN|FIN: invalid
+        backend.Track(TestFrames.Ethernet(TestFrames.EtherTypeIPv4, TestFrames.Ipv4(1, TestFrames.Icmp(0, 0, id: 9))));  // echo reply alone: invalid
+        backend.Track(TestFrames.Ethernet(TestFrames.EtherTypeIPv4, TestFrames.Ipv4(1, TestFrames.Icmp(40, 0))));        // past NR_ICMP_TYPES: error
+        // A port unreachable about a datagram nobody sent: error, as icmp_error finds no connection.
+        byte[] quoted = TestFrames.Ipv4(17, TestFrames.Udp(53, 40009), source: "192.168.1.20", destination: "10.0.0.1").AsSpan(0, 28).ToArray();
+        backend.Track(TestFrames.Ethernet(TestFrames.EtherTypeIPv4, TestFrames.Ipv4(1, TestFrames.Concat(TestFrames.Icmp(3, 3), quoted))));
+        backend.Track(TestFrames.Ipv4UdpFrame(40000, 53));                                           // NEW: not counted
+        backend.Track(TestFrames.Ethernet(TestFrames.EtherTypeIPv6, TestFrames.Ipv6(58, TestFrames.Icmp(135, 0))));     // untracked: not counted
+
+        Assert.Equal("cpu=0   \tfound=0 invalid=2 insert=0 insert_failed=0 drop=0 early_drop=0 error=2 search_restart=0 clash_resolve=0 chaintoolong=0 \n",
+            Conntrack("-S").Text);
+        Assert.Equal("cpu=0   \texpect_new=0 expect_create=0 expect_delete=0 \n", Conntrack("--stats", "exp").Text);
+        Assert.Equal("""
+            entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart
+            00000001  00000000 00000000 00000000 00000002 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000002  00000000 00000000 00000000 00000000
+
+            """, Send("read", ConntrackCommands.ProcStatisticsPath).Text);
     }
 
     private void TrackSomeFlows()

@@ -222,9 +222,9 @@ public sealed class ControlServerTests
         Assert.Equal(ControlError.EINVAL, verb.Error);
         Assert.Equal("unknown verb 'delete' (verbs: help, list, read, write, show, reload, run)", verb.Message);
 
-        var path = fixture.Call(c => c.Read("/proc/net/stat/nf_conntrack"));
+        var path = fixture.Call(c => c.Read("/proc/net/ip_tables_names"));
         Assert.Equal(ControlError.ENOENT, path.Error);
-        Assert.Equal("no such path for read: '/proc/net/stat/nf_conntrack'; see help", path.Message);
+        Assert.Equal("no such path for read: '/proc/net/ip_tables_names'; see help", path.Message);
 
         var readOnly = fixture.Call(c => c.Write("/proc/fastpath/jiffies", "1"u8.ToArray()));
         Assert.Equal(ControlError.EINVAL, readOnly.Error);

@@ -107,6 +107,8 @@ internal sealed class SingleShardControl : IDataplaneControl
         return Errno.None;
     }
 
+    public IReadOnlyList<ConntrackStatistics>? ConntrackStatistics => [Flows.Statistics];
+
     public bool? ConntrackChecksum => Flows.VerifiesChecksums;
 
     public Errno SetConntrackChecksum(bool verify)

@@ -7,14 +7,15 @@ using FastPath.Core.Conntrack.Tracking;
 namespace FastPath.Control.Conntrack;
 
 /// <summary>
-/// The connection table on the control socket: /proc/net/nf_conntrack and the nf_conntrack_* sysctls as the kernel
-/// serves them, and a conntrack command line (-L and -D with filters, -G, -o, -F, -C, --policy-counts, and the tables
-/// expect, dying and unconfirmed, which are empty here), read and answered as conntrack 1.4.7 reads and answers
-/// it. The registry given to <see cref="Register"/> must be the one the workers and nfct use.
+/// The connection table on the control socket: /proc/net/nf_conntrack, /proc/net/stat/nf_conntrack and the
+/// nf_conntrack_* sysctls as the kernel serves them, and a conntrack command line (-L and -D with filters, -G, -o, -F,
+/// -C, -S, --policy-counts, and the tables expect, dying and unconfirmed, which are empty here), read and answered as
+/// conntrack 1.4.7 reads and answers it. The registry given to <see cref="Register"/> must be the one the workers and nfct use.
 /// </summary>
 public static class ConntrackCommands
 {
     public const string ProcPath = "/proc/net/nf_conntrack";
+    public const string ProcStatisticsPath = "/proc/net/stat/nf_conntrack";
     public const string SysctlDirectory = "/proc/sys/net/netfilter";
     public const string Verb = "run";
     public const string Path = "conntrack";
@@ -26,13 +27,17 @@ public static class ConntrackCommands
         var sysctls = new ConntrackSysctls(backend, timeouts);
         commands.Register("read", ProcPath, "", "the connections as the kernel prints them (counters when nf_conntrack_acct is 1)",
             (_, _) => ReadProc(backend, sysctls.Accounting));
+        commands.Register("read", ProcStatisticsPath, "", "conntrack's per-cpu statistics, a row per worker, as the kernel prints them",
+            (_, _) => backend.ConntrackStatistics is { } statistics
+                ? ControlResponse.Ok(ConntrackFormat.ProcStatistics(statistics, backend.ConntrackCount ?? 0))
+                : ConntrackSysctls.NotTracked());
         commands.Register("list", SysctlDirectory, "", "the nf_conntrack_* sysctls, one name per line",
             (_, _) => ControlResponse.Ok(string.Concat(sysctls.Names.Select(n => n + "\n"))));
         commands.RegisterPrefix("read", SysctlDirectory + "/", "NAME", "", "a sysctl as the kernel prints it (timeouts in seconds)",
             (_, name) => sysctls.Read(name));
         commands.RegisterPrefix("write", SysctlDirectory + "/", "NAME", "", "set a sysctl with the kernel's parsing and errnos; timeouts are the defaults nfct default-set changes",
             (request, name) => sysctls.Write(name, request.Payload));
-        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [-u ASSURED,SEEN_REPLY,...] [--timeout-policy NAME] [-o xml,extended,id] [--json], -D [the same filters] [-i ID] [-o ...], -G -p P -s A -d A (or -r A -q A) [ports, ICMP type and code] [-i ID] [-o ...], -F, -C, --policy-counts [the same filters] [--json]; after -L, -D, -G, -F or -C a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
+        commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [-u ASSURED,SEEN_REPLY,...] [--timeout-policy NAME] [-o xml,extended,id] [--json], -D [the same filters] [-i ID] [-o ...], -G -p P -s A -d A (or -r A -q A) [ports, ICMP type and code] [-i ID] [-o ...], -F, -C, -S, --policy-counts [the same filters] [--json]; after -L, -D, -G, -F, -C or -S a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
             (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, sysctls.Accounting, request.Args));
     }
 
@@ -52,6 +57,14 @@ public static class ConntrackCommands
             return ControlResponse.Fail(ControlError.EINVAL, ConntrackQuery.MessagePrefix + error);
         if (query.Action == ConntrackAction.Usage)
             return ControlResponse.Ok(ConntrackFormat.Usage);
+        if (query.Action == ConntrackAction.Stats)
+        {
+            if (backend.ConntrackStatistics is not { } statistics)
+                return ConntrackSysctls.NotTracked();
+            return ControlResponse.Ok(query.Table == ConntrackTable.Expect
+                ? ConntrackFormat.ExpectStatistics(statistics.Count)
+                : ConntrackFormat.Statistics(statistics));
+        }
         if (query.Table != ConntrackTable.Conntrack)
             return RunEmptyTable(backend, query);
         if (query.Action == ConntrackAction.Count)

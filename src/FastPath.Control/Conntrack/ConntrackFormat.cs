@@ -16,6 +16,41 @@ namespace FastPath.Control.Conntrack;
 /// </summary>
 public static class ConntrackFormat
 {
+    /// <summary>
+    /// conntrack -S: a line per worker, "cpu=%-4d\t" then struct ip_conntrack_stat's counters as conntrack 1.4.7
+    /// prints them (32-bit, as the kernel keeps them), each followed by a space.
+    /// </summary>
+    public static string Statistics(IReadOnlyList<ConntrackStatistics> workers)
+    {
+        var text = new StringBuilder();
+        for (int cpu = 0; cpu < workers.Count; cpu++)
+        {
+            var s = workers[cpu];
+            text.Append(CultureInfo.InvariantCulture,
+                $"cpu={cpu,-4}\tfound=0 invalid={(uint)s.Invalid} insert=0 insert_failed={(uint)s.InsertFailed} drop={(uint)s.Drops} early_drop={(uint)s.EarlyDrops} error={(uint)s.Errors} search_restart=0 clash_resolve={(uint)s.ClashResolves} chaintoolong=0 \n");
+        }
+        return text.ToString();
+    }
+
+    /// <summary>conntrack -S expect: a line per worker, with nothing counted (FastPath has no expectations).</summary>
+    public static string ExpectStatistics(int workers) => string.Concat(Enumerable.Range(0, workers).Select(cpu =>
+        string.Create(CultureInfo.InvariantCulture, $"cpu={cpu,-4}\texpect_new=0 expect_create=0 expect_delete=0 \n")));
+
+    /// <summary>
+    /// /proc/net/stat/nf_conntrack as ct_cpu_seq_show prints it: the header, then a row per worker of 32-bit hex
+    /// fields, the first being every worker's connections together (nf_conntrack_count, the same on every row).
+    /// </summary>
+    public static string ProcStatistics(IReadOnlyList<ConntrackStatistics> workers, int entries)
+    {
+        var text = new StringBuilder("entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n");
+        foreach (var s in workers)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"{(uint)entries:x8}  {(uint)s.ClashResolves:x8} {0:x8} {0:x8} {(uint)s.Invalid:x8} {0:x8} {0:x8} {0:x8} {0:x8} {(uint)s.InsertFailed:x8} {(uint)s.Drops:x8} {(uint)s.EarlyDrops:x8} {(uint)s.Errors:x8}  {0:x8} {0:x8} {0:x8} {0:x8}\n");
+        }
+        return text.ToString();
+    }
+
     /// <summary>What conntrack -L prints on stderr after the listing.</summary>
     public static string Summary(int shown) =>
         string.Create(CultureInfo.InvariantCulture, $"conntrack v1.4.7 (conntrack-tools): {shown} flow entries have been shown.\n");
@@ -48,6 +83,7 @@ public static class ConntrackFormat
           -D [table] parameters           Delete conntrack or expectation
           -F [table]                      Flush table
           -C [table]                      Show counter
+          -S [table]                      Show statistics (a cpu= line per worker)
           --policy-counts [options]       Connections per timeout policy (FastPath's)
 
         Tables: conntrack, expect, dying, unconfirmed

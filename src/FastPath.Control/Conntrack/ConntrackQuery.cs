@@ -31,6 +31,9 @@ public enum ConntrackAction
 
     /// <summary>A line without a command (none, or only words that are no option): FastPath's usage, as conntrack prints its own.</summary>
     Usage,
+
+    /// <summary>-S, --stats: the per-cpu statistics, a line per worker (of expectations with the expect table).</summary>
+    Stats,
 }
 
 /// <summary>
@@ -103,9 +106,9 @@ public enum ConntrackTable
 /// <summary>
 /// A conntrack command line (conntrack-tools 1.4.7) as far as FastPath serves it: -L and -D with conntrack's filters
 /// (-p, -f, -s, -d, -r, -q, -u, and after -p the protocol module's ports, --state, ICMP type, code and id), -G with a
-/// tuple, -o (see <see cref="ConntrackOutput"/>), -i (-D and -G), -F, -C,
+/// tuple, -o (see <see cref="ConntrackOutput"/>), -i (-D and -G), -F, -C, -S,
 /// FastPath's own --timeout-policy NAME filter, --policy-counts and --json (with -L and --policy-counts); each on
-/// the conntrack table or, as conntrack allows them, on expect (-L, -D, -F, -C), dying and unconfirmed (-L). The
+/// the conntrack table or, as conntrack allows them, on expect (-L, -D, -F, -C, -S), dying and unconfirmed (-L). The
 /// line is read as conntrack reads it: with getopt_long over conntrack's whole option table (<see cref="Getopt"/>),
 /// values as conntrack reads them, and conntrack's checks in its order. Errors carry conntrack's message; an option
 /// conntrack takes that FastPath does not serve is refused, once conntrack's own checks passed, as an unknown one.
@@ -378,6 +381,7 @@ public sealed record ConntrackQuery
             'F' => ConntrackAction.Flush,
             'C' => ConntrackAction.Count,
             'G' => ConntrackAction.Get,
+            'S' => ConntrackAction.Stats,
             ConntrackOptions.PolicyCounts => ConntrackAction.PolicyCounts,
             _ => null,
         };

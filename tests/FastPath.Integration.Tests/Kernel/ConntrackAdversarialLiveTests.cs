@@ -200,6 +200,7 @@ public sealed class ConntrackAdversarialLiveTests
             ping.Send() with { BadChecksum = true }, web6.Send("S") with { BadChecksum = true },
             dns6.Send() with { BadChecksum = true },
             ConntrackList(),                                   // nothing opened
+            new Command(["conntrack", "-S"]),                  // four invalid, the ICMP one an error
             web.Send("S"), web.Answer("SA") with { BadChecksum = true }, web.Answer("SA"), web.Send("A"),
             dns.Send(), dns.Answer() with { BadChecksum = true }, ping.Send(), ping.Answer() with { BadChecksum = true },
             ConntrackList(),                                   // SYN_SENT answered once; UDP and ICMP still unreplied
@@ -207,6 +208,7 @@ public sealed class ConntrackAdversarialLiveTests
             dns6.Send() with { BadChecksum = true },           // not read any more: NEW
             ping.Answer() with { BadChecksum = true },
             ConntrackList(),
+            new Command(["conntrack", "-S"]),
             new SysctlWrite("nf_conntrack_checksum", "1"),
         ],
         s_policies);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Xunit;
@@ -336,8 +337,14 @@ internal static class LiveDifferentialHarness
                     break;
                 case Command c:
                     // A conntrack line that lists connections is compared by connection and timeout; one in an -o
-                    // format byte for byte but for its timeouts, ids and order; a count (-C) has no times.
-                    string? difference = c.Arguments[0] == "conntrack" && c.Arguments.Contains("-o")
+                    // format byte for byte but for its timeouts, ids and order; a count (-C) has no times; the
+                    // statistics (-S) by their totals, as the kernel's cpus are not FastPath's workers.
+                    string? difference = c.Arguments[0] == "conntrack" && c.Arguments.Contains("-S")
+                        ? Joined(StatisticsTotals(kernel.Runs[command].Stdout) == StatisticsTotals(fastpath.Runs[command].Stdout)
+                                ? null
+                                : $"== kernel:\n{kernel.Runs[command].Stdout}\n== FastPath:\n{fastpath.Runs[command].Stdout}",
+                            StatusDifference(kernel.Runs[command], fastpath.Runs[command]))
+                        : c.Arguments[0] == "conntrack" && c.Arguments.Contains("-o")
                         ? Joined(ConntrackListing.Formatted(kernel.Runs[command].Stdout) == ConntrackListing.Formatted(fastpath.Runs[command].Stdout)
                                 ? null
                                 : $"== kernel:\n{kernel.Runs[command].Stdout}\n== FastPath:\n{fastpath.Runs[command].Stdout}",
@@ -360,6 +367,14 @@ internal static class LiveDifferentialHarness
             differences.Add($"{run}: final counters: kernel\n{string.Join("\n", kernelChains)}\nFastPath\n{string.Join("\n", fastpathChains)}");
         return differences;
     }
+
+    /// <summary>conntrack -S's counters summed over its cpu lines: "found=0 invalid=4 ...".</summary>
+    private static string StatisticsTotals(string stdout) => string.Join(" ", stdout
+        .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        .SelectMany(line => line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries).Skip(1))
+        .Select(field => field.Split('='))
+        .GroupBy(pair => pair[0], pair => long.Parse(pair[1], CultureInfo.InvariantCulture))
+        .Select(counter => $"{counter.Key}={counter.Sum()}"));
 
     /// <summary>The frames sent before event <paramref name="before"/>, with when each was sent on that side.</summary>
     private static List<(Frame Frame, double SentAt)> LastSent(IReadOnlyList<Event> events, int before, Outcome outcome) =>

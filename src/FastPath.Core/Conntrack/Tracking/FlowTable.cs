@@ -102,6 +102,9 @@ public enum TrackDisposition : byte
 
     /// <summary>Not something this table tracks (non-IP, a non-first fragment): the caller decides.</summary>
     Unsupported,
+
+    /// <summary>An ICMP or ICMPv6 message the kernel's icmp_error refuses (checksum, type, an error about no connection): INVALID, no connection.</summary>
+    IcmpError,
 }
 
 /// <summary>
@@ -194,8 +197,26 @@ public sealed class FlowTable
     /// <summary>Packets refused because the table was full and nothing could be evicted.</summary>
     public long TableFullDrops { get; private set; }
 
-    /// <summary>New connections found already confirmed by another packet when theirs came to confirm them (insert_failed).</summary>
+    /// <summary>New TCP connections found already confirmed by another packet when theirs came to confirm them (insert_failed): the packet is dropped.</summary>
     public long ClashDrops { get; private set; }
+
+    /// <summary>New connections of other protocols found so: the packet joins the confirmed one (clash_resolve).</summary>
+    public long ClashResolves { get; private set; }
+
+    private long _invalid;
+    private long _icmpErrors;
+
+    /// <summary>
+    /// The kernel's per-cpu conntrack statistics for this worker (conntrack -S, /proc/net/stat/nf_conntrack). Written
+    /// by the owning worker only; another thread reads values a little stale at worst (aligned 64-bit fields).
+    /// </summary>
+    public ConntrackStatistics Statistics => new(
+        Invalid: Volatile.Read(ref _invalid),
+        Errors: Volatile.Read(ref _icmpErrors),
+        InsertFailed: ClashDrops,
+        Drops: TableFullDrops + ClashDrops,
+        EarlyDrops: EarlyDrops,
+        ClashResolves: ClashResolves);
 
     /// <summary>The connection at an index returned in a <see cref="TrackResult"/>.</summary>
     public ref readonly Flow this[int flow] => ref _flows[flow];
@@ -232,12 +253,34 @@ public sealed class FlowTable
     /// runs the protocol's tracker and returns the ct state a rule sees. A new connection is held unconfirmed: the
     /// caller confirms or abandons it before tracking the next packet. <paramref name="policyIdForNew"/> is the
     /// timeout policy a new connection takes (-j CT --timeout in the raw table); existing ones keep theirs.
-    /// A call of its own, with locals the JIT does not zero: inlined into the rule walk it shared that method's
-    /// inlining budget and frame, and the small helpers of the common path became calls.
+    /// An INVALID packet is counted as the kernel counts it (<see cref="Statistics"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TrackResult Track(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew = 0)
+    {
+        var result = TrackPacket(packet, frame, now, timeouts, policyIdForNew);
+        if (result.State == CtState.Invalid)
+            CountInvalid(result.Disposition);
+        return result;
+    }
+
+    // nf_conntrack_in's statistics: a full table counts as drop alone; an ICMP message icmp_error or icmpv6_error
+    // refused counts as error; every other INVALID packet as invalid.
+    private void CountInvalid(TrackDisposition disposition)
+    {
+        if (disposition == TrackDisposition.IcmpError)
+            _icmpErrors++;
+        else if (disposition != TrackDisposition.TableFull)
+            _invalid++;
+    }
+
+    /// <summary>
+    /// <see cref="Track"/>'s work: a call of its own, with locals the JIT does not zero; inlined into the rule walk
+    /// it shared that method's inlining budget and frame, and the small helpers of the common path became calls.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     [SkipLocalsInit]
-    public TrackResult Track(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew = 0)
+    private TrackResult TrackPacket(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew)
     {
         if (packet.L3 == L3Kind.None || packet.Fragment == FragmentKind.NonFirst)
             return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
@@ -273,7 +316,7 @@ public sealed class FlowTable
                 bool ipv6 = packet.L4 == L4Kind.Icmpv6;
                 // icmp_error and icmpv6_error check the checksum first: a neighbour solicitation failing it is INVALID, not UNTRACKED.
                 if (_verifiesChecksums && !IcmpChecksumHolds(frame, packet, ipv6))
-                    return TrackResult.WithoutFlow(CtState.Invalid);
+                    return IcmpErrorResult;
                 switch (IcmpTracker.Classify(packet.IcmpType, ipv6, out byte requestType))
                 {
                     case IcmpTracker.MessageKind.Error:
@@ -281,7 +324,8 @@ public sealed class FlowTable
                     case IcmpTracker.MessageKind.Untracked:
                         return TrackResult.WithoutFlow(CtState.Untracked);
                     case IcmpTracker.MessageKind.Invalid:
-                        return TrackResult.WithoutFlow(CtState.Invalid);
+                        // icmp_error refuses a type past NR_ICMP_TYPES itself; the others fail to open a connection.
+                        return !ipv6 && packet.IcmpType > IcmpTracker.LastIcmpType ? IcmpErrorResult : TrackResult.WithoutFlow(CtState.Invalid);
                 }
                 key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, packet.IcmpId,
                     ConnectionKey.IcmpQuery(requestType, packet.IcmpCode));
@@ -386,8 +430,12 @@ public sealed class FlowTable
         uint hash = entry.Original.SymmetricHash();
         if (Find(entry.Original, hash, now, out _) != NoFlow)
         {
+            // nf_ct_resolve_clash: only TCP cannot share the connection that won (the caller drops its packet).
+            if (entry.Original.Protocol == TcpProtocol)
+                ClashDrops++;
+            else
+                ClashResolves++;
             Release(flow);
-            ClashDrops++;
             return false;
         }
         entry.Confirmed = true;
@@ -619,6 +667,8 @@ public sealed class FlowTable
 
     private const byte TcpProtocol = 6;
 
+    private static TrackResult IcmpErrorResult => TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.IcmpError);
+
     // tcp_error's nf_checksum: the pseudo-header and the whole segment.
     private static bool TransportChecksumHolds(ReadOnlySpan<byte> frame, in ParsedPacket packet, byte protocol)
         => TryGetL4(frame, packet, out ReadOnlySpan<byte> l4) && InternetChecksum.VerifyWithPseudoHeader(frame, packet, l4, protocol, l4.Length);
@@ -644,18 +694,19 @@ public sealed class FlowTable
     }
 
     // nf_conntrack_handle_icmp → nf_conntrack_inet_error: the error belongs to the connection of the packet it
-    // quotes, provided it travels back towards that packet's sender. It neither refreshes nor counts.
+    // quotes, provided it travels back towards that packet's sender. It neither refreshes nor counts. An error
+    // that belongs to none is INVALID, counted as error.
     private TrackResult Related(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now)
     {
         if (!TryGetL4(frame, packet, out ReadOnlySpan<byte> message) || !IcmpTracker.TryReadQuotedKey(message, packet.L3, out ConnectionKey quoted))
-            return TrackResult.WithoutFlow(CtState.Invalid);
+            return IcmpErrorResult;
         if (quoted.Source != packet.Destination)
-            return TrackResult.WithoutFlow(CtState.Invalid);
+            return IcmpErrorResult;
 
         // The quoted packet went one way; the error about it comes back the other way.
         int flow = Find(quoted.Reverse(), now, out FlowDirection dir);
         return flow == NoFlow
-            ? TrackResult.WithoutFlow(CtState.Invalid)
+            ? IcmpErrorResult
             : new TrackResult(CtState.Related, dir, flow, TrackDisposition.Existing);
     }
 

@@ -13,6 +13,9 @@ namespace FastPath.Core.Conntrack.Tracking;
 /// </summary>
 public static class IcmpTracker
 {
+    /// <summary>NR_ICMP_TYPES: icmp_error refuses a higher ICMP type before it looks for a connection.</summary>
+    public const byte LastIcmpType = 18;
+
     /// <summary>What an ICMP message is to the tracker.</summary>
     public enum MessageKind : byte
     {

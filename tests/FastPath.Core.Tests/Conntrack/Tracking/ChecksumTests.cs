@@ -30,6 +30,9 @@ public sealed class ChecksumTests
         frame[checksumAt] ^= 0x5A;
         Assert.Equal(CtState.Invalid, h.Send(frame).State);
         Assert.Equal(0, h.Table.Count);
+        // icmp_error and icmpv6_error count theirs as error; the other trackers as invalid.
+        bool icmp = protocol.StartsWith("icmp", StringComparison.Ordinal);
+        Assert.Equal((icmp ? 0 : 1, icmp ? 1 : 0), (h.Table.Statistics.Invalid, h.Table.Statistics.Errors));
     }
 
     [Theory]

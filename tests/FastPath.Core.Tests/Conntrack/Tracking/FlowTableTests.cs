@@ -198,6 +198,24 @@ public class FlowTableTests
         Assert.Equal((CtState.Invalid, TrackDisposition.TableFull), (refused.State, refused.Disposition));
         Assert.Equal(1, h.Table.TableFullDrops);
         Assert.Equal(2, h.Table.Count);
+        Assert.Equal(new ConntrackStatistics(Invalid: 0, Errors: 0, InsertFailed: 0, Drops: 1, EarlyDrops: 0, ClashResolves: 0), h.Table.Statistics);
+    }
+
+    [Theory]
+    [InlineData(6, false)]  // TCP cannot share the connection that won: insert_failed and drop
+    [InlineData(17, true)]  // the others join it: clash_resolve
+    public void ASecondUnconfirmedConnectionOfOneTupleIsAClash(byte protocol, bool resolved)
+    {
+        var h = new TrackingHarness();
+        byte[] first = protocol == 6 ? Tcp(fromClient: true, TcpSegment.Syn, seq: 1, ack: 0) : Udp(fromClient: true);
+        var a = h.Table.Track(Parse(first), first, h.Now, h.Timeouts);
+        var b = h.Table.Track(Parse(first), first, h.Now, h.Timeouts); // its verdict travelled between workers meanwhile
+        Assert.True(h.Table.Confirm(a.Flow, h.Now));
+        Assert.False(h.Table.Confirm(b.Flow, h.Now));
+        Assert.Equal(1, h.Table.Count);
+        Assert.Equal(resolved
+            ? new ConntrackStatistics(Invalid: 0, Errors: 0, InsertFailed: 0, Drops: 0, EarlyDrops: 0, ClashResolves: 1)
+            : new ConntrackStatistics(Invalid: 0, Errors: 0, InsertFailed: 1, Drops: 1, EarlyDrops: 0, ClashResolves: 0), h.Table.Statistics);
     }
 
     [Fact]
