@@ -8,11 +8,14 @@ namespace FastPath.Integration.Tests.Kernel;
 /// <summary>
 /// A `conntrack -L` listing as the live differential tests compare it: every connection as its line without the
 /// seconds left (protocol, TCP state, both tuples with their counters, [UNREPLIED], [ASSURED], mark, use), and
-/// the timeout it was given, which is the seconds left plus the time since its last packet. The kernel and
-/// FastPath run one after the other, and a step (a fastpathctl start, a poll) takes longer on one side than on
-/// the other, so the seconds left alone would differ by however much time the steps since the last packet took.
+/// the timeout it was given: the seconds left plus the time since the packet that set it. The kernel and FastPath
+/// run one after the other, and a step (a fastpathctl start, a poll) takes longer on one side than on the other, so
+/// the seconds left alone would differ by however much time the steps since that packet took. Which of the
+/// connection's packets set the timer is not visible from outside (an INVALID or ignored packet, a retransmitted
+/// SYN, set none), so each side keeps one candidate per packet of the connection, and the sides agree when the
+/// candidates of one packet do: the same packet set the timer on both, to the same timeout.
 /// </summary>
-internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double Timeout)> Connections)
+internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double[] Timeouts)> Connections)
 {
     /// <summary>
     /// How far apart the two sides' timeouts may be: the seconds left are rounded down, and the listing is read a
@@ -25,32 +28,31 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
     /// <param name="listedAt">When the listing command started, on the same clock.</param>
     public static ConntrackListing Parse(string listing, IReadOnlyList<(Frame Frame, double SentAt)> sent, double listedAt)
     {
-        var connections = new List<(string, double)>();
+        var connections = new List<(string, double[])>();
         foreach (string line in listing.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             int policy = line.IndexOf(" timeout-policy=", StringComparison.Ordinal);
             var fields = (policy >= 0 ? line[..policy] : line).Split(' ', StringSplitOptions.RemoveEmptyEntries);
             int secondsLeft = int.Parse(fields[2], CultureInfo.InvariantCulture);
-            double lastPacket = sent.LastOrDefault(s => Belongs(s.Frame, fields), (null!, listedAt)).SentAt;
-            connections.Add((string.Join(' ', fields.Take(2).Concat(fields.Skip(3))), secondsLeft + (listedAt - lastPacket)));
+            double[] packets = [.. sent.Where(s => Belongs(s.Frame, fields)).Select(s => s.SentAt)];
+            double[] timeouts = packets.Length == 0 ? [secondsLeft] : [.. packets.Select(at => secondsLeft + (listedAt - at))];
+            connections.Add((string.Join(' ', fields.Take(2).Concat(fields.Skip(3))), timeouts));
         }
         return new ConntrackListing(connections.OrderBy(c => c.Item1, StringComparer.Ordinal).ToList());
     }
 
-    /// <summary>Null when both list the same connections with timeouts within <see cref="Tolerance"/>, else both listings.</summary>
+    /// <summary>
+    /// Null when both list the same connections and, for each, the candidates of one of its packets are within
+    /// <see cref="Tolerance"/> of each other; else both listings.
+    /// </summary>
     public static string? Difference(ConntrackListing kernel, ConntrackListing fastpath)
     {
         bool same = kernel.Connections.Count == fastpath.Connections.Count
-            && kernel.Connections.Zip(fastpath.Connections).All(p => p.First.Connection == p.Second.Connection && Math.Abs(p.First.Timeout - p.Second.Timeout) <= Tolerance);
-        return same ? null : $"== kernel (timeout given, connection):\n{kernel}\n== FastPath:\n{fastpath}";
+            && kernel.Connections.Zip(fastpath.Connections).All(p => p.First.Connection == p.Second.Connection
+                && p.First.Timeouts.Zip(p.Second.Timeouts).Any(t => Math.Abs(t.First - t.Second) <= Tolerance));
+        return same ? null : $"== kernel (timeout given if its last packet set it, connection):\n{kernel}\n== FastPath:\n{fastpath}";
     }
 
-    /// <summary>
-    /// A listing in one of conntrack's -o formats (extended, id, xml), for a byte comparison but for what cannot
-    /// agree: the seconds left (the sides list at different moments) and the ids (the kernel hashes its addresses),
-    /// each replaced by a placeholder, and the order of the lines (each side's hash order); FastPath's
-    /// timeout-policy=NAME ending is left out.
-    /// </summary>
     public static string Formatted(string output)
     {
         string masked = Regex.Replace(output, " timeout-policy=.*$", "", RegexOptions.Multiline);
@@ -61,7 +63,7 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
         return string.Join('\n', masked.Split('\n').Order(StringComparer.Ordinal));
     }
 
-    public override string ToString() => string.Join('\n', Connections.Select(c => $"{c.Timeout,9:F1} {c.Connection}"));
+    public override string ToString() => string.Join('\n', Connections.Select(c => $"{c.Timeouts[^1],9:F1} {c.Connection}"));
 
     /// <summary>Whether the frame is of the connection whose line this is, in either direction (a server's packet may open one).</summary>
     private static bool Belongs(Frame frame, string[] fields)
