@@ -66,6 +66,12 @@ public interface IDataplaneControl
     /// </summary>
     Errno SetConntrackMax(int max) => Errno.ENOSYS;
 
+    /// <summary>The TCP tracker's switches every worker uses (nf_conntrack_tcp_loose and the others); null when not tracked.</summary>
+    TcpSettings? ConntrackTcpSettings => null;
+
+    /// <summary>A write of one of nf_conntrack_tcp_loose, _be_liberal, _ignore_invalid_rst, _max_retrans: every worker uses <paramref name="settings"/> from its next packet; ENOSYS when not tracked.</summary>
+    Errno SetConntrackTcpSettings(TcpSettings settings) => Errno.ENOSYS;
+
     /// <summary>Each worker's conntrack statistics, in worker order (conntrack -S's cpu rows); null when not tracked.</summary>
     IReadOnlyList<ConntrackStatistics>? ConntrackStatistics => null;
 

@@ -212,6 +212,15 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
 
     public IReadOnlyList<ConntrackStatistics>? ConntrackStatistics => Tables.Select(t => t.Statistics).ToList();
 
+    public TcpSettings? ConntrackTcpSettings => Tables.First().TcpSettings;
+
+    public Errno SetConntrackTcpSettings(TcpSettings settings)
+    {
+        foreach (var table in Tables)
+            table.TcpSettings = settings;
+        return Errno.None;
+    }
+
     public bool? ConntrackChecksum => Tables.First().VerifiesChecksums;
 
     public Errno SetConntrackChecksum(bool verify)

@@ -143,6 +143,31 @@ public sealed class ConntrackCommandsTests : IDisposable
     }
 
     [Fact]
+    public void TheTcpSwitchesReadAndWriteAsTheKernelsAndReachTheTracker()
+    {
+        Assert.Equal(("1\n", "0\n", "0\n", "3\n"), (Read("nf_conntrack_tcp_loose"), Read("nf_conntrack_tcp_be_liberal"),
+            Read("nf_conntrack_tcp_ignore_invalid_rst"), Read("nf_conntrack_tcp_max_retrans")));
+        foreach (string name in new[] { "nf_conntrack_tcp_loose", "nf_conntrack_tcp_be_liberal", "nf_conntrack_tcp_ignore_invalid_rst" })
+        {
+            foreach (string refused in new[] { "2", "-1", "-0", "0x10" })
+                Assert.Equal(ControlError.EINVAL, Write(name, refused).Error);
+        }
+        foreach (string refused in new[] { "256", "-1", "-0" })
+            Assert.Equal(ControlError.EINVAL, Write("nf_conntrack_tcp_max_retrans", refused).Error);
+        Assert.True(Write("nf_conntrack_tcp_max_retrans", "0x10").IsOk);
+        Assert.Equal("16\n", Read("nf_conntrack_tcp_max_retrans"));
+
+        // A mid-stream ACK opens a connection only while loose pickup is on.
+        byte[] midStream = TestFrames.Ipv4TcpFrame(40003, 22, flags: 0x10);
+        Assert.True(Write("nf_conntrack_tcp_loose", "0").IsOk);
+        Assert.Equal(CtState.Invalid, _fixture.Backend.Track(midStream));
+        Assert.True(Write("nf_conntrack_tcp_loose", "1").IsOk);
+        Assert.Equal(CtState.New, _fixture.Backend.Track(midStream));
+        Assert.True(Write("nf_conntrack_tcp_be_liberal", "1").IsOk);
+        Assert.Equal(new TcpSettings(Loose: true, BeLiberal: true, IgnoreInvalidRst: false, MaxRetransmissions: 16), _fixture.Backend.ConntrackTcpSettings);
+    }
+
+    [Fact]
     public void MaxIsAnIntTheDataplaneMayRefuse()
     {
         Assert.Equal("64\n", Read("nf_conntrack_max"));
@@ -161,7 +186,7 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Contains("nf_conntrack_sctp_timeout_heartbeat_sent", names);
         Assert.Contains("nf_conntrack_gre_timeout_stream", names);
         Assert.Contains("nf_conntrack_icmpv6_timeout", names);
-        Assert.Equal(30, names.Length); // 25 timeouts, acct, buckets, checksum, count, max
+        Assert.Equal(34, names.Length); // 25 timeouts, acct, buckets, checksum, count, max, four TCP switches
     }
 
     [Fact]

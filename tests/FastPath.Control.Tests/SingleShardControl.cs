@@ -109,6 +109,14 @@ internal sealed class SingleShardControl : IDataplaneControl
 
     public IReadOnlyList<ConntrackStatistics>? ConntrackStatistics => [Flows.Statistics];
 
+    public TcpSettings? ConntrackTcpSettings => Flows.TcpSettings;
+
+    public Errno SetConntrackTcpSettings(TcpSettings settings)
+    {
+        Flows.TcpSettings = settings;
+        return Errno.None;
+    }
+
     public bool? ConntrackChecksum => Flows.VerifiesChecksums;
 
     public Errno SetConntrackChecksum(bool verify)

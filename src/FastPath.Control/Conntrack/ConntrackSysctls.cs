@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using FastPath.Core;
 using FastPath.Core.Conntrack.Timeouts;
+using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Recent;
 
 namespace FastPath.Control.Conntrack;
@@ -27,6 +28,10 @@ public sealed class ConntrackSysctls
             _files.Add(name, TimeoutFile(protocol, protocol.StateIndex(state)));
         _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), value => WriteSwitch(value, on => Accounting = on)));
         _files.Add("nf_conntrack_checksum", new Sysctl(() => Number(backend.ConntrackChecksum is { } on ? on ? 1 : 0 : null), WriteChecksum));
+        AddTcpSwitch("nf_conntrack_tcp_loose", s => s.Loose, (s, on) => s with { Loose = on });
+        AddTcpSwitch("nf_conntrack_tcp_be_liberal", s => s.BeLiberal, (s, on) => s with { BeLiberal = on });
+        AddTcpSwitch("nf_conntrack_tcp_ignore_invalid_rst", s => s.IgnoreInvalidRst, (s, on) => s with { IgnoreInvalidRst = on });
+        _files.Add("nf_conntrack_tcp_max_retrans", new Sysctl(() => Number(backend.ConntrackTcpSettings?.MaxRetransmissions), WriteMaxRetrans));
         _files.Add("nf_conntrack_max", new Sysctl(() => Number(backend.ConntrackMax), WriteMax));
         _files.Add("nf_conntrack_count", new Sysctl(() => Number(backend.ConntrackCount), Write: null));
         _files.Add("nf_conntrack_buckets", new Sysctl(() => Number(backend.ConntrackBuckets), Write: null));
@@ -113,6 +118,24 @@ public sealed class ConntrackSysctls
         if (value.Negative || value.Magnitude > 1)
             return ControlResponse.Fail(ControlError.EINVAL, "0 or 1");
         set(value.Magnitude == 1);
+        return ControlResponse.Ok();
+    }
+
+    private void AddTcpSwitch(string name, Func<TcpSettings, bool> read, Func<TcpSettings, bool, TcpSettings> write) =>
+        _files.Add(name, new Sysctl(
+            () => Number(_backend.ConntrackTcpSettings is { } settings ? read(settings) ? 1 : 0 : null),
+            value => _backend.ConntrackTcpSettings is { } settings
+                ? WriteSwitch(value, on => _backend.SetConntrackTcpSettings(write(settings, on)))
+                : NotTracked()));
+
+    // proc_dou8vec_minmax without bounds: 0 to 255, no sign.
+    private ControlResponse WriteMaxRetrans(ProcInteger value)
+    {
+        if (_backend.ConntrackTcpSettings is not { } settings)
+            return NotTracked();
+        if (value.Negative || value.Magnitude > byte.MaxValue)
+            return ControlResponse.Fail(ControlError.EINVAL, "0 to 255");
+        _backend.SetConntrackTcpSettings(settings with { MaxRetransmissions = (byte)value.Magnitude });
         return ControlResponse.Ok();
     }
 

@@ -175,6 +175,54 @@ public sealed class ConntrackAdversarialLiveTests
     }
 
     /// <summary>IPv6 flows on inet6 policies, one with a value of 2^31 jiffies (expired as soon as it is set).</summary>
+    /// <summary>
+    /// nf_conntrack_tcp_loose, _ignore_invalid_rst, _be_liberal and _max_retrans written between packets, each
+    /// turned back after the packets it changes: a mid-stream ACK opens nothing without loose pickup; a RST below what
+    /// the other side acknowledged is let through while ignore_invalid_rst is 1 and INVALID after; an out-of-window
+    /// RST is accepted while be_liberal is 1; one retransmission is enough for RETRANS with max_retrans 1.
+    /// </summary>
+    [Fact]
+    public void TheTcpSysctlsChangeTrackingAsInTheKernel()
+    {
+        var strict = new Flow("tcp", Client, 46000, Server, 80);
+        var picked = new Flow("tcp", Client, 46001, Server, 80);
+        var reset = new Flow("tcp", Client, 46002, Server, 80);
+        var liberal = new Flow("tcp", Client, 46003, Server, 80);
+        var retrans = new Flow("tcp", Client, 46004, Server, 80);
+        string rules = """
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A PREROUTING -p tcp -j CT --timeout tr
+            COMMIT
+
+            """ + Filter;
+        Compare(rules, null,
+        [
+            new SysctlWrite("nf_conntrack_tcp_loose", "0"),
+            strict.Send("A"),                                     // no pickup: INVALID
+            new SysctlWrite("nf_conntrack_tcp_loose", "1"),
+            picked.Send("A"),
+            reset.Send("S"), reset.Answer("SA"), reset.Send("A"), reset.Send("PA", 20), reset.Answer("A"),
+            new SysctlWrite("nf_conntrack_tcp_ignore_invalid_rst", "1"),
+            reset.Resend("R"),                                    // below the server's ACK: let through, ESTABLISHED kept
+            new SysctlWrite("nf_conntrack_tcp_ignore_invalid_rst", "0"),
+            reset.Resend("R"),                                    // INVALID
+            new SysctlWrite("nf_conntrack_tcp_be_liberal", "1"),
+            liberal.Send("S"), liberal.Send("PA", 56), liberal.Answer("A"), liberal.Resend("S"),
+            liberal.Send("RA"),                                   // out of window, accepted
+            new SysctlWrite("nf_conntrack_tcp_be_liberal", "0"),
+            new SysctlWrite("nf_conntrack_tcp_max_retrans", "1"),
+            retrans.Send("S"), retrans.Answer("SA"), retrans.Send("A"), retrans.Send("PA", 10),
+            retrans.Resend("PA", 10),                             // RETRANS (30 s), not UNACKNOWLEDGED (300 s)
+            new SysctlRead("nf_conntrack_tcp_max_retrans"),
+            ConntrackList(),
+            new SysctlWrite("nf_conntrack_tcp_max_retrans", "3"),
+            new SysctlWrite("nf_conntrack_tcp_loose", "2"),       // EINVAL on both
+        ],
+        ["add timeout tr inet tcp established 400 unacknowledged 300 retrans 30 close 40"]);
+    }
+
     [Fact]
     public void PacketsWithBadChecksumsAreInvalidAndTouchNoConnectionLikeTheKernel()
     {

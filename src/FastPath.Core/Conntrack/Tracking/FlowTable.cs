@@ -136,6 +136,7 @@ public sealed class FlowTable
     private bool _sweepEvicts; // the kernel's conntrack_gc_work.early_drop: set by a refusal, cleared by a full pass
     private int _limit;
     private volatile bool _verifiesChecksums = true;
+    private volatile TcpSettings _tcpSettings = TcpSettings.Kernel;
 
     /// <param name="capacity">Connections before early drop (the kernel's nf_conntrack_max).</param>
     /// <param name="buckets">Hash buckets, a power of two; 0 picks the next power of two at or above the capacity.</param>
@@ -183,6 +184,13 @@ public sealed class FlowTable
     {
         get => _verifiesChecksums;
         set => _verifiesChecksums = value;
+    }
+
+    /// <summary>The TCP tracker's switches (nf_conntrack_tcp_loose and the others). Written by management, read by the owning worker from its next packet.</summary>
+    public TcpSettings TcpSettings
+    {
+        get => _tcpSettings;
+        set => _tcpSettings = value;
     }
 
     /// <summary>Hash buckets (the kernel's nf_conntrack_buckets).</summary>
@@ -378,7 +386,7 @@ public sealed class FlowTable
 
         ref Flow entry = ref _flows[flow];
         CtState state = dir == FlowDirection.Reply || (entry.Status & FlowStatus.SeenReply) != 0 ? CtState.Established : CtState.New;
-        TrackOutcome outcome = Handle(ref entry, packet, segment, l4, dir, now, timeouts);
+        TrackOutcome outcome = Handle(ref entry, packet, segment, l4, dir, now, timeouts, _tcpSettings);
         if (outcome.Verdict is not (TrackVerdict.Accept or TrackVerdict.Ignore))
             return Conclude(outcome, flow, dir, state, key, hash, packet, segment, l4, now, timeouts, policyIdForNew);
 
@@ -617,7 +625,7 @@ public sealed class FlowTable
         entry.PolicyId = policyId;
         entry.CreatedAt = now;
 
-        if (packet.L4 == L4Kind.Tcp && !TcpTracker.TryCreate(ref entry.Tcp, segment))
+        if (packet.L4 == L4Kind.Tcp && !TcpTracker.TryCreate(ref entry.Tcp, segment, _tcpSettings.Loose))
         {
             Release(flow);
             return TrackResult.WithoutFlow(CtState.Invalid);
@@ -630,7 +638,7 @@ public sealed class FlowTable
             return TrackResult.WithoutFlow(CtState.Invalid);
         }
 
-        TrackOutcome outcome = Handle(ref entry, packet, segment, l4, FlowDirection.Original, now, timeouts);
+        TrackOutcome outcome = Handle(ref entry, packet, segment, l4, FlowDirection.Original, now, timeouts, _tcpSettings);
         if (outcome.Verdict is TrackVerdict.Invalid or TrackVerdict.Reopen)
         {
             Release(flow);
@@ -643,13 +651,13 @@ public sealed class FlowTable
     }
 
     private static TrackOutcome Handle(ref Flow entry, in ParsedPacket packet, in TcpSegment segment, ReadOnlySpan<byte> l4,
-        FlowDirection dir, ulong now, TimeoutPolicySnapshot timeouts)
+        FlowDirection dir, ulong now, TimeoutPolicySnapshot timeouts, TcpSettings tcpSettings)
     {
         switch (packet.L4)
         {
             case L4Kind.Tcp:
                 uint remaining = IsExpired(entry, now) ? 0 : (uint)Math.Min(entry.Deadline - now, uint.MaxValue);
-                return TcpTracker.Packet(ref entry.Tcp, ref entry.Status, dir, segment, timeouts, entry.PolicyId, remaining);
+                return TcpTracker.Packet(ref entry.Tcp, ref entry.Status, dir, segment, timeouts, entry.PolicyId, remaining, tcpSettings);
             case L4Kind.Udp:
                 return UdpTracker.Packet(ref entry.Status, entry.CreatedAt, now, timeouts, entry.PolicyId);
             case L4Kind.Icmp or L4Kind.Icmpv6:

@@ -19,9 +19,6 @@ public static class TcpTracker
     /// <summary>The table's sIG: the packet is let through without changing the connection.</summary>
     public const byte IgnoredTransition = 11;
 
-    /// <summary>nf_conntrack_tcp_max_retrans: identical ACK segments before the RETRANS timeout applies.</summary>
-    public const int MaxRetransmissions = 3;
-
     private const int TimeoutRetrans = 10;        // TCP_CONNTRACK_RETRANS
     private const int TimeoutUnacknowledged = 11; // TCP_CONNTRACK_UNACK
     private const uint MaxAckWindowConstant = 66000;
@@ -115,7 +112,7 @@ public static class TcpTracker
     /// </summary>
     public static TrackOutcome Packet(
         ref TcpConnection tcp, ref FlowStatus status, FlowDirection dir, in TcpSegment segment,
-        TimeoutPolicySnapshot timeouts, int policyId, uint remaining)
+        TimeoutPolicySnapshot timeouts, int policyId, uint remaining, TcpSettings settings)
     {
         TcpState oldState = tcp.State;
         TcpFlagIndex index = IndexOf(segment.Flags);
@@ -184,7 +181,7 @@ public static class TcpTracker
                     bool established = oldState == TcpState.Established && (status & FlowStatus.Assured) != 0;
                     if (seq == 0 && !established)
                         break;
-                    if (Before(seq, receiver.MaxAck))
+                    if (Before(seq, receiver.MaxAck) && !settings.IgnoreInvalidRst)
                         return TrackOutcome.Invalid;
                     if (!established || seq == receiver.MaxAck)
                         break;
@@ -213,7 +210,7 @@ public static class TcpTracker
 
         if (!skipWindow)
         {
-            switch (InWindow(ref tcp, dir, index, segment))
+            switch (InWindow(ref tcp, dir, index, segment, settings.BeLiberal))
             {
                 case WindowResult.Ignore:
                     return TrackOutcome.Ignore;
@@ -232,7 +229,7 @@ public static class TcpTracker
         ReadOnlySpan<uint> jiffies = timeouts.JiffiesFor(policyId, TimeoutProtocols.Tcp).AsSpan();
         uint stateTimeout = At(jiffies, (int)newState);
         uint timeout;
-        if (tcp.Retransmissions >= MaxRetransmissions && stateTimeout > At(jiffies, TimeoutRetrans))
+        if (tcp.Retransmissions >= settings.MaxRetransmissions && stateTimeout > At(jiffies, TimeoutRetrans))
             timeout = At(jiffies, TimeoutRetrans);
         else if (index == TcpFlagIndex.Rst)
             timeout = At(jiffies, (int)TcpState.Close);
@@ -319,8 +316,9 @@ public static class TcpTracker
 
     private enum WindowResult : byte { Accept, Ignore, Invalid }
 
-    // tcp_in_window, with no NAT sequence offset.
-    private static WindowResult InWindow(ref TcpConnection tcp, FlowDirection dir, TcpFlagIndex index, in TcpSegment segment)
+    // tcp_in_window, with no NAT sequence offset; beLiberal is nf_conntrack_tcp_be_liberal, which nf_tcp_log_invalid
+    // reads as the sender's own BE_LIBERAL flag.
+    private static WindowResult InWindow(ref TcpConnection tcp, FlowDirection dir, TcpFlagIndex index, in TcpSegment segment, bool beLiberal)
     {
         ref TcpPeer sender = ref Peer(ref tcp, dir);
         ref TcpPeer receiver = ref Peer(ref tcp, Other(dir));
@@ -375,7 +373,7 @@ public static class TcpTracker
         if (segment.HasRst && seq == 0 && tcp.State == TcpState.SynSent)
             seq = end = sender.End; // RST answering a SYN
 
-        bool liberal = (sender.Flags & TcpPeer.BeLiberal) != 0;
+        bool liberal = (sender.Flags & TcpPeer.BeLiberal) != 0 || beLiberal;
         uint maxAckWindow = sender.MaxWindow > MaxAckWindowConstant ? sender.MaxWindow : MaxAckWindowConstant;
         if (!Before(seq, sender.MaxEnd + 1))
         {

@@ -273,11 +273,11 @@ public class TcpTrackerTests
         byte[] data = Tcp(true, A | P, ClientIsn + 1, ServerIsn + 1, dataLength: 100);
         h.Send(data);
         Assert.Equal(Seconds(200), h.Remaining(flow));
-        for (int retransmission = 1; retransmission <= TcpTracker.MaxRetransmissions; retransmission++)
+        for (int retransmission = 1; retransmission <= TcpSettings.Kernel.MaxRetransmissions; retransmission++)
         {
             h.Send(data);
             Assert.Equal(retransmission, h.Table[flow].Tcp.Retransmissions);
-            Assert.Equal(retransmission < TcpTracker.MaxRetransmissions ? Seconds(200) : Seconds(50), h.Remaining(flow));
+            Assert.Equal(retransmission < TcpSettings.Kernel.MaxRetransmissions ? Seconds(200) : Seconds(50), h.Remaining(flow));
         }
     }
 
@@ -288,6 +288,61 @@ public class TcpTrackerTests
         var result = h.Send(Tcp(true, A, ClientIsn + 10_000_000, ServerIsn + 1));
         Assert.Equal(CtState.Invalid, result.State);
         Assert.Equal(TcpState.Established, h.Table[flow].Tcp.State);
+    }
+
+    [Fact]
+    public void WithBeLiberalASegmentFarBeyondTheWindowIsAccepted()
+    {
+        var h = Established(out int flow);
+        h.Table.TcpSettings = TcpSettings.Kernel with { BeLiberal = true };
+        h.Now += 1000;
+        var result = h.Send(Tcp(true, A, ClientIsn + 10_000_000, ServerIsn + 1));
+        Assert.Equal(CtState.Established, result.State);
+        Assert.Equal(Seconds(432000), h.Remaining(flow)); // accepted and refreshed, the window left as it was (nf_tcp_log_invalid)
+        Assert.Equal(ClientIsn + 1, h.Table[flow].Tcp.Original.End);
+    }
+
+    [Fact]
+    public void WithoutLooseOnlyASynOpensAConnection()
+    {
+        var h = new TrackingHarness();
+        h.Table.TcpSettings = TcpSettings.Kernel with { Loose = false };
+        Assert.Equal(CtState.Invalid, h.Send(Tcp(true, A, 70000, 9000, dataLength: 10)).State);
+        Assert.Equal(0, h.Table.Count);
+        Assert.Equal(CtState.New, h.Send(Tcp(true, S, ClientIsn, 0)).State);
+    }
+
+    [Theory]
+    [InlineData(false, CtState.Invalid)]
+    [InlineData(true, CtState.Established)]
+    public void IgnoreInvalidRstLetsARstBelowTheAcknowledgedSequenceThrough(bool ignore, CtState expected)
+    {
+        var h = Established(out int flow);
+        h.Send(Tcp(true, A | P, ClientIsn + 1, ServerIsn + 1, dataLength: 100));
+        h.Send(Tcp(false, A, ServerIsn + 1, ClientIsn + 101)); // the server acknowledged up to ClientIsn + 101
+        h.Table.TcpSettings = TcpSettings.Kernel with { IgnoreInvalidRst = ignore };
+        Assert.Equal(expected, h.Send(Tcp(true, R, ClientIsn + 50, 0)).State);
+        Assert.Equal(TcpState.Established, h.Table[flow].Tcp.State); // an inexact RST keeps the state for a challenge ACK
+    }
+
+    [Fact]
+    public void MaxRetransSetsHowManyIdenticalAcksTakeTheRetransTimeout()
+    {
+        var registry = new TimeoutPolicyRegistry();
+        var tcp = TimeoutProtocols.Tcp;
+        Assert.Equal(FastPath.Core.Errno.None, registry.Create("short", 2, 6, new Dictionary<int, uint>
+        {
+            [tcp.StateIndex("RETRANS")] = 50,
+            [tcp.StateIndex("UNACKNOWLEDGED")] = 200,
+        }));
+        registry.Get("short", out var policy);
+        var h = Established(out int flow, registry.Current, policy!.Id);
+        h.Table.TcpSettings = TcpSettings.Kernel with { MaxRetransmissions = 1 };
+        byte[] data = Tcp(true, A | P, ClientIsn + 1, ServerIsn + 1, dataLength: 100);
+        h.Send(data);
+        Assert.Equal(Seconds(200), h.Remaining(flow)); // UNACKNOWLEDGED
+        h.Send(data);
+        Assert.Equal(Seconds(50), h.Remaining(flow));  // RETRANS after one retransmission, not three
     }
 
     [Fact]
