@@ -258,16 +258,7 @@ public class TcpTrackerTests
     [Fact]
     public void TheSameAckSegmentRetransmittedPastTheLimitGetsTheRetransTimeoutOfThePolicy()
     {
-        var registry = new TimeoutPolicyRegistry();
-        var tcp = TimeoutProtocols.Tcp;
-        Assert.Equal(FastPath.Core.Errno.None, registry.Create("short", 2, 6, new Dictionary<int, uint>
-        {
-            [tcp.StateIndex("RETRANS")] = 50,
-            [tcp.StateIndex("UNACKNOWLEDGED")] = 200,
-            [tcp.StateIndex("ESTABLISHED")] = 1000,
-        }));
-        registry.Get("short", out var policy);
-        var h = Established(out int flow, registry.Current, policy!.Id);
+        var h = EstablishedOnShortRetrans(out int flow);
         Assert.Equal(Seconds(1000), h.Remaining(flow));
 
         byte[] data = Tcp(true, A | P, ClientIsn + 1, ServerIsn + 1, dataLength: 100);
@@ -328,15 +319,7 @@ public class TcpTrackerTests
     [Fact]
     public void MaxRetransSetsHowManyIdenticalAcksTakeTheRetransTimeout()
     {
-        var registry = new TimeoutPolicyRegistry();
-        var tcp = TimeoutProtocols.Tcp;
-        Assert.Equal(FastPath.Core.Errno.None, registry.Create("short", 2, 6, new Dictionary<int, uint>
-        {
-            [tcp.StateIndex("RETRANS")] = 50,
-            [tcp.StateIndex("UNACKNOWLEDGED")] = 200,
-        }));
-        registry.Get("short", out var policy);
-        var h = Established(out int flow, registry.Current, policy!.Id);
+        var h = EstablishedOnShortRetrans(out int flow);
         h.Table.TcpSettings = TcpSettings.Kernel with { MaxRetransmissions = 1 };
         byte[] data = Tcp(true, A | P, ClientIsn + 1, ServerIsn + 1, dataLength: 100);
         h.Send(data);
@@ -409,6 +392,21 @@ public class TcpTrackerTests
         var rst = h.Send(Tcp(fromClient, R | A, 5_000_000, 90_001));
         Assert.Equal(verdict, rst.State);
         Assert.Equal(after, h.Table[flow].Tcp.State);
+    }
+
+    // An established connection on a policy whose RETRANS (50 s), UNACKNOWLEDGED (200 s) and ESTABLISHED (1000 s) differ.
+    private static TrackingHarness EstablishedOnShortRetrans(out int flow)
+    {
+        var registry = new TimeoutPolicyRegistry();
+        var tcp = TimeoutProtocols.Tcp;
+        Assert.Equal(FastPath.Core.Errno.None, registry.Create("short", 2, 6, new Dictionary<int, uint>
+        {
+            [tcp.StateIndex("RETRANS")] = 50,
+            [tcp.StateIndex("UNACKNOWLEDGED")] = 200,
+            [tcp.StateIndex("ESTABLISHED")] = 1000,
+        }));
+        registry.Get("short", out var policy);
+        return Established(out flow, registry.Current, policy!.Id);
     }
 
     private static TrackingHarness Established(out int flow, TimeoutPolicySnapshot? timeouts = null, int policyId = 0)
