@@ -46,7 +46,7 @@ public sealed class CompiledRuleset
         ChainsById = chains.ToArray();
         Chains = ChainsById;
         var depths = new int?[chains.Count];
-        MaxJumpDepth = chains.Count == 0 ? 0 : chains.Max(c => JumpDepth(c, depths));
+        MaxJumpDepth = chains.Where(c => c.IsBuiltin).Select(c => JumpDepth(c, depths)).DefaultIfEmpty(0).Max();
         IPv4Steering = SteeringOf(L3Kind.IPv4);
         IPv6Steering = SteeringOf(L3Kind.IPv6);
     }
@@ -87,7 +87,8 @@ public sealed class CompiledRuleset
     /// <summary>The most user-chain jumps (-j) that can be pending at once, over every entry chain.</summary>
     public int MaxJumpDepth { get; }
 
-    // Jumps push a return point and gotos do not; loops were refused when the ruleset was parsed.
+    // Jumps push a return point and gotos do not. From a built-in chain: loops among chains it reaches were refused when
+    // the ruleset was parsed, and chains it does not reach (a loop among them is allowed) are never entered.
     private static int JumpDepth(CompiledChain chain, int?[] depths)
     {
         if (depths[chain.Id] is int known)

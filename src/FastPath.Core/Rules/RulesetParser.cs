@@ -42,10 +42,19 @@ public static class RulesetParser
         for (int n = 0; n < lines.Length; n++)
         {
             int lineNumber = n + 1;
-            string line = lines[n].TrimEnd('\r').Trim();
+            string line = lines[n];
             if (line.Length == 0 || line[0] == '#')
                 continue;
             var fail = (string message) => new RulesetException(file, lineNumber, message);
+            // iptables-restore takes '#' only in the first column and a table, chain or COMMIT line only as written
+            // there; a carriage return is part of the last word, which then names nothing.
+            if (line.Contains('\r'))
+                throw fail("the line ends in a carriage return (CRLF line ends?), which iptables-restore refuses");
+            if (line.Trim().Length == 0)
+                throw fail("a line of only blanks: iptables-restore refuses it (no command specified)");
+            if (char.IsWhiteSpace(line[0]) && line.TrimStart()[0] is '*' or ':' or '#' || line.Trim() == "COMMIT" && line != "COMMIT")
+                throw fail($"Bad argument `{line.Trim().Split(' ', '\t')[0]}'");
+            line = line.Trim();
             if (line[0] == '*')
             {
                 if (current is not null)
@@ -100,6 +109,11 @@ public static class RulesetParser
                 InitialPackets = packets,
                 InitialBytes = bytes,
             };
+            // A chain must be declared before a rule jumps to it: iptables takes a -j name that is no chain yet
+            // for a target extension (and finds none of that name), and refuses such a -g.
+            if (rule.TargetChain is { } target && !current.Chains.ContainsKey(target))
+                throw fail($"chain '{target}' does not exist in table '{current.Name}' yet ("
+                    + (rule.Target == TargetKind.Goto ? $"goto '{target}' is not a chain)" : $"Couldn't load target `{target}')"));
             chainBuilder.Rules.Add(rule);
         }
         if (current is not null)
@@ -210,8 +224,6 @@ public static class RulesetParser
             {
                 foreach (var rule in chain.Rules)
                 {
-                    if (rule.TargetChain is { } target && !Chains.TryGetValue(target, out _))
-                        throw new RulesetException(file, rule.Line, $"chain '{target}' does not exist in table '{Name}'");
                     if (rule.TargetChain is { } t && Chains[t].Policy is not null)
                         throw new RulesetException(file, rule.Line, $"cannot jump to built-in chain '{t}'");
                 }
@@ -220,12 +232,15 @@ public static class RulesetParser
             return new TableDefinition(kind, Chains.ToDictionary(c => c.Key, c => new ChainDefinition(c.Key, c.Value.Policy, c.Value.Packets, c.Value.Bytes, c.Value.Rules.ToArray())));
         }
 
-        /// <summary>A jump cycle would never end: iptables-restore refuses it (ELOOP), and so do we.</summary>
+        /// <summary>
+        /// A jump cycle would never end: the kernel refuses one it can reach from a built-in chain (ELOOP), and so do
+        /// we. A cycle among chains nothing jumps into is loaded, as the kernel loads it.
+        /// </summary>
         private void CheckForLoops(string file)
         {
             var state = new Dictionary<string, int>(); // 1 = on the path, 2 = done
-            foreach (string start in Chains.Keys)
-                Visit(start, file, state);
+            foreach (var start in Chains.Values.Where(c => c.Policy is not null))
+                Visit(start.Name, file, state);
         }
 
         private void Visit(string chain, string file, Dictionary<string, int> state)

@@ -19,6 +19,7 @@ public class RulesetParserTests
         :FORWARD DROP [3:180]
         :OUTPUT ACCEPT [0:0]
         :SSHGUARD - [0:0]
+        :EXTRA - [0:0]
         [5:300] -A FORWARD -i wan0 -p tcp -m tcp --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN -j SSHGUARD
         -A FORWARD -p icmp -m icmp --icmp-type 8 -j ACCEPT
         -A FORWARD ! -s 10.0.0.0/8 -p udp -m multiport --dports 53,123,1000:2000 -m comment --comment "dns, ntp and \"more\"" -j ACCEPT
@@ -26,7 +27,6 @@ public class RulesetParserTests
         -A SSHGUARD -m recent --set --name SSH --mask 255.255.255.255 --rsource
         -A SSHGUARD -m mac --mac-source 02:00:00:00:00:01 -g EXTRA
         -A SSHGUARD -j ACCEPT
-        :EXTRA - [0:0]
         -A EXTRA -j RETURN
         COMMIT
         # Completed on Mon Nov 23 10:00:00 2026
@@ -42,7 +42,7 @@ public class RulesetParserTests
         Assert.Null(filter.Chains["SSHGUARD"].Policy);
 
         var jump = filter.Chains["FORWARD"].Rules[0];
-        Assert.Equal(11, jump.Line);
+        Assert.Equal(12, jump.Line);
         Assert.Equal(5, jump.InitialPackets);
         Assert.Equal(TargetKind.Jump, jump.Target);
         Assert.Equal("SSHGUARD", jump.TargetChain);
@@ -88,10 +88,18 @@ public class RulesetParserTests
     [InlineData("*filter\n:FORWARD MAYBE [0:0]\nCOMMIT\n", 2, "must be ACCEPT or DROP")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j ACCEPT\n", 4, "was never committed")]
     [InlineData("-A FORWARD -j ACCEPT\n", 1, "expected a table")]
-    [InlineData("*filter\n:A - [0:0]\n:B - [0:0]\n-A A -j B\n-A B -j A\nCOMMIT\n", 5, "makes a loop")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A FORWARD -j A\n-A A -j B\n-A B -j A\nCOMMIT\n", 7, "makes a loop")]
     [InlineData("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n", 3, "table 'nat' is not supported")]
     [InlineData("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -o eth0 -j DROP\nCOMMIT\n", 3, "-o cannot be used in PREROUTING")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m comment --comment \"open\nCOMMIT\n", 3, "unterminated quoted string")]
+    [InlineData("*filter\r\n:FORWARD ACCEPT [0:0]\r\nCOMMIT\r\n", 1, "carriage return")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j ACCEPT\r\nCOMMIT\n", 3, "carriage return")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n   \nCOMMIT\n", 3, "no command specified")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n  # indented\nCOMMIT\n", 3, "Bad argument `#'")]
+    [InlineData("*filter\n :FORWARD ACCEPT [0:0]\nCOMMIT\n", 2, "Bad argument `:FORWARD'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT \n", 3, "Bad argument `COMMIT'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LATER\n:LATER - [0:0]\nCOMMIT\n", 3, "Couldn't load target `LATER'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -g LATER\n:LATER - [0:0]\nCOMMIT\n", 3, "goto 'LATER' is not a chain")]
     public void ABadFileIsRefusedWithFileAndLine(string text, int line, string message)
     {
         var e = Assert.Throws<RulesetException>(() => RulesetParser.Parse(text, "bad.rules", L3Kind.IPv4));
@@ -152,4 +160,28 @@ public class RulesetParserTests
     public void RecentNumbersStrtoumaxRefusesAreRefused(string option) =>
         Assert.Throws<RulesetException>(() =>
             RulesetParser.Parse($"*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m recent --rcheck {option}\nCOMMIT\n", "n.rules", L3Kind.IPv4));
+
+    /// <summary>
+    /// iptables-restore takes a rule line indented, '#' comments and blank lines only in the first column, and a jump
+    /// cycle among chains no built-in chain reaches (the kernel checks only the reachable ones).
+    /// </summary>
+    [Fact]
+    public void WhatIptablesRestoreTakesIsTaken()
+    {
+        var ruleset = RulesetParser.Parse("""
+            # a comment
+
+            *filter
+            :FORWARD ACCEPT [0:0]
+            :X - [0:0]
+            :Y - [0:0]
+              -A FORWARD -j ACCEPT
+            -A X -j Y
+            -A Y -j X
+            COMMIT
+            """, "ok.rules", L3Kind.IPv4);
+        Assert.Equal(TargetKind.Accept, ruleset.Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single().Target);
+        var compiled = new CompiledRuleset(ruleset, FamilyRuleset.Empty(L3Kind.IPv6), []);
+        Assert.Equal(0, compiled.MaxJumpDepth);
+    }
 }
