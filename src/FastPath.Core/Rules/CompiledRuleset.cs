@@ -278,13 +278,13 @@ public sealed class CompiledRule
             checks |= RuleChecks.OutInterface;
 
         if (rule.SourcePort is { } sport)
-            (SourcePortFirst, SourcePortSpan, SourcePortInvert) = (sport.Value.First, (uint)(sport.Value.Last - sport.Value.First), sport.Invert);
+            (SourcePortFirst, SourcePortSpan, SourcePortInvert) = (PortFirst(sport.Value), PortSpan(sport.Value), sport.Invert);
         if (rule.DestinationPort is { } dport)
-            (DestinationPortFirst, DestinationPortSpan, DestinationPortInvert) = (dport.Value.First, (uint)(dport.Value.Last - dport.Value.First), dport.Invert);
+            (DestinationPortFirst, DestinationPortSpan, DestinationPortInvert) = (PortFirst(dport.Value), PortSpan(dport.Value), dport.Invert);
         if (rule.TcpFlags is { } flags)
             (TcpFlagsMask, TcpFlagsCompare, TcpFlagsInvert) = (flags.Value.Mask, flags.Value.Compare, flags.Invert);
         if (rule.IcmpType is { } icmp)
-            (IcmpType, IcmpCode, IcmpInvert) = (icmp.Value.Type, icmp.Value.Code, icmp.Invert);
+            (IcmpType, IcmpAnyType, IcmpCode, IcmpInvert) = (icmp.Value.Type, family == L3Kind.IPv4 && icmp.Value.Type == 255, icmp.Value.Code, icmp.Invert);
         if (rule.Multiport is { } multiport)
             (Multiport, MultiportInvert) = (multiport.Value, multiport.Invert);
         if (rule.MacSource is { } mac)
@@ -326,6 +326,11 @@ public sealed class CompiledRule
         Recent = recent;
     }
 
+    /// <summary>A port range's first port, or 65536 (no port) for a reversed range, which libxt_udp keeps and the kernel never matches.</summary>
+    private static int PortFirst(PortRange range) => range.First <= range.Last ? range.First : ushort.MaxValue + 1;
+
+    private static uint PortSpan(PortRange range) => range.First <= range.Last ? (uint)(range.Last - range.First) : 0;
+
     public int Id { get; }
     public L3Kind Family { get; }
     public TableKind Table { get; }
@@ -356,16 +361,17 @@ public sealed class CompiledRule
     internal readonly bool[] OutPorts;
 
     // A port range as (first, last - first): one unsigned compare tells whether a port is inside.
-    internal readonly ushort SourcePortFirst;
+    internal readonly int SourcePortFirst;      // a port range is (uint)(port - First) <= Span; First 65536 takes no port
     internal readonly uint SourcePortSpan;
     internal readonly bool SourcePortInvert;
-    internal readonly ushort DestinationPortFirst;
+    internal readonly int DestinationPortFirst;
     internal readonly uint DestinationPortSpan;
     internal readonly bool DestinationPortInvert;
     internal readonly byte TcpFlagsMask;
     internal readonly byte TcpFlagsCompare;
     internal readonly bool TcpFlagsInvert;
-    internal readonly byte IcmpType;    // 255: any type
+    internal readonly byte IcmpType;
+    internal readonly bool IcmpAnyType; // iptables' type 255 ("any"); ip6tables has no such wildcard
     internal readonly short IcmpCode;   // -1: any code
     internal readonly bool IcmpInvert;
     internal readonly CtStateMask CtStates;  // RuleChecks.CtState: the one conntrack match's --ctstate / --state

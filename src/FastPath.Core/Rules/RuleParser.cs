@@ -11,28 +11,41 @@ namespace FastPath.Core.Rules;
 /// <summary>The options of one "-A CHAIN ..." line, with iptables' rules for '!', -m modules and their options.</summary>
 internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, TableKind table, Func<string, RulesetException> fail)
 {
-    private static readonly Dictionary<string, byte> Protocols = new()
+    /// <summary>libxtables' xtables_chain_protos: the names it knows when /etc/protocols does not.</summary>
+    private static readonly Dictionary<string, byte> XtablesProtocols = new()
     {
-        ["all"] = 0, ["icmp"] = 1, ["igmp"] = 2, ["tcp"] = 6, ["udp"] = 17, ["gre"] = 47, ["esp"] = 50, ["ah"] = 51,
-        ["icmpv6"] = 58, ["ipv6-icmp"] = 58, ["sctp"] = 132, ["udplite"] = 136, ["dccp"] = 33,
+        ["tcp"] = 6, ["sctp"] = 132, ["udp"] = 17, ["udplite"] = 136, ["icmp"] = 1, ["icmpv6"] = 58, ["ipv6-icmp"] = 58,
+        ["esp"] = 50, ["ah"] = 51, ["ipv6-mh"] = 135, ["mh"] = 135, ["all"] = 0,
     };
 
-    private static readonly Dictionary<string, (byte Type, short Code)> IcmpNames = new()
-    {
-        ["any"] = (255, -1), ["echo-reply"] = (0, -1), ["destination-unreachable"] = (3, -1), ["source-quench"] = (4, -1),
-        ["redirect"] = (5, -1), ["echo-request"] = (8, -1), ["router-advertisement"] = (9, -1), ["router-solicitation"] = (10, -1),
-        ["time-exceeded"] = (11, -1), ["parameter-problem"] = (12, -1), ["timestamp-request"] = (13, -1),
-        ["timestamp-reply"] = (14, -1), ["address-mask-request"] = (17, -1), ["address-mask-reply"] = (18, -1),
-    };
+    /// <summary>libipt_icmp's names (iptables -p icmp -h), in its order; code -1 is every code.</summary>
+    private static readonly (string Name, byte Type, short Code)[] IcmpNames =
+    [
+        ("any", 255, -1), ("echo-reply", 0, -1), ("pong", 0, -1), ("destination-unreachable", 3, -1),
+        ("network-unreachable", 3, 0), ("host-unreachable", 3, 1), ("protocol-unreachable", 3, 2), ("port-unreachable", 3, 3),
+        ("fragmentation-needed", 3, 4), ("source-route-failed", 3, 5), ("network-unknown", 3, 6), ("host-unknown", 3, 7),
+        ("network-prohibited", 3, 9), ("host-prohibited", 3, 10), ("TOS-network-unreachable", 3, 11), ("TOS-host-unreachable", 3, 12),
+        ("communication-prohibited", 3, 13), ("host-precedence-violation", 3, 14), ("precedence-cutoff", 3, 15),
+        ("source-quench", 4, -1), ("redirect", 5, -1), ("network-redirect", 5, 0), ("host-redirect", 5, 1),
+        ("TOS-network-redirect", 5, 2), ("TOS-host-redirect", 5, 3), ("echo-request", 8, -1), ("ping", 8, -1),
+        ("router-advertisement", 9, -1), ("router-solicitation", 10, -1), ("time-exceeded", 11, -1), ("ttl-exceeded", 11, -1),
+        ("ttl-zero-during-transit", 11, 0), ("ttl-zero-during-reassembly", 11, 1), ("parameter-problem", 12, -1),
+        ("ip-header-bad", 12, 0), ("required-option-missing", 12, 1), ("timestamp-request", 13, -1), ("timestamp-reply", 14, -1),
+        ("address-mask-request", 17, -1), ("address-mask-reply", 18, -1),
+    ];
 
-    private static readonly Dictionary<string, (byte Type, short Code)> Icmpv6Names = new()
-    {
-        ["destination-unreachable"] = (1, -1), ["packet-too-big"] = (2, -1), ["time-exceeded"] = (3, -1),
-        ["parameter-problem"] = (4, -1), ["echo-request"] = (128, -1), ["echo-reply"] = (129, -1),
-        ["router-solicitation"] = (133, -1), ["router-advertisement"] = (134, -1), ["neighbour-solicitation"] = (135, -1),
-        ["neighbor-solicitation"] = (135, -1), ["neighbour-advertisement"] = (136, -1), ["neighbor-advertisement"] = (136, -1),
-        ["redirect"] = (137, -1),
-    };
+    /// <summary>libip6t_icmp6's names (ip6tables -p icmpv6 -h), in its order; there is no "any".</summary>
+    private static readonly (string Name, byte Type, short Code)[] Icmpv6Names =
+    [
+        ("destination-unreachable", 1, -1), ("no-route", 1, 0), ("communication-prohibited", 1, 1), ("beyond-scope", 1, 2),
+        ("address-unreachable", 1, 3), ("port-unreachable", 1, 4), ("failed-policy", 1, 5), ("reject-route", 1, 6),
+        ("packet-too-big", 2, -1), ("time-exceeded", 3, -1), ("ttl-exceeded", 3, -1), ("ttl-zero-during-transit", 3, 0),
+        ("ttl-zero-during-reassembly", 3, 1), ("parameter-problem", 4, -1), ("bad-header", 4, 0), ("unknown-header-type", 4, 1),
+        ("unknown-option", 4, 2), ("echo-request", 128, -1), ("ping", 128, -1), ("echo-reply", 129, -1), ("pong", 129, -1),
+        ("router-solicitation", 133, -1), ("router-advertisement", 134, -1), ("neighbour-solicitation", 135, -1),
+        ("neighbor-solicitation", 135, -1), ("neighbour-advertisement", 136, -1), ("neighbor-advertisement", 136, -1),
+        ("redirect", 137, -1),
+    ];
 
     private static readonly Dictionary<string, byte> TcpFlagNames = new()
     {
@@ -46,10 +59,14 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     private readonly List<ConntrackMatch> _conntrack = [];
     private CtTarget? _ct;
 
-    public Rule Parse(string chain, int line, int number)
+    /// <summary>
+    /// The rule, once for each source and destination pair when -s or -d lists several addresses (iptables adds
+    /// one rule per pair, sources outermost), numbered from <paramref name="number"/>.
+    /// </summary>
+    public List<Rule> Parse(string chain, int line, int number)
     {
         Inverted<byte>? protocol = null;
-        Inverted<AddressPrefix>? source = null, destination = null;
+        Inverted<AddressPrefix[]>? sources = null, destinations = null;
         Inverted<InterfaceName>? inInterface = null, outInterface = null;
         Inverted<PortRange>? sport = null, dport = null;
         Inverted<(byte, byte)>? tcpFlags = null;
@@ -59,6 +76,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         TargetKind target = TargetKind.None;
         string? targetChain = null;
         string? comment = null;
+        bool targetGiven = false;
 
         while (_position < tokens.Count)
         {
@@ -72,15 +90,20 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             switch (option)
             {
                 case "-p" or "--protocol":
-                    protocol = Once(protocol, option, new Inverted<byte>(ParseProtocol(Next(option)), invert));
+                    // iptables lower-cases the name, and refuses a rule that could match no protocol.
+                    protocol = Once(protocol, option, new Inverted<byte>(ParseProtocol(Next(option).ToLowerInvariant()), invert));
+                    if (protocol is { Value: 0, Invert: true })
+                        throw fail("rule would never match protocol");
                     break;
                 case "-s" or "--source" or "--src":
-                    source = Once(source, option, new Inverted<AddressPrefix>(ParsePrefix(Next(option)), invert));
+                    sources = sources is null ? new(ParseAddresses(Next(option)), invert) : throw fail($"option '{option}' given twice");
                     break;
                 case "-d" or "--destination" or "--dst":
-                    destination = Once(destination, option, new Inverted<AddressPrefix>(ParsePrefix(Next(option)), invert));
+                    destinations = destinations is null ? new(ParseAddresses(Next(option)), invert) : throw fail($"option '{option}' given twice");
                     break;
                 case "-i" or "--in-interface":
+                    if (chain is "OUTPUT" or "POSTROUTING")
+                        throw fail($"Can't use -i with {chain}");
                     inInterface = Once(inInterface, option, new Inverted<InterfaceName>(ParseInterface(Next(option)), invert));
                     break;
                 case "-o" or "--out-interface":
@@ -91,52 +114,50 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 case "-m" or "--match":
                     LoadModule(Next(option), invert);
                     break;
-                case "-j" or "--jump":
+                case "-j" or "--jump" or "-g" or "--goto":
                     NoInvert(invert, option);
-                    (target, targetChain) = ParseTarget(Next(option), jump: true);
-                    break;
-                case "-g" or "--goto":
-                    NoInvert(invert, option);
-                    (target, targetChain) = ParseTarget(Next(option), jump: false);
+                    if (targetGiven)
+                        throw fail("multiple -j flags not allowed");
+                    targetGiven = true;
+                    (target, targetChain) = ParseTarget(Next(option), jump: option is "-j" or "--jump");
                     break;
                 case "--sport" or "--source-port":
-                    RequirePortModule(option, protocol);
-                    sport = Once(sport, option, new Inverted<PortRange>(ParsePortRange(Next(option)), invert));
+                    sport = Once(sport, option, new Inverted<PortRange>(ParsePortRange(option, Next(option), PortModule(option, protocol)), invert));
                     break;
                 case "--dport" or "--destination-port":
-                    RequirePortModule(option, protocol);
-                    dport = Once(dport, option, new Inverted<PortRange>(ParsePortRange(Next(option)), invert));
+                    dport = Once(dport, option, new Inverted<PortRange>(ParsePortRange(option, Next(option), PortModule(option, protocol)), invert));
                     break;
                 case "--tcp-flags":
-                    RequireModule("tcp", option);
+                    RequireModule("tcp", option, protocol);
                     tcpFlags = Once(tcpFlags, option, new Inverted<(byte, byte)>((ParseTcpFlags(Next(option)), ParseTcpFlags(Next(option))), invert));
                     break;
                 case "--syn":
-                    RequireModule("tcp", option);
+                    RequireModule("tcp", option, protocol);
                     tcpFlags = Once(tcpFlags, option, new Inverted<(byte, byte)>((0x17, 0x02), invert));
                     break;
                 case "--icmp-type":
-                    RequireModule("icmp", option);
-                    icmp = Once(icmp, option, new Inverted<(byte, short)>(ParseIcmpType(Next(option), IcmpNames), invert));
+                    RequireModule("icmp", option, protocol);
+                    icmp = Once(icmp, option, new Inverted<(byte, short)>(ParseIcmpType(Next(option), IcmpNames, "ICMP"), invert));
                     break;
                 case "--icmpv6-type":
-                    RequireModule("icmp6", option);
-                    icmp = Once(icmp, option, new Inverted<(byte, short)>(ParseIcmpType(Next(option), Icmpv6Names), invert));
+                    RequireModule("icmp6", option, protocol);
+                    icmp = Once(icmp, option, new Inverted<(byte, short)>(ParseIcmpType(Next(option), Icmpv6Names, "ICMPv6"), invert));
                     break;
                 case "--sports" or "--source-ports" or "--dports" or "--destination-ports" or "--ports":
-                    RequireModule("multiport", option);
+                    RequireModule("multiport", option, protocol);
                     var direction = option.StartsWith("--s", StringComparison.Ordinal) ? MultiportDirection.Source
                         : option.StartsWith("--d", StringComparison.Ordinal) ? MultiportDirection.Destination : MultiportDirection.Either;
-                    multiport = Once(multiport, option, new Inverted<MultiportMatch>(new MultiportMatch(direction, ParsePortList(Next(option))), invert));
+                    var ports = ParsePortList(Next(option), MultiportProtocol(protocol));
+                    multiport = Once(multiport, option, new Inverted<MultiportMatch>(new MultiportMatch(direction, ports), invert));
                     break;
                 case "--mac-source":
-                    RequireModule("mac", option);
+                    RequireModule("mac", option, protocol);
                     mac = Once(mac, option, new Inverted<byte[]>(ParseMac(Next(option)), invert));
                     break;
                 case "--comment":
-                    RequireModule("comment", option);
+                    RequireModule("comment", option, protocol);
                     NoInvert(invert, option);
-                    comment = comment is null ? Next(option) : throw fail($"option '{option}' given twice");
+                    comment = comment is null ? Truncated(Next(option), CommentBytes) : throw fail($"option '{option}' given twice");
                     break;
                 case "--set" or "--rcheck" or "--update" or "--remove":
                     CurrentRecent(option).SetCommand(option, invert);
@@ -180,17 +201,19 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             throw fail("icmp: option \"--icmp-type\" must be specified");
         if (_modules.Contains("icmp6") && icmp is null)
             throw fail("icmp6: option \"--icmpv6-type\" must be specified");
-        if (multiport is not null && protocol is not { Invert: false, Value: 6 or 17 or 132 or 136 or 33 })
-            throw fail("-m multiport needs -p tcp, udp, udplite, sctp or dccp in the same rule");
+        if (_modules.Contains("multiport") && multiport is null)
+            throw fail("multiport expection an option");
+        if (_modules.Contains("comment") && comment is null)
+            throw fail("comment: option \"--comment\" must be specified");
+        if ((sources?.Value.Length > 1 || destinations?.Value.Length > 1) && (sources?.Invert == true || destinations?.Invert == true))
+            throw fail("! not allowed with multiple source or destination IP addresses");
 
-        return new Rule
+        var rule = new Rule
         {
             Chain = chain,
             Line = line,
             Number = number,
             Protocol = protocol,
-            Source = source,
-            Destination = destination,
             InInterface = inInterface,
             OutInterface = outInterface,
             SourcePort = sport,
@@ -207,6 +230,32 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             TargetChain = targetChain,
             Ct = _ct,
         };
+        var rules = new List<Rule>();
+        AddressPrefix?[] sourceList = sources is { } all ? [.. all.Value.Select(a => (AddressPrefix?)a)] : [null];
+        AddressPrefix?[] destinationList = destinations is { } allTo ? [.. allTo.Value.Select(a => (AddressPrefix?)a)] : [null];
+        foreach (var source in sourceList)
+        {
+            foreach (var destination in destinationList)
+            {
+                rules.Add(rule with
+                {
+                    Number = number + rules.Count,
+                    Source = source is { } s ? new Inverted<AddressPrefix>(s, sources!.Value.Invert) : null,
+                    Destination = destination is { } d ? new Inverted<AddressPrefix>(d, destinations!.Value.Invert) : null,
+                });
+            }
+        }
+        return rules;
+    }
+
+    /// <summary>XT_MAX_COMMENT_LEN less its NUL: iptables keeps the first 255 bytes of a longer comment.</summary>
+    private const int CommentBytes = 255;
+
+    /// <summary>The first <paramref name="bytes"/> bytes of <paramref name="text"/>'s UTF-8, as iptables copies into a fixed field.</summary>
+    private static string Truncated(string text, int bytes)
+    {
+        byte[] utf8 = Encoding.UTF8.GetBytes(text);
+        return utf8.Length <= bytes ? text : Encoding.UTF8.GetString(utf8, 0, bytes);
     }
 
     private static string ProtocolName(byte protocol) => protocol switch { 6 => "tcp", 17 => "udp", 1 => "icmp", _ => "icmpv6" };
@@ -273,23 +322,43 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         });
     }
 
-    private void RequireModule(string module, string option)
+    /// <summary>
+    /// An option of <paramref name="module"/>. iptables loads the match that -p names by itself when an option is
+    /// none of the loaded matches', so "-p tcp --syn" and "-p icmp --icmp-type 8" need no -m.
+    /// </summary>
+    private void RequireModule(string module, string option, Inverted<byte>? protocol)
     {
-        if (!_modules.Contains(module))
+        if (_modules.Contains(module))
+            return;
+        if (protocol is { } p && ProtocolModule(p.Value) == module)
+            Load(module);
+        else
             throw fail($"option '{option}' needs '-m {module}'");
     }
 
-    /// <summary>iptables loads the tcp/udp match by itself after -p tcp/udp, so --dport works with either.</summary>
-    private void RequirePortModule(string option, Inverted<byte>? protocol)
+    /// <summary>The match -p names, among those FastPath has (tcp, udp, icmp for iptables, icmp6 for ip6tables).</summary>
+    private string? ProtocolModule(byte protocol) => protocol switch
     {
-        if (_modules.Contains("tcp") || _modules.Contains("udp"))
-            return;
-        if (protocol is { Invert: false, Value: 6 })
-            Load("tcp");
-        else if (protocol is { Invert: false, Value: 17 })
-            Load("udp");
-        else
-            throw fail($"option '{option}' needs -p tcp or -p udp (or -m tcp / -m udp)");
+        6 => "tcp",
+        17 => "udp",
+        1 when family == L3Kind.IPv4 => "icmp",
+        58 when family == L3Kind.IPv6 => "icmp6",
+        _ => null,
+    };
+
+    /// <summary>Which match reads --sport/--dport: a loaded tcp or udp match, or the one -p names.</summary>
+    private string PortModule(string option, Inverted<byte>? protocol)
+    {
+        if (_modules.Contains("tcp"))
+            return "tcp";
+        if (_modules.Contains("udp"))
+            return "udp";
+        if (protocol is { } p && ProtocolModule(p.Value) is "tcp" or "udp")
+        {
+            Load(ProtocolModule(p.Value)!);
+            return ProtocolModule(p.Value)!;
+        }
+        throw fail($"option '{option}' needs -p tcp or -p udp (or -m tcp / -m udp)");
     }
 
     private RecentBuilder CurrentRecent(string option) =>
@@ -427,43 +496,67 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         : value.Equals("REPLY", StringComparison.OrdinalIgnoreCase) ? FlowDirection.Reply
         : throw fail($"Bad ctdir value \"{value}\"");
 
+    /// <summary>
+    /// xtables_parse_protocol: a number in C notation up to 255, "all", a name or alias from /etc/protocols, or one of
+    /// libxtables' own names.
+    /// </summary>
     private byte ParseProtocol(string text)
     {
-        string lower = text.ToLowerInvariant();
-        if (Protocols.TryGetValue(lower, out byte p))
-        {
-            if (family == L3Kind.IPv6 && p == 1)
-                throw fail("-p icmp is for IPv4; ip6tables uses -p icmpv6");
+        if (XtablesText.TryParseUnsigned(text, 0, byte.MaxValue, out ulong number))
+            return (byte)number;
+        if (text == "all")
+            return 0;
+        if (NetDb.System.TryGetProtocol(text, out byte p) || XtablesProtocols.TryGetValue(text, out p))
             return p;
-        }
-        if (byte.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out p))
-            return p;
-        throw fail($"unknown protocol '{text}'");
+        throw fail($"unknown protocol \"{text}\" specified");
     }
+
+    /// <summary>
+    /// -s/-d as xtables_ipparse_multiple (ip6parse) reads them: a comma-separated list, each item an address with an
+    /// optional /prefix or /mask (after the last '/'). A prefix is a number in C notation; an IPv4 mask has four
+    /// dotted parts; a zero mask makes any address 0.0.0.0 (or ::), whatever is written before it.
+    /// </summary>
+    private AddressPrefix[] ParseAddresses(string text) => [.. text.Split(',').Select(ParsePrefix)];
 
     private AddressPrefix ParsePrefix(string text)
     {
-        int slash = text.IndexOf('/');
+        int slash = text.LastIndexOf('/');
         string address = slash < 0 ? text : text[..slash];
-        if (!InetAddress.TryParse(address, out var value, out var kind) || kind != family)
-            throw fail($"'{address}' is not an {(family == L3Kind.IPv4 ? "IPv4" : "IPv6")} address");
+        InetAddress mask = slash < 0 ? InetAddress.PrefixMask(family == L3Kind.IPv4 ? 32 : 128) : ParseMask(text[(slash + 1)..]);
+        if (mask == default)
+            return new AddressPrefix(default, mask);
+        return new AddressPrefix(ParseAddress(address).And(mask), mask);
+    }
+
+    private InetAddress ParseMask(string text)
+    {
+        if (family == L3Kind.IPv4 && XtablesText.TryParseIPv4(text, mask: true, out uint dotted))
+            return InetAddress.FromIPv4(dotted);
+        if (family == L3Kind.IPv6 && InetAddress.TryParse(text, out var colons, out var kind) && kind == L3Kind.IPv6)
+            return colons;
         int bits = family == L3Kind.IPv4 ? 32 : 128;
-        InetAddress mask;
-        if (slash < 0)
+        return XtablesText.TryParseUnsigned(text, 0, (ulong)bits, out ulong prefix)
+            ? InetAddress.PrefixMask((int)prefix)
+            : throw fail($"invalid mask `{text}' specified");
+    }
+
+    /// <summary>
+    /// An IPv4 address as xtables_numeric_to_ipaddr reads it ("10.1" is 10.1.0.0), else as getaddrinfo does
+    /// (inet_aton: "10.1" would be 10.0.0.1, but xtables took it first; "167772161" is 10.0.0.1); an IPv6 address as
+    /// inet_pton. iptables would resolve a host name; FastPath does not.
+    /// </summary>
+    private InetAddress ParseAddress(string text)
+    {
+        if (family == L3Kind.IPv4)
         {
-            mask = InetAddress.PrefixMask(bits);
+            if (XtablesText.TryParseIPv4(text, mask: false, out uint numeric) || InetAtonText.TryParse(text, out numeric))
+                return InetAddress.FromIPv4(numeric);
         }
-        else
+        else if (InetAddress.TryParse(text, out var address, out var kind) && kind == L3Kind.IPv6)
         {
-            string suffix = text[(slash + 1)..];
-            if (int.TryParse(suffix, NumberStyles.None, CultureInfo.InvariantCulture, out int prefix) && prefix <= bits)
-                mask = InetAddress.PrefixMask(prefix);
-            else if (family == L3Kind.IPv4 && InetAddress.TryParse(suffix, out var dotted, out var mk) && mk == L3Kind.IPv4)
-                mask = dotted;
-            else
-                throw fail($"bad prefix length or mask '{suffix}'");
+            return address;
         }
-        return new AddressPrefix(value.And(mask), mask);
+        throw fail($"host/network `{text}' not found (FastPath takes addresses, not host names)");
     }
 
     private InterfaceName ParseInterface(string text)
@@ -473,38 +566,131 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         return new InterfaceName(text);
     }
 
-    private PortRange ParsePortRange(string text)
+    /// <summary>
+    /// --sport/--dport as the match reads them. libxt_tcp: PORT or [FIRST]:[LAST], each a number in C notation or a
+    /// tcp service, FIRST > LAST refused. libxt_udp (xtopt_parse_mport): at most two parts, each as getaddrinfo
+    /// resolves a service, kept in the order given, so a reversed range never matches.
+    /// </summary>
+    private PortRange ParsePortRange(string option, string text, string module)
     {
-        int colon = text.IndexOf(':');
-        if (colon < 0)
+        if (module == "tcp")
         {
-            ushort port = ParsePort(text);
-            return new PortRange(port, port);
+            int colon = text.IndexOf(':');
+            if (colon < 0)
+            {
+                ushort port = ParseServicePort(text, "tcp");
+                return new PortRange(port, port);
+            }
+            ushort first = colon == 0 ? (ushort)0 : ParseServicePort(text[..colon], "tcp");
+            ushort last = colon == text.Length - 1 ? ushort.MaxValue : ParseServicePort(text[(colon + 1)..], "tcp");
+            return first <= last ? new PortRange(first, last) : throw fail("invalid portrange (min > max)");
         }
-        ushort first = colon == 0 ? (ushort)0 : ParsePort(text[..colon]);
-        ushort last = colon == text.Length - 1 ? ushort.MaxValue : ParsePort(text[(colon + 1)..]);
-        // iptables swaps a reversed range rather than refusing it.
-        return first <= last ? new PortRange(first, last) : new PortRange(last, first);
+        var parts = text.Split(':');
+        if (parts.Length > 2)
+            throw fail($"udp: Too many components for option \"{(option.StartsWith("--s", StringComparison.Ordinal) ? "--source-port" : "--destination-port")}\" (max: 2)");
+        ushort low = parts[0].Length == 0 ? (ushort)0 : ParseAddrinfoPort(parts[0]);
+        if (parts.Length == 1)
+            return new PortRange(low, low);
+        return new PortRange(low, parts[1].Length == 0 ? ushort.MaxValue : ParseAddrinfoPort(parts[1]));
     }
 
-    private ushort ParsePort(string text) =>
-        ushort.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ushort port)
-            ? port
-            : throw fail($"'{text}' is not a port number (0-65535)");
+    /// <summary>xtables_parse_port: a number in C notation, else the port of the service of that name for <paramref name="protocol"/>.</summary>
+    private ushort ParseServicePort(string text, string protocol) =>
+        XtablesText.TryParseUnsigned(text, 0, ushort.MaxValue, out ulong port) ? (ushort)port
+        : NetDb.System.TryGetService(text, protocol, out ushort named) ? named
+        : throw fail($"invalid port/service `{text}' specified");
 
-    private PortRange[] ParsePortList(string text)
+    private static readonly string[] AddrinfoProtocols = ["tcp", "udp", "dccp", "udplite", "sctp"];
+
+    /// <summary>
+    /// xtables_getportbyname, i.e. getaddrinfo's service lookup: a decimal number (strtoul: leading white space and a
+    /// sign go) whose value as an int is not negative is that number cut to 16 bits (65536 is port 0); anything else
+    /// is a service name, looked up for tcp, then udp, dccp, udplite and sctp.
+    /// </summary>
+    private ushort ParseAddrinfoPort(string text)
     {
-        var ranges = text.Split(',').Select(ParsePortRange).ToArray();
-        int slots = ranges.Sum(r => r.First == r.Last ? 1 : 2);
-        if (slots > 15)
-            throw fail($"too many ports in '{text}' (multiport takes 15, a range counting two)");
-        return ranges;
+        if (TryStrtoulDecimal(text, out ulong number) && unchecked((int)number) >= 0)
+            return unchecked((ushort)number);
+        foreach (string protocol in AddrinfoProtocols)
+        {
+            if (NetDb.System.TryGetService(text, protocol, out ushort port))
+                return port;
+        }
+        throw fail($"Port \"{text}\" does not resolve to anything.");
     }
 
+    /// <summary>strtoul(text, &amp;end, 10) with nothing left after the number; an overflow gives ULONG_MAX, a '-' negates.</summary>
+    private static bool TryStrtoulDecimal(string text, out ulong value)
+    {
+        value = 0;
+        int i = 0;
+        while (i < text.Length && text[i] is ' ' or '\t' or '\n' or '\v' or '\f' or '\r')
+            i++;
+        bool negative = i < text.Length && text[i] == '-';
+        if (i < text.Length && text[i] is '+' or '-')
+            i++;
+        if (i == text.Length)
+            return false;
+        bool overflow = false;
+        for (; i < text.Length; i++)
+        {
+            if (!char.IsAsciiDigit(text[i]))
+                return false;
+            ulong digit = (ulong)(text[i] - '0');
+            overflow |= value > (ulong.MaxValue - digit) / 10;
+            value = unchecked(value * 10 + digit);
+        }
+        value = overflow ? ulong.MaxValue : negative ? unchecked(0 - value) : value;
+        return true;
+    }
+
+    /// <summary>libxt_multiport's check_proto, as the ports are read: the protocol whose services name them.</summary>
+    private string MultiportProtocol(Inverted<byte>? protocol) => protocol switch
+    {
+        { Invert: true } => throw fail("multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP"),
+        { Value: 6 } => "tcp",
+        { Value: 17 } => "udp",
+        { Value: 136 } => "udplite",
+        { Value: 132 } => "sctp",
+        { Value: 33 } => "dccp",
+        null or { Value: 0 } => throw fail("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'"),
+        _ => throw fail("multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP"),
+    };
+
+    /// <summary>
+    /// libxt_multiport (revision 1): up to 15 ports, a FIRST:LAST range taking two, FIRST below LAST; each port a
+    /// number in C notation or a service of the rule's protocol.
+    /// </summary>
+    private PortRange[] ParsePortList(string text, string protocol)
+    {
+        var ranges = new List<PortRange>();
+        int slots = 0;
+        foreach (string item in text.Split(','))
+        {
+            int colon = item.IndexOf(':');
+            if (slots == 15 || (colon >= 0 && slots == 14))
+                throw fail("too many ports specified");
+            if (colon < 0)
+            {
+                ushort port = ParseServicePort(item, protocol);
+                ranges.Add(new PortRange(port, port));
+                slots++;
+                continue;
+            }
+            ushort first = ParseServicePort(item[..colon], protocol), last = ParseServicePort(item[(colon + 1)..], protocol);
+            if (first >= last)
+                throw fail("invalid portrange specified");
+            ranges.Add(new PortRange(first, last));
+            slots += 2;
+        }
+        return [.. ranges];
+    }
+
+    /// <summary>libxt_tcp parse_tcp_flag: names in any case, split with strtok, so empty ones ("SYN,,ACK", "SYN,") are skipped.</summary>
     private byte ParseTcpFlags(string text)
     {
         byte flags = 0;
-        foreach (string name in text.Split(','))
+        foreach (string name in text.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
             if (!TcpFlagNames.TryGetValue(name.ToUpperInvariant(), out byte f))
                 throw fail($"unknown TCP flag '{name}'");
@@ -513,19 +699,25 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         return flags;
     }
 
-    private (byte, short) ParseIcmpType(string text, Dictionary<string, (byte Type, short Code)> names)
+    /// <summary>
+    /// libipt_icmp / libip6t_icmp6 parse_icmp: a name, or the beginning of exactly one name, in any case
+    /// ("Echo-Req"); otherwise TYPE[/CODE], numbers in C notation up to 255.
+    /// </summary>
+    private (byte, short) ParseIcmpType(string text, (string Name, byte Type, short Code)[] names, string what)
     {
-        if (names.TryGetValue(text, out var named))
-            return named;
-        var parts = text.Split('/');
-        if (parts.Length <= 2 && byte.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out byte type))
-        {
-            if (parts.Length == 1)
-                return (type, -1);
-            if (byte.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out byte code))
-                return (type, code);
-        }
-        throw fail($"unknown ICMP type '{text}'");
+        var named = names.Where(n => n.Name.StartsWith(text, StringComparison.OrdinalIgnoreCase)).Take(2).ToArray();
+        if (named.Length == 2)
+            throw fail($"Ambiguous {what} type `{text}': `{named[0].Name}' or `{named[1].Name}'?");
+        if (named.Length == 1)
+            return (named[0].Type, named[0].Code);
+        int slash = text.IndexOf('/');
+        string type = slash < 0 ? text : text[..slash];
+        if (!XtablesText.TryParseUnsigned(type, 0, byte.MaxValue, out ulong t))
+            throw fail($"Unknown {what} type `{text}'");
+        if (slash < 0)
+            return ((byte)t, -1);
+        string code = text[(slash + 1)..];
+        return XtablesText.TryParseUnsigned(code, 0, byte.MaxValue, out ulong c) ? ((byte)t, (short)c) : throw fail($"Unknown {what} code `{text}'");
     }
 
     private byte[] ParseMac(string text)
@@ -576,7 +768,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             {
                 "--seconds" => _options with { Seconds = ParseUInt(option, value, min: 1) },
                 "--hitcount" => _options with { HitCount = ParseUInt(option, value, min: 0) },
-                "--name" => _options with { Name = Truncated(value) },
+                "--name" => _options with { Name = Truncated(value, NameBytes) },
                 _ => _options with { Mask = ParseMask(value) },
             };
         }
@@ -610,58 +802,15 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 throw fail($"recent: option \"{option}\" can only be used once.");
         }
 
-        private static string Truncated(string name)
-        {
-            byte[] bytes = Encoding.UTF8.GetBytes(name);
-            return bytes.Length <= NameBytes ? name : Encoding.UTF8.GetString(bytes, 0, NameBytes);
-        }
-
         /// <summary>
         /// xtables_strtoul: strtoumax with base 0 over the whole value, within [min, 2^32-1]. As strtoumax does, it
         /// skips leading white space and takes a '+' sign (" 3" and "+3" are 3); xtables refuses a '-' itself.
         /// </summary>
         private uint ParseUInt(string option, string value, uint min)
         {
-            if (!TryParseStrtoumax(value, out ulong n) || n < min || n > uint.MaxValue)
+            if (!XtablesText.TryParseUnsigned(value, min, uint.MaxValue, out ulong n))
                 throw fail($"recent: bad value for option \"{option}\", or out of range ({min}-{uint.MaxValue})");
             return (uint)n;
-        }
-
-        private static bool TryParseStrtoumax(string value, out ulong n)
-        {
-            n = 0;
-            int i = 0;
-            while (i < value.Length && value[i] is ' ' or '\t' or '\n' or '\v' or '\f' or '\r')
-                i++;
-            if (i < value.Length && value[i] == '+')
-                i++;
-            int radix = 10;
-            if (i + 2 < value.Length && value[i] == '0' && value[i + 1] is 'x' or 'X' && Uri.IsHexDigit(value[i + 2]))
-            {
-                radix = 16;
-                i += 2;
-            }
-            else if (i < value.Length && value[i] == '0')
-            {
-                radix = 8;
-            }
-            int digits = 0;
-            for (; i < value.Length; i++, digits++)
-            {
-                int d = value[i] switch
-                {
-                    >= '0' and <= '9' => value[i] - '0',
-                    >= 'a' and <= 'f' => value[i] - 'a' + 10,
-                    >= 'A' and <= 'F' => value[i] - 'A' + 10,
-                    _ => radix,
-                };
-                if (d >= radix)
-                    return false; // trailing junk: xtables wants the whole value to be the number
-                if (n > (ulong.MaxValue - (ulong)d) / (ulong)radix)
-                    return false; // ERANGE
-                n = n * (ulong)radix + (ulong)d;
-            }
-            return digits > 0;
         }
 
         /// <summary>

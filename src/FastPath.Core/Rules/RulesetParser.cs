@@ -104,17 +104,15 @@ public static class RulesetParser
             if (!BuiltinChains.ContainsKey(current.Name))
                 throw fail($"table '{current.Name}' is not supported (FastPath applies raw PREROUTING and filter FORWARD/INPUT); only its empty chains may be listed");
             var table = current.Name == "raw" ? TableKind.Raw : TableKind.Filter;
-            var rule = new RuleParser(tokens, 2, family, table, fail).Parse(tokens[1], lineNumber, chainBuilder.Rules.Count + 1) with
+            foreach (var rule in new RuleParser(tokens, 2, family, table, fail).Parse(tokens[1], lineNumber, chainBuilder.Rules.Count + 1))
             {
-                InitialPackets = packets,
-                InitialBytes = bytes,
-            };
-            // A chain must be declared before a rule jumps to it: iptables takes a -j name that is no chain yet
-            // for a target extension (and finds none of that name), and refuses such a -g.
-            if (rule.TargetChain is { } target && !current.Chains.ContainsKey(target))
-                throw fail($"chain '{target}' does not exist in table '{current.Name}' yet ("
-                    + (rule.Target == TargetKind.Goto ? $"goto '{target}' is not a chain)" : $"Couldn't load target `{target}')"));
-            chainBuilder.Rules.Add(rule);
+                // A chain must be declared before a rule jumps to it: iptables takes a -j name that is no chain yet
+                // for a target extension (and finds none of that name), and refuses such a -g.
+                if (rule.TargetChain is { } target && !current.Chains.ContainsKey(target))
+                    throw fail($"chain '{target}' does not exist in table '{current.Name}' yet ("
+                        + (rule.Target == TargetKind.Goto ? $"goto '{target}' is not a chain)" : $"Couldn't load target `{target}')"));
+                chainBuilder.Rules.Add(rule with { InitialPackets = packets, InitialBytes = bytes });
+            }
         }
         if (current is not null)
             throw new RulesetException(file, lines.Length, $"table '{current.Name}' (line {current.Line}) was never committed (COMMIT expected)");

@@ -660,7 +660,7 @@ public sealed class RulesetState
             return false;
         if ((checks & RuleChecks.IcmpType) != 0)
         {
-            bool typeMatches = rule.IcmpType == 255
+            bool typeMatches = rule.IcmpAnyType
                 || (p.IcmpType == rule.IcmpType && (rule.IcmpCode < 0 || p.IcmpCode == rule.IcmpCode));
             if (typeMatches == rule.IcmpInvert)
                 return false;

@@ -135,7 +135,7 @@ public class ReferenceEvaluationTests
         bool v4 = family == L3Kind.IPv4;
         var parts = new List<string>();
         string protocol = Pick(random, "", "tcp", "tcp", "udp", v4 ? "icmp" : "icmpv6", "all", "47");
-        bool pinned = protocol.Length > 0 && random.Next(6) != 0;
+        bool pinned = protocol.Length > 0 && (random.Next(6) != 0 || protocol == "all"); // "! -p all" matches nothing: refused
         if (protocol.Length > 0)
             parts.Add($"{(pinned ? "" : "! ")}-p {protocol}");
         if (random.Next(4) == 0)

@@ -152,9 +152,10 @@ internal sealed class ReferenceEvaluator
         return true;
     }
 
+    /// <summary>ipt_icmp takes type 255 as any type; ip6t_icmp6 has no such wildcard.</summary>
     private static bool IcmpMatches(Inverted<(byte Type, short Code)> icmp, in ParsedPacket p)
     {
-        bool typeMatches = icmp.Value.Type == 255
+        bool typeMatches = (icmp.Value.Type == 255 && p.L3 == L3Kind.IPv4)
             || (p.IcmpType == icmp.Value.Type && (icmp.Value.Code < 0 || p.IcmpCode == icmp.Value.Code));
         return typeMatches != icmp.Invert;
     }

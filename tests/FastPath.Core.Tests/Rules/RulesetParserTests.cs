@@ -84,7 +84,7 @@ public class RulesetParserTests
     [InlineData("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp --timeout web -j CT\nCOMMIT\n", 3, "option '--timeout' needs '-j CT' before it")]
     [InlineData("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j NOTRACK --notrack\nCOMMIT\n", 3, "option '--notrack' needs '-j CT' before it")]
     [InlineData("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j CT --timeout abcdefghijabcdefghijabcdefghijXY\nCOMMIT\n", 3, "longer than 31 bytes")]
-    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 10.0.0.300 -j DROP\nCOMMIT\n", 3, "is not an IPv4 address")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 10.0.0.300 -j DROP\nCOMMIT\n", 3, "host/network `10.0.0.300' not found")]
     [InlineData("*filter\n:FORWARD MAYBE [0:0]\nCOMMIT\n", 2, "must be ACCEPT or DROP")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j ACCEPT\n", 4, "was never committed")]
     [InlineData("-A FORWARD -j ACCEPT\n", 1, "expected a table")]
@@ -127,7 +127,10 @@ public class RulesetParserTests
         var rule = ruleset.Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single();
         Assert.Equal((byte)58, rule.Protocol!.Value.Value);
         Assert.Equal(((byte)128, (short)-1), rule.IcmpType!.Value.Value);
-        Assert.Throws<RulesetException>(() => RulesetParser.Parse("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p icmp -j ACCEPT\nCOMMIT\n", "v6.rules", L3Kind.IPv6));
+        // ip6tables takes -p icmp (protocol 1, which no IPv6 packet carries), but it has no icmp match.
+        var icmp = RulesetParser.Parse("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p icmp -j ACCEPT\nCOMMIT\n", "v6.rules", L3Kind.IPv6);
+        Assert.Equal((byte)1, icmp.Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single().Protocol!.Value.Value);
+        Assert.Throws<RulesetException>(() => RulesetParser.Parse("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p icmp -m icmp --icmp-type 8\nCOMMIT\n", "v6.rules", L3Kind.IPv6));
     }
 
     /// <summary>

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+
+namespace FastPath.Core.Rules;
+
+/// <summary>
+/// The protocol and service names iptables looks up through libc (getprotobyname, getservbyname, getaddrinfo),
+/// read from the same files: /etc/protocols and /etc/services, "name number[/protocol] aliases... # comment".
+/// A missing file names nothing, as it would for iptables.
+/// </summary>
+public sealed class NetDb
+{
+    private readonly Dictionary<string, byte> _protocols = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Name, string Protocol), ushort> _services = [];
+
+    public NetDb(string protocols, string services)
+    {
+        foreach (var (names, number) in Entries(protocols))
+        {
+            if (byte.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out byte p))
+                AddFirst(_protocols, names, p);
+        }
+        foreach (var (names, portAndProtocol) in Entries(services))
+        {
+            var parts = portAndProtocol.Split('/');
+            if (parts.Length == 2 && ushort.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out ushort port))
+                AddFirst(_services, names.Select(n => (n, parts[1])), port);
+        }
+    }
+
+    /// <summary>/etc/protocols and /etc/services of this machine, read once.</summary>
+    public static NetDb System => s_system.Value;
+
+    private static readonly Lazy<NetDb> s_system = new(() => new NetDb(ReadOrEmpty("/etc/protocols"), ReadOrEmpty("/etc/services")));
+
+    /// <summary>getprotobyname: a protocol's name or alias, as written (case matters).</summary>
+    public bool TryGetProtocol(string name, out byte protocol) => _protocols.TryGetValue(name, out protocol);
+
+    /// <summary>getservbyname(name, protocol): a service's name or alias for that protocol ("tcp", "udp", ...).</summary>
+    public bool TryGetService(string name, string protocol, out ushort port) => _services.TryGetValue((name, protocol), out port);
+
+    private static string ReadOrEmpty(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>Each line's names (its first word and the aliases after the second) and its second word.</summary>
+    private static IEnumerable<(string[] Names, string Value)> Entries(string text)
+    {
+        foreach (string raw in text.Split('\n'))
+        {
+            int hash = raw.IndexOf('#');
+            var words = (hash < 0 ? raw : raw[..hash]).Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
+            if (words.Length >= 2)
+                yield return ([words[0], .. words[2..]], words[1]);
+        }
+    }
+
+    /// <summary>libc reads the file from the top and stops at the first line that names the key.</summary>
+    private static void AddFirst<TKey, TValue>(Dictionary<TKey, TValue> map, IEnumerable<TKey> keys, TValue value) where TKey : notnull
+    {
+        foreach (var key in keys)
+            map.TryAdd(key, value);
+    }
+}
