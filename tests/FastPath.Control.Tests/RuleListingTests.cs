@@ -115,4 +115,20 @@ public sealed class RuleListingTests
             """.ReplaceLineEndings("\n"),
             listing);
     }
+
+    /// <summary>
+    /// Lines iptables-legacy v1.8.9 printed for these rules (-L -v -x -n, in a scratch namespace): printf pads
+    /// "%-6s" by bytes, so a two-byte letter gets one space less; a comment keeps its first 255 bytes.
+    /// </summary>
+    [Fact]
+    public void InterfacesArePaddedByBytesAndLongCommentsAreCut()
+    {
+        string rules = $"*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -i é\n-A FORWARD -m comment --comment {new string('x', 300)} -j ACCEPT\nCOMMIT\n";
+        var ruleset = new CompiledRuleset(RulesetParser.Parse(rules, "pad.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), []);
+        var counters = new RuleCounters(new long[ruleset.Rules.Count], new long[ruleset.Rules.Count], new long[ruleset.Chains.Count], new long[ruleset.Chains.Count]);
+        string[] lines = RuleListing.FormatTable(ruleset, L3Kind.IPv4, TableKind.Filter, counters).Split('\n');
+        int forward = Array.IndexOf(lines, "Chain FORWARD (policy ACCEPT 0 packets, 0 bytes)");
+        Assert.Equal("       0        0            0    --  é     *       0.0.0.0/0            0.0.0.0/0           ", lines[forward + 2]);
+        Assert.Equal($"       0        0 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0            /* {new string('x', 255)} */", lines[forward + 3]);
+    }
 }

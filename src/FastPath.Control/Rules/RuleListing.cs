@@ -77,11 +77,11 @@ public static class RuleListing
         var rule = compiled.Rule;
         var family = compiled.Family;
         text.Append(CultureInfo.InvariantCulture, $"{counters.RulePackets[compiled.Id],8} {counters.RuleBytes[compiled.Id],8} ");
-        text.Append(CultureInfo.InvariantCulture, $"{TargetName(rule.Target, rule.TargetChain),-9} ");
+        text.Append(Padded(TargetName(rule.Target, rule.TargetChain), 9)).Append(' ');
         text.Append(rule.Protocol is { Invert: true } ? '!' : ' ');
         text.Append(CultureInfo.InvariantCulture, $"{rule.Protocol?.Value ?? 0,-5}");
         text.Append("-- ");
-        text.Append(CultureInfo.InvariantCulture, $" {Interface(rule.InInterface),-6} {Interface(rule.OutInterface),-6} ");
+        text.Append(' ').Append(Padded(Interface(rule.InInterface), 6)).Append(' ').Append(Padded(Interface(rule.OutInterface), 6)).Append(' ');
         AppendAddress(text, rule.Source, family);
         AppendAddress(text, rule.Destination, family);
         if (rule.Target == TargetKind.Goto)
@@ -130,6 +130,9 @@ public static class RuleListing
             AppendCt(text, ct);
         text.Append('\n');
     }
+
+    /// <summary>printf's "%-Ns": padded to N bytes, so a name in UTF-8 gets fewer spaces than it has characters.</summary>
+    private static string Padded(string text, int width) => text + new string(' ', Math.Max(0, width - Encoding.UTF8.GetByteCount(text)));
 
     private static string TargetName(TargetKind target, string? chain) => target switch
     {
