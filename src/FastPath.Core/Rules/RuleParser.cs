@@ -179,6 +179,10 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     break;
                 case "--helper" or "--ctevents" or "--expevents" or "--zone" or "--zone-orig" or "--zone-reply":
                     throw fail($"CT: option '{option}' is not supported (FastPath has no helpers, events or zones)");
+                case "--port" when _modules.Contains("multiport"):
+                    throw fail(MultiportAbbreviation(option));
+                case ['-', '-', ..] when option.Contains('='):
+                    throw fail($"option '{option}': iptables (getopt) takes '--NAME=VALUE'; FastPath needs '--NAME VALUE'");
                 default:
                     throw fail($"unknown option '{option}'");
             }
@@ -346,6 +350,13 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         _ => null,
     };
 
+    /// <summary>
+    /// getopt_long takes the beginning of one long option for the option: with -m multiport (and no tcp or udp
+    /// match) loaded, iptables reads --dport 22,23 as --dports. FastPath wants option names written out.
+    /// </summary>
+    private static string MultiportAbbreviation(string option) =>
+        $"iptables reads '{option}' after -m multiport as multiport's '{option}s' (an abbreviation); FastPath needs '{option}s' written out";
+
     /// <summary>Which match reads --sport/--dport: a loaded tcp or udp match, or the one -p names.</summary>
     private string PortModule(string option, Inverted<byte>? protocol)
     {
@@ -353,6 +364,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             return "tcp";
         if (_modules.Contains("udp"))
             return "udp";
+        if (_modules.Contains("multiport"))
+            throw fail(MultiportAbbreviation(option));
         if (protocol is { } p && ProtocolModule(p.Value) is "tcp" or "udp")
         {
             Load(ProtocolModule(p.Value)!);

@@ -261,4 +261,15 @@ public class IptablesRestoreSyntaxTests
     [Fact]
     public void ALongCommentIsCutTo255Bytes() =>
         Assert.Equal(new string('x', 255), Rule($"-m comment --comment {new string('x', 300)}").Comment);
+
+    /// <summary>
+    /// iptables parses options with getopt_long: "-m multiport --dport 22,23" is --dports (the beginning of one
+    /// option), "--dport=22" is --dport 22. FastPath refuses both forms, saying what to write.
+    /// </summary>
+    [Theory]
+    [InlineData("-p tcp -m multiport --dport 22,23", "multiport's '--dports'")]
+    [InlineData("-p udp -m multiport --sport 53", "multiport's '--sports'")]
+    [InlineData("-p tcp -m multiport --port 22", "multiport's '--ports'")]
+    [InlineData("-p tcp --dport=22", "FastPath needs '--NAME VALUE'")]
+    public void GetoptFormsAreRefusedWithWhatToWrite(string options, string message) => Assert.Contains(message, Refused(options).Message);
 }
