@@ -168,44 +168,55 @@ public static class RulesetParser
         return (p, b);
     }
 
-    /// <summary>Splits like iptables-restore: on blanks, with double quotes grouping and backslash escaping inside them.</summary>
+    /// <summary>
+    /// Splits like iptables-restore (add_param_to_argv): on blanks; a double quote opens a quoted part, in which a
+    /// backslash takes the next character as it is, and the closing quote ends the word, so `"a b"c` is two words
+    /// and `""` an empty one. A quote left open is refused (iptables-restore takes the rest of the line, newline
+    /// and all).
+    /// </summary>
     private static List<string> Tokenize(string line, Func<string, RulesetException> fail)
     {
         var tokens = new List<string>();
         var token = new System.Text.StringBuilder();
-        bool quoted = false, inToken = false;
+        bool quoted = false;
         for (int i = 0; i < line.Length; i++)
         {
             char c = line[i];
             if (quoted)
             {
                 if (c == '\\' && i + 1 < line.Length)
+                {
                     token.Append(line[++i]);
+                }
                 else if (c == '"')
+                {
+                    tokens.Add(token.ToString());
+                    token.Clear();
                     quoted = false;
+                }
                 else
+                {
                     token.Append(c);
+                }
             }
             else if (c == '"')
             {
-                quoted = inToken = true;
+                quoted = true;
             }
             else if (c is ' ' or '\t')
             {
-                if (inToken)
+                if (token.Length > 0)
                     tokens.Add(token.ToString());
                 token.Clear();
-                inToken = false;
             }
             else
             {
                 token.Append(c);
-                inToken = true;
             }
         }
         if (quoted)
             throw fail("unterminated quoted string");
-        if (inToken)
+        if (token.Length > 0)
             tokens.Add(token.ToString());
         return tokens;
     }

@@ -259,6 +259,9 @@ public class IptablesRestoreSyntaxTests
     }
 
     [Fact]
+    public void AnEmptyQuotedWordIsAnEmptyComment() => Assert.Equal("", Rule("-m comment --comment \"\" -j ACCEPT").Comment);
+
+    [Fact]
     public void ALongCommentIsCutTo255Bytes() =>
         Assert.Equal(new string('x', 255), Rule($"-m comment --comment {new string('x', 300)}").Comment);
 

@@ -100,6 +100,7 @@ public class RulesetParserTests
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT \n", 3, "Bad argument `COMMIT'")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LATER\n:LATER - [0:0]\nCOMMIT\n", 3, "Couldn't load target `LATER'")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -g LATER\n:LATER - [0:0]\nCOMMIT\n", 3, "goto 'LATER' is not a chain")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m comment --comment a\"b c\"d\nCOMMIT\n", 3, "unknown option 'd'")]
     public void ABadFileIsRefusedWithFileAndLine(string text, int line, string message)
     {
         var e = Assert.Throws<RulesetException>(() => RulesetParser.Parse(text, "bad.rules", L3Kind.IPv4));
@@ -165,8 +166,8 @@ public class RulesetParserTests
             RulesetParser.Parse($"*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m recent --rcheck {option}\nCOMMIT\n", "n.rules", L3Kind.IPv4));
 
     /// <summary>
-    /// iptables-restore takes a rule line indented, '#' comments and blank lines only in the first column, and a jump
-    /// cycle among chains no built-in chain reaches (the kernel checks only the reachable ones).
+    /// iptables-restore takes a rule line indented, a quoted part inside a word, '#' comments and blank lines only in
+    /// the first column, and a jump cycle among chains no built-in chain reaches (the kernel checks only those).
     /// </summary>
     [Fact]
     public void WhatIptablesRestoreTakesIsTaken()
@@ -178,12 +179,14 @@ public class RulesetParserTests
             :FORWARD ACCEPT [0:0]
             :X - [0:0]
             :Y - [0:0]
-              -A FORWARD -j ACCEPT
+              -A FORWARD -m comment --comment x"a \"b\""  -j ACCEPT
             -A X -j Y
             -A Y -j X
             COMMIT
             """, "ok.rules", L3Kind.IPv4);
-        Assert.Equal(TargetKind.Accept, ruleset.Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single().Target);
+        var rule = ruleset.Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single();
+        Assert.Equal(TargetKind.Accept, rule.Target);
+        Assert.Equal("xa \"b\"", rule.Comment);
         var compiled = new CompiledRuleset(ruleset, FamilyRuleset.Empty(L3Kind.IPv6), []);
         Assert.Equal(0, compiled.MaxJumpDepth);
     }
