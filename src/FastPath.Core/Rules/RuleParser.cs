@@ -371,6 +371,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             Load(ProtocolModule(p.Value)!);
             return ProtocolModule(p.Value)!;
         }
+        if (protocol is { Value: 132 or 33 } other)
+            throw fail($"option '{option}' is the {(other.Value == 132 ? "sctp" : "dccp")} match's here, and FastPath does not support that match");
         throw fail($"option '{option}' needs -p tcp or -p udp (or -m tcp / -m udp)");
     }
 

@@ -126,6 +126,7 @@ public class IptablesRestoreSyntaxTests
         Assert.Equal(((byte)8, (short)-1), Rule("-p icmp --icmp-type echo-request").IcmpType!.Value.Value);
         Assert.Equal(((byte)128, (short)-1), Rule("-p ipv6-icmp --icmpv6-type 128", L3Kind.IPv6).IcmpType!.Value.Value);
         Assert.Contains("needs '-m tcp'", Refused("-p udp --syn").Message);
+        Assert.Contains("the sctp match's here, and FastPath does not support that match", Refused("-p sctp --dport 22").Message);
     }
 
     /// <summary>libipt_icmp / libip6t_icmp6: any case, the beginning of one name, or TYPE[/CODE] in C notation.</summary>
