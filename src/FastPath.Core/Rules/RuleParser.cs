@@ -53,6 +53,9 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     };
 
     private int _position = start;
+
+    /// <summary>The rule's -c PACKETS BYTES (--set-counters), if it gives them.</summary>
+    public (long Packets, long Bytes)? Counters { get; private set; }
     private readonly HashSet<string> _modules = [];
     private readonly List<MatchModule> _order = [];
     private readonly List<RecentBuilder> _recent = [];
@@ -179,6 +182,15 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     break;
                 case "--helper" or "--ctevents" or "--expevents" or "--zone" or "--zone-orig" or "--zone-reply":
                     throw fail($"CT: option '{option}' is not supported (FastPath has no helpers, events or zones)");
+                case "-c" or "--set-counters":
+                    if (invert)
+                        throw fail("cannot have ! before -c");
+                    if (Counters is not null)
+                        throw fail("multiple -c flags not allowed");
+                    if (_position + 2 > tokens.Count)
+                        throw fail("-c requires packet and byte counter");
+                    Counters = (ParseCounter(Next(), "packet"), ParseCounter(Next(), "byte"));
+                    break;
                 case "--port" when _modules.Contains("multiport"):
                     throw fail(MultiportAbbreviation(option));
                 case ['-', '-', ..] when option.Contains('='):
@@ -250,6 +262,31 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             }
         }
         return rules;
+    }
+
+    /// <summary>
+    /// A -c counter as sscanf's %llu reads it: leading blanks, a sign, then digits up to the first other character
+    /// ("0x10" is 0, "-1" is 2^64-1). FastPath's counters hold up to 2^63-1.
+    /// </summary>
+    private long ParseCounter(string text, string which)
+    {
+        int i = 0;
+        while (i < text.Length && char.IsWhiteSpace(text[i]))
+            i++;
+        bool negative = i < text.Length && text[i] == '-';
+        if (i < text.Length && text[i] is '+' or '-')
+            i++;
+        if (i == text.Length || !char.IsAsciiDigit(text[i]))
+            throw fail($"-c {which} counter not numeric");
+        ulong value = 0;
+        for (; i < text.Length && char.IsAsciiDigit(text[i]); i++)
+        {
+            ulong digit = (ulong)(text[i] - '0');
+            value = value > (ulong.MaxValue - digit) / 10 ? ulong.MaxValue : value * 10 + digit;
+        }
+        if (negative)
+            value = unchecked(0 - value);
+        return value <= long.MaxValue ? (long)value : throw fail($"-c {which} counter {value} is above {long.MaxValue}, the most FastPath's counters hold");
     }
 
     /// <summary>XT_MAX_COMMENT_LEN less its NUL: iptables keeps the first 255 bytes of a longer comment.</summary>

@@ -92,10 +92,22 @@ public static class RulesetParser
             }
             var tokens = Tokenize(line, fail);
             long packets = 0, bytes = 0;
-            if (tokens[0].StartsWith('['))
+            bool counted = tokens[0].StartsWith('[');
+            if (counted)
             {
                 (packets, bytes) = ParseCounters(tokens[0], fail);
                 tokens.RemoveAt(0);
+            }
+            if (tokens.Count >= 3 && tokens[0] is "-c" or "--set-counters")
+            {
+                // -c PACKETS BYTES sets the counters wherever it stands, before -A too: the rule reads it at its end.
+                tokens.AddRange(tokens.GetRange(0, 3));
+                tokens.RemoveRange(0, 3);
+            }
+            if (tokens.Count > 0 && tokens[0] is "-N" or "--new-chain" or "-P" or "--policy")
+            {
+                ChainCommand(current, tokens, fail);
+                continue;
             }
             if (tokens.Count < 2 || tokens[0] is not ("-A" or "--append"))
                 throw fail($"expected '-A CHAIN ...', got '{line}'");
@@ -104,7 +116,11 @@ public static class RulesetParser
             if (!BuiltinChains.ContainsKey(current.Name))
                 throw fail($"table '{current.Name}' is not supported (FastPath applies raw PREROUTING and filter FORWARD/INPUT); only its empty chains may be listed");
             var table = current.Name == "raw" ? TableKind.Raw : TableKind.Filter;
-            foreach (var rule in new RuleParser(tokens, 2, family, table, fail).Parse(tokens[1], lineNumber, chainBuilder.Rules.Count + 1))
+            var parser = new RuleParser(tokens, 2, family, table, fail);
+            var rules = parser.Parse(tokens[1], lineNumber, chainBuilder.Rules.Count + 1);
+            if (parser.Counters is { } given)
+                (packets, bytes) = counted ? throw fail("multiple -c flags not allowed") : given;
+            foreach (var rule in rules)
             {
                 // A chain must be declared before a rule jumps to it: iptables takes a -j name that is no chain yet
                 // for a target extension (and finds none of that name), and refuses such a -g.
@@ -117,6 +133,44 @@ public static class RulesetParser
         if (current is not null)
             throw new RulesetException(file, lines.Length, $"table '{current.Name}' (line {current.Line}) was never committed (COMMIT expected)");
         return new FamilyRuleset(family, file, tables, commitOrder);
+    }
+
+    /// <summary>
+    /// The iptables commands a restore file may use besides -A for what iptables-save writes as chain lines:
+    /// "-N CHAIN" declares a user chain (as ":CHAIN - [0:0]"), "-P CHAIN POLICY" sets a built-in chain's policy
+    /// and zeroes its counters (the last one given counts).
+    /// </summary>
+    private static void ChainCommand(TableBuilder table, List<string> tokens, Func<string, RulesetException> fail)
+    {
+        string command = tokens[0];
+        bool newChain = command is "-N" or "--new-chain";
+        if (tokens.Count < (newChain ? 2 : 3))
+            throw fail(newChain ? $"option \"{command}\" requires an argument" : "-P requires a chain and a policy");
+        if (tokens.Count > (newChain ? 2 : 3))
+            throw fail($"Bad argument `{tokens[newChain ? 2 : 3]}'");
+        string name = tokens[1];
+        if (newChain)
+        {
+            if (table.Chains.ContainsKey(name))
+                throw fail($"chain '{name}' already exists");
+            DeclareChain(table, $":{name} - [0:0]", fail);
+            return;
+        }
+        if (!BuiltinChains.TryGetValue(table.Name, out var builtins))
+            throw fail($"table '{table.Name}' is not supported (FastPath applies raw PREROUTING and filter FORWARD/INPUT); only its empty chains may be listed");
+        if (!builtins.Contains(name))
+            throw fail($"-P needs a built-in chain of table '{table.Name}', not '{name}'");
+        var chain = table.Chains[name];
+        var policy = tokens[2] switch
+        {
+            "ACCEPT" => TargetKind.Accept,
+            "DROP" => TargetKind.Drop,
+            _ => throw fail($"the policy of built-in chain '{name}' must be ACCEPT or DROP, got '{tokens[2]}'"),
+        };
+        // libiptc sets a policy without counters to zero counters.
+        var replaced = new ChainBuilder(name, policy, 0, 0, chain.Declared);
+        replaced.Rules.AddRange(chain.Rules);
+        table.Chains[name] = replaced;
     }
 
     private static void DeclareChain(TableBuilder table, string line, Func<string, RulesetException> fail)

@@ -190,4 +190,51 @@ public class RulesetParserTests
         var compiled = new CompiledRuleset(ruleset, FamilyRuleset.Empty(L3Kind.IPv6), []);
         Assert.Equal(0, compiled.MaxJumpDepth);
     }
+
+    /// <summary>
+    /// iptables-restore also takes the commands -N (a user chain), -P (a built-in chain's policy, its counters
+    /// zeroed) and -c PACKETS BYTES anywhere in a rule, read as sscanf's %llu reads them (iptables-legacy-restore -c
+    /// v1.8.9, read back with iptables-save -c in a scratch namespace).
+    /// </summary>
+    [Fact]
+    public void NewChainPolicyAndCountersCommandsAreTaken()
+    {
+        var filter = RulesetParser.Parse("""
+            *filter
+            :FORWARD ACCEPT [5:6]
+            -N X
+            -c 1 2 -A FORWARD -j X
+            -A FORWARD -d 1.1.1.1,2.2.2.2 --set-counters 0x10 " 7"
+            -P FORWARD DROP
+            -A X -c +3 4x -j RETURN
+            COMMIT
+            """, "commands.rules", L3Kind.IPv4).Tables[TableKind.Filter];
+        var forward = filter.Chains["FORWARD"];
+        Assert.Equal((TargetKind.Drop, 0L, 0L), (forward.Policy!.Value, forward.PolicyPackets, forward.PolicyBytes));
+        Assert.Equal([(1L, 2L), (0L, 7L), (0L, 7L)], forward.Rules.Select(r => (r.InitialPackets, r.InitialBytes)));
+        Assert.Equal("X", forward.Rules[0].TargetChain);
+        Assert.Equal((3L, 4L), (filter.Chains["X"].Rules.Single().InitialPackets, filter.Chains["X"].Rules.Single().InitialBytes));
+    }
+
+    [Theory]
+    [InlineData("-N FORWARD", "chain 'FORWARD' already exists")]
+    [InlineData(":X - [0:0]\n-N X", "chain 'X' already exists")]
+    [InlineData("-N X\n:X - [0:0]", "chain 'X' is declared twice")]
+    [InlineData("-N X Y", "Bad argument `Y'")]
+    [InlineData("-N aaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "is not a valid chain name")]
+    [InlineData("-N -x", "is not a valid chain name")]
+    [InlineData(":X - [0:0]\n-P X DROP", "-P needs a built-in chain")]
+    [InlineData("-P FORWARD RETURN", "must be ACCEPT or DROP")]
+    [InlineData("-P FORWARD", "-P requires a chain and a policy")]
+    [InlineData("[3:4] -A FORWARD -c 1 2", "multiple -c flags not allowed")]
+    [InlineData("-A FORWARD -c 1 2 -c 3 4", "multiple -c flags not allowed")]
+    [InlineData("-A FORWARD ! -c 1 2", "cannot have ! before -c")]
+    [InlineData("-A FORWARD -c 1", "-c requires packet and byte counter")]
+    [InlineData("-A FORWARD -c 1 y", "-c byte counter not numeric")]
+    [InlineData("-A FORWARD -c -1 2", "is above 9223372036854775807")]
+    public void BadCommandsAreRefused(string lines, string message)
+    {
+        var e = Assert.Throws<RulesetException>(() => RulesetParser.Parse($"*filter\n:FORWARD ACCEPT [0:0]\n{lines}\nCOMMIT\n", "bad.rules", L3Kind.IPv4));
+        Assert.Contains(message, e.Message);
+    }
 }
