@@ -119,6 +119,8 @@ public sealed class FlowTable
     /// <summary>Buckets early drop looks through, starting at the new connection's (NF_CT_EVICTION_RANGE).</summary>
     public const int EvictionRange = 8;
 
+    private const byte Ipv6NoNextHeader = 59;
+
     // The table's counters and cursors are written on every packet: no other worker's object may share their cache line.
     private readonly CacheLineGuard _leadingGuard = new();
     private readonly CacheLineGuard _trailingGuard;
@@ -290,7 +292,9 @@ public sealed class FlowTable
     [SkipLocalsInit]
     private TrackResult TrackPacket(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew)
     {
-        if (packet.L3 == L3Kind.None || packet.Fragment == FragmentKind.NonFirst)
+        // An IPv6 "no next header" has no upper-layer protocol: ipv6_skip_exthdr fails on it and the kernel lets the
+        // packet go without a conntrack.
+        if (packet.L3 == L3Kind.None || packet.Fragment == FragmentKind.NonFirst || (packet.L3 == L3Kind.IPv6 && packet.Protocol == Ipv6NoNextHeader))
             return TrackResult.WithoutFlow(CtState.Invalid, TrackDisposition.Unsupported);
         if (packet.L4 is not (L4Kind.Tcp or L4Kind.Udp))
             return TrackOtherProtocol(packet, frame, now, timeouts, policyIdForNew);

@@ -189,6 +189,19 @@ public class UdpIcmpGenericTrackerTests
         Assert.False(h.Table[esp.Flow].IsAssured);
     }
 
+    [Fact]
+    public void Ipv6NoNextHeaderIsInvalidAndOpensNothing()
+    {
+        // ipv6_skip_exthdr finds no upper-layer protocol behind "no next header" (59), here or after an extension
+        // header, and nf_conntrack_in lets the packet go without a conntrack; over IPv4, 59 is just a protocol.
+        var h = new TrackingHarness();
+        var bare = h.Send(Ip6(59, [], fromClient: true));
+        Assert.Equal((CtState.Invalid, TrackDisposition.Unsupported), (bare.State, bare.Disposition));
+        Assert.Equal(CtState.Invalid, h.Send(Ip6(60, TestFrames.DestinationOptions(59), fromClient: true)).State);
+        Assert.Equal(0, h.Table.Count);
+        Assert.Equal(CtState.New, h.Send(Ip(59, new byte[8], fromClient: true)).State);
+    }
+
     private static byte[] Quote(byte[] icmpHeader, byte[] quoted) => TestFrames.Concat(icmpHeader.AsSpan(0, 8).ToArray(), quoted);
 
     private static byte[] Ip6(byte protocol, byte[] payload, bool fromClient)
