@@ -62,8 +62,8 @@ PARSER_REASONS = [
     "ipv4_truncated", "ipv4_bad_version", "ipv4_bad_header_length", "ipv4_header_exceeds_frame",
     "ipv4_bad_options", "ipv4_bad_checksum", "ipv4_total_length_below_header",
     "ipv4_total_length_exceeds_frame", "ipv4_fragment_too_large",
-    "ipv6_truncated", "ipv6_bad_version", "ipv6_payload_exceeds_frame", "ipv6_extension_header_truncated",
-    "ipv6_too_many_extension_headers", "ipv6_hop_by_hop_not_first", "ipv6_fragment_too_large",
+    "ipv6_truncated", "ipv6_bad_version", "ipv6_bad_address", "ipv6_payload_exceeds_frame",
+    "ipv6_bad_hop_by_hop_options", "ipv6_extension_header_truncated", "ipv6_fragment_too_large",
     "tcp_truncated", "tcp_bad_data_offset", "udp_truncated", "udp_bad_length", "icmp_truncated",
     "icmpv6_truncated",
 ]
@@ -207,21 +207,62 @@ def classify_ipv4(p: bytes):
     return classify_l4(p[9], p[header_length:total_length], v6=False)
 
 
+def ipv6_address_receivable(source: bytes, destination: bytes) -> bool:
+    loopback = bytes(15) + b"\x01"
+    if source[0] == 0xFF or loopback in (source, destination):
+        return False
+    return destination[0] != 0xFF or destination[1] & 0x0F > 1
+
+
+def hop_by_hop_options_valid(header: bytes) -> bool:
+    """ip6_parse_tlv's checks of hop-by-hop options, as PacketParser.HopByHopOptionsValid has them."""
+    padding, options, i = 0, 0, 2
+    while i < len(header):
+        if header[i] == 0:
+            padding += 1
+            if padding > 7:
+                return False
+            i += 1
+            continue
+        if len(header) - i < 2 or header[i + 1] + 2 > len(header) - i:
+            return False
+        kind, length = header[i], header[i + 1] + 2
+        if kind == 1:
+            padding += length
+            if padding > 7 or any(header[i + 2:i + length]):
+                return False
+        else:
+            options += 1
+            if options > 8:
+                return False
+            if kind == 5:
+                valid = length == 4
+            elif kind == 0x31:
+                valid = (40 + i) % 4 == 0
+            elif kind in (0x07, 0xC2):
+                valid = False
+            else:
+                valid = kind & 0xC0 == 0
+            if not valid:
+                return False
+            padding = 0
+        i += length
+    return True
+
+
 def classify_ipv6(p: bytes):
     if len(p) < 40:
         return "ipv6_truncated"
     if p[0] >> 4 != 6:
         return "ipv6_bad_version"
+    if not ipv6_address_receivable(p[8:24], p[24:40]):
+        return "ipv6_bad_address"
     payload_length = struct.unpack_from("!H", p, 4)[0]
     if 40 + payload_length > len(p):
         return "ipv6_payload_exceeds_frame"
     end = 40 + payload_length
-    next_header, position, count, fragment_offset = p[6], 40, 0, 0
+    next_header, position, fragment_offset = p[6], 40, 0
     while next_header in (0, 43, 44, 51, 60):
-        if next_header == 0 and count != 0:
-            return "ipv6_hop_by_hop_not_first"
-        if count == 8:
-            return "ipv6_too_many_extension_headers"
         if position + 2 > end:
             return "ipv6_extension_header_truncated"
         if next_header == 44:
@@ -232,13 +273,14 @@ def classify_ipv6(p: bytes):
             length = (p[position + 1] + 1) * 8
         if position + length > end:
             return "ipv6_extension_header_truncated"
+        if next_header == 0 and position == 40 and not hop_by_hop_options_valid(p[position:position + length]):
+            return "ipv6_bad_hop_by_hop_options"
         if next_header == 44:
             fragment_offset = struct.unpack_from("!H", p, position + 2)[0] >> 3
             if fragment_offset * 8 + (end - position - 8) > 65535:
                 return "ipv6_fragment_too_large"
         next_header = p[position]
         position += length
-        count += 1
     if fragment_offset != 0:
         return None
     return classify_l4(next_header, p[position:end], v6=True)
@@ -395,10 +437,9 @@ def malformed_frames():
     add("ipv6_payload_exceeds_frame", bytes(long6), pad=False)
     # A destination options header claiming (1 + 1) * 8 = 16 bytes in an 8-byte payload.
     add("ipv6_extension_header_truncated", ipv6_raw(60, bytes([17, 1, 1, 4, 0, 0, 0, 0])))
-    # Nine destination options headers: one more than the bounded walk follows.
-    chain = b"".join(dest_opts(60) for _ in range(8)) + dest_opts(17) + udp6_bytes(b"nine")
-    add("ipv6_too_many_extension_headers", ipv6_raw(60, chain))
-    add("ipv6_hop_by_hop_not_first", ipv6_raw(60, dest_opts(0) + dest_opts(17) + udp6_bytes(b"hbh second")))
+    add("ipv6_bad_address", bytes(eth(type_=ETH_IPV6) / IPv6(src="ff02::1", dst=SERVER6) / UDP(sport=40006, dport=9) / Raw(b"multicast source")))
+    # An unknown hop-by-hop option whose type (01 in its top bits) says "discard the packet".
+    add("ipv6_bad_hop_by_hop_options", ipv6_raw(0, bytes([17, 0, 0x7E, 4, 0, 0, 0, 0]) + udp6_bytes(b"discard")))
     # A last fragment at offset 65520 carrying 24 bytes ends at 65544.
     add("ipv6_fragment_too_large", ipv6_raw(44, struct.pack("!BBHI", 17, 0, 8190 << 3, 0xABCE) + bytes(range(24))))
 

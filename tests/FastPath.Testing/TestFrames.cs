@@ -166,7 +166,7 @@ public static class TestFrames
         return packet;
     }
 
-    /// <summary>Hop-by-hop options: one PadN filling <paramref name="lengthUnits"/> extra 8-byte units.</summary>
+    /// <summary>Hop-by-hop options filling <paramref name="lengthUnits"/> extra 8-byte units with one option the kernel accepts.</summary>
     public static byte[] HopByHop(byte nextHeader, int lengthUnits = 0) => OptionsHeader(nextHeader, lengthUnits);
 
     public static byte[] DestinationOptions(byte nextHeader, int lengthUnits = 0) => OptionsHeader(nextHeader, lengthUnits);
@@ -320,7 +320,8 @@ public static class TestFrames
         var header = new byte[(lengthUnits + 1) * 8];
         header[0] = nextHeader;
         header[1] = (byte)lengthUnits;
-        header[2] = 1;                           // PadN
+        // A PadN when it is at most the 7 bytes of padding the kernel takes, else an unknown option to be skipped (type 0x1E).
+        header[2] = lengthUnits == 0 ? (byte)1 : (byte)0x1E;
         header[3] = (byte)(header.Length - 4);   // covering the rest of the header
         return header;
     }

@@ -28,10 +28,10 @@ public enum DropReason : byte
     // IPv6
     Ipv6Truncated,              // fewer than 40 bytes after the L2 header
     Ipv6BadVersion,             // ethertype says IPv6, version nibble does not
+    Ipv6BadAddress,             // a multicast source, loopback at either end, a multicast destination of scope 0 or 1
     Ipv6PayloadExceedsFrame,    // payload length claims more bytes than the frame holds
+    Ipv6BadHopByHopOptions,     // hop-by-hop options the kernel's receive path refuses (ip6_parse_tlv)
     Ipv6ExtensionHeaderTruncated, // an extension header runs past the payload
-    Ipv6TooManyExtensionHeaders,  // the bounded walk gave up
-    Ipv6HopByHopNotFirst,       // hop-by-hop options anywhere but right after the fixed header
     Ipv6FragmentTooLarge,       // offset*8 + fragment payload would end past 65535
 
     // Layer 4 (only checked where the L4 header is present: unfragmented or first fragment)

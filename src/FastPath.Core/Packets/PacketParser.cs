@@ -6,7 +6,7 @@ using System.Runtime.InteropServices;
 namespace FastPath.Core.Packets;
 
 /// <summary>
-/// The per-packet header parser: Ethernet, up to two VLAN tags, IPv4 or IPv6 (with a bounded extension-header walk)
+/// The per-packet header parser: Ethernet, up to two VLAN tags, IPv4 or IPv6 (with its extension headers)
 /// and the first L4 header. It accepts and drops what the Linux receive path accepts and drops, so that FastPath
 /// can sit in front of a kernel without changing what reaches it.
 /// </summary>
@@ -17,7 +17,7 @@ public static class PacketParser
     private const int MaxVlanTags = 2;
     private const int Ipv4MinHeaderLength = 20;
     private const int Ipv6HeaderLength = 40;
-    private const int MaxIpv6ExtensionHeaders = 8;
+    private const int MaxHopByHopOptions = 8; // net.ipv6.max_hbh_opts_number
     private const int MaxIpPacket = 65535;
 
     private const ushort EtherTypeIPv4 = 0x0800;
@@ -37,6 +37,13 @@ public static class PacketParser
     private const byte ProtoIcmpv6 = 58;
     private const byte ProtoDestinationOptions = 60;
     private const byte ProtoSctp = 132;
+
+    private const byte HopByHopPad1 = 0x00;
+    private const byte HopByHopPadN = 0x01;
+    private const byte HopByHopRouterAlert = 0x05;
+    private const byte HopByHopCalipso = 0x07;
+    private const byte HopByHopIoam = 0x31;
+    private const byte HopByHopJumbo = 0xC2;
     private const byte ProtoUdpLite = 136;
 
     /// <summary>
@@ -254,6 +261,11 @@ public static class PacketParser
             return DropReason.Ipv6BadVersion;
         }
 
+        if (!Ipv6AddressesReceivable(ip.Slice(8, 16), ip.Slice(24, 16)))
+        {
+            return DropReason.Ipv6BadAddress;
+        }
+
         // Jumbograms (payload length 0 plus a hop-by-hop jumbo option) are out of scope: the length is taken literally.
         int payloadLength = BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(4));
         int end = Ipv6HeaderLength + payloadLength;
@@ -272,19 +284,11 @@ public static class PacketParser
         ip = ip.Slice(0, end);
         byte next = ip[6];
         int position = Ipv6HeaderLength;
-        int headers = 0;
+
+        // The walk has no limit but the payload, as the kernel's ipv6_skip_exthdr and ipv6_find_hdr, and takes a
+        // hop-by-hop header anywhere: only one right after the fixed header is the receive path's business.
         while (IsIpv6ExtensionHeader(next))
         {
-            if (++headers > MaxIpv6ExtensionHeaders)
-            {
-                return DropReason.Ipv6TooManyExtensionHeaders;
-            }
-
-            if (next == ProtoHopByHop && headers != 1)
-            {
-                return DropReason.Ipv6HopByHopNotFirst;
-            }
-
             // Every extension header is at least 8 bytes; the length byte sits at +1 in all of them.
             if (end - position < 8)
             {
@@ -301,6 +305,11 @@ public static class PacketParser
             if (length > end - position)
             {
                 return DropReason.Ipv6ExtensionHeaderTruncated;
+            }
+
+            if (next == ProtoHopByHop && position == Ipv6HeaderLength && !HopByHopOptionsValid(ip.Slice(position, length)))
+            {
+                return DropReason.Ipv6BadHopByHopOptions;
             }
 
             if (next == ProtoFragment)
@@ -335,6 +344,89 @@ public static class PacketParser
 
         packet.Protocol = next;
         return ParseL4(ip.Slice(position), l3Offset + position, next, isIPv6: true, ref packet);
+    }
+
+    // ip6_rcv_core drops these before any netfilter hook: a multicast source, the loopback address at either end
+    // (from anything but a loopback device), a multicast destination of the reserved scope 0 or the
+    // interface-local scope 1 (from another node).
+    private static bool Ipv6AddressesReceivable(ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination)
+    {
+        if (source[0] == 0xFF || IsIpv6Loopback(source) || IsIpv6Loopback(destination))
+        {
+            return false;
+        }
+
+        return destination[0] != 0xFF || (destination[1] & 0x0F) > 1;
+    }
+
+    private static bool IsIpv6Loopback(ReadOnlySpan<byte> address)
+        => BinaryPrimitives.ReadUInt64BigEndian(address) == 0 && BinaryPrimitives.ReadUInt64BigEndian(address.Slice(8)) == 1;
+
+    // ipv6_parse_hopopts (ip6_parse_tlv) runs before PREROUTING and drops the packet when a hop-by-hop header has: an
+    // option running past the header; more than 7 bytes of padding in a row, or PadN bytes that are not zero; more than
+    // net.ipv6.max_hbh_opts_number (8) other options; an unknown option whose type asks for a discard (top bits not
+    // 00); a router alert whose value is not 2 bytes; a jumbo payload option (it needs a payload of more than 65535
+    // bytes); a CALIPSO option (no CALIPSO domain is configured); an IOAM option not 4-byte aligned (a well aligned
+    // one is ignored, IOAM being off by default).
+    private static bool HopByHopOptionsValid(ReadOnlySpan<byte> header)
+    {
+        int padding = 0;
+        int options = 0;
+        int offset = 2;
+        while (offset < header.Length)
+        {
+            byte type = header[offset];
+            if (type == HopByHopPad1)
+            {
+                if (++padding > 7)
+                {
+                    return false;
+                }
+
+                offset++;
+                continue;
+            }
+
+            if (header.Length - offset < 2)
+            {
+                return false;
+            }
+
+            int length = header[offset + 1] + 2;
+            if (length > header.Length - offset)
+            {
+                return false;
+            }
+
+            if (type == HopByHopPadN)
+            {
+                padding += length;
+                if (padding > 7 || header.Slice(offset + 2, length - 2).ContainsAnyExcept((byte)0))
+                {
+                    return false;
+                }
+            }
+            else
+            {
+                bool valid = ++options <= MaxHopByHopOptions && type switch
+                {
+                    HopByHopRouterAlert => length == 4,
+                    HopByHopIoam => ((Ipv6HeaderLength + offset) & 3) == 0,
+                    HopByHopJumbo or HopByHopCalipso => false,
+                    _ => (type & 0xC0) == 0,
+                };
+                if (!valid)
+                {
+                    return false;
+                }
+
+                padding = 0;
+            }
+
+            offset += length;
+        }
+
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

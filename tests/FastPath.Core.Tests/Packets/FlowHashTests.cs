@@ -35,8 +35,8 @@ public class FlowHashTests
         },
         {
             "ipv6 udp, same address both sides",
-            Ethernet(EtherTypeIPv6, Ipv6(17, Udp(1000, 2000), "::1", "::1")),
-            Ethernet(EtherTypeIPv6, Ipv6(17, Udp(2000, 1000), "::1", "::1"))
+            Ethernet(EtherTypeIPv6, Ipv6(17, Udp(1000, 2000), "2001:db8::7", "2001:db8::7")),
+            Ethernet(EtherTypeIPv6, Ipv6(17, Udp(2000, 1000), "2001:db8::7", "2001:db8::7"))
         },
         {
             "ipv6 icmpv6 echo request / reply",

@@ -123,14 +123,19 @@ public class PacketParserDropTests
             Concat(Ethernet(EtherTypeIPv6, Ipv6(60, DestinationOptions(59))), new byte[8]));
 
         Add(
-            DropReason.Ipv6TooManyExtensionHeaders,
-            Ethernet(EtherTypeIPv6, Ipv6(60, DestinationOptionsChain(9, Udp17, Udp(1, 2)))),
-            Ethernet(EtherTypeIPv6, Ipv6(60, DestinationOptionsChain(8, Udp17, Udp(1, 2)))));
+            DropReason.Ipv6BadAddress,
+            Ethernet(EtherTypeIPv6, Ipv6(Udp17, Udp(1, 2), source: "ff02::1")),
+            Ethernet(EtherTypeIPv6, Ipv6(Udp17, Udp(1, 2), source: "2001:db8::1")));
 
+        // An unknown option whose type says "discard" (top bits 01); 00 says "skip".
+        byte[] discard = HopByHop(Udp17);
+        discard[2] = 0x7E;
+        byte[] skip = HopByHop(Udp17);
+        skip[2] = 0x1E;
         Add(
-            DropReason.Ipv6HopByHopNotFirst,
-            Ethernet(EtherTypeIPv6, Ipv6(60, Concat(DestinationOptions(0), HopByHop(Udp17), Udp(1, 2)))),
-            Ethernet(EtherTypeIPv6, Ipv6(0, Concat(HopByHop(60), DestinationOptions(Udp17), Udp(1, 2)))));
+            DropReason.Ipv6BadHopByHopOptions,
+            Ethernet(EtherTypeIPv6, Ipv6(0, Concat(discard, Udp(1, 2)))),
+            Ethernet(EtherTypeIPv6, Ipv6(0, Concat(skip, Udp(1, 2)))));
 
         // 65528 + 16 ends at 65544; 65512 + 16 = 65528 still fits.
         Add(
@@ -180,18 +185,6 @@ public class PacketParserDropTests
             Ethernet(EtherTypeIPv6, Ipv6(58, echo6)));
 
         return data;
-    }
-
-    private static byte[] DestinationOptionsChain(int count, byte last, byte[] payload)
-    {
-        var parts = new List<byte[]>();
-        for (int i = 0; i < count; i++)
-        {
-            parts.Add(DestinationOptions(i == count - 1 ? last : (byte)60));
-        }
-
-        parts.Add(payload);
-        return Concat([.. parts]);
     }
 
     private static void SetUInt16(byte[] bytes, int offset, ushort value)

@@ -377,13 +377,80 @@ public class PacketParserTests
     }
 
     [Fact]
-    public void Ipv6EightExtensionHeadersAreWalked()
+    public void Ipv6ExtensionHeadersAreWalkedWithoutALimit()
     {
-        byte[][] parts = [.. Enumerable.Repeat<byte[]>(DestinationOptions(60), 7), DestinationOptions(Udp17), Udp(1, 2)];
+        // The kernel forwards nine or more, and its -p and conntrack find the upper-layer header behind them.
+        byte[][] parts = [.. Enumerable.Repeat<byte[]>(DestinationOptions(60), 19), DestinationOptions(Udp17), Udp(1, 2)];
         ParsedPacket p = ParseAccepted(Ethernet(EtherTypeIPv6, Ipv6(60, Concat(parts))));
 
         Assert.Equal(L4Kind.Udp, p.L4);
-        Assert.Equal(14 + 40 + 64, p.L4Offset);
+        Assert.Equal(14 + 40 + 160, p.L4Offset);
+    }
+
+    [Fact]
+    public void Ipv6HopByHopAfterAnotherHeaderIsWalkedPast()
+    {
+        // Only the receive path looks at hop-by-hop options, and only right after the fixed header; a forwarding
+        // kernel lets a later one through unread, even with an option that would be refused first.
+        byte[] hopByHop = HopByHop(Udp17);
+        hopByHop[2] = 0x7E;
+        ParsedPacket p = ParseAccepted(Ethernet(EtherTypeIPv6, Ipv6(60, Concat(DestinationOptions(0), hopByHop, Udp(1, 2)))));
+
+        Assert.Equal(L4Kind.Udp, p.L4);
+        Assert.Equal(14 + 40 + 16, p.L4Offset);
+    }
+
+    // Hop-by-hop options after the header's two bytes, padded by the test to a multiple of 8 with Pad1s where noted;
+    // each verdict seen on Linux 6.18 forwarding the packet (Ipv6LiveDifferentialTests).
+    [Theory]
+    [InlineData("01 04 00 00 00 00", true)]                       // PadN of 6: the header's usual filler
+    [InlineData("00 00 00 00 00 00", true)]                       // six Pad1s
+    [InlineData("00 00 00 00 00 00 01 00 01 00 01 00 01 00", false)] // 6 + 8 bytes of padding in a row
+    [InlineData("01 04 01 00 00 00", false)]                      // PadN bytes that are not zero
+    [InlineData("01 02 00 00 1e 00 1e 00 01 04 00 00 00 00", true)] // padding counted anew after an option
+    [InlineData("01 02 00 00 1e 00 01 04 00 00 00 00 01 00", false)] // 6 then 2 bytes of padding after the option
+    [InlineData("1e 02 61 62 01 00", true)]                       // unknown, top bits 00: skipped
+    [InlineData("7e 02 61 62 01 00", false)]                      // 01: discard
+    [InlineData("be 02 61 62 01 00", false)]                      // 10: discard and answer
+    [InlineData("fe 02 61 62 01 00", false)]                      // 11: discard, answer unless multicast
+    [InlineData("05 02 00 00 01 00", true)]                       // router alert
+    [InlineData("05 04 00 00 00 00", false)]                      // router alert of 4 bytes
+    [InlineData("c2 04 00 01 11 70", false)]                      // jumbo payload
+    [InlineData("07 0a 00 00 00 00 00 00 00 00 00 00 01 00", false)] // CALIPSO, no domain configured
+    [InlineData("00 00 31 04 00 00 00 00 01 02 00 00 00 00", true)]  // IOAM at 44: aligned, and IOAM is off
+    [InlineData("31 04 00 00 00 00", false)]                      // IOAM at 42: not 4-byte aligned
+    [InlineData("1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 01 04 00 00 00 00", true)]  // 8 options
+    [InlineData("1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 01 02 00 00", false)] // 9 options
+    [InlineData("1e 05 00 00 00 00", false)]                      // an option running past the header
+    public void Ipv6HopByHopOptionsAreCheckedAsTheReceivePathChecksThem(string options, bool accepted)
+    {
+        byte[] bytes = Convert.FromHexString(options.Replace(" ", "", StringComparison.Ordinal));
+        Assert.True((bytes.Length + 2) % 8 == 0, "the test's options must fill the header");
+        byte[] hopByHop = Concat([Udp17, (byte)((bytes.Length + 2) / 8 - 1)], bytes);
+        var packet = default(ParsedPacket);
+
+        DropReason reason = PacketParser.Parse(Ethernet(EtherTypeIPv6, Ipv6(0, Concat(hopByHop, Udp(1, 2)))), ref packet);
+
+        Assert.Equal(accepted ? DropReason.None : DropReason.Ipv6BadHopByHopOptions, reason);
+    }
+
+    [Theory]
+    [InlineData("ff02::1", "2001:db8::2", false)]     // multicast source
+    [InlineData("::1", "2001:db8::2", false)]         // loopback source
+    [InlineData("2001:db8::1", "::1", false)]         // loopback destination
+    [InlineData("2001:db8::1", "ff00::1", false)]     // multicast scope 0 (reserved)
+    [InlineData("2001:db8::1", "ff01::1", false)]     // multicast scope 1 (interface-local)
+    [InlineData("2001:db8::1", "ff02::1", true)]      // link-local scope: received (not forwarded: routing's business)
+    [InlineData("::", "2001:db8::2", true)]           // unspecified source: raw PREROUTING sees it
+    [InlineData("::ffff:192.0.2.1", "2001:db8::2", true)]
+    [InlineData("2001:db8::1", "::ffff:192.0.2.1", true)]
+    public void Ipv6AddressesTheReceivePathDropsAreDropped(string source, string destination, bool accepted)
+    {
+        var packet = default(ParsedPacket);
+
+        DropReason reason = PacketParser.Parse(Ethernet(EtherTypeIPv6, Ipv6(Udp17, Udp(1, 2), source, destination)), ref packet);
+
+        Assert.Equal(accepted ? DropReason.None : DropReason.Ipv6BadAddress, reason);
     }
 
     [Fact]

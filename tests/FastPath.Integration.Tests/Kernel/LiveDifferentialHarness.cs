@@ -55,7 +55,20 @@ internal static class LiveDifferentialHarness
 
         /// <summary>The transport checksum damaged on the wire (a UDP datagram over IPv4, sent without one, gets a wrong one).</summary>
         public bool BadChecksum { get; init; }
+
+        /// <summary>
+        /// The IP packet as a scapy expression (extension headers, ICMPv6 messages, quotes the script's builder does not
+        /// make); the script sets its flow label or identification. The other fields then only name its flow.
+        /// </summary>
+        public string? Scapy { get; init; }
+
+        /// <summary>The frame may vanish (the kernel drops it before netfilter): it is waited for briefly, then "lost".</summary>
+        public bool Lost { get; init; }
     }
+
+    /// <summary>A frame built by scapy (see <see cref="Frame.Scapy"/>), from <paramref name="source"/> unless it is a <paramref name="reply"/>.</summary>
+    public static Frame Scapy(string protocol, string source, ushort port, string destination, string expression, bool reply = false, bool lost = false) =>
+        new(protocol, source, port, 64, destination) { Scapy = expression, Reply = reply, Lost = lost };
 
     public static Frame Udp(string source, ushort port, byte ttl = 64, string? destination = null) =>
         new("udp", source, port, ttl, destination ?? DefaultDestination(source));
@@ -285,7 +298,8 @@ internal static class LiveDifferentialHarness
             ["packet"] = new JsonObject
             {
                 ["proto"] = f.Protocol, ["src"] = f.Source, ["dst"] = f.Destination, ["ttl"] = f.Ttl, ["dport"] = f.Port, ["sport"] = f.SourcePort,
-                ["flags"] = f.TcpFlags, ["payload"] = f.PayloadLength, ["reply"] = f.Reply, ["retransmit"] = f.Retransmit, ["bad_checksum"] = f.BadChecksum,
+                ["flags"] = f.TcpFlags, ["payload"] = f.PayloadLength, ["reply"] = f.Reply, ["retransmit"] = f.Retransmit,
+                ["bad_checksum"] = f.BadChecksum, ["scapy"] = f.Scapy, ["lost"] = f.Lost,
             },
         },
         SysctlRead r => new JsonObject { ["list"] = SysctlDirectory + r.Name },

@@ -15,7 +15,11 @@ Events:
         true sends that side's previous segment's sequence number again and moves nothing on); an ICMP
         packet is an echo request (a reply with "reply") with identifier sport; an "icmp-unreachable" one (with
         "reply") is the server's port unreachable quoting the flow's UDP datagram. "payload" is its length in bytes
-        (default: a 12-byte marker); "bad_checksum": true damages the transport checksum.
+        (default: a 12-byte marker); "bad_checksum": true damages the transport checksum. With "scapy", the
+        frame's IP packet is that scapy expression instead (for extension headers, ICMPv6 messages and quotes the
+        builder does not make), its flow label or identification set to the frame's identity; the other fields then
+        only name its flow. With "lost": true the frame may vanish (a kernel that drops it before netfilter): it is
+        waited for LOST_WAIT seconds, and then "lost".
     {"sleep": SECONDS}
     {"write": {"path": "/proc/...", "text": "..."}}   the errno of writing text to the file
     {"list": "/proc/..."}                             the file's text
@@ -42,6 +46,7 @@ from kernel_recent_match import frame, write_file
 
 ETH_P_ALL = 3
 DECIDE_TIMEOUT = 3.0
+LOST_WAIT = 0.5
 # Crossing traffic never passes the built-in INPUT and OUTPUT chains; the kernel's own packets (MLD reports) do.
 NOT_CROSSED = ("INPUT", "OUTPUT")
 
@@ -238,6 +243,8 @@ class Conversations:
 def build(packet, number, conversations):
     """The frame of a packet event (with its identity), given the MAC address of the dataplane port it goes to."""
     ident = number + 1
+    if packet.get("scapy"):
+        return ident, scapy_frame(packet["scapy"], ident)
     proto, reply = packet.get("proto", "udp"), packet.get("reply", False)
     length = packet.get("payload")
     payload = b"fastpath" + struct.pack("!I", number) if length is None else bytes(length)
@@ -264,6 +271,20 @@ def build(packet, number, conversations):
     return ident, damaged
 
 
+def scapy_frame(expression, ident):
+    """The frame of a scapy expression for an IP packet, with ident as its IPv6 flow label or IPv4 identification."""
+    import scapy.all as scapy  # slow to import: only for the scenarios that use it
+    ip = eval(expression, vars(scapy))
+    if isinstance(ip, scapy.IPv6):
+        ip.fl = ident
+        ethertype = b"\x86\xdd"
+    else:
+        ip.id = ident
+        ethertype = b"\x08\x00"
+    data = bytes(ip)
+    return lambda mac: mac + b"\x02\x00\x00\x00\x00\x01" + ethertype + data
+
+
 def decide(backend, wire, packet, number, conversations):
     into, out_of = ("b1", "a1") if packet.get("reply") else ("a1", "b1")
     ident, builder = build(packet, number, conversations)
@@ -271,7 +292,7 @@ def decide(backend, wire, packet, number, conversations):
     before, _ = parse_counters(backend.counters())
     wire.send(into, builder)
     sent_at = time.monotonic()
-    deadline = sent_at + DECIDE_TIMEOUT
+    deadline = sent_at + (LOST_WAIT if packet.get("lost") else DECIDE_TIMEOUT)
     forwarded = dropped = False
     while not (forwarded or dropped or time.monotonic() > deadline):
         time.sleep(0.002)
@@ -282,7 +303,7 @@ def decide(backend, wire, packet, number, conversations):
         # The read that saw the drop may have missed counts another worker made just before it; one begun after it cannot.
         after, _ = parse_counters(backend.counters())
     moved = {key: n - before.get(key, 0) for key, n in after.items() if n != before.get(key, 0)}
-    verdict = "forwarded" if forwarded else "dropped" if dropped else "undecided after %.0f s" % DECIDE_TIMEOUT
+    verdict = "forwarded" if forwarded else "dropped" if dropped else "lost" if packet.get("lost") else "undecided after %.0f s" % DECIDE_TIMEOUT
     return {"verdict": verdict, "counted": [key if n == 1 else "%s x%d" % (key, n) for key, n in moved.items()], "sent_at": sent_at}
 
 

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+using Xunit;
+using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
+using static FastPath.Integration.Tests.Kernel.LiveDifferentialHarness;
+
+namespace FastPath.Integration.Tests.Kernel;
+
+/// <summary>
+/// IPv6 against the kernel, live: extension headers before the upper-layer header, ICMPv6 messages of every kind
+/// (queries, errors quoting tracked and unknown flows, neighbour discovery), recent tables on IPv6 addresses.
+/// </summary>
+public sealed class Ipv6LiveDifferentialTests
+{
+    private const string Client = "2001:db8:1::10", Server = "2001:db8:ffff::1";
+
+    private const string NoIpv4Rules = """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        COMMIT
+
+        """;
+
+    // Counting rules only: each packet shows which protocol raw saw and which state filter saw.
+    private const string Classifier = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A PREROUTING -p tcp -m tcp --dport 22 -m recent --set --name X6 --rsource
+        -A PREROUTING -p tcp
+        -A PREROUTING -p udp
+        -A PREROUTING -p ipv6-icmp
+        -A PREROUTING -p esp
+        -A PREROUTING -p ah
+        -A PREROUTING -p 59
+        -A PREROUTING -p 253
+        COMMIT
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -m conntrack --ctstate INVALID
+        -A FORWARD -m conntrack --ctstate NEW
+        -A FORWARD -m conntrack --ctstate ESTABLISHED
+        -A FORWARD -m conntrack --ctstate RELATED
+        -A FORWARD -m conntrack --ctstate UNTRACKED
+        -A FORWARD -p tcp -m recent --rcheck --name X6 --rsource
+        COMMIT
+
+        """;
+
+    /// <summary>
+    /// A SYN from port 41000 + <paramref name="n"/> behind <paramref name="headers"/>; with the <paramref name="checksum"/>
+    /// of the plain segment where scapy would compute another (to a routing header's final address) or none (behind AH).
+    /// </summary>
+    private static Frame Tcp(int n, string headers, bool lost = false, int? checksum = null) =>
+        Scapy("tcp", Client, 22, Server,
+            $"IPv6(src='{Client}', dst='{Server}')/{headers}TCP(sport={41000 + n}, dport=22, flags='S'{(checksum is int c ? $", chksum={c}" : "")})", lost: lost)
+            with { SourcePort = (ushort)(41000 + n) };
+
+    [Fact]
+    public void ExtensionHeadersBeforeTheUpperLayerHeader()
+    {
+        Compare(NoIpv4Rules, Classifier,
+        [
+            Tcp(0, ""),
+            Tcp(1, "IPv6ExtHdrHopByHop()/"),
+            Tcp(2, "IPv6ExtHdrHopByHop(options=[HBHOptUnknown(otype=0x1e, optdata=b'ab')])/"),
+            Tcp(3, "IPv6ExtHdrHopByHop(options=[HBHOptUnknown(otype=0x7e, optdata=b'ab')])/", lost: true),
+            Tcp(4, "IPv6ExtHdrHopByHop(options=[HBHOptUnknown(otype=0xbe, optdata=b'ab')])/", lost: true),
+            Tcp(5, "IPv6ExtHdrHopByHop(options=[PadN(optdata=b'\\x01\\x00\\x00\\x00')])/", lost: true),
+            Tcp(6, "IPv6ExtHdrHopByHop(options=[Pad1()]*14)/", lost: true),
+            Tcp(7, "IPv6ExtHdrDestOpt()/"),
+            Tcp(8, "IPv6ExtHdrRouting(type=0, addresses=['2001:db8:ffff::2'], segleft=0)/"),
+            Tcp(9, "IPv6ExtHdrRouting(type=0, addresses=['2001:db8:ffff::2'], segleft=1)/", checksum: 0x9417),
+            Tcp(10, "IPv6ExtHdrRouting(type=2, addresses=['2001:db8:ffff::2'], segleft=1)/", checksum: 0x9416),
+            Tcp(11, "IPv6ExtHdrSegmentRouting(addresses=['2001:db8:ffff::2'], segleft=0)/"),
+            Tcp(12, "IPv6ExtHdrDestOpt()/IPv6ExtHdrRouting(type=4, addresses=['2001:db8:ffff::2'], segleft=0)/IPv6ExtHdrDestOpt()/"),
+            Tcp(14, "IPv6ExtHdrDestOpt()/IPv6ExtHdrHopByHop(options=[HBHOptUnknown(otype=0x7e, optdata=b'ab')])/"),
+            Tcp(15, string.Concat(Enumerable.Repeat("IPv6ExtHdrDestOpt()/", 9))),
+            Tcp(16, "AH(nh=6, payloadlen=4, spi=1, seq=1, icv=b'\\x00'*12)/", checksum: 0x9410),
+            Scapy("esp", Client, 0, Server, $"IPv6(src='{Client}', dst='{Server}', nh=50)/Raw(b'\\x00\\x00\\x00\\x01\\x00\\x00\\x00\\x01' + b'x'*16)"),
+            Scapy("esp", Client, 0, Server, $"IPv6(src='{Client}', dst='{Server}')/IPv6ExtHdrDestOpt(nh=50)/Raw(b'\\x00\\x00\\x00\\x01\\x00\\x00\\x00\\x01' + b'x'*16)"),
+            Scapy("59", Client, 0, Server, $"IPv6(src='{Client}', dst='{Server}', nh=59)"),
+            Scapy("59", Client, 0, Server, $"IPv6(src='{Client}', dst='{Server}')/IPv6ExtHdrDestOpt(nh=59)/Raw(b'trailing')"),
+            Scapy("253", Client, 0, Server, $"IPv6(src='{Client}', dst='{Server}', nh=253)/Raw(b'experimental')"),
+            Scapy("tcp", Client, 22, Server, $"IPv6(src='{Client}', dst='{Server}')/IPv6ExtHdrDestOpt(len=4)/TCP(sport=41030, dport=22, flags='S')", lost: true) with { SourcePort = 41030 },
+            new List("X6"),
+            ConntrackList(),
+        ], workerCounts: [1]);
+    }
+
+    private static Frame Udp6(int n, string headers = "", string source = Client, string destination = Server, bool lost = false) =>
+        Scapy("udp", source, 53, destination, $"IPv6(src='{source}', dst='{destination}')/{headers}UDP(sport={42000 + n}, dport=53)/Raw(b'q')", lost: lost)
+            with { SourcePort = (ushort)(42000 + n) };
+
+    /// <summary>A datagram behind a hop-by-hop header holding <paramref name="options"/> (hex) after its two bytes.</summary>
+    private static Frame HopByHop(int n, string options)
+    {
+        string hex = options.Replace(" ", "", StringComparison.Ordinal);
+        string header = $"11{(hex.Length / 2 + 2) / 8 - 1:x2}{hex}";
+        string udp = $"bytes((IPv6(src='{Client}', dst='{Server}')/UDP(sport={43000 + n}, dport=53)/Raw(b'q'))[UDP])";
+        return Scapy("udp", Client, 53, Server, $"IPv6(src='{Client}', dst='{Server}', nh=0)/Raw(bytes.fromhex('{header}') + {udp})", lost: true)
+            with { SourcePort = (ushort)(43000 + n) };
+    }
+
+    // The cases of PacketParserTests.Ipv6HopByHopOptionsAreCheckedAsTheReceivePathChecksThem.
+    private static readonly string[] s_hopByHopOptions =
+    [
+        "01 04 00 00 00 00", "00 00 00 00 00 00", "00 00 00 00 00 00 01 00 01 00 01 00 01 00", "01 04 01 00 00 00",
+        "01 02 00 00 1e 00 1e 00 01 04 00 00 00 00", "01 02 00 00 1e 00 01 04 00 00 00 00 01 00",
+        "1e 02 61 62 01 00", "7e 02 61 62 01 00", "be 02 61 62 01 00", "fe 02 61 62 01 00",
+        "05 02 00 00 01 00", "05 04 00 00 00 00", "c2 04 00 01 11 70", "07 0a 00 00 00 00 00 00 00 00 00 00 01 00",
+        "00 00 31 04 00 00 00 00 01 02 00 00 00 00", "31 04 00 00 00 00",
+        "1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 01 04 00 00 00 00",
+        "1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 1e 00 01 02 00 00", "1e 05 00 00 00 00",
+    ];
+
+    /// <summary>
+    /// What ip6_rcv_core drops before any hook: hop-by-hop options ip6_parse_tlv refuses, a multicast source,
+    /// loopback at either end, a multicast destination of scope 0 or 1. The kernel's rules never count them.
+    /// </summary>
+    [Fact]
+    public void TheReceivePathsDropsBeforePrerouting()
+    {
+        Compare(NoIpv4Rules, Classifier,
+        [
+            .. s_hopByHopOptions.Select((options, n) => HopByHop(n, options)),
+            Udp6(0, "IPv6ExtHdrDestOpt(options=[HBHOptUnknown(otype=0x7e, optdata=b'ab')])/"), // not read when forwarding
+            Udp6(1, source: "ff02::1", lost: true),
+            Udp6(2, source: "::1", lost: true),
+            Udp6(3, destination: "::1", lost: true),
+            Udp6(4, destination: "ff00::1", lost: true),
+            Udp6(5, destination: "ff01::1", lost: true),
+            Udp6(7, source: "::ffff:192.0.2.1"),
+            Udp6(8, source: "::192.0.2.1"),
+            Udp6(9, destination: "::ffff:192.0.2.1"),
+            ConntrackList(),
+        ], workerCounts: [1]);
+    }
+}
