@@ -72,7 +72,7 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
         if (fields[0] != frame.Protocol)
             return false;
         string source = Original("src"), destination = Original("dst");
-        if (frame.Protocol == "icmp")
+        if (frame.Protocol is "icmp" or "icmpv6")
         {
             return Original("id") == $"{frame.SourcePort}"
                 && ((source, destination) == (frame.Source, frame.Destination) || (source, destination) == (frame.Destination, frame.Source));

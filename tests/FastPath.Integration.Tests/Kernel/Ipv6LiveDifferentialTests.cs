@@ -139,4 +139,105 @@ public sealed class Ipv6LiveDifferentialTests
             ConntrackList(),
         ], workerCounts: [1]);
     }
+
+    private const string Router = "2001:db8:ffff::fe";
+
+    // Each ICMPv6 message: which icmp6 rules (names, numbers, type/code, inverted) raw counts, which state filter sees.
+    private const string IcmpClassifier = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type echo-request
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 129
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type destination-unreachable
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 1/4
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 1/3
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type packet-too-big
+        -A PREROUTING -p ipv6-icmp -m icmp6 ! --icmpv6-type time-exceeded
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type parameter-problem
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type redirect
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 139
+        COMMIT
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -m conntrack --ctstate INVALID
+        -A FORWARD -m conntrack --ctstate NEW
+        -A FORWARD -m conntrack --ctstate ESTABLISHED
+        -A FORWARD -m conntrack --ctstate RELATED
+        -A FORWARD -m conntrack --ctstate UNTRACKED
+        -A FORWARD -m state --state RELATED
+        COMMIT
+
+        """;
+
+    /// <summary>An ICMPv6 message from the client, as scapy writes it after the IPv6 header, or from the server if a <paramref name="reply"/>.</summary>
+    private static Frame Icmp6(string message, bool reply = false, ushort id = 0) =>
+        Scapy("icmpv6", Client, 0, Server, $"IPv6(src='{(reply ? Server : Client)}', dst='{(reply ? Client : Server)}', hlim=64)/{message}", reply: reply)
+            with { SourcePort = id };
+
+    /// <summary>An ICMPv6 error from <paramref name="from"/> to the client quoting <paramref name="quote"/> (an IPerror6 and what follows).</summary>
+    private static Frame Error6(string message, string quote, string from = Server, bool reply = true) =>
+        Scapy("icmpv6-error", Client, 0, Server, $"IPv6(src='{from}', dst='{(reply ? Client : Server)}')/{message}/{quote}", reply: reply);
+
+    private static string QuotedUdp(ushort sport, ushort dport, string headers = "") =>
+        $"IPerror6(src='{Client}', dst='{Server}')/{headers}UDPerror(sport={sport}, dport={dport})/Raw(b'dns?')";
+
+    private static string QuotedTcp(ushort sport, ushort dport) =>
+        $"IPerror6(src='{Client}', dst='{Server}')/TCPerror(sport={sport}, dport={dport}, flags='S', seq=1000)";
+
+    [Fact]
+    public void Icmpv6QueriesErrorsAndNeighbourDiscovery()
+    {
+        var dns = new Flow("udp", Client, 44000, Server, 5353);
+        var web = new Flow("tcp", Client, 44001, Server, 80);
+        Compare(NoIpv4Rules, IcmpClassifier,
+        [
+            dns.Send(payload: 10), dns.Answer(payload: 10),
+            web.Send("S"), web.Answer("SA"),
+            Icmp6("ICMPv6EchoRequest(id=7, seq=1)", id: 7),
+            Icmp6("ICMPv6EchoReply(id=7, seq=1)", reply: true, id: 7),
+            Icmp6("ICMPv6EchoReply(id=8, seq=1)", reply: true, id: 8),     // no request
+            Icmp6("ICMPv6EchoRequest(id=7, seq=2)", reply: true, id: 7),   // the other way: a new one
+            Icmp6("ICMPv6EchoReply(id=7, seq=2)", id: 7),                  // which this answers
+            Icmp6("ICMPv6EchoReply(id=7, seq=3)", id: 7),
+            Icmp6("ICMPv6EchoReply(id=9, seq=1)", id: 9),                  // an answer from the side asked nothing
+            Icmp6("ICMPv6NIQueryNOOP(nonce=b'12345678')"),
+            Icmp6("ICMPv6NIReplyNOOP(nonce=b'12345678')", reply: true),
+            Error6("ICMPv6DestUnreach(code=4)", QuotedUdp(44000, 5353)),
+            Error6("ICMPv6DestUnreach(code=3)", QuotedUdp(44000, 5353), from: Router),
+            Error6("ICMPv6PacketTooBig(mtu=1280)", QuotedTcp(44001, 80), from: Router),
+            Error6("ICMPv6TimeExceeded(code=0)", QuotedUdp(44000, 5353), from: Router),
+            Error6("ICMPv6ParamProblem(code=1, ptr=40)", QuotedUdp(44000, 5353)),
+            Error6("ICMPv6DestUnreach(code=4)", QuotedUdp(44009, 5353)),                    // no such flow
+            Error6("ICMPv6DestUnreach(code=4)", QuotedUdp(44000, 5353), reply: false),      // the wrong way
+            Error6("ICMPv6DestUnreach(code=4)", $"IPerror6(src='{Client}', dst='{Server}', nh=17)/Raw(b'\\xab\\xe0\\x14')"), // 3 bytes of ports
+            Error6("ICMPv6DestUnreach(code=4)", $"IPerror6(src='{Client}', dst='{Server}', nh=17)/Raw(b'\\xab\\xe0\\x14\\xe9')"), // 4
+            Error6("ICMPv6DestUnreach(code=4)", QuotedUdp(44000, 5353, "IPv6ExtHdrDestOpt()/")),
+            Error6("ICMPv6DestUnreach(code=4)", QuotedUdp(44000, 5353, "IPv6ExtHdrHopByHop()/IPv6ExtHdrFragment(offset=0, m=1)/")),
+            Error6("ICMPv6DestUnreach(code=4)", QuotedUdp(44000, 5353, "IPv6ExtHdrFragment(offset=8, m=0)/")),
+            Error6("ICMPv6TimeExceeded(code=0)", $"IPerror6(src='{Client}', dst='{Server}')/ICMPv6EchoRequest(id=7, seq=1)", from: Router),
+            Error6("ICMPv6TimeExceeded(code=0)", $"IPerror6(src='{Client}', dst='{Server}')/ICMPv6EchoRequest(id=9, seq=1)", from: Router),
+            Error6("ICMPv6Unknown(type=100, msgbody=b'\\x00'*4)", QuotedUdp(44000, 5353)),
+            Error6("ICMPv6Unknown(type=127, msgbody=b'\\x00'*4)", QuotedUdp(44000, 5353)),
+            Error6("ICMPv6Unknown(type=0, msgbody=b'\\x00'*4)", QuotedUdp(44000, 5353)),
+            Icmp6("ICMPv6ND_NS(tgt='2001:db8:ffff::1')"),
+            Icmp6("ICMPv6ND_NA(tgt='2001:db8:ffff::1')", reply: true),
+            Icmp6("ICMPv6ND_RS()"),
+            Icmp6("ICMPv6ND_RA()", reply: true),
+            Icmp6("ICMPv6ND_Redirect(tgt='2001:db8:ffff::2', dst='2001:db8:ffff::3')", reply: true),
+            Icmp6("ICMPv6MLQuery()", reply: true),
+            Icmp6("ICMPv6MLReport()"),
+            Icmp6("ICMPv6MLDone()"),
+            Icmp6("ICMPv6MLReport2()"),
+            .. new[] { 141, 142, 144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 200, 201, 255 }
+                .Select(type => Icmp6($"ICMPv6Unknown(type={type}, msgbody=b'\\x00'*8)")),
+            ConntrackList(),
+            Conntrack("-L", "-f", "ipv6", "-p", "ipv6-icmp"),
+            Conntrack("-D", "-f", "ipv6", "-s", Client, "-p", "udp"),
+            ConntrackList(),
+        ], workerCounts: [1]);
+    }
 }

@@ -47,7 +47,7 @@ public sealed class ConnectionTracker
         if (packet.L4 is L4Kind.Icmp or L4Kind.Icmpv6
             && IcmpTracker.Classify(packet.IcmpType, packet.L4 == L4Kind.Icmpv6, out _) == IcmpTracker.MessageKind.Error
             && packet.L4Offset + packet.L4Length <= frame.Length
-            && IcmpTracker.TryReadQuotedKey(frame.Slice(packet.L4Offset, packet.L4Length), packet.L3, out var quoted))
+            && IcmpTracker.TryReadQuotedKey(frame.Slice(packet.L4Offset, packet.L4Length), packet.L3, out var quoted, out _))
         {
             return OwnerOf(quoted);
         }

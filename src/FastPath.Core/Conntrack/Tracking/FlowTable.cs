@@ -384,7 +384,7 @@ public sealed class FlowTable
         ulong now, TimeoutPolicySnapshot timeouts, int policyIdForNew)
     {
         uint hash = key.SymmetricHash();
-        int flow = Find(key, hash, now, out FlowDirection dir);
+        int flow = Find(key, hash, now, out FlowDirection dir, IsIcmpAnswer(packet));
         if (flow == NoFlow)
             return Create(key, hash, packet, segment, l4, now, timeouts, policyIdForNew);
 
@@ -567,13 +567,21 @@ public sealed class FlowTable
         return FlowView.Of(entry, now, timeouts.FindById(entry.PolicyId)?.Name, FlowView.IdOf(Shard, flow, entry.CreatedAt));
     }
 
-    private int Find(in ConnectionKey key, uint hash, ulong now, out FlowDirection direction)
+    /// <param name="icmpAnswer">
+    /// For an ICMP query tuple, which holds the request's type whichever message it comes from: whether the message is
+    /// the answer (echo reply, ...). The kernel's tuples hold the message's own type, so an answer only ever matches a
+    /// connection's reply direction and a request only its original one: a request from the server with the
+    /// identifier of the client's echo is a connection of its own, and an answer from the client matches nothing.
+    /// </param>
+    private int Find(in ConnectionKey key, uint hash, ulong now, out FlowDirection direction, bool icmpAnswer = false)
     {
         // The tuple and its reverse (nf_ct_invert_tuple) compared at once, without building the reverse: a connection
         // matches when family and protocol agree and either all the rest does or the endpoints match crosswise.
         uint kind = (uint)key.Family | ((uint)key.Protocol << 8);
         uint ports = key.SourcePort | ((uint)key.DestinationPort << 16);
-        uint reversePorts = ConnectionKey.IsIcmp(key.Protocol, key.Family) ? ports : BitOperations.RotateRight(ports, 16);
+        bool icmp = ConnectionKey.IsIcmp(key.Protocol, key.Family);
+        uint reversePorts = icmp ? ports : BitOperations.RotateRight(ports, 16);
+        bool mayBeOriginal = !icmp || !icmpAnswer, mayBeReply = !icmp || icmpAnswer;
         ulong sourceUpper = key.Source.Upper, sourceLower = key.Source.Lower;
         ulong destinationUpper = key.Destination.Upper, destinationLower = key.Destination.Lower;
         int flow = _buckets[hash & (uint)_bucketMask];
@@ -589,7 +597,8 @@ public sealed class FlowTable
             ulong crosswise = (original.Source.Upper ^ destinationUpper) | (original.Source.Lower ^ destinationLower)
                 | (original.Destination.Upper ^ sourceUpper) | (original.Destination.Lower ^ sourceLower)
                 | (originalPorts ^ reversePorts);
-            if (((uint)original.Family | ((uint)original.Protocol << 8)) == kind && (same == 0 || crosswise == 0))
+            bool asOriginal = mayBeOriginal && same == 0;
+            if (((uint)original.Family | ((uint)original.Protocol << 8)) == kind && (asOriginal || (mayBeReply && crosswise == 0)))
             {
                 if (IsExpired(entry, now))
                 {
@@ -597,7 +606,7 @@ public sealed class FlowTable
                 }
                 else
                 {
-                    direction = same == 0 ? FlowDirection.Original : FlowDirection.Reply;
+                    direction = asOriginal ? FlowDirection.Original : FlowDirection.Reply;
                     return flow;
                 }
             }
@@ -695,6 +704,10 @@ public sealed class FlowTable
         => TryGetL4(frame, packet, out ReadOnlySpan<byte> l4)
            && (ipv6 ? InternetChecksum.VerifyWithPseudoHeader(frame, packet, l4, 58, l4.Length) : InternetChecksum.Verify(l4));
 
+    private static bool IsIcmpAnswer(in ParsedPacket packet) =>
+        packet.L4 is L4Kind.Icmp or L4Kind.Icmpv6
+        && IcmpTracker.Classify(packet.IcmpType, packet.L4 == L4Kind.Icmpv6, out _) == IcmpTracker.MessageKind.Reply;
+
     // The IP payload from the L4 header on; false if the parsed packet does not fit the frame.
     private static bool TryGetL4(ReadOnlySpan<byte> frame, scoped in ParsedPacket packet, out ReadOnlySpan<byte> l4)
     {
@@ -710,13 +723,15 @@ public sealed class FlowTable
     // that belongs to none is INVALID, counted as error.
     private TrackResult Related(in ParsedPacket packet, ReadOnlySpan<byte> frame, ulong now)
     {
-        if (!TryGetL4(frame, packet, out ReadOnlySpan<byte> message) || !IcmpTracker.TryReadQuotedKey(message, packet.L3, out ConnectionKey quoted))
+        if (!TryGetL4(frame, packet, out ReadOnlySpan<byte> message)
+            || !IcmpTracker.TryReadQuotedKey(message, packet.L3, out ConnectionKey quoted, out bool quotedAnswer))
             return IcmpErrorResult;
         if (quoted.Source != packet.Destination)
             return IcmpErrorResult;
 
-        // The quoted packet went one way; the error about it comes back the other way.
-        int flow = Find(quoted.Reverse(), now, out FlowDirection dir);
+        // The quoted packet went one way; the error about it comes back the other way (a quoted request as its answer would).
+        ConnectionKey back = quoted.Reverse();
+        int flow = Find(back, back.SymmetricHash(), now, out FlowDirection dir, icmpAnswer: !quotedAnswer);
         return flow == NoFlow
             ? IcmpErrorResult
             : new TrackResult(CtState.Related, dir, flow, TrackDisposition.Existing);

@@ -83,12 +83,14 @@ public static class IcmpTracker
     /// <summary>
     /// The tuple of the packet an ICMP error quotes (nf_conntrack_inet_error's inner tuple), as that packet was
     /// sent: ports for the protocols that have them, the call ID for enhanced GRE, addresses alone otherwise.
-    /// <paramref name="message"/> starts at the ICMP header and ends with the IP payload. The inner IPv6 header must
-    /// be followed directly by its L4 header (extension headers in the quote are not walked).
+    /// <paramref name="message"/> starts at the ICMP header and ends with the IP payload. A quoted IPv6 header's
+    /// extension headers are walked as ipv6_skip_exthdr walks them; a quoted non-first fragment has no tuple.
+    /// <paramref name="answer"/> says whether a quoted ICMP query is the answer (echo reply, ...) rather than the request.
     /// </summary>
-    public static bool TryReadQuotedKey(ReadOnlySpan<byte> message, L3Kind family, out ConnectionKey key)
+    public static bool TryReadQuotedKey(ReadOnlySpan<byte> message, L3Kind family, out ConnectionKey key, out bool answer)
     {
         key = default;
+        answer = false;
         if (message.Length < 8)
             return false;
         ReadOnlySpan<byte> ip = message.Slice(8);
@@ -113,18 +115,21 @@ public static class IcmpTracker
         }
         else
         {
-            if (ip.Length < 40 || (ip[0] >> 4) != 6)
+            if (ip.Length < 40 || (ip[0] >> 4) != 6 || !TrySkipExtensionHeaders(ip, out protocol, out int position))
                 return false;
-            protocol = ip[6];
             source = InetAddress.FromIPv6(ip.Slice(8, 16));
             destination = InetAddress.FromIPv6(ip.Slice(24, 16));
-            l4 = ip.Slice(40);
+            l4 = ip.Slice(position);
         }
 
         if (ConnectionKey.IsIcmp(protocol, family))
         {
-            if (l4.Length < 8 || Classify(l4[0], family == L3Kind.IPv6, out byte requestType) is not (MessageKind.Request or MessageKind.Reply))
+            if (l4.Length < 8)
                 return false;
+            MessageKind kind = Classify(l4[0], family == L3Kind.IPv6, out byte requestType);
+            if (kind is not (MessageKind.Request or MessageKind.Reply))
+                return false;
+            answer = kind == MessageKind.Reply;
             key = new ConnectionKey(family, protocol, source, destination, BinaryPrimitives.ReadUInt16BigEndian(l4.Slice(4)),
                 ConnectionKey.IcmpQuery(requestType, l4[1]));
             return true;
@@ -144,5 +149,33 @@ public static class IcmpTracker
             return false;
         key = new ConnectionKey(family, protocol, source, destination, 0, callId);
         return true;
+    }
+
+    // ipv6_skip_exthdr over a quoted packet, which may be cut anywhere: each extension header needs its first two
+    // bytes (a fragment header its first four) to be followed; "no next header" and a non-first fragment leave no
+    // upper-layer protocol. The position may end past the quote: there is then no L4 header to read.
+    private static bool TrySkipExtensionHeaders(ReadOnlySpan<byte> ip, out byte protocol, out int position)
+    {
+        protocol = ip[6];
+        position = 40;
+        while (protocol is 0 or 43 or 44 or 51 or 59 or 60)
+        {
+            if (protocol == 59 || ip.Length - position < 2)
+                return false;
+            int length;
+            if (protocol == 44)
+            {
+                if (ip.Length - position < 4 || (BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(position + 2)) & 0xFFF8) != 0)
+                    return false;
+                length = 8;
+            }
+            else
+            {
+                length = protocol == 51 ? (ip[position + 1] + 2) * 4 : (ip[position + 1] + 1) * 8;
+            }
+            protocol = ip[position];
+            position += length;
+        }
+        return position <= ip.Length;
     }
 }

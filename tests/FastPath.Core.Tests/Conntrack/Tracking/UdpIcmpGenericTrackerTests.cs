@@ -91,6 +91,59 @@ public class UdpIcmpGenericTrackerTests
         Assert.Equal(CtState.New, h.Send(Message(requestType, 114, fromClient: true)).State); // another query, another connection
     }
 
+    /// <summary>
+    /// The kernel's tuples hold each message's own type, so a request only matches a connection's original tuple and
+    /// an answer only its reply tuple (found live: the server's echo request with the client's identifier was taken
+    /// for the answer).
+    /// </summary>
+    [Theory]
+    [InlineData(false, 8, 0)]
+    [InlineData(true, 128, 129)]
+    [InlineData(true, 139, 140)]
+    public void ARequestIsNeverAnAnswerNorAnAnswerARequest(bool ipv6, byte requestType, byte replyType)
+    {
+        var h = new TrackingHarness();
+        byte[] Message(byte type, bool fromClient) =>
+            ipv6 ? Ip6(58, TestFrames.Icmp(type, 0, id: 7), fromClient) : Ip(1, TestFrames.Icmp(type, 0, id: 7), fromClient);
+        int client = h.Send(Message(requestType, fromClient: true)).Flow;
+
+        var serverRequest = h.Send(Message(requestType, fromClient: false));
+        Assert.Equal((CtState.New, TrackDisposition.Unconfirmed), (serverRequest.State, serverRequest.Disposition));
+        Assert.NotEqual(client, serverRequest.Flow);
+
+        // Each answer finds the connection of the request it answers, and only from the side that was asked.
+        var answer = h.Send(Message(replyType, fromClient: false));
+        Assert.Equal((CtState.Established, FlowDirection.Reply, client), (answer.State, answer.Direction, answer.Flow));
+        var answerToServer = h.Send(Message(replyType, fromClient: true));
+        Assert.Equal((CtState.Established, FlowDirection.Reply, serverRequest.Flow), (answerToServer.State, answerToServer.Direction, answerToServer.Flow));
+
+        var lone = new TrackingHarness();
+        lone.Send(Message(requestType, fromClient: true));
+        Assert.Equal(CtState.Invalid, lone.Send(Message(replyType, fromClient: true)).State);
+    }
+
+    [Fact]
+    public void AnIcmpv6ErrorQuotingAPacketWithExtensionHeadersIsRelated()
+    {
+        // The quoted header chain is walked as ipv6_skip_exthdr walks it (found live: FastPath took 60 for the protocol).
+        var h = new TrackingHarness();
+        byte[] udp = TestFrames.Udp(ClientPort, 53);
+        int flow = h.Send(Ip6(17, udp, fromClient: true)).Flow;
+        byte[] Quoted(byte next, byte[] headers) => TestFrames.Ipv6(next, TestFrames.Concat(headers, udp), TestFrames.Client6, TestFrames.Server6);
+
+        byte[] withOptions = Quoted(60, TestFrames.Concat(TestFrames.HopByHop(44), TestFrames.Fragment(60, 0, more: true), TestFrames.DestinationOptions(17)));
+        withOptions[6] = 0;
+        var error = h.Send(Ip6(58, Quote(TestFrames.Icmp(1, 4), withOptions), fromClient: false));
+        Assert.Equal((CtState.Related, flow), (error.State, error.Flow));
+
+        // A non-first fragment, "no next header" and a chain cut before the ports have no tuple.
+        Assert.Equal(CtState.Invalid, h.Send(Ip6(58, Quote(TestFrames.Icmp(1, 4), Quoted(44, TestFrames.Fragment(17, 8, more: false))), fromClient: false)).State);
+        Assert.Equal(CtState.Invalid, h.Send(Ip6(58, Quote(TestFrames.Icmp(1, 4), Quoted(60, TestFrames.DestinationOptions(59))), fromClient: false)).State);
+        byte[] cut = Quoted(60, TestFrames.DestinationOptions(17));
+        Assert.Equal(CtState.Invalid, h.Send(Ip6(58, Quote(TestFrames.Icmp(1, 4), cut.AsSpan(0, 40 + 8 + 3).ToArray()), fromClient: false)).State);
+        Assert.Equal(CtState.Related, h.Send(Ip6(58, Quote(TestFrames.Icmp(1, 4), cut.AsSpan(0, 40 + 8 + 4).ToArray()), fromClient: false)).State);
+    }
+
     [Fact]
     public void AnIcmpErrorQuotingATimestampQueryIsRelatedToIt()
     {
