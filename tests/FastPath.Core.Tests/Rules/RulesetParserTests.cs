@@ -135,6 +135,64 @@ public class RulesetParserTests
     }
 
     /// <summary>
+    /// libxt_icmp and libxt_icmp6 take every name of their tables, and any unambiguous start of one in any case;
+    /// numbers in C notation. Each case seen with iptables-legacy and ip6tables-legacy 1.8.9 (`-S` prints the numbers).
+    /// </summary>
+    [Theory]
+    [InlineData(true, "port-unreachable", 1, 4)]
+    [InlineData(true, "echo-req", 128, -1)]
+    [InlineData(true, "ECHO-REQUEST", 128, -1)]
+    [InlineData(true, "ping", 128, -1)]
+    [InlineData(true, "pong", 129, -1)]
+    [InlineData(true, "ttl-exceeded", 3, -1)]
+    [InlineData(true, "ttl-zero-during-transit", 3, 0)]
+    [InlineData(true, "d", 1, -1)]
+    [InlineData(true, "router-s", 133, -1)]
+    [InlineData(true, "neighbor-s", 135, -1)]
+    [InlineData(true, "0x80", 128, -1)]
+    [InlineData(true, "0200", 128, -1)]
+    [InlineData(true, " 1", 1, -1)]
+    [InlineData(true, "+128", 128, -1)]
+    [InlineData(true, "1/ 4", 1, 4)]
+    [InlineData(true, "1/04", 1, 4)]
+    [InlineData(false, "port-unr", 3, 3)]
+    [InlineData(false, "tos-host-redirect", 5, 3)]
+    [InlineData(false, "an", 255, -1)]
+    [InlineData(false, "3/0x3", 3, 3)]
+    [InlineData(false, "8/ 1", 8, 1)]
+    public void IcmpTypesAreReadAsIptablesReadsThem(bool ipv6, string text, int type, int code)
+    {
+        string rule = ipv6 ? $"-p ipv6-icmp -m icmp6 --icmpv6-type \"{text}\"" : $"-p icmp -m icmp --icmp-type \"{text}\"";
+        var ruleset = RulesetParser.Parse($"*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {rule}\nCOMMIT\n", "icmp.rules", ipv6 ? L3Kind.IPv6 : L3Kind.IPv4);
+        Assert.Equal(((byte)type, (short)code), ruleset.Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single().IcmpType!.Value.Value);
+    }
+
+    [Theory]
+    [InlineData(true, "r", "Ambiguous ICMPv6 type `r': `reject-route' or `router-solicitation'")]
+    [InlineData(true, "n", "Ambiguous ICMPv6 type `n': `no-route' or `neighbour-solicitation'")]
+    [InlineData(true, "e", "Ambiguous ICMPv6 type `e'")]
+    [InlineData(true, "any", "Unknown ICMPv6 type `any'")]
+    [InlineData(true, "256", "Unknown ICMPv6 type `256'")]
+    [InlineData(true, "-1", "Unknown ICMPv6 type `-1'")]
+    [InlineData(true, "1/256", "Unknown ICMPv6 code `1/256'")]
+    [InlineData(true, "1/", "Unknown ICMPv6 code `1/'")]
+    [InlineData(true, "/4", "Unknown ICMPv6 type `/4'")]
+    [InlineData(true, "1/4/5", "Unknown ICMPv6 code `1/4/5'")]
+    [InlineData(true, "echo-request/3", "Unknown ICMPv6 type `echo-request/3'")]
+    [InlineData(true, "128 ", "Unknown ICMPv6 type `128 '")]
+    [InlineData(false, "h", "Ambiguous ICMP type `h': `host-unreachable' or `host-unknown'")]
+    [InlineData(false, "host-p", "`host-prohibited' or `host-precedence-violation'")]
+    [InlineData(false, "a", "`any' or `address-mask-request'")]
+    [InlineData(false, "3/256", "Unknown ICMP code `3/256'")]
+    public void IcmpTypesIptablesRefusesAreRefused(bool ipv6, string text, string message)
+    {
+        string rule = ipv6 ? $"-p ipv6-icmp -m icmp6 --icmpv6-type \"{text}\"" : $"-p icmp -m icmp --icmp-type \"{text}\"";
+        var e = Assert.Throws<RulesetException>(() =>
+            RulesetParser.Parse($"*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {rule}\nCOMMIT\n", "icmp.rules", ipv6 ? L3Kind.IPv6 : L3Kind.IPv4));
+        Assert.Contains(message, e.Message);
+    }
+
+    /// <summary>
     /// libxt_recent reads --seconds and --hitcount with xtables_strtoul: strtoumax over the whole value, so leading
     /// white space and a '+' go, a '-' or trailing junk does not (iptables-restore accepts --seconds " 3" and +3).
     /// </summary>

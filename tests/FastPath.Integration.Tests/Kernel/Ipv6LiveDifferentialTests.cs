@@ -148,16 +148,16 @@ public sealed class Ipv6LiveDifferentialTests
         :PREROUTING ACCEPT [0:0]
         :OUTPUT ACCEPT [0:0]
         -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type echo-request
-        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 129
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type pong
         -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type destination-unreachable
-        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 1/4
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type port-unreachable
         -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 1/3
         -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type packet-too-big
         -A PREROUTING -p ipv6-icmp -m icmp6 ! --icmpv6-type time-exceeded
         -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type parameter-problem
-        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation
-        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type redirect
-        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 139
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type neighbor-s
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type REDIRECT
+        -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 0x8b
         COMMIT
         *filter
         :INPUT ACCEPT [0:0]
