@@ -59,7 +59,7 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
         masked = Regex.Replace(masked, "<timeout>[0-9]+</timeout>", "<timeout>T</timeout>");
         masked = Regex.Replace(masked, "<id>[0-9]+</id>", "<id>I</id>");
         masked = Regex.Replace(masked, "(use=[0-9]+) id=[0-9]+", "$1 id=I");
-        masked = Regex.Replace(masked, "^((?:ipv[46] +[0-9]+ +)?[a-z]+ +[0-9]+ )[0-9]+ ", "$1T ", RegexOptions.Multiline);
+        masked = Regex.Replace(masked, "^((?:ipv[46] +[0-9]+ +)?[a-z][a-z0-9]* +[0-9]+ )[0-9]+ ", "$1T ", RegexOptions.Multiline);
         return string.Join('\n', masked.Split('\n').Order(StringComparer.Ordinal));
     }
 
@@ -72,11 +72,12 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
         if (fields[0] != frame.Protocol)
             return false;
         string source = Original("src"), destination = Original("dst");
+        bool sameAddresses = (source, destination) == (frame.Source, frame.Destination) || (source, destination) == (frame.Destination, frame.Source);
         if (frame.Protocol is "icmp" or "icmpv6")
-        {
-            return Original("id") == $"{frame.SourcePort}"
-                && ((source, destination) == (frame.Source, frame.Destination) || (source, destination) == (frame.Destination, frame.Source));
-        }
+            return Original("id") == $"{frame.SourcePort}" && sameAddresses;
+        // conntrack names a protocol of the generic tracker "unknown": its connections are keyed on addresses alone.
+        if (frame.Protocol == "unknown")
+            return sameAddresses;
         var original = (source, Original("sport"), destination, Original("dport"));
         return original == (frame.Source, $"{frame.SourcePort}", frame.Destination, $"{frame.Port}")
             || original == (frame.Destination, $"{frame.Port}", frame.Source, $"{frame.SourcePort}");

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Xunit;
+using FastPath.Core.Recent;
 using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
 using static FastPath.Integration.Tests.Kernel.LiveDifferentialHarness;
 
@@ -88,7 +89,7 @@ public sealed class Ipv6LiveDifferentialTests
             Scapy("tcp", Client, 22, Server, $"IPv6(src='{Client}', dst='{Server}')/IPv6ExtHdrDestOpt(len=4)/TCP(sport=41030, dport=22, flags='S')", lost: true) with { SourcePort = 41030 },
             new List("X6"),
             ConntrackList(),
-        ], workerCounts: [1]);
+        ]);
     }
 
     private static Frame Udp6(int n, string headers = "", string source = Client, string destination = Server, bool lost = false) =>
@@ -137,7 +138,7 @@ public sealed class Ipv6LiveDifferentialTests
             Udp6(8, source: "::192.0.2.1"),
             Udp6(9, destination: "::ffff:192.0.2.1"),
             ConntrackList(),
-        ], workerCounts: [1]);
+        ]);
     }
 
     private const string Router = "2001:db8:ffff::fe";
@@ -238,6 +239,113 @@ public sealed class Ipv6LiveDifferentialTests
             Conntrack("-L", "-f", "ipv6", "-p", "ipv6-icmp"),
             Conntrack("-D", "-f", "ipv6", "-s", Client, "-p", "udp"),
             ConntrackList(),
-        ], workerCounts: [1]);
+        ]);
+    }
+
+    // IPv6 texts the proc writes of RecentProcDifferentialTests leave out.
+    private static readonly string[] s_ipv6Writes =
+    [
+        "+[2001:db8::1]", "+2001:db8::1/64", "+fe80::1%1", "+::1%", "+::%eth0", "+2001:0db8:0000:0000:0000:0000:0000:0002",
+        "+02001:db8::3", "+2001:db8::00004", "+::ffff:1.2.3.4.5", "+::ffff:01.02.03.004", "+::ffff:1.2.3", "+1:::2", "+:1::",
+        "+1::", "+::1:", "+2001:db8::1.2.3.4", "+2001:db8::g", "+ ::1", "+::1 ", "+::1\t", "+::1\n+::2", "+FFFF:ffff::",
+        "+::0.0.0.0", "+::ffff:0:0", "+1:2:3:4:5:6:7::8", "+1:2:3:4:5:6::7:8", "+::1:2:3:4:5:6:7", "+1:2:3:4::5:6:7:8",
+        "-::1", "-[::1]", "-2001:db8::3", "+2001:db8:1::10", "+0000:0000:0000:0000:0000:0000:0000:0000:1",
+        "+000:000:000:000:000:000:000:0001", "+1:2:3:4:5:6:7:8\0::", "+1.2.3.4:", "+:", "+::::", "+1:2:3:4:5:6:7:8:",
+        "+2001:db8::1::", "+::ffff:1.2.3.4%eth0", "+::ffff:255.255.255.255", "+::1.2.3.04", "+2001:db8:0:0:1:0:0:1",
+    ];
+
+    [Fact]
+    public void RecentOnIpv6MasksHopLimitsAndProcWrites()
+    {
+        var half = new System.Net.IPAddress(Convert.FromHexString("ffffffffffffffff0000000000000000"));
+        var mask = FastPath.Core.Packets.InetAddress.FromIPv6(half.GetAddressBytes());
+        KernelRecentHarness.Compare(
+        [
+            V6(22, new() { Name = "M6", Command = RecentCommand.Set, Mask = mask }),
+            V6(23, new() { Name = "M6", Command = RecentCommand.Check, Ttl = true, Mask = mask }),
+            V6(24, new() { Name = "D6", Command = RecentCommand.Update, Side = RecentSide.Destination, Ttl = true, Seconds = 100, HitCount = 2 }),
+            V6(25, new() { Name = "D6", Command = RecentCommand.Set, Side = RecentSide.Destination }),
+            V6(26, new() { Name = "M6", Command = RecentCommand.Check, Seconds = 5, HitCount = 3 }),
+        ],
+        [
+            Packet("2001:db8:1::10", 22),
+            Packet("2001:db8:1::ffff", 23),                 // the same /64, the same hop limit
+            Packet("2001:db8:1::20", 23, ttl: 63),
+            Packet("2001:db8:2::10", 23),
+            new Write("M6", "+2001:db8:2::10"),             // not masked, hop limit 0
+            Packet("2001:db8:2::10", 23, ttl: 1),           // looked up masked: 2001:db8:2::
+            Packet("2001:db8:2::", 23, ttl: 1),
+            new Write("M6", "+2001:db8:2::"),
+            Packet("2001:db8:2::", 23, ttl: 200),           // a proc entry's hop limit 0 matches any
+            Packet("2001:db8:3::1", 22, ttl: 0),
+            Packet("2001:db8:3::1", 23, ttl: 255),
+            Packet("2001:db8:9::1", 25, ttl: 10, destination: "2001:db8:ffff::7"),
+            Packet("2001:db8:9::2", 24, ttl: 10, destination: "2001:db8:ffff::7"),
+            Packet("2001:db8:9::3", 25, ttl: 10, destination: "2001:db8:ffff::7"),
+            Packet("2001:db8:9::4", 24, ttl: 10, destination: "2001:db8:ffff::7"),
+            Packet("2001:db8:9::5", 24, ttl: 11, destination: "2001:db8:ffff::7"),
+            Packet("2001:db8:1::1", 22),
+            Packet("2001:db8:1::2", 26),                    // unmasked lookup in a masked table: no such entry
+            Packet("2001:db8:1::", 26),
+            .. s_ipv6Writes.Select(text => new Write("M6", text)),
+            new List("M6"),
+            new List("D6"),
+        ]);
+    }
+
+    /// <summary>inet6 policies of the ICMPv6, generic and UDP trackers on flows with extension headers, and conntrack's -f ipv6 filters.</summary>
+    [Fact]
+    public void Inet6PoliciesOnIcmpv6GenericAndUdpBehindExtensionHeaders()
+    {
+        string rules6 = """
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A PREROUTING -p ipv6-icmp -j CT --timeout i6
+            -A PREROUTING -p esp -j CT --timeout g6
+            -A PREROUTING -p udp -j CT --timeout u6
+            COMMIT
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD DROP [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -m conntrack --ctstate INVALID -j DROP
+            -A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
+            -A FORWARD -m conntrack --ctstate RELATED -j ACCEPT
+            -A FORWARD -s 2001:db8:1::/64 -m conntrack --ctstate NEW -j ACCEPT
+            COMMIT
+
+            """;
+        var dns = new Flow("udp", Client, 45000, Server, 53);
+        string Esp(bool reply) => $"IPv6(src='{(reply ? Server : Client)}', dst='{(reply ? Client : Server)}', nh=50)/Raw(b'\\x00\\x00\\x10\\x01' + b'\\x00'*20)";
+        string Udp(bool reply, string headers) =>
+            $"IPv6(src='{(reply ? Server : Client)}', dst='{(reply ? Client : Server)}')/{headers}UDP(sport={(reply ? 53 : 45000)}, dport={(reply ? 45000 : 53)})/Raw(b'x'*9)";
+        Compare(NoIpv4Rules, rules6,
+        [
+            Icmp6("ICMPv6EchoRequest(id=21, seq=1)", id: 21),
+            Icmp6("ICMPv6EchoReply(id=21, seq=1)", reply: true, id: 21),
+            Scapy("unknown", Client, 0, Server, Esp(reply: false)),
+            Scapy("unknown", Client, 0, Server, Esp(reply: true), reply: true),
+            Scapy("udp", Client, 53, Server, Udp(reply: false, "IPv6ExtHdrDestOpt()/IPv6ExtHdrRouting(type=4, addresses=['2001:db8:ffff::9'], segleft=0)/")) with { SourcePort = 45000 },
+            Scapy("udp", Client, 53, Server, Udp(reply: true, "IPv6ExtHdrHopByHop(options=[RouterAlert()])/"), reply: true) with { SourcePort = 45000 },
+            Error6("ICMPv6DestUnreach(code=4)", QuotedUdp(45000, 53, "IPv6ExtHdrDestOpt()/")),
+            Icmp6("ICMPv6EchoRequest(id=22, seq=1)", reply: true, id: 22),         // from the server: NEW, not from the client network
+            ConntrackList(),
+            Conntrack("-L", "-f", "ipv6", "-p", "ipv6-icmp"),
+            Conntrack("-L", "-f", "ipv6", "-s", Server),
+            Conntrack("-L", "-f", "ipv4"),
+            new ProcConntrackRead(),
+            Conntrack("-D", "-f", "ipv6", "-p", "50"),
+            Conntrack("-D", "-f", "ipv6", "-s", "2001:db8:1::/64", "-p", "udp"),
+            ConntrackList(),
+            new Sleep(2),
+            dns.Send(payload: 3),
+            ConntrackList(),
+        ],
+        [
+            "add timeout i6 inet6 icmpv6 timeout 17",
+            "add timeout g6 inet6 generic timeout 44",
+            "add timeout u6 inet6 udp unreplied 21 replied 33",
+        ]);
     }
 }

@@ -66,7 +66,10 @@ internal static class LiveDifferentialHarness
         public bool Lost { get; init; }
     }
 
-    /// <summary>A frame built by scapy (see <see cref="Frame.Scapy"/>), from <paramref name="source"/> unless it is a <paramref name="reply"/>.</summary>
+    /// <summary>
+    /// A frame built by scapy (see <see cref="Frame.Scapy"/>), from <paramref name="source"/> unless it is a <paramref name="reply"/>;
+    /// <paramref name="protocol"/> names its connection as conntrack -L does (udp, tcp, icmpv6, unknown), or anything else for none.
+    /// </summary>
     public static Frame Scapy(string protocol, string source, ushort port, string destination, string expression, bool reply = false, bool lost = false) =>
         new(protocol, source, port, 64, destination) { Scapy = expression, Reply = reply, Lost = lost };
 
