@@ -1,25 +1,22 @@
 // SPDX-License-Identifier: MIT
 using System.Globalization;
+using FastPath.Core.Conntrack.Timeouts;
 
 namespace FastPath.Core.Rules;
 
 /// <summary>
 /// The protocol and service names iptables looks up through libc (getprotobyname, getservbyname, getaddrinfo),
-/// read from the same files: /etc/protocols and /etc/services, "name number[/protocol] aliases... # comment".
-/// A missing file names nothing, as it would for iptables.
+/// read from the same files: /etc/protocols (through <see cref="ProtocolNames"/>, as nfct's lines read it) and
+/// /etc/services, "name number[/protocol] aliases... # comment". A missing file names nothing, as it would for iptables.
 /// </summary>
 public sealed class NetDb
 {
-    private readonly Dictionary<string, byte> _protocols = new(StringComparer.Ordinal);
+    private readonly ProtocolNames _protocols;
     private readonly Dictionary<(string Name, string Protocol), ushort> _services = [];
 
     public NetDb(string protocols, string services)
     {
-        foreach (var (names, number) in Entries(protocols))
-        {
-            if (byte.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out byte p))
-                AddFirst(_protocols, names, p);
-        }
+        _protocols = ProtocolNames.Parse(protocols);
         foreach (var (names, portAndProtocol) in Entries(services))
         {
             var parts = portAndProtocol.Split('/');
@@ -34,7 +31,12 @@ public sealed class NetDb
     private static readonly Lazy<NetDb> s_system = new(() => new NetDb(ReadOrEmpty("/etc/protocols"), ReadOrEmpty("/etc/services")));
 
     /// <summary>getprotobyname: a protocol's name or alias, as written (case matters).</summary>
-    public bool TryGetProtocol(string name, out byte protocol) => _protocols.TryGetValue(name, out protocol);
+    public bool TryGetProtocol(string name, out byte protocol)
+    {
+        bool known = _protocols.TryGetNumber(name, out int number) && number <= byte.MaxValue;
+        protocol = known ? (byte)number : (byte)0;
+        return known;
+    }
 
     /// <summary>getservbyname(name, protocol): a service's name or alias for that protocol ("tcp", "udp", ...).</summary>
     public bool TryGetService(string name, string protocol, out ushort port) => _services.TryGetValue((name, protocol), out port);
