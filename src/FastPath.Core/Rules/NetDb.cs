@@ -17,11 +17,15 @@ public sealed class NetDb
     public NetDb(string protocols, string services)
     {
         _protocols = ProtocolNames.Parse(protocols);
-        foreach (var (names, portAndProtocol) in Entries(services))
+        foreach (var (names, portAndProtocol) in NetDbLines.Entries(services))
         {
             var parts = portAndProtocol.Split('/');
             if (parts.Length == 2 && ushort.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out ushort port))
-                AddFirst(_services, names.Select(n => (n, parts[1])), port);
+            {
+                // libc reads the file from the top and stops at the first line that names the key.
+                foreach (string name in names)
+                    _services.TryAdd((name, parts[1]), port);
+            }
         }
     }
 
@@ -51,24 +55,5 @@ public sealed class NetDb
         {
             return "";
         }
-    }
-
-    /// <summary>Each line's names (its first word and the aliases after the second) and its second word.</summary>
-    private static IEnumerable<(string[] Names, string Value)> Entries(string text)
-    {
-        foreach (string raw in text.Split('\n'))
-        {
-            int hash = raw.IndexOf('#');
-            var words = (hash < 0 ? raw : raw[..hash]).Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
-            if (words.Length >= 2)
-                yield return ([words[0], .. words[2..]], words[1]);
-        }
-    }
-
-    /// <summary>libc reads the file from the top and stops at the first line that names the key.</summary>
-    private static void AddFirst<TKey, TValue>(Dictionary<TKey, TValue> map, IEnumerable<TKey> keys, TValue value) where TKey : notnull
-    {
-        foreach (var key in keys)
-            map.TryAdd(key, value);
     }
 }

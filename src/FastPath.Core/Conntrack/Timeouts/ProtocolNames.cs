@@ -21,16 +21,12 @@ public sealed class ProtocolNames
     public static ProtocolNames Parse(string text)
     {
         var numbers = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (string rawLine in text.Split('\n'))
+        foreach (var (names, number) in NetDbLines.Entries(text))
         {
-            int comment = rawLine.IndexOf('#');
-            string line = comment >= 0 ? rawLine[..comment] : rawLine;
-            string[] fields = line.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length < 2 || !int.TryParse(fields[1], System.Globalization.NumberStyles.None, null, out int number))
+            if (!int.TryParse(number, System.Globalization.NumberStyles.None, null, out int value))
                 continue;
-            numbers.TryAdd(fields[0], number);
-            foreach (string alias in fields.AsSpan(2))
-                numbers.TryAdd(alias, number);
+            foreach (string name in names)
+                numbers.TryAdd(name, value);
         }
         return new ProtocolNames(numbers);
     }
