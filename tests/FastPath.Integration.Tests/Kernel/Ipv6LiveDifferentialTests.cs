@@ -23,6 +23,20 @@ public sealed class Ipv6LiveDifferentialTests
 
         """;
 
+    // The filter table of both classifiers: a counting rule per connection state, the test's own rules after.
+    private const string StateCounter = """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -m conntrack --ctstate INVALID
+        -A FORWARD -m conntrack --ctstate NEW
+        -A FORWARD -m conntrack --ctstate ESTABLISHED
+        -A FORWARD -m conntrack --ctstate RELATED
+        -A FORWARD -m conntrack --ctstate UNTRACKED
+
+        """;
+
     // Counting rules only: each packet shows which protocol raw saw and which state filter saw.
     private const string Classifier = """
         *raw
@@ -37,15 +51,8 @@ public sealed class Ipv6LiveDifferentialTests
         -A PREROUTING -p 59
         -A PREROUTING -p 253
         COMMIT
-        *filter
-        :INPUT ACCEPT [0:0]
-        :FORWARD ACCEPT [0:0]
-        :OUTPUT ACCEPT [0:0]
-        -A FORWARD -m conntrack --ctstate INVALID
-        -A FORWARD -m conntrack --ctstate NEW
-        -A FORWARD -m conntrack --ctstate ESTABLISHED
-        -A FORWARD -m conntrack --ctstate RELATED
-        -A FORWARD -m conntrack --ctstate UNTRACKED
+
+        """ + StateCounter + """
         -A FORWARD -p tcp -m recent --rcheck --name X6 --rsource
         COMMIT
 
@@ -160,15 +167,8 @@ public sealed class Ipv6LiveDifferentialTests
         -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type REDIRECT
         -A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 0x8b
         COMMIT
-        *filter
-        :INPUT ACCEPT [0:0]
-        :FORWARD ACCEPT [0:0]
-        :OUTPUT ACCEPT [0:0]
-        -A FORWARD -m conntrack --ctstate INVALID
-        -A FORWARD -m conntrack --ctstate NEW
-        -A FORWARD -m conntrack --ctstate ESTABLISHED
-        -A FORWARD -m conntrack --ctstate RELATED
-        -A FORWARD -m conntrack --ctstate UNTRACKED
+
+        """ + StateCounter + """
         -A FORWARD -m state --state RELATED
         COMMIT
 
