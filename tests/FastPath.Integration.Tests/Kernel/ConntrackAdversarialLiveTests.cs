@@ -129,13 +129,15 @@ public sealed class ConntrackAdversarialLiveTests
 
     /// <summary>
     /// Seeded random TCP conversations, interleaved: each side sends any of SYN, SYN/ACK, ACK, data, FIN, RST or a
-    /// retransmission of its previous segment, on a policy or on the defaults; every packet's verdict and counting
-    /// rule (its connection state) compared, and the listings every few packets.
+    /// retransmission of its previous segment, on a policy or on the defaults, with <paramref name="damaged"/> now and
+    /// then a segment whose checksum does not hold; every packet's verdict and counting rule (its connection state)
+    /// compared, and the listings every few packets.
     /// </summary>
     [Theory]
-    [InlineData(11)]
-    [InlineData(12)]
-    public void RandomTcpConversationsMatchTheKernel(int seed)
+    [InlineData(11, false)]
+    [InlineData(12, false)]
+    [InlineData(13, true)]  // one segment in ten with a damaged checksum, and conntrack -S's totals at the end
+    public void RandomTcpConversationsMatchTheKernel(int seed, bool damaged)
     {
         var random = new Random(seed);
         var flows = Enumerable.Range(0, 12)
@@ -152,14 +154,17 @@ public sealed class ConntrackAdversarialLiveTests
             bool server = random.Next(2) == 0;
             string flags = (server ? serverSends : clientSends)[random.Next(clientSends.Length)];
             int payload = flags == "PA" ? 1 + random.Next(200) : 0;
-            events.Add(random.Next(8) == 0
+            var frame = random.Next(8) == 0
                 ? (server ? flow.Reanswer(flags, payload) : flow.Resend(flags, payload))
-                : (server ? flow.Answer(flags, payload) : flow.Send(flags, payload)));
+                : (server ? flow.Answer(flags, payload) : flow.Send(flags, payload));
+            events.Add(damaged && random.Next(10) == 0 ? frame with { BadChecksum = true } : frame);
             if (i % 25 == 24)
                 events.Add(ConntrackList());
         }
         events.Add(ConntrackList());
         events.Add(new ProcConntrackRead());
+        if (damaged)
+            events.Add(new Command(["conntrack", "-S"]));
         Compare(WithPolicies, null, events, s_policies);
     }
 
