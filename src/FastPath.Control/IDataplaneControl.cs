@@ -10,7 +10,7 @@ namespace FastPath.Control;
 /// What the control server needs from the running dataplane. The daemon implements it by routing each call to
 /// the worker shards over their command rings; every member is called on the management thread only.
 /// </summary>
-public interface IDataplaneControl
+public interface IDataplaneControl : IConntrackTables
 {
     /// <summary>The running ruleset (table names, rules for listings).</summary>
     CompiledRuleset Ruleset { get; }
@@ -49,7 +49,14 @@ public interface IDataplaneControl
     /// dataplane tracks no connections.
     /// </summary>
     IReadOnlyList<FlowView>? DeleteFlows(Func<FlowView, bool> matches) => null;
+}
 
+/// <summary>
+/// The connection tables of all workers as the nf_conntrack_* sysctls and conntrack -S see them. The defaults say
+/// "not tracked here" (null, ENOSYS).
+/// </summary>
+public interface IConntrackTables
+{
     /// <summary>nf_conntrack_count: connections held by all workers (<see cref="FlowTable.Count"/> summed, unconfirmed ones included as the kernel counts them); null when not tracked.</summary>
     int? ConntrackCount => null;
 

@@ -28,6 +28,7 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
     private readonly IReadOnlyList<string> _portNames;
     private readonly RulesetState[] _states; // each worker's current state, as last installed by this thread
     private readonly PendingRuleset _reloads; // shared with the workers' verdict stages
+    private readonly WorkerFlowTables _tables;
 
     public LiveDataplaneControl(DataplaneHost<RulesetVerdict> host, RulesetState[] states, PendingRuleset reloads, RunOptions options,
         IReadOnlyList<string> portNames, TimeoutPolicyRegistry timeouts)
@@ -38,6 +39,7 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         _options = options;
         _portNames = portNames;
         Timeouts = timeouts;
+        _tables = new WorkerFlowTables(states.Select(s => s.Conntrack!.Table).ToArray());
     }
 
     /// <summary>The timeout policies: nfct on the control socket changes them, -j CT --timeout rules hold references.</summary>
@@ -193,44 +195,23 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
     }
 
     // Live, every worker has its table from the start (a reload may start using it), so the paths are always served.
-    public int? ConntrackCount => Tables.Sum(t => t.Count);
+    public int? ConntrackCount => _tables.ConntrackCount;
 
-    public int? ConntrackBuckets => Tables.Sum(t => t.Buckets);
+    public int? ConntrackBuckets => _tables.ConntrackBuckets;
 
-    public int? ConntrackMax => Tables.Sum(t => t.Limit);
+    public int? ConntrackMax => _tables.ConntrackMax;
 
-    /// <summary>nf_conntrack_max: each worker's table takes its share, up to what it preallocated (--conntrack-max).</summary>
-    public Errno SetConntrackMax(int max)
-    {
-        int share = _states[0].Shards.ShardCapacity(max);
-        if (max < 1 || share > Tables.Min(t => t.Capacity))
-            return Errno.EINVAL;
-        foreach (var table in Tables)
-            table.Limit = share;
-        return Errno.None;
-    }
+    public Errno SetConntrackMax(int max) => _tables.SetConntrackMax(max);
 
-    public IReadOnlyList<ConntrackStatistics>? ConntrackStatistics => Tables.Select(t => t.Statistics).ToList();
+    public IReadOnlyList<ConntrackStatistics>? ConntrackStatistics => _tables.ConntrackStatistics;
 
-    public TcpSettings? ConntrackTcpSettings => Tables.First().TcpSettings;
+    public TcpSettings? ConntrackTcpSettings => _tables.ConntrackTcpSettings;
 
-    public Errno SetConntrackTcpSettings(TcpSettings settings)
-    {
-        foreach (var table in Tables)
-            table.TcpSettings = settings;
-        return Errno.None;
-    }
+    public Errno SetConntrackTcpSettings(TcpSettings settings) => _tables.SetConntrackTcpSettings(settings);
 
-    public bool? ConntrackChecksum => Tables.First().VerifiesChecksums;
+    public bool? ConntrackChecksum => _tables.ConntrackChecksum;
 
-    public Errno SetConntrackChecksum(bool verify)
-    {
-        foreach (var table in Tables)
-            table.VerifiesChecksums = verify;
-        return Errno.None;
-    }
-
-    private IEnumerable<FlowTable> Tables => _states.Select(s => s.Conntrack!.Table);
+    public Errno SetConntrackChecksum(bool verify) => _tables.SetConntrackChecksum(verify);
 
     private int TableId(string name)
     {

@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Text;
 using FastPath.Control;
 using FastPath.Control.Conntrack;
 using FastPath.Core.Conntrack.Timeouts;
@@ -42,7 +43,10 @@ public static class RunCommand
         string what = $"offline replay of {options.PcapIn} -> {options.PcapOut}";
         // Without rules everything crosses; --conntrack always still tracks it (through the empty ruleset).
         if (rules is null && !options.ConntrackAlways)
+        {
+            ApplySysctls(options, new WorkerFlowTables([]), timeouts);
             return Replay(ports, pairs, dataplane, _ => default(AcceptAll), output, what, forwarded);
+        }
         var r = rules ?? (FamilyRuleset.Empty(L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6));
 
         var compiled = new CompiledRuleset(r.V4, r.V6, ports.Select(p => p.Name).ToArray(), options.FilterInput, timeouts);
@@ -50,6 +54,7 @@ public static class RunCommand
         var conntrack = compiled.UsesConntrack || options.ConntrackAlways
             ? new ConnectionTracker(timeouts, options.ConntrackMax) { TrackAlways = options.ConntrackAlways }
             : null;
+        ApplySysctls(options, new WorkerFlowTables(conntrack is null ? [] : [conntrack.Table]), timeouts);
         var state = new RulesetState(compiled, options.RecentSizing, conntrack: conntrack);
         using var trace = options.Trace is null ? null : new VerdictTrace(File.Create(options.Trace), compiled);
         // No management thread offline: the capture's clock asks for the sweeps.
@@ -107,7 +112,8 @@ public static class RunCommand
             var reloads = new PendingRuleset();
             var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers, reloads: reloads));
             var control = new LiveDataplaneControl(host, states, reloads, options, names, timeouts);
-            int status = Serve(options, output, ports, host, control, mbufs, cores);
+            var sysctls = ApplySysctls(options, control, timeouts);
+            int status = Serve(options, output, ports, host, control, sysctls, mbufs, cores);
             if (control.Ruleset.Rules.Count > 0)
                 RuleCounterReport.Print(output, control.Ruleset, control.States);
             if (control.States[0].Tracking)
@@ -131,7 +137,7 @@ public static class RunCommand
 
     /// <summary>The management thread: starts the workers, serves the control socket and prints stats until stopped.</summary>
     private static int Serve(RunOptions options, TextWriter output, List<DpdkPort> ports, DataplaneHost<RulesetVerdict> host,
-        LiveDataplaneControl control, uint mbufs, List<int> cores)
+        LiveDataplaneControl control, ConntrackSysctls sysctls, uint mbufs, List<int> cores)
     {
         int workers = host.Workers.Length;
         foreach (var port in ports)
@@ -139,7 +145,7 @@ public static class RunCommand
         foreach (var port in ports)
             output.WriteLine($"port {port.Name}: driver {port.Driver}, {port.RxQueueCount} rx / {port.TxQueueCount} tx queue(s), {SpreadOf(port, workers)}");
 
-        using var server = options.ControlSocket is { } path ? new ControlServer(path, options.ControlPermissions, Commands(control)) : null;
+        using var server = options.ControlSocket is { } path ? new ControlServer(path, options.ControlPermissions, Commands(control, sysctls)) : null;
         if (server is not null)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(server.Path))!);
@@ -189,12 +195,28 @@ public static class RunCommand
     /// The control socket's command table: the dataplane's paths, nfct's timeout subsystem over the daemon's
     /// policy registry, and the connections (conntrack, /proc/net/nf_conntrack, the nf_conntrack sysctls).
     /// </summary>
-    private static ControlCommands Commands(LiveDataplaneControl control)
+    private static ControlCommands Commands(LiveDataplaneControl control, ConntrackSysctls sysctls)
     {
         var commands = DataplaneCommands.Create(control);
         NfctCommands.Register(commands, new NfctTool(control.Timeouts));
-        ConntrackCommands.Register(commands, control, control.Timeouts);
+        ConntrackCommands.Register(commands, control, control.Timeouts, sysctls: sysctls);
         return commands;
+    }
+
+    /// <summary>
+    /// --sysctl: each value written as fastpathctl write writes it, with the kernel's parsing, before the first packet;
+    /// a refusal stops the run with the errno and why. Returns the sysctls, for the control socket to go on from.
+    /// </summary>
+    private static ConntrackSysctls ApplySysctls(RunOptions options, IConntrackTables tables, TimeoutPolicyRegistry timeouts)
+    {
+        var sysctls = new ConntrackSysctls(tables, timeouts);
+        foreach (var (name, value) in options.Sysctls)
+        {
+            var written = sysctls.Write(name, Encoding.UTF8.GetBytes(value));
+            if (!written.IsOk)
+                throw new UsageException($"--sysctl {name}={value}: {written.Error!.StrError} ({written.Message})");
+        }
+        return sysctls;
     }
 
     /// <summary>By default the workers take the highest cores, leaving core 0 to the management thread and the OS.</summary>

@@ -33,8 +33,14 @@ public sealed class RunOptions
     /// <summary>nfct timeout commands applied before the rules load (--timeout-policies).</summary>
     public string? TimeoutPolicies { get; private set; }
 
+    /// <summary>--sysctl NAME=VALUE, in order: the file name under /proc/sys/net/netfilter and the text written to it.</summary>
+    public List<(string Name, string Value)> Sysctls { get; } = [];
+
     /// <summary>nf_conntrack_max of a kernel on a machine with a few GiB of memory.</summary>
     public const int DefaultConntrackMax = 262144;
+
+    // How sysctl(8) names the files of /proc/sys/net/netfilter.
+    private const string SysctlPrefix = "net.netfilter.";
 
     private RecentTableSize _recentDefaults = new();
     private readonly Dictionary<string, (int? Capacity, int? Stamps, int? HashBuckets)> _recentTables = [];
@@ -76,6 +82,7 @@ public sealed class RunOptions
         ("conntrack", "auto|always", "Connection tracking: auto (default) tracks once a rule uses -m conntrack, -m state or -j CT, as the kernel does; always tracks every packet, so flows can be listed with any ruleset."),
         ("conntrack-max", "N", $"Connections held over all workers (nf_conntrack_max, default {DefaultConntrackMax}); each worker holds its share. When full, a new connection evicts one not ASSURED or is dropped (conntrack_table_full)."),
         ("timeout-policies", "FILE", "nfct timeout commands, one per line as the nfct man page writes them (\"nfct add timeout NAME inet tcp established 100\", the leading nfct optional, # comments), applied before the rules load so -j CT --timeout NAME finds them. A failing line stops everything with FILE:LINE."),
+        ("sysctl", "NAME=VALUE", "Set a conntrack sysctl before the first packet, as fastpathctl write /proc/sys/net/netfilter/NAME would (repeatable; NAME with or without net.netfilter.), e.g. nf_conntrack_checksum=0 to replay a capture taken where the NIC filled in checksums. A refused value stops everything; a table setting needs connection tracking."),
         ("trace", "FILE", "Offline mode: write one line per frame: packet number, capture time, ACCEPT/DROP and the table:chain:rule (or chain policy, or malformed:REASON) that decided it."),
         ("recent-capacity", "N", "Entries per recent table (the kernel's ip_list_tot, default 100). With several workers each holds its share. The least recently used entry is evicted when a table is full."),
         ("recent-stamps", "N", "Timestamps kept per entry (the kernel's ip_pkt_list_tot, default 0: sized from the rules' --hitcount, 32 without one; at most 65536)."),
@@ -205,6 +212,13 @@ public sealed class RunOptions
                 break;
             case "conntrack-max": ConntrackMax = ParsePositive(value, where, 1 << 26); break;
             case "timeout-policies": TimeoutPolicies = value; break;
+            case "sysctl":
+                int eq = value.IndexOf('=');
+                if (eq <= 0)
+                    throw new UsageException($"{where}: expected NAME=VALUE, got '{value}'");
+                string file = value[..eq].Trim();
+                Sysctls.Add((file.StartsWith(SysctlPrefix, StringComparison.Ordinal) ? file[SysctlPrefix.Length..] : file, value[(eq + 1)..]));
+                break;
             case "filter-input":
                 FilterInput = value switch
                 {

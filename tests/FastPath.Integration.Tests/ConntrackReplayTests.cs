@@ -131,4 +131,35 @@ public sealed class ConntrackReplayTests : IDisposable
         Assert.Contains("bad.nfct:2:", refused.Stderr);
         Assert.Contains("Device or resource busy", refused.Stderr);
     }
+
+    /// <summary>
+    /// A capture taken on a host whose NIC fills in checksums holds queries with a wrong one: INVALID to conntrack, as
+    /// the kernel would see them, until --sysctl nf_conntrack_checksum=0 (and sysctl(8)'s spelling) turns the check
+    /// off; a sysctl the kernel would refuse stops the run with its errno.
+    /// </summary>
+    [Fact]
+    public void SysctlsSetAtStartDecideWhatTrackingChecks()
+    {
+        byte[] query = Ethernet(EtherTypeIPv4, Ipv4(17, Udp(40000, 53, [1, 2, 3]), Client, Resolver));
+        query[14 + 20 + 6] = 0x12; // a UDP checksum, and a wrong one
+        string policies = WriteFile("policies.nfct", "add timeout dns inet udp unreplied 30\n");
+        string capture = Capture((query, 0));
+
+        var checkedRun = Replay(capture, "--timeout-policies", policies);
+        Assert.True(checkedRun.Code == 0, $"exit {checkedRun.Code}: {checkedRun.Stderr}");
+        Assert.Equal(["DROP filter:FORWARD:policy"], checkedRun.Trace);
+
+        foreach (string setting in new[] { "nf_conntrack_checksum=0", "net.netfilter.nf_conntrack_checksum=0" })
+        {
+            var unverified = Replay(capture, "--timeout-policies", policies, "--sysctl", setting);
+            Assert.True(unverified.Code == 0, $"exit {unverified.Code}: {unverified.Stderr}");
+            Assert.Equal(["ACCEPT filter:FORWARD:2"], unverified.Trace);
+        }
+
+        var refused = Replay(capture, "--timeout-policies", policies, "--sysctl", "nf_conntrack_checksum=2");
+        Assert.NotEqual(0, refused.Code);
+        Assert.Contains("--sysctl nf_conntrack_checksum=2: Invalid argument", refused.Stderr);
+        var unknown = Replay(capture, "--timeout-policies", policies, "--sysctl", "nf_conntrack_nope=1");
+        Assert.Contains("--sysctl nf_conntrack_nope=1: No such file or directory", unknown.Stderr);
+    }
 }

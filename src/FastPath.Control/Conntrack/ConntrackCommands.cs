@@ -22,9 +22,11 @@ public static class ConntrackCommands
 
     private const byte IcmpV6 = 58;
 
-    public static void Register(ControlCommands commands, IDataplaneControl backend, TimeoutPolicyRegistry timeouts, ProtocolNames? protocols = null)
+    /// <param name="sysctls">The sysctls as the run set them at start (--sysctl); null: a fresh set over <paramref name="backend"/>.</param>
+    public static void Register(ControlCommands commands, IDataplaneControl backend, TimeoutPolicyRegistry timeouts, ProtocolNames? protocols = null,
+        ConntrackSysctls? sysctls = null)
     {
-        var sysctls = new ConntrackSysctls(backend, timeouts);
+        sysctls ??= new ConntrackSysctls(backend, timeouts);
         commands.Register("read", ProcPath, "", "the connections as the kernel prints them (counters when nf_conntrack_acct is 1)",
             (_, _) => ReadProc(backend, sysctls.Accounting));
         commands.Register("read", ProcStatisticsPath, "", "conntrack's per-cpu statistics, a row per worker, as the kernel prints them",

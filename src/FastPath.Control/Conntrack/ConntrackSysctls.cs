@@ -16,11 +16,11 @@ namespace FastPath.Control.Conntrack;
 /// </summary>
 public sealed class ConntrackSysctls
 {
-    private readonly IDataplaneControl _backend;
+    private readonly IConntrackTables _backend;
     private readonly TimeoutPolicyRegistry _timeouts;
     private readonly SortedDictionary<string, Sysctl> _files = new(StringComparer.Ordinal);
 
-    public ConntrackSysctls(IDataplaneControl backend, TimeoutPolicyRegistry timeouts)
+    public ConntrackSysctls(IConntrackTables backend, TimeoutPolicyRegistry timeouts)
     {
         _backend = backend;
         _timeouts = timeouts;
