@@ -175,6 +175,10 @@ public sealed class RunOptions
                 var parts = value.Split(',', StringSplitOptions.TrimEntries);
                 if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
                     throw new UsageException($"{where}: a pair is two port names separated by a comma, got '{value}'");
+                if (parts[0] == parts[1])
+                    throw new UsageException($"{where}: a pair needs two different ports, got '{parts[0]}' twice");
+                if (parts.FirstOrDefault(port => Pairs.Any(p => p.A == port || p.B == port)) is { } paired)
+                    throw new UsageException($"{where}: port '{paired}' is already in a pair");
                 Pairs.Add((parts[0], parts[1]));
                 break;
             case "cores": Cores = ParseCoreList(value, where); break;

@@ -63,6 +63,16 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.Contains($"{config}:3: unknown option 'workerz'", stderr);
     }
 
+    [Theory]
+    [InlineData("a pair needs two different ports, got 'net_null0' twice", "--pair", "net_null0,net_null0")]
+    [InlineData("port 'net_null1' is already in a pair", "--pair", "net_null0,net_null1", "--pair", "net_null1,net_null2")]
+    public void ABadPairIsAUsageError(string message, params string[] pairs)
+    {
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--eal", "--no-huge", .. pairs], TimeSpan.FromSeconds(30));
+        Assert.Equal(2, code);
+        Assert.Contains($"--pair: {message}", stderr);
+    }
+
     [Fact]
     public void AMissingCaptureIsAClearError()
     {
