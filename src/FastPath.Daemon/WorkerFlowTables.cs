@@ -2,6 +2,7 @@
 using FastPath.Control;
 using FastPath.Core;
 using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Recent;
 
 namespace FastPath.Daemon;
 
@@ -24,7 +25,7 @@ internal sealed class WorkerFlowTables(IReadOnlyList<FlowTable> tables) : IConnt
     {
         if (!Tracked)
             return Errno.ENOSYS;
-        int share = (max + tables.Count - 1) / tables.Count; // RecentShardMap.ShardCapacity's rounding
+        int share = new RecentShardMap(0, tables.Count).ShardCapacity(max);
         if (max < 1 || share > tables.Min(t => t.Capacity))
             return Errno.EINVAL;
         foreach (var table in tables)

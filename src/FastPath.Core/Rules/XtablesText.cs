@@ -12,43 +12,10 @@ internal static class XtablesText
     /// <summary>xtables_strtoul: the whole text is the number, within [min, max].</summary>
     public static bool TryParseUnsigned(string text, ulong min, ulong max, out ulong value)
     {
-        value = 0;
-        int i = 0;
-        while (i < text.Length && text[i] is ' ' or '\t' or '\n' or '\v' or '\f' or '\r')
-            i++;
-        if (i < text.Length && text[i] == '+')
-            i++;
-        int radix = 10;
-        if (i + 2 < text.Length && text[i] == '0' && text[i + 1] is 'x' or 'X' && Uri.IsHexDigit(text[i + 2]))
-        {
-            radix = 16;
-            i += 2;
-        }
-        else if (i < text.Length && text[i] == '0')
-        {
-            radix = 8;
-        }
-        int digits = 0;
-        ulong n = 0;
-        for (; i < text.Length; i++, digits++)
-        {
-            int d = text[i] switch
-            {
-                >= '0' and <= '9' => text[i] - '0',
-                >= 'a' and <= 'f' => text[i] - 'a' + 10,
-                >= 'A' and <= 'F' => text[i] - 'A' + 10,
-                _ => radix,
-            };
-            if (d >= radix)
-                return false; // trailing junk: xtables wants the whole text to be the number
-            if (n > (ulong.MaxValue - (ulong)d) / (ulong)radix)
-                return false; // ERANGE
-            n = n * (ulong)radix + (ulong)d;
-        }
-        if (digits == 0 || n < min || n > max)
-            return false;
-        value = n;
-        return true;
+        // strtoumax with base 0; xtables_strtoul refuses a '-' itself, which strtoumax would take as a negation.
+        value = CNumberText.Strtoul(text, out int end, out bool outOfRange);
+        bool whole = text.Length > 0 && end == text.Length && !text.AsSpan().TrimStart(" \t\n\v\f\r").StartsWith("-");
+        return whole && !outOfRange && value >= min && value <= max;
     }
 
     /// <summary>__numeric_to_ipaddr: an address (host order) from one to four dotted parts, or a mask from exactly four.</summary>

@@ -213,16 +213,19 @@ public sealed class FlowTable
     /// <summary>New connections of other protocols found so: the packet joins the confirmed one (clash_resolve).</summary>
     public long ClashResolves { get; private set; }
 
-    private long _invalid;
-    private long _icmpErrors;
+    /// <summary>Packets tracking found INVALID, other than those counted as <see cref="IcmpErrors"/> or refused for a full table.</summary>
+    public long InvalidPackets { get; private set; }
+
+    /// <summary>ICMP and ICMPv6 messages icmp_error refused (bad checksum, unknown type, an error about no connection).</summary>
+    public long IcmpErrors { get; private set; }
 
     /// <summary>
     /// The kernel's per-cpu conntrack statistics for this worker (conntrack -S, /proc/net/stat/nf_conntrack). Written
     /// by the owning worker only; another thread reads values a little stale at worst (aligned 64-bit fields).
     /// </summary>
     public ConntrackStatistics Statistics => new(
-        Invalid: Volatile.Read(ref _invalid),
-        Errors: Volatile.Read(ref _icmpErrors),
+        Invalid: InvalidPackets,
+        Errors: IcmpErrors,
         InsertFailed: ClashDrops,
         Drops: TableFullDrops + ClashDrops,
         EarlyDrops: EarlyDrops,
@@ -279,9 +282,9 @@ public sealed class FlowTable
     private void CountInvalid(TrackDisposition disposition)
     {
         if (disposition == TrackDisposition.IcmpError)
-            _icmpErrors++;
+            IcmpErrors++;
         else if (disposition != TrackDisposition.TableFull)
-            _invalid++;
+            InvalidPackets++;
     }
 
     /// <summary>
