@@ -7,6 +7,7 @@ using FastPath.Control;
 using FastPath.Control.Conntrack;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Logging;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
 using FastPath.Core.Rules;
@@ -55,7 +56,9 @@ public static class RunCommand
             ? new ConnectionTracker(timeouts, options.ConntrackMax) { TrackAlways = options.ConntrackAlways }
             : null;
         ApplySysctls(options, new WorkerFlowTables(conntrack is null ? [] : [conntrack.Table]), timeouts);
-        var state = new RulesetState(compiled, options.RecentSizing, conntrack: conntrack);
+        using var log = LogOutput.Open(options);
+        var packetLog = PacketLog.Immediate(compiled.PortNames, log.Stream);
+        var state = new RulesetState(compiled, options.RecentSizing, conntrack: conntrack, log: packetLog);
         using var trace = options.Trace is null ? null : new VerdictTrace(File.Create(options.Trace), compiled);
         // No management thread offline: the capture's clock asks for the sweeps.
         var sweepTick = Jiffies.FromNanoseconds((long)ConntrackSweepTick.TotalNanoseconds);
@@ -64,6 +67,7 @@ public static class RunCommand
             RuleCounterReport.Print(output, compiled, [state]);
         if (conntrack is not null)
             ConntrackReport.Print(output, [conntrack]);
+        log.Report(output, [packetLog]);
         return status;
     }
 
@@ -107,17 +111,21 @@ public static class RunCommand
             {
                 var shards = new RecentShardMap(w, workers);
                 var tracker = new ConnectionTracker(timeouts, shards.ShardCapacity(options.ConntrackMax), w, workers) { TrackAlways = options.ConntrackAlways };
-                return new RulesetState(compiled, options.RecentSizing, shards, tracker);
+                return new RulesetState(compiled, options.RecentSizing, shards, tracker, PacketLog.Queued(names));
             }).ToArray();
             var reloads = new PendingRuleset();
             var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers, reloads: reloads));
             var control = new LiveDataplaneControl(host, states, reloads, options, names, timeouts);
             var sysctls = ApplySysctls(options, control, timeouts);
-            int status = Serve(options, output, ports, host, control, sysctls, mbufs, cores);
+            using var log = LogOutput.Open(options);
+            var packetLogs = states.Select(s => s.Log!).ToList();
+            int status = Serve(options, output, ports, host, control, sysctls, mbufs, cores, () => log.Drain(packetLogs));
+            log.Drain(packetLogs);
             if (control.Ruleset.Rules.Count > 0)
                 RuleCounterReport.Print(output, control.Ruleset, control.States);
             if (control.States[0].Tracking)
                 ConntrackReport.Print(output, control.States.Select(s => s.Conntrack!).ToList());
+            log.Report(output, packetLogs);
             return status;
         }
         finally
@@ -137,7 +145,7 @@ public static class RunCommand
 
     /// <summary>The management thread: starts the workers, serves the control socket and prints stats until stopped.</summary>
     private static int Serve(RunOptions options, TextWriter output, List<DpdkPort> ports, DataplaneHost<RulesetVerdict> host,
-        LiveDataplaneControl control, ConntrackSysctls sysctls, uint mbufs, List<int> cores)
+        LiveDataplaneControl control, ConntrackSysctls sysctls, uint mbufs, List<int> cores, Action drainLogs)
     {
         int workers = host.Workers.Length;
         foreach (var port in ports)
@@ -165,6 +173,7 @@ public static class RunCommand
         var nextSweep = ConntrackSweepTick;
         while (!host.IsStopRequested && clock.Elapsed < deadline)
         {
+            drainLogs();
             if (clock.Elapsed >= nextSweep)
             {
                 control.RequestConntrackSweeps();

@@ -22,6 +22,9 @@ public sealed class RunOptions
     public string? Rules { get; private set; }
     public string? Rules6 { get; private set; }
     public string? Trace { get; private set; }
+
+    /// <summary>Where -j LOG lines go (--log): a file appended to, or null for standard error.</summary>
+    public string? Log { get; private set; }
     public bool FilterInput { get; private set; }
 
     /// <summary>Track connections even when no rule uses conntrack (--conntrack always).</summary>
@@ -84,6 +87,7 @@ public sealed class RunOptions
         ("timeout-policies", "FILE", "nfct timeout commands, one per line as the nfct man page writes them (\"nfct add timeout NAME inet tcp established 100\", the leading nfct optional, # comments), applied before the rules load so -j CT --timeout NAME finds them. A failing line stops everything with FILE:LINE."),
         ("sysctl", "NAME=VALUE", "Set a conntrack sysctl before the first packet, as fastpathctl write /proc/sys/net/netfilter/NAME would (repeatable; NAME with or without net.netfilter.), e.g. nf_conntrack_checksum=0 to replay a capture taken where the NIC filled in checksums. A refused value stops everything; a table setting needs connection tracking."),
         ("trace", "FILE", "Offline mode: write one line per frame: packet number, capture time, ACCEPT/DROP and the table:chain:rule (or chain policy, or malformed:REASON) that decided it."),
+        ("log", "FILE", "Where -j LOG rules write their lines (the kernel's, as dmesg -r shows them: <LEVEL>[SECONDS.MICROSECONDS] PREFIXIN=... OUT=... MAC=... SRC=..., the time being the capture's offline), appended to FILE; default: standard error. Live, a worker that outruns the writer loses lines and counts them."),
         ("recent-capacity", "N", "Entries per recent table (the kernel's ip_list_tot, default 100). With several workers each holds its share. The least recently used entry is evicted when a table is full."),
         ("recent-stamps", "N", "Timestamps kept per entry (the kernel's ip_pkt_list_tot, default 0: sized from the rules' --hitcount, 32 without one; at most 65536)."),
         ("recent-hash-size", "N", "Hash buckets per recent table, a power of two (the kernel's ip_list_hash_size, default 0: 1 << fls(capacity))."),
@@ -191,6 +195,7 @@ public sealed class RunOptions
             case "rules": Rules = value; break;
             case "rules6": Rules6 = value; break;
             case "trace": Trace = value; break;
+            case "log": Log = value; break;
             case "recent-capacity": _recentDefaults = Checked(_recentDefaults with { Capacity = ParsePositive(value, where, 1 << 26) }, where); break;
             case "recent-stamps": _recentDefaults = Checked(_recentDefaults with { Stamps = ParseCount(value, where) }, where); break;
             case "recent-hash-size": _recentDefaults = Checked(_recentDefaults with { HashBuckets = ParseCount(value, where) }, where); break;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using FastPath.Core.Memory;
 using FastPath.Core.Packets;
 using FastPath.Dataplane.Ports;
 using FastPath.Dataplane.Workers;

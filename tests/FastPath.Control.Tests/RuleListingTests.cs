@@ -75,6 +75,34 @@ public sealed class RuleListingTests
         Assert.Equal(expectedFilter, filter.Split('\n').Where(l => l.Contains("state", StringComparison.Ordinal)));
     }
 
+    /// <summary>Lines iptables-legacy v1.8.9 printed for these rules (-L -v -x -n, in a scratch namespace).</summary>
+    [Fact]
+    public void LogTargetsAreListedAsIptablesPrintsThem()
+    {
+        const string rules = """
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD DROP [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -p tcp -m tcp --dport 22 -m recent --update --seconds 60 --hitcount 4 --name SSH --mask 255.255.255.255 --rsource -j LOG --log-prefix "SSH brute: " --log-level 6
+            -A FORWARD -p tcp -m tcp --dport 22 -j LOG
+            -A FORWARD -j LOG --log-prefix x --log-level 7 --log-tcp-sequence --log-tcp-options --log-ip-options --log-uid --log-macdecode
+            -A FORWARD -j LOG --log-prefix "a\"b"
+            COMMIT
+            """;
+        var ruleset = new CompiledRuleset(RulesetParser.Parse(rules, "log.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), []);
+        var counters = new RuleCounters(new long[ruleset.Rules.Count], new long[ruleset.Rules.Count], new long[ruleset.Chains.Count], new long[ruleset.Chains.Count]);
+        string[] expected =
+        [
+            "       0        0 LOG        6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22 recent: UPDATE seconds: 60 hit_count: 4 name: SSH side: source mask: 255.255.255.255 LOG flags 0 level 6 prefix \"SSH brute: \"",
+            "       0        0 LOG        6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22 LOG flags 0 level 4",
+            "       0        0 LOG        0    --  *      *       0.0.0.0/0            0.0.0.0/0            LOG flags 47 level 7 prefix \"x\"",
+            "       0        0 LOG        0    --  *      *       0.0.0.0/0            0.0.0.0/0            LOG flags 0 level 4 prefix \"a\"b\"",
+        ];
+        string filter = RuleListing.FormatTable(ruleset, L3Kind.IPv4, TableKind.Filter, counters);
+        Assert.Equal(expected, filter.Split('\n').Where(l => l.Contains(" LOG ", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void TheCountersFileListsEveryTableOfBothFamilies()
     {

@@ -128,6 +128,13 @@ public static class RuleListing
         }
         if (rule.Ct is { } ct)
             AppendCt(text, ct);
+        if (rule.Log is { } log)
+        {
+            // libxt_LOG's print: the switches as their number, the prefix unescaped.
+            text.Append(CultureInfo.InvariantCulture, $" LOG flags {(byte)log.Flags} level {log.Level}");
+            if (log.Prefix.Length > 0)
+                text.Append(" prefix \"").Append(log.Prefix).Append('"');
+        }
         text.Append('\n');
     }
 
@@ -141,6 +148,7 @@ public static class RuleListing
         TargetKind.Return => "RETURN",
         TargetKind.Jump or TargetKind.Goto => chain!,
         TargetKind.Ct => "CT",
+        TargetKind.Log => "LOG",
         _ => "",
     };
 

@@ -22,6 +22,7 @@ public enum TargetKind : byte
     Jump,    // -j CHAIN
     Goto,    // -g CHAIN
     Ct,      // -j CT (raw table): sets the packet's conntrack template and continues with the next rule
+    Log,     // -j LOG: writes a line about the packet (nf_log_syslog) and continues with the next rule
 }
 
 /// <summary>An inclusive range of port numbers.</summary>
@@ -77,6 +78,7 @@ public sealed record Rule
     public TargetKind Target { get; init; }
     public string? TargetChain { get; init; }
     public CtTarget? Ct { get; init; }          // the options of -j CT / -j NOTRACK
+    public LogTarget? Log { get; init; }        // the options of -j LOG
     public long InitialPackets { get; init; }   // [packets:bytes] from the file
     public long InitialBytes { get; init; }
 }
@@ -134,6 +136,24 @@ public sealed record ConntrackMatch(string Module)
 
 /// <summary>-j CT's options: --notrack or --timeout NAME (a cttimeout policy); -j NOTRACK is CT --notrack under its own name.</summary>
 public sealed record CtTarget(string Name, bool NoTrack, string? TimeoutPolicy);
+
+/// <summary>The switches of -j LOG (xt_LOG's XT_LOG_* bits; 0x10 is NFLOG's and unused here).</summary>
+[Flags]
+public enum LogFlags : byte
+{
+    None = 0,
+    TcpSequence = 0x01,  // --log-tcp-sequence
+    TcpOptions = 0x02,   // --log-tcp-options
+    IpOptions = 0x04,    // --log-ip-options
+    Uid = 0x08,          // --log-uid: a forwarded packet has no local socket, so it adds nothing
+    MacDecode = 0x20,    // --log-macdecode
+}
+
+/// <summary>-j LOG's options: the syslog level (0-7, default 4 warning), the line's prefix (at most 29 bytes) and the switches.</summary>
+public sealed record LogTarget(byte Level, string Prefix, LogFlags Flags)
+{
+    public const byte DefaultLevel = 4;
+}
 
 public enum MultiportDirection : byte
 {

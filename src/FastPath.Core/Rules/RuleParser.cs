@@ -61,6 +61,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     private readonly List<RecentBuilder> _recent = [];
     private readonly List<ConntrackMatch> _conntrack = [];
     private CtTarget? _ct;
+    private LogTarget? _log;
 
     /// <summary>
     /// The rule, once for each source and destination pair when -s or -d lists several addresses (iptables adds
@@ -180,6 +181,10 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     NoInvert(invert, option);
                     SetCtOption(option);
                     break;
+                case "--log-level" or "--log-prefix" or "--log-tcp-sequence" or "--log-tcp-options" or "--log-ip-options" or "--log-uid" or "--log-macdecode":
+                    NoInvert(invert, option);
+                    SetLogOption(option);
+                    break;
                 case "--helper" or "--ctevents" or "--expevents" or "--zone" or "--zone-orig" or "--zone-reply":
                     throw fail($"CT: option '{option}' is not supported (FastPath has no helpers, events or zones)");
                 case "-c" or "--set-counters":
@@ -245,6 +250,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             Target = target,
             TargetChain = targetChain,
             Ct = _ct,
+            Log = _log,
         };
         var rules = new List<Rule>();
         AddressPrefix?[] sourceList = sources is { } all ? [.. all.Value.Select(a => (AddressPrefix?)a)] : [null];
@@ -426,7 +432,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 return (TargetKind.Drop, null);
             case "RETURN" when jump:
                 return (TargetKind.Return, null);
-            case "ACCEPT" or "DROP" or "RETURN" or "CT" or "NOTRACK" when !jump:
+            case "ACCEPT" or "DROP" or "RETURN" or "CT" or "NOTRACK" or "LOG" when !jump:
                 throw fail($"-g needs a user-defined chain, not '{name}'");
             case "CT" or "NOTRACK":
                 // xt_CT's checkentry: the target exists in the raw table only (EINVAL elsewhere).
@@ -434,7 +440,10 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     throw fail($"target '{name}' is only valid in the raw table (the kernel refuses it: {Errnos.Message(Errno.EINVAL)})");
                 _ct = new CtTarget(name, NoTrack: name == "NOTRACK", TimeoutPolicy: null);
                 return (TargetKind.Ct, null);
-            case "REJECT" or "LOG" or "MARK" or "SNAT" or "DNAT" or "MASQUERADE" or "TCPMSS" or "NFLOG" or "QUEUE" or "NFQUEUE":
+            case "LOG":
+                _log = new LogTarget(LogTarget.DefaultLevel, "", LogFlags.None);
+                return (TargetKind.Log, null);
+            case "REJECT" or "MARK" or "SNAT" or "DNAT" or "MASQUERADE" or "TCPMSS" or "NFLOG" or "QUEUE" or "NFQUEUE":
                 throw fail($"target '{name}' is not supported");
             default:
                 return (jump ? TargetKind.Jump : TargetKind.Goto, name);
@@ -461,6 +470,55 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
 
     /// <summary>The size of xt_ct_target_info's timeout field, less its NUL.</summary>
     private const int CtTimeoutNameBytes = 31;
+
+    /// <summary>
+    /// The options of a preceding -j LOG, as libxt_LOG reads them: each once, a level by number (0-7, C notation)
+    /// or syslog name, a prefix of at least one byte and no newline, cut to its first 29 bytes.
+    /// </summary>
+    private void SetLogOption(string option)
+    {
+        if (_log is null)
+            throw fail($"option '{option}' needs '-j LOG' before it");
+        if (!_logOptions.Add(option))
+            throw fail($"LOG: option \"{option}\" can only be used once.");
+        switch (option)
+        {
+            case "--log-level":
+                string level = Next(option);
+                byte value = LogLevels.TryGetValue(level, out byte named) ? named
+                    : XtablesText.TryParseUnsigned(level, 0, 7, out ulong number) ? (byte)number
+                    : throw fail($"log level \"{level}\" unknown");
+                _log = _log with { Level = value };
+                break;
+            case "--log-prefix":
+                string prefix = Next(option);
+                if (prefix.Length == 0)
+                    throw fail("Argument must have a minimum length of 1 characters");
+                if (prefix.Contains('\n'))
+                    throw fail("Newlines not allowed in --log-prefix");
+                _log = _log with { Prefix = Truncated(prefix, LogPrefixBytes) };
+                break;
+            default:
+                _log = _log with { Flags = _log.Flags | LogSwitches[option] };
+                break;
+        }
+    }
+
+    /// <summary>XT_LOG's prefix field (30 bytes) less its NUL.</summary>
+    private const int LogPrefixBytes = 29;
+
+    private readonly HashSet<string> _logOptions = [];
+
+    private static readonly Dictionary<string, byte> LogLevels = new(StringComparer.Ordinal)
+    {
+        ["emerg"] = 0, ["panic"] = 0, ["alert"] = 1, ["crit"] = 2, ["error"] = 3, ["warning"] = 4, ["notice"] = 5, ["info"] = 6, ["debug"] = 7,
+    };
+
+    private static readonly Dictionary<string, LogFlags> LogSwitches = new(StringComparer.Ordinal)
+    {
+        ["--log-tcp-sequence"] = LogFlags.TcpSequence, ["--log-tcp-options"] = LogFlags.TcpOptions, ["--log-ip-options"] = LogFlags.IpOptions,
+        ["--log-uid"] = LogFlags.Uid, ["--log-macdecode"] = LogFlags.MacDecode,
+    };
 
     private readonly HashSet<string> _ctOptions = [];
 

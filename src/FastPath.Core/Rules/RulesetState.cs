@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Logging;
 using FastPath.Core.Memory;
 using FastPath.Core.Packets;
 using FastPath.Core.Recent;
@@ -62,6 +63,7 @@ public sealed class RulesetState
     private readonly RecentShardMap _shards;
     private readonly RecentTableSizing _sizing;
     private readonly ConnectionTracker? _conntrack;
+    private readonly PacketLog? _log;
     private readonly bool _tracking; // the ruleset uses conntrack, or tracking is always on
     private readonly int[] _stackChains;     // ids, not references: a push stores no GC reference
     private readonly int[] _stackPositions;
@@ -73,18 +75,22 @@ public sealed class RulesetState
 
     /// <param name="sizing">Entries, stamps and hash buckets per table (default: the kernel's); a table's entries are shared out between the shards.</param>
     /// <param name="conntrack">This worker's connections; without it no connection is tracked and every packet is INVALID to -m conntrack.</param>
-    public RulesetState(CompiledRuleset ruleset, RecentTableSizing? sizing = null, RecentShardMap? shards = null, ConnectionTracker? conntrack = null)
-        : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, conntrack, generation: 0, previousTables: null)
+    /// <param name="log">Where this worker's -j LOG rules write; without it they only count.</param>
+    public RulesetState(CompiledRuleset ruleset, RecentTableSizing? sizing = null, RecentShardMap? shards = null, ConnectionTracker? conntrack = null,
+        PacketLog? log = null)
+        : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, conntrack, log, generation: 0, previousTables: null)
     {
     }
 
-    private RulesetState(CompiledRuleset ruleset, RecentTableSizing sizing, RecentShardMap shards, ConnectionTracker? conntrack, int generation, RecentTable[]? previousTables)
+    private RulesetState(CompiledRuleset ruleset, RecentTableSizing sizing, RecentShardMap shards, ConnectionTracker? conntrack, PacketLog? log,
+        int generation, RecentTable[]? previousTables)
     {
         _leadingGuard = new();
         _ruleset = ruleset;
         _shards = shards;
         _sizing = sizing;
         _conntrack = conntrack;
+        _log = log;
         if (conntrack is not null && conntrack.Shard != shards.Index)
             throw new ArgumentException("the connection tracker and the recent tables belong to different workers");
         _tracking = conntrack is not null && (conntrack.TrackAlways || ruleset.UsesConntrack);
@@ -121,13 +127,16 @@ public sealed class RulesetState
     /// a packet suspended under this state can still be resumed under it.
     /// </summary>
     public RulesetState Successor(CompiledRuleset next) =>
-        new(next, _sizing, _shards, _conntrack, Generation + 1, RecentTables);
+        new(next, _sizing, _shards, _conntrack, _log, Generation + 1, RecentTables);
 
     /// <summary>Counts ruleset replacements; a suspended cursor remembers the generation it was suspended under.</summary>
     public int Generation { get; }
 
     public CompiledRuleset Ruleset => _ruleset;
     public RecentShardMap Shards => _shards;
+
+    /// <summary>This worker's -j LOG output, kept by <see cref="Successor"/>; null when LOG rules only count.</summary>
+    public PacketLog? Log => _log;
 
     /// <summary>This worker's connection tracking, kept by <see cref="Successor"/>; null when the dataplane tracks nothing.</summary>
     public ConnectionTracker? Conntrack => _conntrack;
@@ -487,11 +496,23 @@ public sealed class RulesetState
                     ApplyCtTarget(rule, ref walk.Ct);
                     position++;
                     break;
+                case TargetKind.Log:
+                    WriteLog(rule, stage, ref walk);
+                    position++;
+                    break;
                 default:
                     position++;
                     break;
             }
         }
+    }
+
+    /// <summary>xt_LOG: a line about the packet, then the next rule. There is an output device in FORWARD only.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WriteLog(CompiledRule rule, EvaluationStage stage, ref PacketWalk walk)
+    {
+        int outPort = stage == EvaluationStage.Raw || _ruleset.FilterChainName == "INPUT" ? -1 : walk.OutPort;
+        _log?.Write(rule.Rule.Log!, walk.Packet, walk.Frame, walk.InPort, outPort, walk.Now);
     }
 
     /// <summary>

@@ -101,12 +101,32 @@ public class RulesetParserTests
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LATER\n:LATER - [0:0]\nCOMMIT\n", 3, "Couldn't load target `LATER'")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -g LATER\n:LATER - [0:0]\nCOMMIT\n", 3, "goto 'LATER' is not a chain")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m comment --comment a\"b c\"d\nCOMMIT\n", 3, "unknown option 'd'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LOG --log-level 8\nCOMMIT\n", 3, "log level \"8\" unknown")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LOG --log-level INFO\nCOMMIT\n", 3, "log level \"INFO\" unknown")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LOG --log-level 4 --log-level 5\nCOMMIT\n", 3, "LOG: option \"--log-level\" can only be used once.")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LOG --log-prefix \"\"\nCOMMIT\n", 3, "Argument must have a minimum length of 1 characters")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD --log-level 3 -j LOG\nCOMMIT\n", 3, "option '--log-level' needs '-j LOG' before it")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -g LOG\nCOMMIT\n", 3, "-g needs a user-defined chain, not 'LOG'")]
     public void ABadFileIsRefusedWithFileAndLine(string text, int line, string message)
     {
         var e = Assert.Throws<RulesetException>(() => RulesetParser.Parse(text, "bad.rules", L3Kind.IPv4));
         Assert.Equal(line, e.Line);
         Assert.StartsWith($"bad.rules:{line}: ", e.Message);
         Assert.Contains(message, e.Message);
+    }
+
+    [Theory]
+    [InlineData("-j LOG", 4, "", LogFlags.None)]
+    [InlineData("-j LOG --log-level panic --log-prefix \"SSH brute: \"", 0, "SSH brute: ", LogFlags.None)]
+    [InlineData("-j LOG --log-level 07 --log-tcp-sequence --log-macdecode", 7, "", LogFlags.TcpSequence | LogFlags.MacDecode)]
+    [InlineData("-j LOG --log-level 0x6 --log-tcp-options --log-ip-options --log-uid", 6, "", LogFlags.TcpOptions | LogFlags.IpOptions | LogFlags.Uid)]
+    [InlineData("-j LOG --log-prefix 123456789012345678901234567890", 4, "12345678901234567890123456789", LogFlags.None)]
+    public void LogOptionsAreReadAsLibxtLogReadsThem(string target, byte level, string prefix, LogFlags flags)
+    {
+        var rule = RulesetParser.Parse($"*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {target}\nCOMMIT\n", "log.rules", L3Kind.IPv4)
+            .Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single();
+        Assert.Equal(TargetKind.Log, rule.Target);
+        Assert.Equal(new LogTarget(level, prefix, flags), rule.Log);
     }
 
     [Fact]

@@ -3,7 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace FastPath.Dataplane.Workers;
+namespace FastPath.Core.Memory;
 
 /// <summary>
 /// A preallocated single-producer / single-consumer ring, the only way work crosses between cores.

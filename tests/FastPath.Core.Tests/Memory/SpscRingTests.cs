@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-using FastPath.Dataplane.Workers;
+using FastPath.Core.Memory;
 using Xunit;
 
-namespace FastPath.Dataplane.Tests.Workers;
+namespace FastPath.Core.Tests.Memory;
 
 public class SpscRingTests
 {
