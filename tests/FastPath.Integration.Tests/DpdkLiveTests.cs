@@ -39,6 +39,29 @@ public sealed class DpdkLiveTests : IDisposable
         Assert.Contains($"drops by reason: {expectations.Count(e => !e.Forward)}", fastpath.Stdout);
     }
 
+    /// <summary>Live, the workers queue -j LOG records and the management thread writes their lines to --log.</summary>
+    [Fact]
+    public void LogRulesWriteTheirLinesThroughTheManagementThread()
+    {
+        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
+        string input = TestEnvironment.Sample("mixed.pcap");
+        string rules = Path.Combine(_dir, "log.rules");
+        File.WriteAllText(rules, "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LOG --log-prefix \"seen: \" --log-macdecode\nCOMMIT\n");
+        string log = Path.Combine(_dir, "fastpath.log");
+
+        using var fastpath = FastPathProcess.Start([
+            "run", "--eal", $"{CommonEal} --vdev=net_pcap0,rx_pcap={input} --vdev=net_pcap1,tx_pcap={Path.Combine(_dir, "out.pcap")}",
+            "--pair", "net_pcap0,net_pcap1", "--cores", LastCore(), "--duration", "2", "--stats-interval", "0", "--control", "off",
+            "--rules", rules, "--log", log]);
+        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        string[] lines = File.ReadAllLines(log);
+        Assert.NotEmpty(lines);
+        Assert.All(lines, line => Assert.Matches(@"^<4>\[\d+\.\d{6}\] seen: IN=net_pcap0 OUT=net_pcap1 MACSRC=\S+ MACDST=\S+ (VPROTO=\S+ VID=\d+ )?MACPROTO=(0800|86dd) SRC=", line));
+        Assert.Contains($"log: {lines.Length} line(s) written to {log}, 0 lost", fastpath.Stdout);
+    }
+
     /// <summary>The AF_XDP poll-mode driver (an XDP program redirecting each veth's frames to a socket) between two veth pairs.</summary>
     [Fact]
     public void AfXdpOverVethPairsForwardsBothWays()

@@ -57,6 +57,30 @@ public sealed class RulesReplayTests : IDisposable
         Assert.Equal(["ACCEPT", "ACCEPT", "ACCEPT", lastVerdict], verdicts);
     }
 
+    [Fact]
+    public void LogRulesWriteTheKernelsLinesToTheLogFileOrStandardError()
+    {
+        string rules = WriteFile("log.rules", """
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -m recent --rcheck --name SEEN --rsource -j LOG --log-prefix "again: " --log-level info
+            -A FORWARD -m recent --set --name SEEN --rsource
+            COMMIT
+            """);
+        string log = Path.Combine(_dir, "fastpath.log");
+        string[] run = ["run", "--pcap-in", ThreeSourcesThenTheFirstAgain(), "--pcap-out", Path.Combine(_dir, "out.pcap"), "--rules", rules];
+        var (code, stdout, stderr) = FastPathProcess.Run([.. run, "--log", log], TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        string line = Assert.Single(File.ReadAllLines(log));
+        Assert.Matches(@"^<6>\[\d+\.\d{6}\] again: IN=pcap-in OUT=pcap-out MAC=([0-9a-f]{2}:){13}[0-9a-f]{2} SRC=\S+ DST=\S+ LEN=\d+ ", line);
+        Assert.Contains($"log: 1 line(s) written to {log}, 0 lost", stdout);
+
+        (code, _, stderr) = FastPathProcess.Run(run, TimeSpan.FromSeconds(60));
+        Assert.Equal(0, code);
+        Assert.Contains(line, stderr.Split('\n'));
+    }
+
     [Theory]
     [InlineData("--recent-capacity", "0", "expected a whole number from 1")]
     [InlineData("--recent-stamps", "65537", "stamps must be from 0 to 65536")]

@@ -18,6 +18,7 @@ public sealed class RecentLiveDifferentialTests
         :OUTPUT ACCEPT [0:0]
         :SSHGUARD - [0:0]
         -A FORWARD -p tcp -m tcp --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN -j SSHGUARD
+        -A SSHGUARD -m recent --rcheck --seconds 60 --hitcount 4 --rttl --name SSH --mask 255.255.255.255 --rsource -j LOG --log-prefix "SSH brute force: "
         -A SSHGUARD -m recent --update --seconds 60 --hitcount 4 --rttl --name SSH --mask 255.255.255.255 --rsource -j DROP
         -A SSHGUARD -m recent --set --name SSH --mask 255.255.255.255 --rsource
         COMMIT
