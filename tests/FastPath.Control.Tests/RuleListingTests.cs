@@ -75,6 +75,30 @@ public sealed class RuleListingTests
         Assert.Equal(expectedFilter, filter.Split('\n').Where(l => l.Contains("state", StringComparison.Ordinal)));
     }
 
+    /// <summary>Lines iptables-legacy v1.8.9 printed for these rules (-L -n, in a scratch namespace).</summary>
+    [Fact]
+    public void LimitsAreListedAsIptablesPrintsThem()
+    {
+        const string rules = """
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -m limit --limit 5/min -j ACCEPT
+            -A FORWARD -m limit --limit 3/hour --limit-burst 10 -j ACCEPT
+            -A FORWARD -m limit --limit 7/sec -j ACCEPT
+            -A FORWARD -m limit --limit 20000/day --limit-burst 10000 -j ACCEPT
+            -A FORWARD -m limit --limit 3/Minu -j ACCEPT
+            -A FORWARD -m limit --limit 7 -j ACCEPT
+            -A FORWARD -m limit -j ACCEPT
+            COMMIT
+            """;
+        var ruleset = new CompiledRuleset(RulesetParser.Parse(rules, "limit.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), []);
+        var counters = new RuleCounters(new long[ruleset.Rules.Count], new long[ruleset.Rules.Count], new long[ruleset.Chains.Count], new long[ruleset.Chains.Count]);
+        string filter = RuleListing.FormatTable(ruleset, L3Kind.IPv4, TableKind.Filter, counters);
+        Assert.Equal(
+            ["avg 5/min burst 5", "avg 3/hour burst 10", "avg 7/sec burst 5", "avg 20000/day burst 10000", "avg 3/min burst 5", "avg 7/sec burst 5", "avg 3/hour burst 5"],
+            filter.Split('\n').Where(l => l.Contains(" limit: ", StringComparison.Ordinal)).Select(l => l[(l.IndexOf(" limit: ", StringComparison.Ordinal) + 8)..]));
+    }
+
     /// <summary>Lines iptables-legacy v1.8.9 printed for these rules (-L -v -x -n, in a scratch namespace).</summary>
     [Fact]
     public void LogTargetsAreListedAsIptablesPrintsThem()

@@ -124,6 +124,9 @@ public static class RuleListing
                 case MatchModule.Conntrack:
                     AppendConntrack(text, rule.Conntrack[conntrack++]);
                     break;
+                case MatchModule.Limit:
+                    AppendLimit(text, rule.Limit!);
+                    break;
             }
         }
         if (rule.Ct is { } ct)
@@ -153,6 +156,19 @@ public static class RuleListing
     };
 
     /// <summary>libxt_CT's print: NOTRACK under its own name, otherwise CT with its options.</summary>
+    private static readonly (string Name, uint Period)[] LimitUnits =
+        [("day", LimitMatch.Scale * 86400), ("hour", LimitMatch.Scale * 3600), ("min", LimitMatch.Scale * 60), ("sec", LimitMatch.Scale)];
+
+    /// <summary>libxt_limit's print_rate: the first unit, from the day down, that the next one would not show more exactly.</summary>
+    private static void AppendLimit(StringBuilder text, LimitMatch limit)
+    {
+        uint average = limit.Average;
+        int i = 1;
+        while (i < LimitUnits.Length && average <= LimitUnits[i].Period && LimitUnits[i].Period / average >= LimitUnits[i].Period % average)
+            i++;
+        text.Append(CultureInfo.InvariantCulture, $" limit: avg {LimitUnits[i - 1].Period / average}/{LimitUnits[i - 1].Name} burst {limit.Burst}");
+    }
+
     private static void AppendCt(StringBuilder text, CtTarget ct)
     {
         if (ct.Name == "NOTRACK")

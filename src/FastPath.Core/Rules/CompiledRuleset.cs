@@ -287,6 +287,8 @@ public sealed class CompiledRule
             (IcmpType, IcmpAnyType, IcmpCode, IcmpInvert) = (icmp.Value.Type, family == L3Kind.IPv4 && icmp.Value.Type == 255, icmp.Value.Code, icmp.Invert);
         if (rule.Multiport is { } multiport)
             (Multiport, MultiportInvert) = (multiport.Value, multiport.Invert);
+        if (rule.Limit is { } limit)
+            (LimitCost, LimitCap) = (RateLimit.ToCredits(limit.Average), RateLimit.ToCredits(unchecked(limit.Average * limit.Burst)));
         if (rule.MacSource is { } mac)
         {
             MacSourceLow = BinaryPrimitives.ReadUInt32LittleEndian(mac.Value);
@@ -310,6 +312,7 @@ public sealed class CompiledRule
                 MatchModule.Multiport => RuleChecks.FirstFragment | (rule.Multiport is null ? 0 : RuleChecks.Multiport),
                 MatchModule.Mac => rule.MacSource is null ? 0 : RuleChecks.MacSource,
                 MatchModule.Conntrack => stateOnly ? RuleChecks.CtState : RuleChecks.Conntrack,
+                MatchModule.Limit => RuleChecks.Limit,
                 _ => RuleChecks.None,
             };
             if (module == MatchModule.Recent)
@@ -381,6 +384,8 @@ public sealed class CompiledRule
     internal readonly uint MacSourceLow;     // bytes 0..3 of --mac-source as a little-endian load
     internal readonly ushort MacSourceHigh;  // bytes 4..5
     internal readonly bool MacSourceInvert;
+    internal readonly uint LimitCost;        // -m limit: a packet's credits, and the bucket's size (xt_limit's cost and credit_cap)
+    internal readonly uint LimitCap;
 
     /// <summary>"filter:FORWARD:3" (IPv6: "ip6:filter:FORWARD:3") — table, chain and 1-based rule number, as traces print it.</summary>
     public string QualifiedName => $"{(Family == L3Kind.IPv6 ? "ip6:" : "")}{(Table == TableKind.Raw ? "raw" : "filter")}:{Rule.Chain}:{Rule.Number}";
@@ -407,9 +412,11 @@ internal enum RuleChecks : ushort
     Conntrack = 1 << 12,
     /// <summary>A rule's only conntrack match tests the state alone (<see cref="CompiledRule.CtStates"/>).</summary>
     CtState = 1 << 13,
+    /// <summary>-m limit, the rule's last match: tested after every other check of its set, since it takes a credit.</summary>
+    Limit = 1 << 14,
 
     /// <summary>The tests the walk makes in a call of their own (see RulesetState.Passes).</summary>
-    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack,
+    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack | Limit,
 }
 
 /// <summary>One -m conntrack / -m state flattened for the walk; an option is tested only when its Has flag is set.</summary>

@@ -68,6 +68,7 @@ public sealed record Rule
     public Inverted<MultiportMatch>? Multiport { get; init; }
     public Inverted<byte[]>? MacSource { get; init; }
     public string? Comment { get; init; }                        // -m comment --comment, for listings
+    public LimitMatch? Limit { get; init; }                      // -m limit
     public IReadOnlyList<RecentOptions> Recent { get; init; } = [];
 
     /// <summary>Each -m conntrack and -m state, in the rule's order (all must match).</summary>
@@ -94,6 +95,20 @@ public enum MatchModule : byte
     Comment,
     Recent,
     Conntrack, // -m conntrack or -m state
+    Limit,
+}
+
+/// <summary>
+/// -m limit as libxt_limit hands it to the kernel: <see cref="Average"/> is the time between two packets in
+/// 1/10000 s (XT_LIMIT_SCALE * seconds per unit / rate), <see cref="Burst"/> the bucket's size in packets.
+/// </summary>
+public sealed record LimitMatch(uint Average, uint Burst)
+{
+    public const uint Scale = 10000;
+    public const uint DefaultBurst = 5;
+
+    /// <summary>--limit's default, 3/hour.</summary>
+    public const uint DefaultAverage = Scale * 3600 / 3;
 }
 
 /// <summary>The ct states -m conntrack --ctstate and -m state --state name (the kernel's XT_CONNTRACK_STATE bits).</summary>

@@ -62,6 +62,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     private readonly List<ConntrackMatch> _conntrack = [];
     private CtTarget? _ct;
     private LogTarget? _log;
+    private LimitMatch? _limit;
 
     /// <summary>
     /// The rule, once for each source and destination pair when -s or -d lists several addresses (iptables adds
@@ -181,6 +182,9 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     NoInvert(invert, option);
                     SetCtOption(option);
                     break;
+                case "--limit" or "--limit-burst":
+                    SetLimitOption(option, Next(option), invert);
+                    break;
                 case "--log-level" or "--log-prefix" or "--log-tcp-sequence" or "--log-tcp-options" or "--log-ip-options" or "--log-uid" or "--log-macdecode":
                     NoInvert(invert, option);
                     SetLogOption(option);
@@ -226,6 +230,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             throw fail("multiport expection an option");
         if (_modules.Contains("comment") && comment is null)
             throw fail("comment: option \"--comment\" must be specified");
+        CheckLimit();
         if ((sources?.Value.Length > 1 || destinations?.Value.Length > 1) && (sources?.Invert == true || destinations?.Invert == true))
             throw fail("! not allowed with multiple source or destination IP addresses");
 
@@ -244,6 +249,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             Multiport = multiport,
             MacSource = mac,
             Comment = comment,
+            Limit = _limit,
             Recent = _recent.Select(r => r.Build()).ToArray(),
             Conntrack = _conntrack.Select(BuiltConntrack).ToArray(),
             Modules = _order.ToArray(),
@@ -348,6 +354,12 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             case "conntrack" or "state":
                 _conntrack.Add(new ConntrackMatch(module));
                 _order.Add(MatchModule.Conntrack);
+                break;
+            case "limit":
+                if (_limit is not null)
+                    throw fail("-m limit is given twice; FastPath takes one limit per rule");
+                _limit = new LimitMatch(LimitMatch.DefaultAverage, LimitMatch.DefaultBurst);
+                _order.Add(MatchModule.Limit);
                 break;
             default:
                 throw fail($"match '-m {module}' is not supported");
@@ -503,6 +515,60 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 break;
         }
     }
+
+    /// <summary>--limit RATE[/second|/minute|/hour|/day] (any prefix of the unit, any case) and --limit-burst N, as libxt_limit reads them.</summary>
+    private void SetLimitOption(string option, string value, bool invert)
+    {
+        if (_limit is null)
+            throw fail($"option '{option}' needs '-m limit'");
+        if (invert)
+            throw fail($"limit: option \"{option}\" cannot be inverted.");
+        if (!_limitOptions.Add(option))
+            throw fail($"limit: option \"{option}\" can only be used once.");
+        if (option == "--limit-burst")
+        {
+            _limit = XtablesText.TryParseUnsigned(value, 0, MaxLimitBurst, out ulong burst)
+                ? _limit with { Burst = (uint)burst }
+                : throw fail($"limit: bad value for option \"--limit-burst\", or out of range (0-{MaxLimitBurst}).");
+            return;
+        }
+        uint perUnit = 1;
+        int slash = value.IndexOf('/');
+        if (slash >= 0)
+        {
+            string unit = value[(slash + 1)..];
+            perUnit = unit.Length == 0 ? 0u
+                : "second".StartsWith(unit, StringComparison.OrdinalIgnoreCase) ? 1u
+                : "minute".StartsWith(unit, StringComparison.OrdinalIgnoreCase) ? 60u
+                : "hour".StartsWith(unit, StringComparison.OrdinalIgnoreCase) ? 3600u
+                : "day".StartsWith(unit, StringComparison.OrdinalIgnoreCase) ? 86400u : 0u;
+        }
+        uint rate = unchecked((uint)CNumberText.Atoi(value, out _)); // atoi into a uint32_t: "-5/s" is a huge rate
+        if (perUnit == 0 || rate == 0)
+            throw fail($"bad rate \"{value}\"'");
+        uint average = LimitMatch.Scale * perUnit / rate;
+        _limit = average != 0 ? _limit with { Average = average } : throw fail($"Rate too fast \"{value}\"");
+    }
+
+    /// <summary>
+    /// xt_limit's checkentry (ERANGE when the bucket's credit overflows), and FastPath's rule that a limit comes after
+    /// the rule's other matches: the kernel takes a credit whenever the matches before it held, and FastPath tests
+    /// a rule's pure matches before its limit.
+    /// </summary>
+    private void CheckLimit()
+    {
+        if (_limit is not { } limit)
+            return;
+        if (!RateLimit.Accepts(limit))
+            throw fail($"limit: avg {limit.Average} with burst {limit.Burst} overflows the kernel's credit (the kernel refuses it: {Errnos.Message(Errno.ERANGE)})");
+        int at = _order.IndexOf(MatchModule.Limit);
+        if (_order.Skip(at + 1).Any(m => m != MatchModule.Comment))
+            throw fail("-m limit must come after the rule's other matches (FastPath takes its credit last)");
+    }
+
+    private const uint MaxLimitBurst = 10000;
+
+    private readonly HashSet<string> _limitOptions = [];
 
     /// <summary>XT_LOG's prefix field (30 bytes) less its NUL.</summary>
     private const int LogPrefixBytes = 29;

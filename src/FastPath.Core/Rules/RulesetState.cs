@@ -65,6 +65,7 @@ public sealed class RulesetState
     private readonly ConnectionTracker? _conntrack;
     private readonly PacketLog? _log;
     private readonly bool _tracking; // the ruleset uses conntrack, or tracking is always on
+    private readonly RateLimit[] _limits;    // by rule id: this worker's bucket of each -m limit rule (empty without one)
     private readonly int[] _stackChains;     // ids, not references: a push stores no GC reference
     private readonly int[] _stackPositions;
     private readonly FamilyKey? _ipv4Key;  // null unless every recent match of the family looks up one key, and Prepare has work with it
@@ -115,6 +116,7 @@ public sealed class RulesetState
         RuleBytes = new long[ruleset.Rules.Count];
         PolicyPackets = new long[ruleset.Chains.Count];
         PolicyBytes = new long[ruleset.Chains.Count];
+        _limits = ruleset.Rules.Any(r => r.Rule.Limit is not null) ? new RateLimit[ruleset.Rules.Count] : [];
         // A jump never revisits a chain on the stack (loops are refused at load), so depth <= chains.
         _stackChains = new int[ruleset.Chains.Count + 1];
         _stackPositions = new int[ruleset.Chains.Count + 1];
@@ -651,7 +653,7 @@ public sealed class RulesetState
     /// the common ones inline, the others in one call.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Passes(CompiledRule rule, RuleChecks checks, ref ParsedPacket p, ref PacketWalk walk)
+    private bool Passes(CompiledRule rule, RuleChecks checks, ref ParsedPacket p, ref PacketWalk walk)
     {
         if ((checks & RuleChecks.Protocol) != 0 && (p.Protocol == rule.Protocol) == rule.ProtocolInvert)
             return false;
@@ -673,7 +675,7 @@ public sealed class RulesetState
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static bool PassesLessCommon(CompiledRule rule, RuleChecks checks, ref ParsedPacket p, ref PacketWalk walk)
+    private bool PassesLessCommon(CompiledRule rule, RuleChecks checks, ref ParsedPacket p, ref PacketWalk walk)
     {
         if ((checks & RuleChecks.InInterface) != 0 && !rule.InPorts[walk.InPort])
             return false;
@@ -704,6 +706,7 @@ public sealed class RulesetState
             if (same == rule.MacSourceInvert)
                 return false;
         }
-        return true;
+        // Last: xt_limit takes a credit only from a packet every match before it let through (on this worker's bucket).
+        return (checks & RuleChecks.Limit) == 0 || _limits[rule.Id].Take(rule.LimitCost, rule.LimitCap, walk.Now);
     }
 }

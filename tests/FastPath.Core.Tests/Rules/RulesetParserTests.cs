@@ -107,6 +107,17 @@ public class RulesetParserTests
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j LOG --log-prefix \"\"\nCOMMIT\n", 3, "Argument must have a minimum length of 1 characters")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD --log-level 3 -j LOG\nCOMMIT\n", 3, "option '--log-level' needs '-j LOG' before it")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -g LOG\nCOMMIT\n", 3, "-g needs a user-defined chain, not 'LOG'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit 0/s\nCOMMIT\n", 3, "bad rate \"0/s\"'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit 5/x\nCOMMIT\n", 3, "bad rate \"5/x\"'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit 5/\nCOMMIT\n", 3, "bad rate \"5/\"'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit 10001/s\nCOMMIT\n", 3, "Rate too fast \"10001/s\"")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit-burst 10001\nCOMMIT\n", 3, "limit: bad value for option \"--limit-burst\", or out of range (0-10000).")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit-burst 0\nCOMMIT\n", 3, "Numerical result out of range")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit 1/d\nCOMMIT\n", 3, "Numerical result out of range")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit ! --limit 5/s\nCOMMIT\n", 3, "limit: option \"--limit\" cannot be inverted.")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit 5/min --limit 4/min\nCOMMIT\n", 3, "limit: option \"--limit\" can only be used once.")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD --limit 5/min\nCOMMIT\n", 3, "option '--limit' needs '-m limit'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp -m limit --limit 1/s -m tcp --dport 22 -j ACCEPT\nCOMMIT\n", 3, "-m limit must come after the rule's other matches")]
     public void ABadFileIsRefusedWithFileAndLine(string text, int line, string message)
     {
         var e = Assert.Throws<RulesetException>(() => RulesetParser.Parse(text, "bad.rules", L3Kind.IPv4));
@@ -127,6 +138,22 @@ public class RulesetParserTests
             .Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single();
         Assert.Equal(TargetKind.Log, rule.Target);
         Assert.Equal(new LogTarget(level, prefix, flags), rule.Log);
+    }
+
+    /// <summary>What libxt_limit hands the kernel (avg in 1/10000 s, burst), from the lines iptables-legacy took in a scratch namespace.</summary>
+    [Theory]
+    [InlineData("-m limit", 12_000_000u, 5u)]
+    [InlineData("-m limit --limit 5/min", 120_000u, 5u)]
+    [InlineData("-m limit --limit 3/hour --limit-burst 10", 12_000_000u, 10u)]
+    [InlineData("-m limit --limit 7", 1_428u, 5u)]
+    [InlineData("-m limit --limit 3/Minu", 200_000u, 5u)]
+    [InlineData("-m limit --limit 20000/day --limit-burst 10000", 43_200u, 10_000u)]
+    [InlineData("-p tcp -m tcp --dport 22 -m limit --limit 1/s -m comment --comment last", 10_000u, 5u)]
+    public void LimitOptionsAreReadAsLibxtLimitReadsThem(string matches, uint average, uint burst)
+    {
+        var rule = RulesetParser.Parse($"*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {matches} -j LOG\nCOMMIT\n", "limit.rules", L3Kind.IPv4)
+            .Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single();
+        Assert.Equal(new LimitMatch(average, burst), rule.Limit);
     }
 
     [Fact]

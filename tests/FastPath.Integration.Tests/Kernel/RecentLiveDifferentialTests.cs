@@ -55,6 +55,34 @@ public sealed class RecentLiveDifferentialTests
         ]);
     }
 
+    /// <summary>The classic "log a few of them" pairing: -m limit before -j LOG, here behind a recent check.</summary>
+    private const string LoggedProbes = """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -p udp -m udp --dport 9999 -m recent --set --name BAD --mask 255.255.255.255 --rsource -j DROP
+        -A FORWARD -p udp -m recent --rcheck --seconds 30 --name BAD --mask 255.255.255.255 --rsource -m limit --limit 20/min --limit-burst 2 -j LOG --log-prefix "bad: "
+        -A FORWARD -p udp -m recent --rcheck --seconds 30 --name BAD --mask 255.255.255.255 --rsource -j DROP
+        COMMIT
+
+        """;
+
+    [Fact]
+    public void ALimitedLogOfTheProbesOfAMarkedSource()
+    {
+        const string A = "192.0.2.10", B = "192.0.2.11";
+        Compare(LoggedProbes, null,
+        [
+            Udp(A, 9999),                                   // marks A
+            Udp(A, 53), Udp(A, 53), Udp(A, 53),             // the burst of 2 is logged, the third is not; all dropped
+            new Sleep(3.5),                                 // 20/min: one credit every 3 s
+            Udp(A, 53), Udp(A, 53),                         // one credit: logged, then not
+            Udp(B, 53),                                     // not marked: crosses
+            new List("BAD"),
+        ]);
+    }
+
     private const string PortKnocking = """
         *filter
         :INPUT ACCEPT [0:0]
