@@ -195,7 +195,7 @@ public abstract record NfctCommand
                 return new NfctRefused($"{MessagePrefix}Wrong state name: `{rest[0]}' for protocol `{protocolName}'\n");
             values[state] = unchecked((uint)CNumberText.Atoi(rest[1], out bool outOfRange));
             if (outOfRange)
-                staleErrno = RangeError;
+                staleErrno = Errnos.Message(Errno.ERANGE);
         }
         if (rest.Length > 0)
             return Refused("missing value for this timeout", staleErrno);
@@ -250,9 +250,6 @@ public abstract record NfctCommand
         }
         return name[..end];
     }
-
-    /// <summary>glibc's strerror(ERANGE).</summary>
-    private const string RangeError = "Numerical result out of range";
 
     /// <summary>nfct_perror: the message, and strerror(errno) after it when errno is set.</summary>
     private static NfctRefused Refused(string message, string? strerror = null) =>
