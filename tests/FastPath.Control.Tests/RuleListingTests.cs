@@ -99,6 +99,48 @@ public sealed class RuleListingTests
             filter.Split('\n').Where(l => l.Contains(" limit: ", StringComparison.Ordinal)).Select(l => l[(l.IndexOf(" limit: ", StringComparison.Ordinal) + 8)..]));
     }
 
+    /// <summary>Lines iptables-legacy and ip6tables-legacy v1.8.9 printed for these rules (-L -n, in a scratch namespace).</summary>
+    [Fact]
+    public void AddressRangesAndLengthsAreListedAsIptablesPrintsThem()
+    {
+        const string v4 = """
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -m iprange --src-range 10.0.0.1-10.0.0.9 -j ACCEPT
+            -A FORWARD -m iprange ! --dst-range 10.0.0.5-10.0.0.1 -j ACCEPT
+            -A FORWARD -m iprange --src-range 10.0.0.1 -j ACCEPT
+            -A FORWARD -m iprange --src-range 10.0.0.1-10.0.0.9 --dst-range 192.168.0.1-192.168.0.255 -j ACCEPT
+            -A FORWARD -m iprange ! --src-range 10.0.0.1 ! --dst-range 10.0.0.2 -j ACCEPT
+            -A FORWARD -m iprange --src-range 10.1-10.2 -j ACCEPT
+            -A FORWARD -m length --length 100 -j ACCEPT
+            -A FORWARD -m length ! --length 60:1500 -j ACCEPT
+            -A FORWARD -m length --length :100 -j ACCEPT
+            -A FORWARD -m length --length 100: -j ACCEPT
+            -A FORWARD -m length --length 200:100 -j ACCEPT
+            -A FORWARD -m length --length 0x10 -j ACCEPT
+            COMMIT
+            """;
+        const string v6 = """
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -m iprange --src-range 2001:db8::1-2001:db8::ff -m length --length 100 -j ACCEPT
+            COMMIT
+            """;
+        var ruleset = new CompiledRuleset(RulesetParser.Parse(v4, "v4.rules", L3Kind.IPv4), RulesetParser.Parse(v6, "v6.rules", L3Kind.IPv6), []);
+        var counters = new RuleCounters(new long[ruleset.Rules.Count], new long[ruleset.Rules.Count], new long[ruleset.Chains.Count], new long[ruleset.Chains.Count]);
+        static IEnumerable<string> Matches(string table) => table.Split('\n').Where(l => l.StartsWith(' ') && l.Contains("ACCEPT", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf("/0 ", l.IndexOf("/0 ", StringComparison.Ordinal) + 3, StringComparison.Ordinal) + 3)..].Trim());
+        Assert.Equal(
+            [
+                "source IP range 10.0.0.1-10.0.0.9", "destination IP range ! 10.0.0.5-10.0.0.1", "source IP range 10.0.0.1-10.0.0.1",
+                "source IP range 10.0.0.1-10.0.0.9 destination IP range 192.168.0.1-192.168.0.255",
+                "source IP range ! 10.0.0.1-10.0.0.1 destination IP range ! 10.0.0.2-10.0.0.2", "source IP range 10.1.0.0-10.2.0.0",
+                "length 100", "length !60:1500", "length 0:100", "length 100:65535", "length 200:100", "length 16",
+            ],
+            Matches(RuleListing.FormatTable(ruleset, L3Kind.IPv4, TableKind.Filter, counters)));
+        Assert.Equal(["source IP range 2001:db8::1-2001:db8::ff length 100"], Matches(RuleListing.FormatTable(ruleset, L3Kind.IPv6, TableKind.Filter, counters)));
+    }
+
     /// <summary>Lines iptables-legacy v1.8.9 printed for these rules (-L -v -x -n, in a scratch namespace).</summary>
     [Fact]
     public void LogTargetsAreListedAsIptablesPrintsThem()

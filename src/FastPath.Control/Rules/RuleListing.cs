@@ -127,6 +127,16 @@ public static class RuleListing
                 case MatchModule.Limit:
                     AppendLimit(text, rule.Limit!);
                     break;
+                case MatchModule.IpRange:
+                    AppendRange(text, "source", rule.SourceRange, family);
+                    AppendRange(text, "destination", rule.DestinationRange, family);
+                    break;
+                case MatchModule.Length:
+                    var length = rule.Length!.Value;
+                    text.Append(" length ").Append(length.Invert ? "!" : "").Append(CultureInfo.InvariantCulture, $"{length.Value.First}");
+                    if (length.Value.Last != length.Value.First)
+                        text.Append(CultureInfo.InvariantCulture, $":{length.Value.Last}");
+                    break;
             }
         }
         if (rule.Ct is { } ct)
@@ -156,6 +166,14 @@ public static class RuleListing
     };
 
     /// <summary>libxt_CT's print: NOTRACK under its own name, otherwise CT with its options.</summary>
+    private static void AppendRange(StringBuilder text, string side, Inverted<AddressRange>? range, L3Kind family)
+    {
+        if (range is not { } r)
+            return;
+        text.Append(' ').Append(side).Append(" IP range ").Append(r.Invert ? "! " : "")
+            .Append(NumericAddress.Format(r.Value.First, family)).Append('-').Append(NumericAddress.Format(r.Value.Last, family));
+    }
+
     private static readonly (string Name, uint Period)[] LimitUnits =
         [("day", LimitMatch.Scale * 86400), ("hour", LimitMatch.Scale * 3600), ("min", LimitMatch.Scale * 60), ("sec", LimitMatch.Scale)];
 

@@ -33,6 +33,11 @@ public readonly struct InetAddress : IEquatable<InetAddress>
     /// <summary>Bytes 8..15 as a native-endian load; only meaningful for ordering and hashing.</summary>
     internal ulong Lower => _lower;
 
+    /// <summary>The address as a number, its first byte the most significant: the order -m iprange compares in (an IPv4 address's four bytes lead).</summary>
+    internal UInt128 Numeric => BitConverter.IsLittleEndian
+        ? new UInt128(BinaryPrimitives.ReverseEndianness(_upper), BinaryPrimitives.ReverseEndianness(_lower))
+        : new UInt128(_upper, _lower);
+
     /// <summary>The address whose <see cref="Upper"/> and <see cref="Lower"/> are the given halves.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static InetAddress FromHalves(ulong upper, ulong lower) => new(upper, lower);

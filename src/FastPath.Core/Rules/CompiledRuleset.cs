@@ -287,6 +287,12 @@ public sealed class CompiledRule
             (IcmpType, IcmpAnyType, IcmpCode, IcmpInvert) = (icmp.Value.Type, family == L3Kind.IPv4 && icmp.Value.Type == 255, icmp.Value.Code, icmp.Invert);
         if (rule.Multiport is { } multiport)
             (Multiport, MultiportInvert) = (multiport.Value, multiport.Invert);
+        if (rule.SourceRange is { } sourceRange)
+            (SourceRangeFirst, SourceRangeLast, SourceRangeInvert) = (sourceRange.Value.First.Numeric, sourceRange.Value.Last.Numeric, sourceRange.Invert);
+        if (rule.DestinationRange is { } destinationRange)
+            (DestinationRangeFirst, DestinationRangeLast, DestinationRangeInvert) = (destinationRange.Value.First.Numeric, destinationRange.Value.Last.Numeric, destinationRange.Invert);
+        if (rule.Length is { } length)
+            (LengthMin, LengthMax, LengthInvert) = (length.Value.First, length.Value.Last, length.Invert);
         if (rule.Limit is { } limit)
             (LimitCost, LimitCap) = (RateLimit.ToCredits(limit.Average), RateLimit.ToCredits(unchecked(limit.Average * limit.Burst)));
         if (rule.MacSource is { } mac)
@@ -313,6 +319,8 @@ public sealed class CompiledRule
                 MatchModule.Mac => rule.MacSource is null ? 0 : RuleChecks.MacSource,
                 MatchModule.Conntrack => stateOnly ? RuleChecks.CtState : RuleChecks.Conntrack,
                 MatchModule.Limit => RuleChecks.Limit,
+                MatchModule.IpRange => (rule.SourceRange is null ? 0 : RuleChecks.SourceRange) | (rule.DestinationRange is null ? 0 : RuleChecks.DestinationRange),
+                MatchModule.Length => RuleChecks.Length,
                 _ => RuleChecks.None,
             };
             if (module == MatchModule.Recent)
@@ -384,6 +392,15 @@ public sealed class CompiledRule
     internal readonly uint MacSourceLow;     // bytes 0..3 of --mac-source as a little-endian load
     internal readonly ushort MacSourceHigh;  // bytes 4..5
     internal readonly bool MacSourceInvert;
+    internal readonly UInt128 SourceRangeFirst;     // -m iprange, as InetAddress.Numeric values
+    internal readonly UInt128 SourceRangeLast;
+    internal readonly bool SourceRangeInvert;
+    internal readonly UInt128 DestinationRangeFirst;
+    internal readonly UInt128 DestinationRangeLast;
+    internal readonly bool DestinationRangeInvert;
+    internal readonly ushort LengthMin;             // -m length
+    internal readonly ushort LengthMax;
+    internal readonly bool LengthInvert;
     internal readonly uint LimitCost;        // -m limit: a packet's credits, and the bucket's size (xt_limit's cost and credit_cap)
     internal readonly uint LimitCap;
 
@@ -393,7 +410,7 @@ public sealed class CompiledRule
 
 /// <summary>The pure tests of a rule, one bit each; a rule's walk tests only the bits it has.</summary>
 [Flags]
-internal enum RuleChecks : ushort
+internal enum RuleChecks : uint
 {
     None = 0,
     Protocol = 1 << 0,
@@ -414,9 +431,12 @@ internal enum RuleChecks : ushort
     CtState = 1 << 13,
     /// <summary>-m limit, the rule's last match: tested after every other check of its set, since it takes a credit.</summary>
     Limit = 1 << 14,
+    SourceRange = 1 << 15,
+    DestinationRange = 1 << 16,
+    Length = 1 << 17,
 
     /// <summary>The tests the walk makes in a call of their own (see RulesetState.Passes).</summary>
-    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack | Limit,
+    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack | Limit | SourceRange | DestinationRange | Length,
 }
 
 /// <summary>One -m conntrack / -m state flattened for the walk; an option is tested only when its Has flag is set.</summary>

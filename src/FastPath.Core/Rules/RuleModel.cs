@@ -38,6 +38,9 @@ public readonly record struct AddressPrefix(InetAddress Address, InetAddress Mas
     public bool Contains(in InetAddress address) => address.And(Mask) == Address;
 }
 
+/// <summary>-m iprange's --src-range/--dst-range: the addresses from <see cref="First"/> to <see cref="Last"/>, in numeric order; a reversed range matches nothing.</summary>
+public readonly record struct AddressRange(InetAddress First, InetAddress Last);
+
 /// <summary>An interface name as -i/-o take it: a trailing '+' makes it a prefix.</summary>
 public readonly record struct InterfaceName(string Name)
 {
@@ -69,6 +72,9 @@ public sealed record Rule
     public Inverted<byte[]>? MacSource { get; init; }
     public string? Comment { get; init; }                        // -m comment --comment, for listings
     public LimitMatch? Limit { get; init; }                      // -m limit
+    public Inverted<AddressRange>? SourceRange { get; init; }    // -m iprange --src-range
+    public Inverted<AddressRange>? DestinationRange { get; init; } // -m iprange --dst-range
+    public Inverted<PortRange>? Length { get; init; }            // -m length --length: the IP packet's length
     public IReadOnlyList<RecentOptions> Recent { get; init; } = [];
 
     /// <summary>Each -m conntrack and -m state, in the rule's order (all must match).</summary>
@@ -96,6 +102,8 @@ public enum MatchModule : byte
     Recent,
     Conntrack, // -m conntrack or -m state
     Limit,
+    IpRange,
+    Length,
 }
 
 /// <summary>

@@ -78,6 +78,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         Inverted<(byte, short)>? icmp = null;
         Inverted<MultiportMatch>? multiport = null;
         Inverted<byte[]>? mac = null;
+        Inverted<AddressRange>? sourceRange = null, destinationRange = null;
+        Inverted<PortRange>? length = null;
         TargetKind target = TargetKind.None;
         string? targetChain = null;
         string? comment = null;
@@ -159,6 +161,18 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     RequireModule("mac", option, protocol);
                     mac = Once(mac, option, new Inverted<byte[]>(ParseMac(Next(option)), invert));
                     break;
+                case "--src-range" or "--dst-range" when _modules.Contains("iprange"):
+                    var range = new Inverted<AddressRange>(ParseAddressRange(option, Next(option)), invert);
+                    if (option == "--src-range")
+                        sourceRange = sourceRange is null ? range : throw fail($"iprange: option \"{option}\" can only be used once.");
+                    else
+                        destinationRange = destinationRange is null ? range : throw fail($"iprange: option \"{option}\" can only be used once.");
+                    break;
+                case "--length" when _modules.Contains("length"):
+                    length = length is null
+                        ? new Inverted<PortRange>(ParseLengthRange(Next(option)), invert)
+                        : throw fail($"length: option \"{option}\" can only be used once.");
+                    break;
                 case "--comment":
                     RequireModule("comment", option, protocol);
                     NoInvert(invert, option);
@@ -228,6 +242,10 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             throw fail("icmp6: option \"--icmpv6-type\" must be specified");
         if (_modules.Contains("multiport") && multiport is null)
             throw fail("multiport expection an option");
+        if (_modules.Contains("iprange") && sourceRange is null && destinationRange is null)
+            throw fail("iprange match: You must specify `--src-range' or `--dst-range'");
+        if (_modules.Contains("length") && length is null)
+            throw fail("length: option \"--length\" must be specified");
         if (_modules.Contains("comment") && comment is null)
             throw fail("comment: option \"--comment\" must be specified");
         CheckLimit();
@@ -250,6 +268,9 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             MacSource = mac,
             Comment = comment,
             Limit = _limit,
+            SourceRange = sourceRange,
+            DestinationRange = destinationRange,
+            Length = length,
             Recent = _recent.Select(r => r.Build()).ToArray(),
             Conntrack = _conntrack.Select(BuiltConntrack).ToArray(),
             Modules = _order.ToArray(),
@@ -334,7 +355,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         NoInvert(invert, "-m");
         switch (module)
         {
-            case "tcp" or "udp" or "multiport" or "mac" or "comment":
+            case "tcp" or "udp" or "multiport" or "mac" or "comment" or "iprange" or "length":
                 Load(module);
                 break;
             case "icmp":
@@ -377,6 +398,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             "icmp" or "icmp6" => MatchModule.Icmp,
             "multiport" => MatchModule.Multiport,
             "mac" => MatchModule.Mac,
+            "iprange" => MatchModule.IpRange,
+            "length" => MatchModule.Length,
             _ => MatchModule.Comment,
         });
     }
@@ -733,6 +756,37 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             return address;
         }
         throw fail($"host/network `{text}' not found (FastPath takes addresses, not host names)");
+    }
+
+    /// <summary>libxt_iprange: FIRST[-LAST] (one address is a range of one), each numeric; a reversed range is taken and never matches.</summary>
+    private AddressRange ParseAddressRange(string option, string text)
+    {
+        int dash = text.IndexOf('-');
+        string first = dash < 0 ? text : text[..dash];
+        string last = dash < 0 ? text : text[(dash + 1)..];
+        return new AddressRange(ParseRangeEnd(option, first), ParseRangeEnd(option, last));
+    }
+
+    private InetAddress ParseRangeEnd(string option, string text)
+    {
+        if (family == L3Kind.IPv4 && XtablesText.TryParseIPv4(text, mask: false, out uint v4))
+            return InetAddress.FromIPv4(v4);
+        if (family == L3Kind.IPv6 && InetAddress.TryParse(text, out var v6, out var kind) && kind == L3Kind.IPv6)
+            return v6;
+        throw fail($"iprange: Bad value for \"{option}\" option: \"{text}\"");
+    }
+
+    /// <summary>libxt_length (XTTYPE_UINT16RC): N, N:M, :M or N:, each a number in C notation up to 65535; a reversed range never matches.</summary>
+    private PortRange ParseLengthRange(string text)
+    {
+        var parts = text.Split(':');
+        if (parts.Length > 2)
+            throw fail("length: Too many components for option \"--length\" (max: 2)");
+        ushort Part(string part, ushort empty) => part.Length == 0 ? empty
+            : XtablesText.TryParseUnsigned(part, 0, ushort.MaxValue, out ulong value) ? (ushort)value
+            : throw fail($"length: bad value for option \"--length\" near \"{part}\", or out of range (0-65535).");
+        ushort min = Part(parts[0], 0);
+        return new PortRange(min, parts.Length == 1 ? min : Part(parts[1], ushort.MaxValue));
     }
 
     private InterfaceName ParseInterface(string text)

@@ -674,6 +674,12 @@ public sealed class RulesetState
         return (checks & RuleChecks.LessCommon) == 0 || PassesLessCommon(rule, checks, ref p, ref walk);
     }
 
+    private static bool InRange(in InetAddress address, UInt128 first, UInt128 last)
+    {
+        var value = address.Numeric;
+        return value >= first && value <= last;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool PassesLessCommon(CompiledRule rule, RuleChecks checks, ref ParsedPacket p, ref PacketWalk walk)
     {
@@ -706,6 +712,12 @@ public sealed class RulesetState
             if (same == rule.MacSourceInvert)
                 return false;
         }
+        if ((checks & RuleChecks.SourceRange) != 0 && InRange(p.Source, rule.SourceRangeFirst, rule.SourceRangeLast) == rule.SourceRangeInvert)
+            return false;
+        if ((checks & RuleChecks.DestinationRange) != 0 && InRange(p.Destination, rule.DestinationRangeFirst, rule.DestinationRangeLast) == rule.DestinationRangeInvert)
+            return false;
+        if ((checks & RuleChecks.Length) != 0 && (p.IpLength >= rule.LengthMin && p.IpLength <= rule.LengthMax) == rule.LengthInvert)
+            return false;
         // Last: xt_limit takes a credit only from a packet every match before it let through (on this worker's bucket).
         return (checks & RuleChecks.Limit) == 0 || _limits[rule.Id].Take(rule.LimitCost, rule.LimitCap, walk.Now);
     }

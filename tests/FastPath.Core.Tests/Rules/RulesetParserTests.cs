@@ -118,6 +118,17 @@ public class RulesetParserTests
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m limit --limit 5/min --limit 4/min\nCOMMIT\n", 3, "limit: option \"--limit\" can only be used once.")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD --limit 5/min\nCOMMIT\n", 3, "option '--limit' needs '-m limit'")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp -m limit --limit 1/s -m tcp --dport 22 -j ACCEPT\nCOMMIT\n", 3, "-m limit must come after the rule's other matches")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m iprange --src-range 10.0.0.9-10.0.0.1x\nCOMMIT\n", 3, "iprange: Bad value for \"--src-range\" option: \"10.0.0.1x\"")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m iprange --src-range 10.0.0.1-\nCOMMIT\n", 3, "iprange: Bad value for \"--src-range\" option: \"\"")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m iprange --src-range 10.0.0.0/8\nCOMMIT\n", 3, "iprange: Bad value for \"--src-range\" option: \"10.0.0.0/8\"")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m iprange --src-range 10.0.0.1 --src-range 10.0.0.2\nCOMMIT\n", 3, "iprange: option \"--src-range\" can only be used once.")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m iprange\nCOMMIT\n", 3, "iprange match: You must specify `--src-range' or `--dst-range'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD --src-range 10.0.0.1\nCOMMIT\n", 3, "unknown option '--src-range'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m length\nCOMMIT\n", 3, "length: option \"--length\" must be specified")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m length --length 5 --length 6\nCOMMIT\n", 3, "length: option \"--length\" can only be used once.")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m length --length 70000\nCOMMIT\n", 3, "length: bad value for option \"--length\" near \"70000\", or out of range (0-65535).")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m length --length 5:-6\nCOMMIT\n", 3, "length: bad value for option \"--length\" near \"-6\", or out of range (0-65535).")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m length --length 1:2:3\nCOMMIT\n", 3, "length: Too many components for option \"--length\" (max: 2)")]
     public void ABadFileIsRefusedWithFileAndLine(string text, int line, string message)
     {
         var e = Assert.Throws<RulesetException>(() => RulesetParser.Parse(text, "bad.rules", L3Kind.IPv4));

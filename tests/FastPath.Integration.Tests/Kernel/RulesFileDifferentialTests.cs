@@ -46,6 +46,15 @@ public sealed class RulesFileDifferentialTests
         { false, "-i é -o eth+" }, { false, "! -i abcdefghijklmno" }, { false, "-i abcdefghijklmnop" },
         { false, "-j ACCEPT -j DROP" }, { false, "-m comment" }, { false, $"-m comment --comment {new string('c', 300)}" },
         { false, "-m comment --comment \"a \\\"quoted\\\" one\" -j ACCEPT" }, { false, "-m comment --comment a\"b c\"d" },
+        // LOG and limit, as the recipes pair them
+        { false, "-m limit --limit 5/min -j LOG --log-prefix \"iptables denied: \" --log-level 7" }, { false, "-j LOG --log-level warning --log-uid" },
+        { false, "-j LOG --log-prefix 123456789012345678901234567890" }, { false, "-j LOG --log-level 8" }, { true, "-j LOG --log-tcp-options --log-ip-options" },
+        { false, "-m limit --limit 3/hOUR --limit-burst 10" }, { false, "-m limit --limit 1/d" }, { false, "-m limit --limit 0x10/s" },
+        { false, "-m limit --limit-burst 0" }, { false, "-m limit --limit 10000/s" }, { true, "-m limit --limit 7" },
+        // address ranges and lengths
+        { false, "-m iprange --src-range 10.0.0.1-10.0.0.9 ! --dst-range 10.1-10.2" }, { false, "-m iprange --src-range 010.0.0.1" },
+        { false, "-m iprange --dst-range 10.0.0.9-10.0.0.1" }, { true, "-m iprange --src-range 2001:db8::1-2001:db8::ff" },
+        { false, "-m length --length 0x10:" }, { false, "-m length ! --length 60:1500" }, { true, "-m length --length :1280" },
     };
 
     [Theory]
