@@ -125,7 +125,13 @@ public sealed class PacketLog
         record.VlanProtocol = packet.VlanCount > 0 ? (ushort)(frame[12] << 8 | frame[13]) : (ushort)0;
         record.VlanId = packet.OuterVlanId;
         int captured = Math.Min(Math.Min(packet.IpLength, frame.Length - packet.L3Offset), PacketLogRecord.NetworkBytes);
-        frame.Slice(packet.L3Offset, captured).CopyTo(record.Network);
+        Span<byte> network = record.Network;
+        frame.Slice(packet.L3Offset, captured).CopyTo(network);
         record.Captured = captured;
+        // In FORWARD the kernel's ip_forward and ip6_forward have already taken one off the TTL (hop limit), and its
+        // line shows that; FastPath forwards the packet as it came, but logs what the kernel would.
+        int ttlAt = packet.L3 == L3Kind.IPv4 ? 8 : 7;
+        if (outPort >= 0 && captured > ttlAt)
+            network[ttlAt] = (byte)(network[ttlAt] - 1);
     }
 }
