@@ -131,6 +131,16 @@ public static class RuleListing
                     AppendRange(text, "source", rule.SourceRange, family);
                     AppendRange(text, "destination", rule.DestinationRange, family);
                     break;
+                case MatchModule.Ttl:
+                    string name = family == L3Kind.IPv4 ? "TTL" : "HL";
+                    var ttl = rule.Ttl!;
+                    string comparison = ttl.Comparison switch { TtlComparison.Equal => "==", TtlComparison.NotEqual => "!=", TtlComparison.Less => "<", _ => ">" };
+                    text.Append(CultureInfo.InvariantCulture, $" {name} match {name} {comparison} {ttl.Value}");
+                    break;
+                case MatchModule.PacketType:
+                    var type = rule.PacketType!.Value;
+                    text.Append(" PKTTYPE ").Append(type.Invert ? "!= " : "= ").Append(type.Value == PacketType.OtherHost ? "otherhost" : type.Value.ToString().ToLowerInvariant());
+                    break;
                 case MatchModule.Length:
                     var length = rule.Length!.Value;
                     text.Append(" length ").Append(length.Invert ? "!" : "").Append(CultureInfo.InvariantCulture, $"{length.Value.First}");

@@ -154,7 +154,8 @@ public sealed class CompiledRuleset
                     int policyId = rule.Ct?.TimeoutPolicy is { } policyName && !rule.Ct.NoTrack
                         ? AcquirePolicy(policyName, ruleset, rule) : 0;
                     var compiled = new CompiledRule(allRules.Count, ruleset.Family, kind, rule, recentIds,
-                        rule.TargetChain is { } t ? byName[t] : null, Ports(rule.InInterface), Ports(rule.OutInterface), policyId);
+                        rule.TargetChain is { } t ? byName[t] : null, Ports(rule.InInterface), Ports(rule.OutInterface), policyId,
+                        forwarding: kind == TableKind.Filter && FilterChainName == "FORWARD");
                     allRules.Add(compiled);
                     compiledRules.Add(compiled);
                 }
@@ -245,8 +246,9 @@ public sealed class CompiledChain(int id, L3Kind family, TableKind table, string
 
 public sealed class CompiledRule
 {
+    /// <param name="forwarding">The rule is in FORWARD, which the kernel reaches after ip_forward took one off the TTL.</param>
     public CompiledRule(int id, L3Kind family, TableKind table, Rule rule, int[] recentTables, CompiledChain? target, bool[]? inPorts, bool[]? outPorts,
-        int ctPolicyId = 0)
+        int ctPolicyId = 0, bool forwarding = false)
     {
         Id = id;
         Family = family;
@@ -293,6 +295,10 @@ public sealed class CompiledRule
             (DestinationRangeFirst, DestinationRangeLast, DestinationRangeInvert) = (destinationRange.Value.First.Numeric, destinationRange.Value.Last.Numeric, destinationRange.Invert);
         if (rule.Length is { } length)
             (LengthMin, LengthMax, LengthInvert) = (length.Value.First, length.Value.Last, length.Invert);
+        if (rule.Ttl is { } ttl)
+            (Ttl, TtlDecrement) = (ttl, (byte)(forwarding ? 1 : 0));
+        if (rule.PacketType is { } packetType)
+            (PacketType, PacketTypeInvert) = (packetType.Value, packetType.Invert);
         if (rule.Limit is { } limit)
             (LimitCost, LimitCap) = (RateLimit.ToCredits(limit.Average), RateLimit.ToCredits(unchecked(limit.Average * limit.Burst)));
         if (rule.MacSource is { } mac)
@@ -321,6 +327,8 @@ public sealed class CompiledRule
                 MatchModule.Limit => RuleChecks.Limit,
                 MatchModule.IpRange => (rule.SourceRange is null ? 0 : RuleChecks.SourceRange) | (rule.DestinationRange is null ? 0 : RuleChecks.DestinationRange),
                 MatchModule.Length => RuleChecks.Length,
+                MatchModule.Ttl => RuleChecks.Ttl,
+                MatchModule.PacketType => RuleChecks.PacketType,
                 _ => RuleChecks.None,
             };
             if (module == MatchModule.Recent)
@@ -401,6 +409,10 @@ public sealed class CompiledRule
     internal readonly ushort LengthMin;             // -m length
     internal readonly ushort LengthMax;
     internal readonly bool LengthInvert;
+    internal readonly TtlMatch? Ttl;              // -m ttl / -m hl, compared with the TTL less TtlDecrement
+    internal readonly byte TtlDecrement;
+    internal readonly PacketType PacketType;      // -m pkttype
+    internal readonly bool PacketTypeInvert;
     internal readonly uint LimitCost;        // -m limit: a packet's credits, and the bucket's size (xt_limit's cost and credit_cap)
     internal readonly uint LimitCap;
 
@@ -434,9 +446,11 @@ internal enum RuleChecks : uint
     SourceRange = 1 << 15,
     DestinationRange = 1 << 16,
     Length = 1 << 17,
+    Ttl = 1 << 18,
+    PacketType = 1 << 19,
 
     /// <summary>The tests the walk makes in a call of their own (see RulesetState.Passes).</summary>
-    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack | Limit | SourceRange | DestinationRange | Length,
+    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack | Limit | SourceRange | DestinationRange | Length | Ttl | PacketType,
 }
 
 /// <summary>One -m conntrack / -m state flattened for the walk; an option is tested only when its Has flag is set.</summary>

@@ -75,6 +75,8 @@ public sealed record Rule
     public Inverted<AddressRange>? SourceRange { get; init; }    // -m iprange --src-range
     public Inverted<AddressRange>? DestinationRange { get; init; } // -m iprange --dst-range
     public Inverted<PortRange>? Length { get; init; }            // -m length --length: the IP packet's length
+    public TtlMatch? Ttl { get; init; }                          // -m ttl (IPv4) or -m hl (IPv6)
+    public Inverted<PacketType>? PacketType { get; init; }       // -m pkttype
     public IReadOnlyList<RecentOptions> Recent { get; init; } = [];
 
     /// <summary>Each -m conntrack and -m state, in the rule's order (all must match).</summary>
@@ -104,6 +106,37 @@ public enum MatchModule : byte
     Limit,
     IpRange,
     Length,
+    Ttl,       // -m ttl or -m hl
+    PacketType,
+}
+
+/// <summary>How -m ttl (--ttl-eq, ! --ttl-eq, --ttl-lt, --ttl-gt) and -m hl compare: xt_ttl's and xt_hl's modes.</summary>
+public enum TtlComparison : byte
+{
+    Equal,
+    NotEqual,
+    Less,
+    Greater,
+}
+
+public sealed record TtlMatch(TtlComparison Comparison, byte Value)
+{
+    public bool Matches(byte ttl) => Comparison switch
+    {
+        TtlComparison.Equal => ttl == Value,
+        TtlComparison.NotEqual => ttl != Value,
+        TtlComparison.Less => ttl < Value,
+        _ => ttl > Value,
+    };
+}
+
+/// <summary>The kernel's skb->pkt_type values -m pkttype names (PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST).</summary>
+public enum PacketType : byte
+{
+    Unicast = 0,
+    Broadcast = 1,
+    Multicast = 2,
+    OtherHost = 3,
 }
 
 /// <summary>

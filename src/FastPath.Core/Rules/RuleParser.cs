@@ -80,6 +80,9 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         Inverted<byte[]>? mac = null;
         Inverted<AddressRange>? sourceRange = null, destinationRange = null;
         Inverted<PortRange>? length = null;
+        TtlMatch? ttl = null;
+        string? ttlOption = null;
+        Inverted<PacketType>? packetType = null;
         TargetKind target = TargetKind.None;
         string? targetChain = null;
         string? comment = null;
@@ -173,6 +176,28 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                         ? new Inverted<PortRange>(ParseLengthRange(Next(option)), invert)
                         : throw fail($"length: option \"{option}\" can only be used once.");
                     break;
+                case "--ttl-eq" or "--ttl-lt" or "--ttl-gt" when _modules.Contains("ttl"):
+                case "--hl-eq" or "--hl-lt" or "--hl-gt" when _modules.Contains("hl"):
+                    string ttlModule = option[2..4] == "tt" ? "ttl" : "hl";
+                    if (invert && !option.EndsWith("-eq", StringComparison.Ordinal))
+                        throw fail($"{ttlModule}: option \"{option}\" cannot be inverted.");
+                    if (ttlOption is not null)
+                        throw fail(ttlOption == option
+                            ? $"{ttlModule}: option \"{option}\" can only be used once."
+                            : $"{ttlModule}: option \"{option}\" cannot be used together with \"{ttlOption}\".");
+                    ttlOption = option;
+                    byte ttlValue = XtablesText.TryParseUnsigned(Next(option), 0, 255, out ulong parsedTtl) ? (byte)parsedTtl
+                        : throw fail($"{ttlModule}: bad value for option \"{option}\", or out of range (0-255).");
+                    var comparison = option.EndsWith("-lt", StringComparison.Ordinal) ? TtlComparison.Less
+                        : option.EndsWith("-gt", StringComparison.Ordinal) ? TtlComparison.Greater
+                        : invert ? TtlComparison.NotEqual : TtlComparison.Equal;
+                    ttl = new TtlMatch(comparison, ttlValue);
+                    break;
+                case "--pkt-type" when _modules.Contains("pkttype"):
+                    packetType = packetType is null
+                        ? new Inverted<PacketType>(ParsePacketType(Next(option)), invert)
+                        : throw fail($"pkttype: option \"{option}\" can only be used once.");
+                    break;
                 case "--comment":
                     RequireModule("comment", option, protocol);
                     NoInvert(invert, option);
@@ -246,6 +271,12 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             throw fail("iprange match: You must specify `--src-range' or `--dst-range'");
         if (_modules.Contains("length") && length is null)
             throw fail("length: option \"--length\" must be specified");
+        if (_modules.Contains("ttl") && ttl is null)
+            throw fail("TTL match: You must specify one of `--ttl-eq', `--ttl-lt', `--ttl-gt");
+        if (_modules.Contains("hl") && ttl is null)
+            throw fail("HL match: You must specify one of `--hl-eq', `--hl-lt', `--hl-gt'");
+        if (_modules.Contains("pkttype") && packetType is null)
+            throw fail("pkttype: option \"--pkt-type\" must be specified");
         if (_modules.Contains("comment") && comment is null)
             throw fail("comment: option \"--comment\" must be specified");
         CheckLimit();
@@ -271,6 +302,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             SourceRange = sourceRange,
             DestinationRange = destinationRange,
             Length = length,
+            Ttl = ttl,
+            PacketType = packetType,
             Recent = _recent.Select(r => r.Build()).ToArray(),
             Conntrack = _conntrack.Select(BuiltConntrack).ToArray(),
             Modules = _order.ToArray(),
@@ -376,6 +409,14 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 _conntrack.Add(new ConntrackMatch(module));
                 _order.Add(MatchModule.Conntrack);
                 break;
+            case "ttl" or "hl":
+                if ((module == "ttl") != (family == L3Kind.IPv4))
+                    throw fail($"Couldn't load match `{module}' ({(module == "ttl" ? "ip6tables uses -m hl" : "iptables uses -m ttl")})");
+                Load(module);
+                break;
+            case "pkttype":
+                Load(module);
+                break;
             case "limit":
                 if (_limit is not null)
                     throw fail("-m limit is given twice; FastPath takes one limit per rule");
@@ -400,6 +441,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             "mac" => MatchModule.Mac,
             "iprange" => MatchModule.IpRange,
             "length" => MatchModule.Length,
+            "ttl" or "hl" => MatchModule.Ttl,
+            "pkttype" => MatchModule.PacketType,
             _ => MatchModule.Comment,
         });
     }
@@ -775,6 +818,16 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             return v6;
         throw fail($"iprange: Bad value for \"{option}\" option: \"{text}\"");
     }
+
+    /// <summary>libxt_pkttype's names, in any case.</summary>
+    private PacketType ParsePacketType(string text) => text.ToLowerInvariant() switch
+    {
+        "unicast" or "host" => PacketType.Unicast,
+        "broadcast" or "bcast" => PacketType.Broadcast,
+        "multicast" or "mcast" => PacketType.Multicast,
+        "otherhost" => PacketType.OtherHost,
+        _ => throw fail($"Bad packet type '{text}'"),
+    };
 
     /// <summary>libxt_length (XTTYPE_UINT16RC): N, N:M, :M or N:, each a number in C notation up to 65535; a reversed range never matches.</summary>
     private PortRange ParseLengthRange(string text)

@@ -674,6 +674,12 @@ public sealed class RulesetState
         return (checks & RuleChecks.LessCommon) == 0 || PassesLessCommon(rule, checks, ref p, ref walk);
     }
 
+    // eth_type_trans from the destination address; a frame addressed to one station is one the kernel would route as its own.
+    private static PacketType PacketTypeOf(ReadOnlySpan<byte> frame) =>
+        (frame[0] & 1) == 0 ? PacketType.Unicast
+        : BinaryPrimitives.ReadUInt32LittleEndian(frame) == uint.MaxValue && BinaryPrimitives.ReadUInt16LittleEndian(frame[4..]) == ushort.MaxValue ? PacketType.Broadcast
+        : PacketType.Multicast;
+
     private static bool InRange(in InetAddress address, UInt128 first, UInt128 last)
     {
         var value = address.Numeric;
@@ -717,6 +723,10 @@ public sealed class RulesetState
         if ((checks & RuleChecks.DestinationRange) != 0 && InRange(p.Destination, rule.DestinationRangeFirst, rule.DestinationRangeLast) == rule.DestinationRangeInvert)
             return false;
         if ((checks & RuleChecks.Length) != 0 && (p.IpLength >= rule.LengthMin && p.IpLength <= rule.LengthMax) == rule.LengthInvert)
+            return false;
+        if ((checks & RuleChecks.Ttl) != 0 && !rule.Ttl!.Matches((byte)(p.Ttl - rule.TtlDecrement)))
+            return false;
+        if ((checks & RuleChecks.PacketType) != 0 && (PacketTypeOf(walk.Frame) == rule.PacketType) == rule.PacketTypeInvert)
             return false;
         // Last: xt_limit takes a credit only from a packet every match before it let through (on this worker's bucket).
         return (checks & RuleChecks.Limit) == 0 || _limits[rule.Id].Take(rule.LimitCost, rule.LimitCap, walk.Now);

@@ -129,6 +129,13 @@ public class RulesetParserTests
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m length --length 70000\nCOMMIT\n", 3, "length: bad value for option \"--length\" near \"70000\", or out of range (0-65535).")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m length --length 5:-6\nCOMMIT\n", 3, "length: bad value for option \"--length\" near \"-6\", or out of range (0-65535).")]
     [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m length --length 1:2:3\nCOMMIT\n", 3, "length: Too many components for option \"--length\" (max: 2)")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m ttl ! --ttl-lt 5\nCOMMIT\n", 3, "ttl: option \"--ttl-lt\" cannot be inverted.")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m ttl --ttl-eq 256\nCOMMIT\n", 3, "ttl: bad value for option \"--ttl-eq\", or out of range (0-255).")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m ttl --ttl-eq 1 --ttl-lt 2\nCOMMIT\n", 3, "ttl: option \"--ttl-lt\" cannot be used together with \"--ttl-eq\".")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m ttl\nCOMMIT\n", 3, "TTL match: You must specify one of `--ttl-eq', `--ttl-lt', `--ttl-gt")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m hl --hl-eq 3\nCOMMIT\n", 3, "Couldn't load match `hl'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m pkttype --pkt-type uni\nCOMMIT\n", 3, "Bad packet type 'uni'")]
+    [InlineData("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m pkttype\nCOMMIT\n", 3, "pkttype: option \"--pkt-type\" must be specified")]
     public void ABadFileIsRefusedWithFileAndLine(string text, int line, string message)
     {
         var e = Assert.Throws<RulesetException>(() => RulesetParser.Parse(text, "bad.rules", L3Kind.IPv4));

@@ -83,6 +83,38 @@ public sealed class RecentLiveDifferentialTests
         ]);
     }
 
+    /// <summary>Header matches around a recent table: TTLs as raw and FORWARD see them (ip_forward decrements in between), an address range, a length.</summary>
+    private const string HeaderMatches = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A PREROUTING -m ttl --ttl-eq 50 -j DROP
+        COMMIT
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -m ttl --ttl-eq 40 -j DROP
+        -A FORWARD -m iprange --src-range 192.0.2.20-192.0.2.29 -m length --length 0:40 -j DROP
+        -A FORWARD -p udp -m recent --set --name SEEN --mask 255.255.255.255 --rsource
+        COMMIT
+
+        """;
+
+    [Fact]
+    public void HeaderMatchesSeeThePacketAsTheKernelDoesInEachChain()
+    {
+        Compare(HeaderMatches, null,
+        [
+            Udp("192.0.2.10", 53, ttl: 50),                 // raw sees 50: dropped before the table
+            Udp("192.0.2.10", 53, ttl: 41),                 // FORWARD sees 40
+            Udp("192.0.2.10", 53, ttl: 40),                 // FORWARD sees 39: crosses, and is SEEN
+            Udp("192.0.2.25", 53),                          // in the range, 40 bytes long
+            Udp("192.0.2.30", 53),                          // out of it
+            new List("SEEN"),
+        ]);
+    }
+
     private const string PortKnocking = """
         *filter
         :INPUT ACCEPT [0:0]

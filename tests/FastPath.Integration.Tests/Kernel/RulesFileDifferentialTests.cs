@@ -55,6 +55,10 @@ public sealed class RulesFileDifferentialTests
         { false, "-m iprange --src-range 10.0.0.1-10.0.0.9 ! --dst-range 10.1-10.2" }, { false, "-m iprange --src-range 010.0.0.1" },
         { false, "-m iprange --dst-range 10.0.0.9-10.0.0.1" }, { true, "-m iprange --src-range 2001:db8::1-2001:db8::ff" },
         { false, "-m length --length 0x10:" }, { false, "-m length ! --length 60:1500" }, { true, "-m length --length :1280" },
+        // TTL, hop limit and packet type
+        { false, "-m ttl ! --ttl-eq 64" }, { false, "-m ttl --ttl-lt 010" }, { false, "-m ttl --ttl-gt 250" },
+        { true, "-m hl --hl-eq 0x10" }, { true, "-m hl --hl-gt 1 ! --hl-eq 3" }, { false, "-m hl --hl-eq 1" },
+        { false, "-m pkttype --pkt-type host" }, { false, "-m pkttype ! --pkt-type MCAST" }, { true, "-m pkttype --pkt-type otherhost" },
     };
 
     [Theory]
