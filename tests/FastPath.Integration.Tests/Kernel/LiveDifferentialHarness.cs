@@ -113,8 +113,9 @@ internal static class LiveDifferentialHarness
     public sealed record ProcConntrackRead : Event;
 
     /// <summary>
-    /// The IPv4 rules replaced by an iptables-save text: iptables-legacy-restore in the kernel namespace, the --rules
-    /// file rewritten and `fastpathctl reload` for FastPath; the exit status is compared.
+    /// The IPv4 rules replaced by an iptables-save text: iptables-legacy-restore in the kernel namespace (then, if it
+    /// took them, ip6tables-legacy-restore with the IPv6 file again, as a reload re-reads both files), the --rules file
+    /// rewritten and `fastpathctl reload` for FastPath; whether the rules were taken (exit status 0 or 1) is compared.
     /// </summary>
     public sealed record RulesRestore(string Rules) : Event;
 
@@ -227,7 +228,7 @@ internal static class LiveDifferentialHarness
         }
         // Listings compare counters: accounting on (-e: no such key when the rules did not need conntrack), as on FastPath.
         Exec(ns, "sysctl", "-qew", "net.netfilter.nf_conntrack_acct=1");
-        return Drive(ns, events, ["kernel", .. tables]);
+        return Drive(ns, events, ["kernel", v6 ?? "-", .. tables]);
     }
 
     private static Outcome RunFastPath(string v4, string? v6, string? policies, IReadOnlyList<Event> events, string dir, string cores, int workers)

@@ -3,8 +3,9 @@
 
 Usage, inside the test's network namespace, where veth pairs a0/a1 and b0/b1 exist and a dataplane forwards
 between a0 and b0:
-    live_differential.py kernel FAMILY:TABLE ... < events.json
-        the namespace routes a0 <-> b0 through the iptables-legacy tables named (iptables:raw, ip6tables:filter, ...)
+    live_differential.py kernel RULES6 FAMILY:TABLE ... < events.json
+        the namespace routes a0 <-> b0 through the iptables-legacy tables named (iptables:raw, ip6tables:filter, ...);
+        RULES6 is the ip6tables-save file loaded at the start, or "-" for none
     live_differential.py fastpath SOCKET FASTPATHCTL RULES < events.json
         fastpath runs between a0 and b0 with its control socket at SOCKET and its --rules file at RULES
 Events:
@@ -23,8 +24,11 @@ Events:
     {"sleep": SECONDS}
     {"write": {"path": "/proc/...", "text": "..."}}   the errno of writing text to the file
     {"list": "/proc/..."}                             the file's text
-    {"restore": "iptables-save text"}                 the exit status of iptables-legacy-restore with the text, or
-                                                      of fastpathctl reload after the text is written to RULES
+    {"restore": "iptables-save text"}                 the exit status of iptables-legacy-restore with the text (1
+                                                      for any refusal), then of ip6tables-legacy-restore with RULES6
+                                                      again (fastpathctl reload re-reads both files, which resets the
+                                                      IPv6 counters too), or of fastpathctl reload after the text is
+                                                      written to RULES
     {"run": ["nfct" | "conntrack", ARG...]}           the program in the namespace, or fastpathctl with the same
                                                       arguments: {"exit", "stdout", "stderr", "started_at"}
 Each frame is sent on its own and is decided when it comes out of the far side, or when a rule or policy whose
@@ -54,7 +58,8 @@ NOT_CROSSED = ("INPUT", "OUTPUT")
 class Kernel:
     """The namespace's own netfilter: counters from iptables-legacy -L, proc files read and written directly."""
 
-    def __init__(self, tables):
+    def __init__(self, rules6, tables):
+        self.rules6 = None if rules6 == "-" else rules6
         self.tables = [t.split(":") for t in tables]
 
     def counters(self):
@@ -77,7 +82,12 @@ class Kernel:
         return subprocess.run(arguments, capture_output=True, text=True)
 
     def restore(self, text):
-        return subprocess.run(["iptables-legacy-restore"], input=text, capture_output=True, text=True).returncode
+        # iptables-restore exits 2 when iptables itself refuses the text (a parameter problem) and 1 when the kernel
+        # does; fastpathctl reload exits 1 for any refused rules file: both are "refused, the old rules stay".
+        status = subprocess.run(["iptables-legacy-restore"], input=text, capture_output=True, text=True).returncode
+        if status == 0 and self.rules6:
+            status = subprocess.run(["ip6tables-legacy-restore", self.rules6], capture_output=True, text=True).returncode
+        return min(status, 1)
 
 
 class FastPath:
@@ -309,7 +319,7 @@ def decide(backend, wire, packet, number, conversations):
 
 def main():
     if sys.argv[1] == "kernel":
-        backend = Kernel(sys.argv[2:])
+        backend = Kernel(sys.argv[2], sys.argv[3:])
     else:
         backend = FastPath(sys.argv[2], sys.argv[3], sys.argv[4])
     events = json.load(sys.stdin)
