@@ -257,4 +257,19 @@ public sealed class RecentLiveDifferentialTests
             new List("BOTH"),
         ]);
     }
+
+    /// <summary>
+    /// A seeded random session (<see cref="RandomRecentSession"/>): rules over one to three tables, packets, proc
+    /// writes, listings, pauses across --seconds windows and restores, compared with one worker and, unless a rule
+    /// reaps (a shard reaps its own least recently used entry, compatibility row 19), two.
+    /// </summary>
+    [Theory]
+    [InlineData(137)] // IPv6 rules too, and a --reap: one worker
+    [InlineData(138)] // IPv4 only, 34 packets: one and two workers
+    public void RandomRecentSessionsMatchTheKernel(int seed)
+    {
+        var session = new RandomRecentSession(seed);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{session.Rules}\n{session.Rules6}\n{string.Join("\n", session.Events)}");
+        Compare(session.Rules, session.Rules6, session.Events, workerCounts: session.Reaps ? [1] : [1, 2]);
+    }
 }
