@@ -75,8 +75,9 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
         bool sameAddresses = (source, destination) == (frame.Source, frame.Destination) || (source, destination) == (frame.Destination, frame.Source);
         if (frame.Protocol is "icmp" or "icmpv6")
             return Original("id") == $"{frame.SourcePort}" && sameAddresses;
-        // conntrack names a protocol of the generic tracker "unknown": its connections are keyed on addresses alone.
-        if (frame.Protocol == "unknown")
+        // conntrack names a protocol of the generic tracker "unknown": its connections are keyed on addresses alone,
+        // as are GRE's without keys (both keys 0).
+        if (frame.Protocol is "unknown" or "gre")
             return sameAddresses;
         var original = (source, Original("sport"), destination, Original("dport"));
         return original == (frame.Source, $"{frame.SourcePort}", frame.Destination, $"{frame.Port}")
