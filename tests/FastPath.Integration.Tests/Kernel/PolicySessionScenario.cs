@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Globalization;
 using System.Text;
 using static FastPath.Integration.Tests.Kernel.KernelRecentHarness;
 using static FastPath.Integration.Tests.Kernel.LiveDifferentialHarness;
@@ -156,7 +155,7 @@ internal sealed class PolicySessionScenario
         else if (roll < 66)
             Pause(Math.Round(_random.NextDouble() * 4, 1));
         else if (roll < 76)
-            NextNfct();
+            NextTimeoutCommand();
         else if (roll < 90)
         {
             // A listing of every connection, or of one tracker's; it waits until none it shows is about to run out.
@@ -164,7 +163,7 @@ internal sealed class PolicySessionScenario
             Func<string, bool> shown = key => tracker is null || key.StartsWith(tracker + " ", StringComparison.Ordinal);
             if (!Settled(shown, CommandMost) && _random.Next(2) == 0)
             {
-                NextNfct();
+                NextTimeoutCommand();
                 return;
             }
             Settle(shown);
@@ -270,7 +269,8 @@ internal sealed class PolicySessionScenario
             $"IP(src='{from}', dst='{to}')/SCTP(sport={sport}, dport={dport}, tag={tag})/{body}", fromServer) with { SourcePort = c.ClientPort };
     }
 
-    private void NextNfct()
+    /// <summary>An nfct line on the policies or the defaults, or a default's sysctl written.</summary>
+    private void NextTimeoutCommand()
     {
         int roll = _random.Next(100);
         if (roll < 30)
