@@ -78,6 +78,18 @@ public sealed class ConntrackReplayTests : IDisposable
         Assert.Contains("conntrack: 0 connection(s) held", stdout);
     }
 
+    /// <summary>A capture whose clock goes back (merged from several): the late-stamped answer is decided at the latest time seen, as the kernel's clock never goes back.</summary>
+    [Fact]
+    public void AStampFromThePastDoesNotShortenAConnectionsLife()
+    {
+        string policies = WriteFile("policies.nfct", "add timeout dns inet udp unreplied 5 replied 5\n");
+        string capture = Capture((Query(), 0), (Answer(), 1), (Answer(), 4), (Answer(), 0.5), (Answer(), 8));
+        var (code, _, stderr, trace) = Replay(capture, "--timeout-policies", policies);
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        // Refreshed at 4 s (not at 0.5 s), the connection lives to 9 s: the answer at 8 s is still ESTABLISHED.
+        Assert.Equal(["ACCEPT filter:FORWARD:2", "ACCEPT filter:FORWARD:1", "ACCEPT filter:FORWARD:1", "ACCEPT filter:FORWARD:1", "ACCEPT filter:FORWARD:1"], trace);
+    }
+
     [Fact]
     public void AnAnswerWithinTwoSecondsKeepsTheUnrepliedTimeout()
     {

@@ -25,6 +25,7 @@ public struct RulesetVerdict : IVerdictStage
     private readonly PendingRuleset? _reloads;
     private readonly ulong _packetClockSweepTick; // jiffies; 0 when a management thread asks for sweeps
     private ulong _nextPacketClockSweep;
+    private long _latestArrival;                  // nanoseconds: the packet clock never goes back for a fresh packet
 
     /// <param name="packetClockSweepTick">Offline, where no management thread runs: ask for a sweep of the connections each time the packets' clock has moved on by this many jiffies.</param>
     /// <param name="reloads">Where reloads publish the next ruleset, shared by all workers (live only).</param>
@@ -60,8 +61,18 @@ public struct RulesetVerdict : IVerdictStage
         var state = _state;
         if (cursor.IsSuspended && cursor.Generation != state.Generation)
             state = StateForReload(ref cursor);
-        // The packet's arrival time travels with it, so a resumed evaluation sees the clock the first worker saw.
-        ulong now = Jiffies.FromNanoseconds(timestampNanoseconds);
+        // The packet's arrival time travels with it, so a resumed evaluation sees the clock the first worker saw. A
+        // fresh packet stamped before one already seen (a capture merged from several, or reordered) is decided at
+        // the latest time seen, as the kernel's jiffies never go back: it cannot shorten a connection's life.
+        long arrival = timestampNanoseconds;
+        if (!cursor.IsSuspended)
+        {
+            if (arrival < _latestArrival)
+                arrival = _latestArrival;
+            else
+                _latestArrival = arrival;
+        }
+        ulong now = Jiffies.FromNanoseconds(arrival);
         if (_packetClockSweepTick != 0 && now >= _nextPacketClockSweep)
             RequestPacketClockSweep(now);
         var verdict = state.Evaluate(ref packet, frame, inPort, _peers[inPort], now, ref cursor, out var decision);
