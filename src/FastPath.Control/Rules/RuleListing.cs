@@ -139,7 +139,7 @@ public static class RuleListing
                     break;
                 case MatchModule.PacketType:
                     var type = rule.PacketType!.Value;
-                    text.Append(" PKTTYPE ").Append(type.Invert ? "!= " : "= ").Append(type.Value == PacketType.OtherHost ? "otherhost" : type.Value.ToString().ToLowerInvariant());
+                    text.Append(" PKTTYPE ").Append(type.Invert ? "!= " : "= ").Append(type.Value.ToString().ToLowerInvariant());
                     break;
                 case MatchModule.Length:
                     var length = rule.Length!.Value;

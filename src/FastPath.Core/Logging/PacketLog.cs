@@ -95,12 +95,12 @@ public sealed class PacketLog
         }
     }
 
-    /// <summary>Writes up to <paramref name="budget"/> queued lines to <paramref name="output"/>; the management thread's side of the ring.</summary>
-    public int Drain(Stream output, int budget = int.MaxValue)
+    /// <summary>Writes the queued lines to <paramref name="output"/>; the management thread's side of the ring.</summary>
+    public int Drain(Stream output)
     {
         var ring = _ring ?? throw new InvalidOperationException("an immediate log has nothing queued");
         int drained = 0;
-        while (drained < budget && ring.TryDequeue(out var record))
+        while (ring.TryDequeue(out var record))
         {
             output.Write(_line.Format(record));
             drained++;

@@ -32,7 +32,7 @@ public sealed class PacketLogLine(IReadOnlyList<string> ports)
         var target = record.Target;
         ulong seconds = record.Jiffies / Jiffies.Hz;
         ulong micros = record.Jiffies % Jiffies.Hz * (1_000_000 / Jiffies.Hz);
-        Char('<').Number(target.Level).Text(">[").Number(seconds).Char('.').Padded(micros, 6).Text("] ");
+        Char('<').Number(target.Level).Text(">[").Number(seconds).Char('.').Number(micros, digits: 6).Text("] ");
         Text(target.Prefix).Text("IN=").Text(PortName(record.InPort)).Text(" OUT=").Text(PortName(record.OutPort)).Char(' ');
         Mac(record, target.Flags);
         ReadOnlySpan<byte> network = record.Network;
@@ -59,14 +59,7 @@ public sealed class PacketLogLine(IReadOnlyList<string> ports)
             Text("MACPROTO=").Hex(BinaryPrimitives.ReadUInt16BigEndian(mac[12..]), 4, upper: false).Char(' ');
             return;
         }
-        Text("MAC=");
-        for (int i = 0; i < mac.Length; i++)
-        {
-            if (i > 0)
-                Char(':');
-            Hex(mac[i], 2, upper: false);
-        }
-        Char(' ');
+        Text("MAC=").MacAddress(mac).Char(' ');
     }
 
     /// <summary>The packet's headers as dump_ipv4_packet and dump_ipv6_packet walk them; offsets count from the IP header.</summary>
@@ -412,28 +405,19 @@ public sealed class PacketLogLine(IReadOnlyList<string> ports)
         return this;
     }
 
-    private PacketLogLine Number(ulong value)
+    /// <summary>printf's %u, or %0Nu with <paramref name="digits"/>: at least that many digits.</summary>
+    private PacketLogLine Number(ulong value, int digits = 1)
     {
-        Span<byte> digits = stackalloc byte[20];
+        Span<byte> reversed = stackalloc byte[20];
         int n = 0;
         do
         {
-            digits[n++] = (byte)('0' + value % 10);
+            reversed[n++] = (byte)('0' + value % 10);
             value /= 10;
-        } while (value != 0);
+        } while (value != 0 || n < digits);
         while (n > 0)
-            Char((char)digits[--n]);
+            Char((char)reversed[--n]);
         return this;
-    }
-
-    private PacketLogLine Padded(ulong value, int width)
-    {
-        for (ulong limit = 10; width > 1; width--, limit *= 10)
-        {
-            if (value < limit)
-                Char('0');
-        }
-        return Number(value);
     }
 
     /// <summary>printf's %0Nx / %0NX: at least <paramref name="width"/> digits.</summary>

@@ -295,8 +295,8 @@ public sealed class CompiledRule
             (DestinationRangeFirst, DestinationRangeLast, DestinationRangeInvert) = (destinationRange.Value.First.Numeric, destinationRange.Value.Last.Numeric, destinationRange.Invert);
         if (rule.Length is { } length)
             (LengthMin, LengthMax, LengthInvert) = (length.Value.First, length.Value.Last, length.Invert);
-        if (rule.Ttl is { } ttl)
-            (Ttl, TtlDecrement) = (ttl, (byte)(forwarding ? 1 : 0));
+        Forwarding = forwarding;
+        Ttl = rule.Ttl;
         if (rule.PacketType is { } packetType)
             (PacketType, PacketTypeInvert) = (packetType.Value, packetType.Invert);
         if (rule.Limit is { } limit)
@@ -409,8 +409,8 @@ public sealed class CompiledRule
     internal readonly ushort LengthMin;             // -m length
     internal readonly ushort LengthMax;
     internal readonly bool LengthInvert;
-    internal readonly TtlMatch? Ttl;              // -m ttl / -m hl, compared with the TTL less TtlDecrement
-    internal readonly byte TtlDecrement;
+    internal readonly bool Forwarding;            // in FORWARD: the kernel has an output device, and ip_forward took one off the TTL
+    internal readonly TtlMatch? Ttl;              // -m ttl / -m hl
     internal readonly PacketType PacketType;      // -m pkttype
     internal readonly bool PacketTypeInvert;
     internal readonly uint LimitCost;        // -m limit: a packet's credits, and the bucket's size (xt_limit's cost and credit_cap)

@@ -165,16 +165,16 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     mac = Once(mac, option, new Inverted<byte[]>(ParseMac(Next(option)), invert));
                     break;
                 case "--src-range" or "--dst-range" when _modules.Contains("iprange"):
+                    GivenOnce("iprange", option);
                     var range = new Inverted<AddressRange>(ParseAddressRange(option, Next(option)), invert);
                     if (option == "--src-range")
-                        sourceRange = sourceRange is null ? range : throw fail($"iprange: option \"{option}\" can only be used once.");
+                        sourceRange = range;
                     else
-                        destinationRange = destinationRange is null ? range : throw fail($"iprange: option \"{option}\" can only be used once.");
+                        destinationRange = range;
                     break;
                 case "--length" when _modules.Contains("length"):
-                    length = length is null
-                        ? new Inverted<PortRange>(ParseLengthRange(Next(option)), invert)
-                        : throw fail($"length: option \"{option}\" can only be used once.");
+                    GivenOnce("length", option);
+                    length = new Inverted<PortRange>(ParseLengthRange(Next(option)), invert);
                     break;
                 case "--ttl-eq" or "--ttl-lt" or "--ttl-gt" when _modules.Contains("ttl"):
                 case "--hl-eq" or "--hl-lt" or "--hl-gt" when _modules.Contains("hl"):
@@ -194,9 +194,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     ttl = new TtlMatch(comparison, ttlValue);
                     break;
                 case "--pkt-type" when _modules.Contains("pkttype"):
-                    packetType = packetType is null
-                        ? new Inverted<PacketType>(ParsePacketType(Next(option)), invert)
-                        : throw fail($"pkttype: option \"{option}\" can only be used once.");
+                    GivenOnce("pkttype", option);
+                    packetType = new Inverted<PacketType>(ParsePacketType(Next(option)), invert);
                     break;
                 case "--comment":
                     RequireModule("comment", option, protocol);
@@ -533,8 +532,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     {
         if (_ct?.Name != "CT") // -j NOTRACK has no options
             throw fail($"option '{option}' needs '-j CT' before it");
-        if (!_ctOptions.Add(option))
-            throw fail($"CT: option \"{option}\" can only be used once.");
+        GivenOnce("CT", option);
         if (option == "--notrack")
         {
             _ct = _ct with { NoTrack = true };
@@ -557,8 +555,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     {
         if (_log is null)
             throw fail($"option '{option}' needs '-j LOG' before it");
-        if (!_logOptions.Add(option))
-            throw fail($"LOG: option \"{option}\" can only be used once.");
+        GivenOnce("LOG", option);
         switch (option)
         {
             case "--log-level":
@@ -589,8 +586,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             throw fail($"option '{option}' needs '-m limit'");
         if (invert)
             throw fail($"limit: option \"{option}\" cannot be inverted.");
-        if (!_limitOptions.Add(option))
-            throw fail($"limit: option \"{option}\" can only be used once.");
+        GivenOnce("limit", option);
         if (option == "--limit-burst")
         {
             _limit = XtablesText.TryParseUnsigned(value, 0, MaxLimitBurst, out ulong burst)
@@ -634,12 +630,8 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
 
     private const uint MaxLimitBurst = 10000;
 
-    private readonly HashSet<string> _limitOptions = [];
-
     /// <summary>XT_LOG's prefix field (30 bytes) less its NUL.</summary>
     private const int LogPrefixBytes = 29;
-
-    private readonly HashSet<string> _logOptions = [];
 
     private static readonly Dictionary<string, byte> LogLevels = new(StringComparer.Ordinal)
     {
@@ -652,7 +644,17 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         ["--log-uid"] = LogFlags.Uid, ["--log-macdecode"] = LogFlags.MacDecode,
     };
 
-    private readonly HashSet<string> _ctOptions = [];
+    /// <summary>
+    /// The options of this rule's target and of its matches that load once (xtables' "can only be used once"): their
+    /// names differ from one extension to the next, so one set serves them all.
+    /// </summary>
+    private readonly HashSet<string> _givenOnce = [];
+
+    private void GivenOnce(string extension, string option)
+    {
+        if (!_givenOnce.Add(option))
+            throw fail($"{extension}: option \"{option}\" can only be used once.");
+    }
 
     /// <summary>One option of the -m conntrack or -m state most recently loaded, as libxt_conntrack parses it.</summary>
     private void SetConntrackOption(string option, string value, bool invert)

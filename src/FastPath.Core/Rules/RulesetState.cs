@@ -499,7 +499,7 @@ public sealed class RulesetState
                     position++;
                     break;
                 case TargetKind.Log:
-                    WriteLog(rule, stage, ref walk);
+                    WriteLog(rule, ref walk);
                     position++;
                     break;
                 default:
@@ -511,11 +511,8 @@ public sealed class RulesetState
 
     /// <summary>xt_LOG: a line about the packet, then the next rule. There is an output device in FORWARD only.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void WriteLog(CompiledRule rule, EvaluationStage stage, ref PacketWalk walk)
-    {
-        int outPort = stage == EvaluationStage.Raw || _ruleset.FilterChainName == "INPUT" ? -1 : walk.OutPort;
-        _log?.Write(rule.Rule.Log!, walk.Packet, walk.Frame, walk.InPort, outPort, walk.Now);
-    }
+    private void WriteLog(CompiledRule rule, ref PacketWalk walk) =>
+        _log?.Write(rule.Rule.Log!, walk.Packet, walk.Frame, walk.InPort, rule.Forwarding ? walk.OutPort : -1, walk.Now);
 
     /// <summary>
     /// xt_CT: a packet that already carries a template (or --notrack) keeps it. Until tracking runs, raw's
@@ -724,7 +721,7 @@ public sealed class RulesetState
             return false;
         if ((checks & RuleChecks.Length) != 0 && (p.IpLength >= rule.LengthMin && p.IpLength <= rule.LengthMax) == rule.LengthInvert)
             return false;
-        if ((checks & RuleChecks.Ttl) != 0 && !rule.Ttl!.Matches((byte)(p.Ttl - rule.TtlDecrement)))
+        if ((checks & RuleChecks.Ttl) != 0 && !rule.Ttl!.Matches(rule.Forwarding ? (byte)(p.Ttl - 1) : p.Ttl))
             return false;
         if ((checks & RuleChecks.PacketType) != 0 && (PacketTypeOf(walk.Frame) == rule.PacketType) == rule.PacketTypeInvert)
             return false;
