@@ -51,6 +51,23 @@ public class ToeplitzHashTests
     }
 
     [Fact]
+    public void Address_WithTheSymmetricKey_HashesTheAddressBytesAlone()
+    {
+        // The symmetric key's address hash folds the address to two bytes before looking up; it must still be the
+        // hash a device computes over the address's bytes.
+        var random = new Random(11);
+        var bytes = new byte[16];
+        for (int i = 0; i < 2000; i++)
+        {
+            random.NextBytes(bytes);
+            if (i % 7 == 0)
+                bytes.AsSpan(8).Clear();
+            Assert.Equal(ToeplitzHash.Symmetric.Hash(bytes.AsSpan(0, 4)), ToeplitzHash.Symmetric.Address(InetAddress.FromIPv4(bytes.AsSpan(0, 4))));
+            Assert.Equal(ToeplitzHash.Symmetric.Hash(bytes), ToeplitzHash.Symmetric.Address(InetAddress.FromIPv6(bytes)));
+        }
+    }
+
+    [Fact]
     public void SymmetricKey_HashesBothDirectionsAlike()
     {
         // 0x6d5a repeated: swapping two 32-bit fields (addresses) or two 16-bit fields (ports) shifts them by a whole
