@@ -314,6 +314,11 @@ public sealed class CompiledRule
         int r = -1;
         foreach (var module in rule.Modules)
         {
+            // tcp_mt's drop of an IPv4 fragment 8 bytes in happens when the matches before it pass; one of them refusing
+            // every non-first fragment (multiport, icmp) rules it out.
+            var before = r < 0 ? checks : recent[r].ChecksAfter;
+            if (module == MatchModule.Tcp && family == L3Kind.IPv4 && (before & RuleChecks.FirstFragment) == 0)
+                (HotdropsTcpFragmentAtEight, ChecksBeforeTcpMatch) = (true, before);
             var adds = module switch
             {
                 MatchModule.Tcp or MatchModule.Udp => RuleChecks.FirstFragment
@@ -415,6 +420,8 @@ public sealed class CompiledRule
     internal readonly bool PacketTypeInvert;
     internal readonly uint LimitCost;        // -m limit: a packet's credits, and the bucket's size (xt_limit's cost and credit_cap)
     internal readonly uint LimitCap;
+    internal readonly bool HotdropsTcpFragmentAtEight;   // an IPv4 -m tcp: drops a fragment at offset 8 once the checks before it pass
+    internal readonly RuleChecks ChecksBeforeTcpMatch;
 
     /// <summary>"filter:FORWARD:3" (IPv6: "ip6:filter:FORWARD:3") — table, chain and 1-based rule number, as traces print it.</summary>
     public string QualifiedName => $"{(Family == L3Kind.IPv6 ? "ip6:" : "")}{(Table == TableKind.Raw ? "raw" : "filter")}:{Rule.Chain}:{Rule.Number}";

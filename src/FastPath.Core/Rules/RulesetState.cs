@@ -38,10 +38,15 @@ public readonly record struct Decision(int RuleId, int ChainId)
     /// <summary>Connection tracking dropped the packet: its new TCP connection lost the race to be confirmed (rule id -3).</summary>
     public static Decision ConntrackClash => new(-3, -1);
 
-    /// <summary>"filter:FORWARD:3", "filter:FORWARD:policy", "conntrack:table_full", "conntrack:clash" or "-".</summary>
+    /// <summary>A match in the chain could not look at the packet and dropped it, counted by no rule (rule id -4; the kernel's hotdrop).</summary>
+    public static Decision Hotdrop(int chainId) => new(-4, chainId);
+
+    public bool IsHotdrop => RuleId == -4;
+
+    /// <summary>"filter:FORWARD:3", "filter:FORWARD:policy", "filter:FORWARD:hotdrop", "conntrack:table_full", "conntrack:clash" or "-".</summary>
     public string Describe(CompiledRuleset ruleset) =>
         RuleId >= 0 ? ruleset.Rules[RuleId].QualifiedName
-        : ChainId >= 0 ? $"{ruleset.Chains[ChainId].QualifiedName}:policy"
+        : ChainId >= 0 ? $"{ruleset.Chains[ChainId].QualifiedName}:{(IsHotdrop ? "hotdrop" : "policy")}"
         : Unruled;
 
     /// <summary>How a decision that no rule or policy made is named.</summary>
@@ -382,6 +387,9 @@ public sealed class RulesetState
         // The last recent key this shard found it owns: the next match on the same key (the usual case) skips the hash.
         public InetAddress OwnedKey;
         public bool HasOwnedKey;
+
+        // A match dropped the packet on the spot (the kernel's hotdrop): the rule it stopped in neither matches nor counts.
+        public bool Hotdropped;
     }
 
     /// <summary>
@@ -401,6 +409,8 @@ public sealed class RulesetState
         if ((uint)matched < (uint)rules.Length)
         {
             var rule = rules[matched];
+            if (walk.Hotdropped)
+                return Hotdrop(entry, out decision);
             if (rule.Target is not (TargetKind.Accept or TargetKind.Drop))
                 return Traverse(entry, stage, ref walk, ref cursor, matched, out decision);
             CountMatch(rule, walk.Packet.IpLength);
@@ -463,6 +473,8 @@ public sealed class RulesetState
             }
             position = matched;
             matched = -1;
+            if (walk.Hotdropped)
+                return Hotdrop(chain, out decision);
             var rule = rules[position];
             CountMatch(rule, walk.Packet.IpLength);
             switch (rule.Target)
@@ -562,7 +574,7 @@ public sealed class RulesetState
             var rule = rules[position];
             if (!Passes(rule, rule.Checks, ref p, ref walk))
                 continue;
-            if (rule.Recent.Length == 0)
+            if (rule.Recent.Length == 0 || walk.Hotdropped)
                 return position;
             var match = MatchRecent(rule, 0, ref p, ref walk, ref cursor);
             if (match == MatchResult.Match)
@@ -585,6 +597,13 @@ public sealed class RulesetState
             cursor.Stack[d] = ((uint)_stackChains[d] << 16) | (uint)_stackPositions[d];
         decision = Decision.Default;
         return RuleVerdict.Continue;
+    }
+
+    /// <summary>ipt_do_table after a hotdrop: the packet is dropped where the walk stands, counted by no rule and no policy.</summary>
+    private static RuleVerdict Hotdrop(CompiledChain chain, out Decision decision)
+    {
+        decision = Decision.Hotdrop(chain.Id);
+        return RuleVerdict.Drop;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -621,8 +640,13 @@ public sealed class RulesetState
                 return MatchResult.Elsewhere;
             if (!table.Match(step.Match, address, p.L3 == L3Kind.IPv6, p.Ttl, walk.Now))
                 return MatchResult.NoMatch;
-            if (step.ChecksAfter != RuleChecks.None && !Passes(rule, step.ChecksAfter, ref p, ref walk))
-                return MatchResult.NoMatch;
+            if (step.ChecksAfter != RuleChecks.None)
+            {
+                if (!Passes(rule, step.ChecksAfter, ref p, ref walk))
+                    return MatchResult.NoMatch;
+                if (walk.Hotdropped)
+                    return MatchResult.Match;
+            }
         }
         return MatchResult.Match;
     }
@@ -659,7 +683,7 @@ public sealed class RulesetState
         if ((checks & RuleChecks.Destination) != 0 && rule.Destination.Contains(p.Destination) == rule.DestinationInvert)
             return false;
         if ((checks & RuleChecks.FirstFragment) != 0 && p.Fragment == FragmentKind.NonFirst)
-            return false;
+            return HotdropsFragment(rule, ref p, ref walk);
         if ((checks & RuleChecks.SourcePort) != 0 && ((uint)(p.SourcePort - rule.SourcePortFirst) <= rule.SourcePortSpan) == rule.SourcePortInvert)
             return false;
         if ((checks & RuleChecks.DestinationPort) != 0 && ((uint)(p.DestinationPort - rule.DestinationPortFirst) <= rule.DestinationPortSpan) == rule.DestinationPortInvert)
@@ -669,6 +693,21 @@ public sealed class RulesetState
         if ((checks & RuleChecks.CtState) != 0 && ((walk.Ct.State & rule.CtStates) != 0) == rule.CtStateInvert)
             return false;
         return (checks & RuleChecks.LessCommon) == 0 || PassesLessCommon(rule, checks, ref p, ref walk);
+    }
+
+    /// <summary>
+    /// A non-first fragment never matches tcp, udp, icmp or multiport; but tcp_mt drops an IPv4 fragment that starts
+    /// 8 bytes in ("evil TCP offset=1 frag": it could rewrite the flags of a first fragment already let through),
+    /// if the matches before it in the rule let it get that far. Then the walk is marked and the rule stops here
+    /// (true); its callers end the walk with DROP.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool HotdropsFragment(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk)
+    {
+        if (!rule.HotdropsTcpFragmentAtEight || p.FragmentOffset != 8 || !Passes(rule, rule.ChecksBeforeTcpMatch, ref p, ref walk))
+            return false;
+        walk.Hotdropped = true;
+        return true;
     }
 
     // eth_type_trans from the destination address; a frame addressed to one station is one the kernel would route as its own.

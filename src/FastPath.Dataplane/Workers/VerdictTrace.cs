@@ -20,6 +20,7 @@ public sealed class VerdictTrace : IDisposable
     private readonly byte[] _buffer = new byte[1 << 16];
     private readonly byte[][] _ruleNames;
     private readonly byte[][] _policyNames;
+    private readonly byte[][] _hotdropNames;
     private readonly byte[][] _malformedNames;
     private readonly byte[][] _unruledNames; // by -RuleId: "-", "conntrack:table_full", "conntrack:clash"
     private int _used;
@@ -30,6 +31,7 @@ public sealed class VerdictTrace : IDisposable
         _output = output;
         _ruleNames = ruleset.Rules.Select(r => Encoding.UTF8.GetBytes(r.QualifiedName)).ToArray();
         _policyNames = ruleset.Chains.Select(c => Encoding.UTF8.GetBytes($"{c.QualifiedName}:policy")).ToArray();
+        _hotdropNames = ruleset.Chains.Select(c => Encoding.UTF8.GetBytes($"{c.QualifiedName}:hotdrop")).ToArray();
         _unruledNames = [.. new[] { Decision.Default, Decision.Default, Decision.ConntrackTableFull, Decision.ConntrackClash }.Select(d => Encoding.UTF8.GetBytes(d.Unruled))];
         _malformedNames = Enumerable.Range(0, DropReasons.Count).Select(r => Encoding.UTF8.GetBytes($"malformed:{DropReasons.Name((DropReason)r)}")).ToArray();
         Write("# packet\ttime\tverdict\tdecided_by\n"u8);
@@ -38,7 +40,7 @@ public sealed class VerdictTrace : IDisposable
     public void Decided(long timestampNanoseconds, bool accepted, Decision decision)
     {
         ReadOnlySpan<byte> by = decision.RuleId >= 0 ? _ruleNames[decision.RuleId]
-            : decision.ChainId >= 0 ? _policyNames[decision.ChainId]
+            : decision.ChainId >= 0 ? (decision.IsHotdrop ? _hotdropNames : _policyNames)[decision.ChainId]
             : _unruledNames[-decision.RuleId];
         Line(timestampNanoseconds, accepted ? "ACCEPT"u8 : "DROP"u8, by);
     }

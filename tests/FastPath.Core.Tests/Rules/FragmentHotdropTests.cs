@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+using FastPath.Core.Packets;
+using FastPath.Core.Recent;
+using FastPath.Core.Rules;
+using Xunit;
+using static FastPath.Core.Tests.Conntrack.Tracking.TrackingFrames;
+using static FastPath.Testing.TestFrames;
+
+namespace FastPath.Core.Tests.Rules;
+
+/// <summary>
+/// tcp_mt's "evil TCP offset=1 frag": an IPv4 fragment starting 8 bytes in would let its sender rewrite the TCP flags
+/// of a first fragment already let through, so a tcp match that gets to look at one drops the packet on the spot
+/// (hotdrop): no rule or policy counts it, and the rules after it never see it. Other non-first fragments, UDP ones,
+/// IPv6 ones and rules whose earlier matches refuse the packet only fail to match. Seen in a namespace: iptables-legacy
+/// FORWARD, policy ACCEPT, `-p tcp -m tcp --dport 22 -j ACCEPT`; a TCP fragment at offset 8 did not come out, one at
+/// 16 and a UDP one at 8 did, and no counter moved for the first.
+/// </summary>
+public class FragmentHotdropTests
+{
+    private static readonly string[] Ports = ["wan0", "lan0"];
+
+    private const string Rules = """
+        *filter
+        :FORWARD ACCEPT [0:0]
+        -A FORWARD -s 10.0.0.40/32 -p tcp -m tcp --dport 22 -j ACCEPT
+        -A FORWARD -s 10.0.0.41/32 -p tcp -m recent --set --name FRAG --rsource -m tcp --dport 22 -j ACCEPT
+        -A FORWARD -s 10.0.0.42/32 -p tcp -m multiport --dports 22 -m tcp --dport 22 -j ACCEPT
+        -A FORWARD -s 10.0.0.43/32 -p tcp -m conntrack --ctstate NEW -m tcp --dport 22 -j ACCEPT
+        -A FORWARD -p udp -m udp --dport 53 -j ACCEPT
+        COMMIT
+        """;
+
+    private static byte[] Ipv4Fragment(string source, byte protocol, int offset) =>
+        Ethernet(EtherTypeIPv4, Ipv4(protocol, new byte[16], source: source, fragmentOffset: offset));
+
+    private static (RuleVerdict Verdict, Decision Decision, RulesetState State, CompiledRuleset Ruleset) Decide(byte[] frame)
+    {
+        var compiled = new CompiledRuleset(RulesetParser.Parse(Rules, "t.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), Ports);
+        var state = new RulesetState(compiled, RecentTableSizing.WithCapacity(16));
+        var packet = Parse(frame);
+        var verdict = state.Evaluate(ref packet, frame, 0, 1, 1000, out var decision);
+        return (verdict, decision, state, compiled);
+    }
+
+    [Fact]
+    public void TheFirstTcpMatchReachedDropsAFragmentEightBytesInAndNothingCountsIt()
+    {
+        var (verdict, decision, state, ruleset) = Decide(Ipv4Fragment("10.0.0.40", 6, 8));
+
+        Assert.Equal(RuleVerdict.Drop, verdict);
+        Assert.True(decision.IsHotdrop);
+        Assert.Equal("filter:FORWARD:hotdrop", decision.Describe(ruleset));
+        Assert.All(state.RulePackets, n => Assert.Equal(0, n));
+        Assert.All(state.PolicyPackets, n => Assert.Equal(0, n));
+    }
+
+    [Fact]
+    public void ARecentMatchBeforeTheTcpMatchHasItsSideEffectFirst()
+    {
+        var (verdict, decision, state, _) = Decide(Ipv4Fragment("10.0.0.41", 6, 8));
+
+        Assert.Equal(RuleVerdict.Drop, verdict);
+        Assert.True(decision.IsHotdrop);
+        Assert.Equal(1, state.RecentTables[0].Count);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.42", 6, 8)]   // multiport refuses every non-first fragment before the tcp match looks
+    [InlineData("10.0.0.43", 6, 8)]   // the conntrack match before it fails (no tracking: INVALID)
+    [InlineData("10.0.0.40", 6, 16)]  // only the fragment at 8 bytes is dropped
+    [InlineData("10.0.0.40", 17, 8)]  // udp_mt has no such drop
+    [InlineData("10.0.0.50", 6, 8)]   // no rule's earlier checks let it reach a tcp match
+    public void OtherFragmentsOnlyFailToMatch(string source, byte protocol, int offset)
+    {
+        var (verdict, decision, state, _) = Decide(Ipv4Fragment(source, protocol, offset));
+
+        Assert.Equal(RuleVerdict.Accept, verdict);
+        Assert.False(decision.IsHotdrop);
+        Assert.Equal(1, state.PolicyPackets.Sum());
+        Assert.Equal(0, state.RecentTables[0].Count);
+    }
+
+    [Fact]
+    public void Ip6tablesTcpMatchesOnlyFailOnFragments()
+    {
+        const string rules6 = "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n";
+        var compiled = new CompiledRuleset(FamilyRuleset.Empty(L3Kind.IPv4), RulesetParser.Parse(rules6, "t6.rules", L3Kind.IPv6), Ports);
+        // ip6_packet_match hands tcp_mt the fragment offset in bytes, never 1: the drop cannot happen.
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(44, Concat(Fragment(6, 8, more: true), new byte[16])));
+        var packet = Parse(frame);
+
+        Assert.Equal(RuleVerdict.Accept, new RulesetState(compiled).Evaluate(ref packet, frame, 0, 1, 0, out var decision));
+        Assert.False(decision.IsHotdrop);
+    }
+}
