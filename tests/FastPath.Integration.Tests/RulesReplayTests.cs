@@ -134,6 +134,32 @@ public sealed class RulesReplayTests : IDisposable
     }
 
     [Fact]
+    public void ATcpFragmentEightBytesInIsTracedAsTheChainsHotdropAndCountedByNothing()
+    {
+        string rules = WriteFile("ssh.rules", "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+        string input = Path.Combine(_dir, "fragments.pcap");
+        using (var writer = FastPath.Dataplane.Pcap.PcapFileWriter.Create(input, FastPath.Dataplane.Pcap.PcapFileHeader.Ethernet(nanosecond: true)))
+        {
+            foreach (int offset in new[] { 8, 16 })
+            {
+                byte[] frame = FastPath.Testing.TestFrames.Ethernet(FastPath.Testing.TestFrames.EtherTypeIPv4,
+                    FastPath.Testing.TestFrames.Ipv4(6, new byte[16], "10.0.0.1", "192.0.2.1", fragmentOffset: offset));
+                writer.Write(frame, (uint)frame.Length, 1_700_000_000_000_000_000L + offset);
+            }
+        }
+        string trace = Path.Combine(_dir, "trace.tsv");
+
+        var (code, stdout, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", input, "--pcap-out", Path.Combine(_dir, "out.pcap"), "--rules", rules, "--trace", trace], TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var lines = File.ReadAllLines(trace).Where(l => !l.StartsWith('#')).Select(l => l.Split('\t')[2..]).ToList();
+        Assert.Equal([["DROP", "filter:FORWARD:hotdrop"], ["ACCEPT", "filter:FORWARD:policy"]], lines);
+        Assert.Single(CaptureFile.ReadFrames(Path.Combine(_dir, "out.pcap")));
+        Assert.Matches(@"filter:FORWARD +policy ACCEPT +1 ", stdout);
+    }
+
+    [Fact]
     public void CheckAcceptsGoodRulesAndNamesTheLineOfBadOnes()
     {
         string good = WriteFile("good.rules", "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m recent --rcheck --seconds 10 --name X -j DROP\nCOMMIT\n");
