@@ -24,6 +24,23 @@ public sealed class CttimeoutDifferentialTests
         Assert.True(nfctLines >= 150, $"only {nfctLines} nfct lines in {steps} steps");
     }
 
+    /// <summary>
+    /// Odd command lines (<see cref="NfctCommandLineScenario"/>): abbreviations, option-like and unknown words, odd
+    /// families, protocols, states and values, names at the 31-byte limit, missing and extra arguments.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 150)]
+    [InlineData(2, 150)]
+    [InlineData(3, 150)]
+    [InlineData(4, 150)]
+    [InlineData(5, 150)]
+    [InlineData(6, 150)]
+    public void UnusualCommandLinesMatchTheKernel(int seed, int lines)
+    {
+        var scenario = new NfctCommandLineScenario(seed);
+        Compare(new FastPathCttimeoutSide(), Enumerable.Range(0, lines).Select(_ => scenario.Next()), finalListing: true);
+    }
+
     [Fact]
     public void TheManPageExampleMatchesTheKernel() =>
         Compare(new FastPathCttimeoutSide(),
