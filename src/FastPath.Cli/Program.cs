@@ -145,10 +145,10 @@ public static class Program
         "jiffies" when rest.Length == 0 => new ControlRequest("read", DataplaneCommands.JiffiesPath),
         "reload" when rest.Length == 0 => new ControlRequest("reload"),
         "help" when rest.Length == 0 => new ControlRequest("help"),
-        "nfct" when rest.All(a => a.Length > 0) => new ControlRequest(NfctCommands.Verb, NfctCommands.Path, rest),
-        "nfct" => throw new UsageException("usage: nfct ARGUMENTS (as for nfct; empty arguments cannot be sent)"),
+        "nfct" => new ControlRequest(NfctCommands.Verb, NfctCommands.Path, rest),
+        // Empty words are kept from conntrack's parser, which has not been compared with conntrack on them.
         "conntrack" when rest.All(a => a.Length > 0) => new ControlRequest(ConntrackCommands.Verb, ConntrackCommands.Path, rest),
-        "conntrack" => throw new UsageException("usage: conntrack ARGUMENTS (as for conntrack; empty arguments cannot be sent)"),
+        "conntrack" => throw new UsageException("usage: conntrack ARGUMENTS (as for conntrack; empty arguments are not taken)"),
         "jiffies" or "reload" or "help" => throw new UsageException($"{command} takes no arguments"),
         _ => throw new UsageException($"unknown command '{command}'"),
     };

@@ -7,8 +7,9 @@ namespace FastPath.Control;
 /// <summary>
 /// The bytes on the control socket (docs/control-protocol.md). A request is one header line,
 /// "VERB [PATH [ARG ...]]\n", fields separated by single spaces, each field with '%', space and control
-/// characters written as %XX; a write's header ends with the payload's length and exactly that many raw bytes
-/// follow. A response is "OK\n" and the body, or "ERR NUMBER NAME message\n"; the server then closes.
+/// characters written as %XX and an empty argument as a lone '%'; a write's header ends with the payload's
+/// length and exactly that many raw bytes follow. A response is "OK\n" and the body, or
+/// "ERR NUMBER NAME message\n"; the server then closes.
 /// </summary>
 public static class ControlWire
 {
@@ -18,17 +19,22 @@ public static class ControlWire
     /// <summary>The verb whose last header field is the length of the payload that follows.</summary>
     public const string WriteVerb = "write";
 
+    /// <summary>
+    /// An empty argument on the wire: a field cannot be empty (it would vanish between the separators), and a lone
+    /// '%' is no other field, as '%' itself travels as %25. nfct takes empty words ("" is the list command).
+    /// </summary>
+    private const string EmptyField = "%";
+
     public static byte[] EncodeRequest(ControlRequest request)
     {
-        // Empty fields would vanish between the separators: a path-less request has no arguments either.
-        if (request.Verb.Length == 0 || (request.Path.Length == 0 && (request.Args.Count > 0 || request.Verb == WriteVerb))
-            || request.Args.Any(a => a.Length == 0))
-            throw new ArgumentException($"'{request.Verb} {request.Path}': the verb, a write's path and every argument must be non-empty", nameof(request));
+        // An empty path would vanish between the separators, so a path-less request has no arguments either.
+        if (request.Verb.Length == 0 || (request.Path.Length == 0 && (request.Args.Count > 0 || request.Verb == WriteVerb)))
+            throw new ArgumentException($"'{request.Verb} {request.Path}': the verb, and the path of a write or of a request with arguments, must be non-empty", nameof(request));
         var header = new StringBuilder(Escape(request.Verb));
         if (request.Path.Length > 0)
             header.Append(' ').Append(Escape(request.Path));
         foreach (string arg in request.Args)
-            header.Append(' ').Append(Escape(arg));
+            header.Append(' ').Append(arg.Length == 0 ? EmptyField : Escape(arg));
         if (request.Verb == WriteVerb)
             header.Append(' ').Append(request.Payload.Length.ToString(CultureInfo.InvariantCulture));
         header.Append('\n');
@@ -59,6 +65,11 @@ public static class ControlWire
         var fields = new List<string>();
         foreach (string raw in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
+            if (raw == EmptyField && fields.Count >= 2)
+            {
+                fields.Add("");
+                continue;
+            }
             if (!TryUnescape(raw, out string field))
             {
                 error = $"bad %-escape in '{raw}'";

@@ -41,12 +41,26 @@ public class ControlWireTests
         Assert.Equal("reload\n", Encoding.UTF8.GetString(ControlWire.EncodeRequest(new ControlRequest("reload"))));
     }
 
+    /// <summary>An empty argument travels as a lone '%' (nfct takes empty words); '%' itself is still %25.</summary>
+    [Fact]
+    public void EmptyArgumentsTravelAsALonePercent()
+    {
+        var request = new ControlRequest("run", "nfct", "", "timeout", "%", "");
+        Assert.Equal("run nfct % timeout %25 %\n", Encoding.UTF8.GetString(ControlWire.EncodeRequest(request)));
+        Assert.Equal(["", "timeout", "%", ""], Roundtrip(request).Args);
+        // Only an argument can be empty: a lone '%' for the verb or the path is a bad escape.
+        Assert.Null(ControlWire.ParseHeader("% nfct"u8, out _, out string error));
+        Assert.Equal("bad %-escape in '%'", error);
+        Assert.Null(ControlWire.ParseHeader("run %"u8, out _, out error));
+        Assert.Equal("bad %-escape in '%'", error);
+    }
+
     [Fact]
     public void RequestsThatCannotBeWrittenAreRefused()
     {
         Assert.Throws<ArgumentException>(() => ControlWire.EncodeRequest(new ControlRequest("write", "", [], [1])));
         Assert.Throws<ArgumentException>(() => ControlWire.EncodeRequest(new ControlRequest("show", "", "json")));
-        Assert.Throws<ArgumentException>(() => ControlWire.EncodeRequest(new ControlRequest("show", "/x", "")));
+        Assert.Throws<ArgumentException>(() => ControlWire.EncodeRequest(new ControlRequest("", "/x")));
     }
 
     [Fact]

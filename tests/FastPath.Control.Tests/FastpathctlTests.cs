@@ -260,6 +260,25 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal((1, "", "Usage: nfct command subsystem [parameters]...\n"), (code, stdout, stderr));
     }
 
+    /// <summary>
+    /// nfct takes empty words as it takes any other (found against nfct: fastpathctl used to refuse them): the
+    /// empty command is list, the empty name a name like another, an empty value atoi's 0.
+    /// </summary>
+    [Fact]
+    public void NfctTakesEmptyArguments()
+    {
+        var (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "add", "timeout", "", "inet", "udp", "replied", ""]);
+        Assert.Equal((0, "", ""), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "", ""]);
+        Assert.Equal((0, ""), (code, stderr));
+        Assert.Equal(". = {\n\t.l3proto = 2,\n\t.l4proto = 17,\n\t.policy = {\n\t\t.UNREPLIED = 30,\n\t\t.REPLIED = 0,\n\t},\n};\n", stdout);
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "get", "timeout", "", ""]);
+        Assert.Equal((1, "", "nfct v1.4.7: too many arguments\n"), (code, stdout, stderr));
+        (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "nfct", "delete", "", ""]);
+        Assert.Equal((0, "", ""), (code, stdout, stderr));
+        Assert.Empty(_fixture.Backend.Timeouts.Dump());
+    }
+
     [Fact]
     public void SysctlsReadAndWriteThroughCatAndWrite()
     {
