@@ -45,11 +45,13 @@ internal sealed class NfctCommandLineScenario(int seed)
     private static readonly string[] s_oddProtocols =
     [
         "Tcp", "6", "17", "DCCP", "IPv6-ICMP", "GENERIC", "igmp", "ip", "mptcp", "raw", "foo", "256", "-1", "255", "", " tcp", "tcp ",
+        "HOPOPT", "esp", "IPSEC-ESP", "l2tp", "ethernet", "CPHB", "manet", "#", "ax.25", "MPTCP",
     ];
     private static readonly string[] s_values =
     [
         "0", "1", "5", "100", "600", "007", "0x10", "+5", "-1", "4294967295", "4294967296", "1e3", "", " ", " 5", "5 ", "\t9",
         "99999999999999999999", "-99999999999999999999", "2147483648", "-2147483649", "17179870", "٣", "5abc", "abc", "--5",
+        "\v5", "\f5", "\r5", "\n5", "\u00a05", "+-5", " +5", "0005", "-0",
     ];
     private static readonly string[] s_oddStates = ["bogus", "", "established=5", "timeout", "TIMEOUT", "unreplied", "Closed", "retrans "];
 
