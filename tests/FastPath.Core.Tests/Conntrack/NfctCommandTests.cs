@@ -166,6 +166,17 @@ public class NfctCommandTests
     [InlineData("-99999999999999999999", 0u)]
     [InlineData("", 0u)]
     [InlineData("-", 0u)]
+    // Checked against nfct by the command-line differential: C's isspace, one sign, decimal only, ASCII digits.
+    [InlineData("\v5", 5u)]
+    [InlineData("\f6", 6u)]
+    [InlineData("\r7", 7u)]
+    [InlineData("\u00a08", 0u)]
+    [InlineData(" +9", 9u)]
+    [InlineData("+-5", 0u)]
+    [InlineData("-0", 0u)]
+    [InlineData("007", 7u)]
+    [InlineData("1e3", 1u)]
+    [InlineData("٣", 0u)]
     public void ValuesGoThroughAtoi(string text, uint value)
     {
         var add = Assert.IsType<NfctAddTimeout>(Parse("add", "timeout", "g", "inet", "generic", "timeout", text));
