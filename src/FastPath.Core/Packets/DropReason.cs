@@ -19,7 +19,7 @@ public enum DropReason : byte
     Ipv4BadVersion,             // ethertype says IPv4, version nibble does not
     Ipv4BadHeaderLength,        // IHL below 5
     Ipv4HeaderExceedsFrame,     // IHL*4 runs past the frame
-    Ipv4BadOptions,             // an option length is below 2 or runs past the header
+    Ipv4BadOptions,             // options ip_rcv_options refuses: bad lengths or pointers, a second RR or TS, CIPSO, a source route
     Ipv4BadChecksum,            // header checksum does not verify (the kernel drops these in ip_rcv)
     Ipv4TotalLengthBelowHeader, // total length shorter than the header itself
     Ipv4TotalLengthExceedsFrame,// total length claims more bytes than the frame holds

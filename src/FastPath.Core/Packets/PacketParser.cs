@@ -211,10 +211,27 @@ public static class PacketParser
         return BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value;
     }
 
-    // Mirrors ip_options_compile's framing checks: EOL ends the list, NOP is one byte, every other option carries
-    // a length that is at least 2 and stays inside the header.
+    private const byte Ipv4OptionRecordRoute = 0x07;
+    private const byte Ipv4OptionTimestamp = 0x44;
+    private const byte Ipv4OptionLooseSourceRoute = 0x83;
+    private const byte Ipv4OptionStrictSourceRoute = 0x89;
+    private const byte Ipv4OptionCipso = 0x86;
+    private const byte Ipv4OptionRouterAlert = 0x94;
+    private const int TimestampAndAddress = 1;
+    private const int TimestampPrespecified = 3;
+
+    // What ip_rcv_options refuses (after raw PREROUTING, when the kernel routes the packet): ip_options_compile's
+    // checks on a received packet, then any source route (net.ipv4.conf.*.accept_source_route is 0 by default).
+    // EOL ends the list, NOP is one byte, every other option carries a length that is at least 2 and stays inside
+    // the header. Record route: one only, at least 3 bytes, a pointer of at least 4 and, while it points inside the
+    // option, room for an address there. Timestamp: one only, at least 4 bytes, a pointer of at least 5; while it
+    // points inside the option, room for a timestamp there (for an address and a timestamp with flags 1 and 3);
+    // once it points past the option, an overflow count of 15 (unless flag 3) can count no more. Router alert: at
+    // least 4 bytes. CIPSO: cipso_v4_validate finds no DOI (none is configured). Security, stream ID and unknown
+    // options are taken as they are.
     private static bool Ipv4OptionsValid(ReadOnlySpan<byte> options)
     {
+        bool recordRoute = false, timestamp = false;
         int i = 0;
         while (i < options.Length)
         {
@@ -241,10 +258,57 @@ public static class PacketParser
                 return false;
             }
 
+            ReadOnlySpan<byte> option = options.Slice(i, length);
+            switch (type)
+            {
+                case Ipv4OptionLooseSourceRoute or Ipv4OptionStrictSourceRoute or Ipv4OptionCipso:
+                    return false;
+
+                case Ipv4OptionRecordRoute:
+                    if (recordRoute || length < 3 || option[2] < 4 || (option[2] <= length && option[2] + 3 > length))
+                    {
+                        return false;
+                    }
+
+                    recordRoute = true;
+                    break;
+
+                case Ipv4OptionTimestamp:
+                    if (timestamp || length < 4 || !TimestampOptionValid(option))
+                    {
+                        return false;
+                    }
+
+                    timestamp = true;
+                    break;
+
+                case Ipv4OptionRouterAlert when length < 4:
+                    return false;
+            }
+
             i += length;
         }
 
         return true;
+    }
+
+    // The timestamp option's pointer and flags, as ip_options_compile reads them (the option is at least 4 bytes).
+    private static bool TimestampOptionValid(ReadOnlySpan<byte> option)
+    {
+        int pointer = option[2];
+        int flags = option[3] & 0x0F;
+        if (pointer < 5)
+        {
+            return false;
+        }
+
+        if (pointer <= option.Length)
+        {
+            int room = flags is TimestampAndAddress or TimestampPrespecified ? 8 : 4;
+            return pointer + room - 1 <= option.Length;
+        }
+
+        return flags == TimestampPrespecified || (option[3] >> 4) != 15;
     }
 
     private static DropReason ParseIPv6(ReadOnlySpan<byte> frame, int l3Offset, ref ParsedPacket packet)

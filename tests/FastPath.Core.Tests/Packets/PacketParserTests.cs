@@ -147,6 +147,47 @@ public class PacketParserTests
         Assert.Equal(14 + 24, p.L4Offset);
     }
 
+    // As ip_rcv_options takes or refuses them; DamagedFrameLiveDifferentialTests sends the same options through Linux 6.18.
+    [Theory]
+    [InlineData("01 01 01 01", true)]                            // NOPs
+    [InlineData("07 07 04 00 00 00 00 00", true)]                // record route with room for an address
+    [InlineData("07 07 08 00 00 00 00 00", true)]                // record route, full
+    [InlineData("07 07 03 00 00 00 00 00", false)]               // record route pointing below 4
+    [InlineData("07 02 00 00", false)]                           // record route of 2 bytes
+    [InlineData("07 07 05 00 00 00 00 00", false)]               // record route pointing at less than an address
+    [InlineData("07 07 04 00 00 00 00 07 07 04 00 00 00 00 00 00", false)] // two record routes
+    [InlineData("44 0c 05 00 00 00 00 00 00 00 00 00", true)]    // timestamps only
+    [InlineData("44 08 09 00 00 00 00 00", true)]                // timestamps, full: the overflow count goes up
+    [InlineData("44 08 09 f0 00 00 00 00", false)]               // full, overflow count 15
+    [InlineData("44 08 09 f3 00 00 00 00", true)]                // full, prespecified: nothing counted
+    [InlineData("44 08 04 00 00 00 00 00", false)]               // pointing below 5
+    [InlineData("44 03 05 00", false)]                           // 3 bytes
+    [InlineData("44 08 05 01 00 00 00 00", false)]               // address and timestamp: no room for both
+    [InlineData("44 0c 05 01 00 00 00 00 00 00 00 00", true)]    // address and timestamp with room
+    [InlineData("44 08 05 02 00 00 00 00", true)]                // unknown flags: taken
+    [InlineData("44 08 05 00 00 00 00 00 44 08 05 00 00 00 00 00", false)] // two timestamps
+    [InlineData("83 07 04 c6 12 00 01 00", false)]               // loose source route (accept_source_route 0)
+    [InlineData("89 07 04 c6 12 00 01 00", false)]               // strict source route
+    [InlineData("94 04 00 00", true)]                            // router alert
+    [InlineData("94 04 00 01", true)]                            // router alert with another value
+    [InlineData("94 02 00 00", false)]                           // router alert of 2 bytes
+    [InlineData("86 0a 00 00 00 01 01 04 00 00 00 00", false)]   // CIPSO, no DOI configured
+    [InlineData("82 0b 00 00 00 00 00 00 00 00 00 00", true)]    // security
+    [InlineData("88 04 00 01", true)]                            // stream ID
+    [InlineData("9e 04 00 00", true)]                            // unknown
+    [InlineData("44 01 00 00", false)]                           // a length below 2
+    [InlineData("9e 08 00 00", false)]                           // running past the header
+    [InlineData("01 01 01 9e", false)]                           // no room for the length
+    public void Ipv4OptionsAreCheckedAsIpRcvOptionsChecksThem(string options, bool accepted)
+    {
+        byte[] bytes = Convert.FromHexString(options.Replace(" ", "", StringComparison.Ordinal));
+        var packet = default(ParsedPacket);
+
+        DropReason reason = PacketParser.Parse(Ethernet(EtherTypeIPv4, Ipv4(Tcp6, Tcp(1, 2), options: bytes)), ref packet);
+
+        Assert.Equal(accepted ? DropReason.None : DropReason.Ipv4BadOptions, reason);
+    }
+
     [Fact]
     public void Vlan8021Q()
     {
