@@ -56,6 +56,22 @@ public sealed class ConntrackFormatTests
             ConntrackFormat.ProcLine(Esp, accounting: true));
     }
 
+    /// <summary>
+    /// Linux 6.18 in a namespace, three DCCP packets between two addresses (ports 1000 and 1001 to 2000, and one
+    /// of 2 bytes): one connection of the generic tracker, named so by the proc file, while conntrack names the
+    /// protocol and prints the ports it does not have as 0.
+    /// </summary>
+    [Fact]
+    public void DccpIsTheGenericTrackersInTheProcFileAndHasZeroPortsInConntracks()
+    {
+        var dccp = View("172.16.0.10", "198.18.0.1", 33, 0, 0, 599, counters: [3, 94, 0, 0]);
+        Assert.Equal("ipv4     2 unknown  33 599 src=172.16.0.10 dst=198.18.0.1 packets=3 bytes=94 [UNREPLIED] src=198.18.0.1 dst=172.16.0.10 packets=0 bytes=0 mark=0 zone=0 use=2\n",
+            ConntrackFormat.ProcLine(dccp, accounting: true));
+        Assert.Equal("dccp     33 599 src=172.16.0.10 dst=198.18.0.1 sport=0 dport=0 packets=3 bytes=94 [UNREPLIED] src=198.18.0.1 dst=172.16.0.10 sport=0 dport=0 packets=0 bytes=0 mark=0 use=1\n",
+            ConntrackFormat.ToolLine(dccp, accounting: true));
+        Assert.Contains("<layer4 protonum=\"33\" protoname=\"dccp\"><sport>0</sport><dport>0</dport></layer4>", ConntrackFormat.XmlLine(dccp, accounting: true, held: false));
+    }
+
     [Fact]
     public void ProcLinesWithoutAccountingAreTheKernels()
     {

@@ -126,11 +126,11 @@ public static class ConntrackFormat
     public static string ProcLine(FlowView flow, bool accounting)
     {
         var line = new StringBuilder(200);
-        line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} {ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
+        line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} {ProcProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
         AppendState(line, flow);
         if (flow.GreTimeouts is { } gre)
             line.Append(CultureInfo.InvariantCulture, $"timeout={gre.Timeout}, stream_timeout={gre.StreamTimeout} "); // gre_print_conntrack
-        AppendTuples(line, flow, accounting, ipv6Expanded: true);
+        AppendTuples(line, flow, accounting, procLine: true);
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} zone={flow.Zone} use={flow.Use + 1}\n");
         return line.ToString();
     }
@@ -150,7 +150,7 @@ public static class ConntrackFormat
             line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} ");
         line.Append(CultureInfo.InvariantCulture, $"{ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
         AppendState(line, flow);
-        AppendTuples(line, flow, accounting, ipv6Expanded: false);
+        AppendTuples(line, flow, accounting, procLine: false);
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} ");
         if (flow.Zone != 0)
             line.Append(CultureInfo.InvariantCulture, $"zone={flow.Zone} ");
@@ -228,7 +228,7 @@ public static class ConntrackFormat
         xml.Append(CultureInfo.InvariantCulture, $"<layer4 protonum=\"{flow.Protocol}\" protoname=\"{ProtocolName(flow.Protocol)}\">");
         if (flow.Protocol == ProtocolModule.Gre)
             xml.Append(CultureInfo.InvariantCulture, $"<srckey>0x{tuple.SourcePort:x}</srckey><dstkey>0x{tuple.DestinationPort:x}</dstkey>");
-        else if (FlowTable.HasPorts(flow.Protocol))
+        else if (FlowTable.HasPorts(flow.Protocol) || flow.Protocol == Dccp)
             xml.Append(CultureInfo.InvariantCulture, $"<sport>{tuple.SourcePort}</sport><dport>{tuple.DestinationPort}</dport>");
         xml.Append("</layer4>");
         if (counters is var (packets, bytes))
@@ -323,7 +323,7 @@ public static class ConntrackFormat
 
     public const string DefaultsLabel = "(defaults)";
 
-    /// <summary>The kernel's l4proto_name, and libnetfilter_conntrack's proto2str: anything else is "unknown".</summary>
+    /// <summary>libnetfilter_conntrack's proto2str, and the kernel's l4proto_name but for DCCP (<see cref="ProcProtocolName"/>): anything else is "unknown".</summary>
     public static string ProtocolName(byte protocol) => protocol switch
     {
         6 => "tcp",
@@ -336,6 +336,14 @@ public static class ConntrackFormat
         33 => "dccp",
         _ => "unknown",
     };
+
+    private const byte Dccp = 33;
+
+    /// <summary>
+    /// The proc file's protocol column, the name of the connection's tracker (l4proto_name): DCCP's was removed in
+    /// Linux 6.16, so a DCCP connection is the generic tracker's, "unknown".
+    /// </summary>
+    public static string ProcProtocolName(byte protocol) => protocol == Dccp ? "unknown" : ProtocolName(protocol);
 
     public static string FamilyName(L3Kind family) => family == L3Kind.IPv6 ? "ipv6" : "ipv4";
 
@@ -357,29 +365,33 @@ public static class ConntrackFormat
     }
 
     // The middle both line formats share: each tuple with its counters, [UNREPLIED] between them, [ASSURED] after.
-    private static void AppendTuples(StringBuilder line, FlowView flow, bool accounting, bool ipv6Expanded)
+    private static void AppendTuples(StringBuilder line, FlowView flow, bool accounting, bool procLine)
     {
-        AppendTuple(line, flow, flow.Original, ipv6Expanded);
+        AppendTuple(line, flow, flow.Original, procLine);
         if (accounting)
             AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
         if (!flow.SeenReply)
             line.Append("[UNREPLIED] ");
-        AppendTuple(line, flow, flow.Reply, ipv6Expanded);
+        AppendTuple(line, flow, flow.Reply, procLine);
         if (accounting)
             AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
         if (flow.Assured)
             line.Append("[ASSURED] ");
     }
 
-    private static void AppendTuple(StringBuilder line, FlowView flow, FlowTuple tuple, bool ipv6Expanded)
+    /// <summary>
+    /// The proc file prints the tuple as the connection's tracker does (print_tuple), IPv6 expanded; conntrack as
+    /// libnetfilter_conntrack does, which prints ports for DCCP too: 0, as the generic tracker keeps none.
+    /// </summary>
+    private static void AppendTuple(StringBuilder line, FlowView flow, FlowTuple tuple, bool procLine)
     {
-        line.Append("src=").Append(Address(tuple.Source, flow.Family, ipv6Expanded))
-            .Append(" dst=").Append(Address(tuple.Destination, flow.Family, ipv6Expanded)).Append(' ');
+        line.Append("src=").Append(Address(tuple.Source, flow.Family, procLine))
+            .Append(" dst=").Append(Address(tuple.Destination, flow.Family, procLine)).Append(' ');
         if (IsIcmp(flow))
             line.Append(CultureInfo.InvariantCulture, $"type={tuple.IcmpType} code={tuple.IcmpCode} id={tuple.IcmpId} ");
         else if (flow.Protocol == 47)
             line.Append(CultureInfo.InvariantCulture, $"srckey=0x{tuple.SourcePort:x} dstkey=0x{tuple.DestinationPort:x} ");
-        else if (FlowTable.HasPorts(flow.Protocol))
+        else if (FlowTable.HasPorts(flow.Protocol) || (flow.Protocol == Dccp && !procLine))
             line.Append(CultureInfo.InvariantCulture, $"sport={tuple.SourcePort} dport={tuple.DestinationPort} ");
     }
 
