@@ -100,10 +100,12 @@ public static class IcmpTracker
         ReadOnlySpan<byte> l4;
         if (family == L3Kind.IPv4)
         {
-            if (ip.Length < 20 || (ip[0] >> 4) != 4)
+            // ipv4_get_l4proto checks neither the version nor that the header length is at least 20: the L4
+            // header is read where the IHL puts it, as long as that is inside the quote.
+            if (ip.Length < 20)
                 return false;
             int headerLength = (ip[0] & 0x0F) * 4;
-            if (headerLength < 20 || ip.Length < headerLength)
+            if (ip.Length < headerLength)
                 return false;
             // A quoted non-first fragment carries no L4 header.
             if ((BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(6)) & 0x1FFF) != 0)
@@ -115,7 +117,8 @@ public static class IcmpTracker
         }
         else
         {
-            if (ip.Length < 40 || (ip[0] >> 4) != 6 || !TrySkipExtensionHeaders(ip, out protocol, out int position))
+            // Nor does ipv6_get_l4proto check the version.
+            if (ip.Length < 40 || !TrySkipExtensionHeaders(ip, out protocol, out int position))
                 return false;
             source = InetAddress.FromIPv6(ip.Slice(8, 16));
             destination = InetAddress.FromIPv6(ip.Slice(24, 16));

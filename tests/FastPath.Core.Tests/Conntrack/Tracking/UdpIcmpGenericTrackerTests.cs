@@ -204,6 +204,19 @@ public class UdpIcmpGenericTrackerTests
     }
 
     [Fact]
+    public void AQuotedHeadersVersionIsNotChecked()
+    {
+        // ipv4_get_l4proto reads the quoted tuple whatever the version nibble says (Linux 6.18: RELATED).
+        var h = new TrackingHarness();
+        byte[] udp = Udp(true);
+        int flow = h.Send(udp).Flow;
+        byte[] quoted = udp.AsSpan(14, 28).ToArray();
+        quoted[0] = 0x65;
+        var error = h.Send(Ip(1, Quote(TestFrames.Icmp(3, 3), quoted), fromClient: false));
+        Assert.Equal((CtState.Related, flow), (error.State, error.Flow));
+    }
+
+    [Fact]
     public void AnIcmpErrorAboutNoKnownFlowOrSentTheWrongWayIsInvalid()
     {
         var h = new TrackingHarness();
