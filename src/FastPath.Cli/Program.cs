@@ -240,7 +240,9 @@ public static class Program
                                     -L lists none, -C says 0, -F expect empties, -D expect (with -s, -d,
                                     -p and its ports) finds none, -S expect counts none; dying and
                                     unconfirmed take only -L
-          conntrack                 (no command) a summary of the above, as conntrack prints its usage
+          conntrack -h [-p PROTO]   conntrack's usage (also with no command), then PROTO's options;
+                                    -V: conntrack's version. Events, -I, -U, -A, -z, marks, zones,
+                                    labels, NAT and masks are refused: "unknown option"
 
         Options:
           --socket PATH             the control socket (default: ${ControlClient.SocketEnvironmentVariable} if set,

@@ -527,8 +527,6 @@ public class ConntrackCommandLineTests
     [InlineData("-L -z", "unknown option `-z'")]
     [InlineData("-L -a 1", "unknown option `-a'")]
     [InlineData("-D -t 5 -s 1.1.1.1", "unknown option `-t'")]
-    [InlineData("-V", "unknown option `-V'")]
-    [InlineData("--ver", "unknown option `--ver'")]
     [InlineData("-L --js", "unknown option `--js'")]
     [InlineData("-L --policy", "unknown option `--policy'")]
     [InlineData("-L --timeout-p x", "unknown option `--timeout-p'")]
@@ -542,14 +540,57 @@ public class ConntrackCommandLineTests
     [InlineData("--reply-zone 1", "unknown option `--reply-zone'")]
     [InlineData("-E expect", "unknown option `-E'")]
     [InlineData("-I expect", "unknown option `-I'")]
-    [InlineData("-V expect", "unknown option `-V'")]
-    [InlineData("-h expect", "unknown option `-h'")]
     [InlineData("-U conntrack", "unknown option `-U'")]
     [InlineData("-L expect -o save", "output type `save' is not served by FastPath")]
     [InlineData("-L dying -m 1", "unknown option `-m'")]
     [InlineData("-L unconfirmed --mask-src 255.0.0.0", "unknown option `--mask-src'")]
     [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -a 1.1.1.1", "unknown option `-a'")]
     public void WhatFastPathDoesNotServeIsRefused(string line, string message) => Assert.Equal(message, Refused(line));
+
+    // -h prints conntrack's usage and, for the last -p, its module's help; it takes -p and nothing else, and checks no
+    // module option (their values still must read). -V takes nothing. Both take a table. Read off conntrack 1.4.7.
+    [Theory]
+    [InlineData("-h", null)]
+    [InlineData("--he expect", null)]
+    [InlineData("-h -p tcp --sport 1 --tuple-port-src 5", "Proto `tcp' help:")]
+    [InlineData("-p TCP -h", "Proto `tcp' help:")]
+    [InlineData("-h -p 6", "Proto `tcp' help:")]
+    [InlineData("-h -p 0x11", "Proto `udp' help:")]
+    [InlineData("-h -p tcp -p esp", "Proto `esp' help:")]
+    [InlineData("-h -p 50", "Proto `esp' help:")]
+    [InlineData("-h -p ipv6-icmp", "Proto `ipv6-icmp' help:")]
+    [InlineData("-h -p 58", "Proto `icmpv6' help:")]
+    [InlineData("-h -p esp -p 255", "Proto `unknown' help:")]
+    [InlineData("-h -p icmp --icmp-type 8", "Proto `icmp' help:")]
+    [InlineData("-h -p dccp --role client", "Proto `dccp' help:")]
+    public void HelpTakesOnlyAProtocol(string line, string? help)
+    {
+        var query = Parse(line, out string error);
+        Assert.True(query is not null, error);
+        Assert.Equal(ConntrackAction.Usage, query.Action);
+        Assert.Equal(help, query.ProtocolHelp?.Split('\n')[0]);
+    }
+
+    [Theory]
+    [InlineData("-h -s 1.1.1.1", "Illegal option `--src' with this command")]
+    [InlineData("-h -p tcp -s 1.1.1.1", "Illegal option `--src' with this command")]
+    [InlineData("-h -o xml", "Illegal option `--output' with this command")]
+    [InlineData("-h -f ipv4", "Illegal option `--family' with this command")]
+    [InlineData("-h -p tcp --state FOO", "unknown TCP state `FOO'")]
+    [InlineData("-h -p dccp --role x", "Unknown DCCP role `x'")]
+    [InlineData("-h dying", Cannot)]
+    [InlineData("-h -L", "Invalid commands combination")]
+    [InlineData("-Vh", "Invalid commands combination")]
+    [InlineData("-V -p tcp", "Illegal option `--protonum' with this command")]
+    [InlineData("-V -u ASSURED", "Illegal option `--status' with this command")]
+    [InlineData("-V foo", "unknown type `foo'")]
+    public void HelpAndVersionRefuseWhatConntrackRefuses(string line, string message) => Assert.Equal(message, Refused(line));
+
+    [Theory]
+    [InlineData("-V")]
+    [InlineData("--v expect")]
+    [InlineData("--version conntrack")]
+    public void VersionTakesATable(string line) => Assert.Equal(ConntrackAction.Version, Read(line).Item1);
 
     [Fact]
     public void FastPathsOwnOptionsTakeTheirValuesAsLongOptionsDo()

@@ -355,10 +355,22 @@ public sealed class ConntrackCommandsTests : IDisposable
     public void ALineWithoutACommandAnswersTheUsage()
     {
         string usage = Conntrack().Text;
-        Assert.StartsWith("FastPath's conntrack: ", usage);
+        Assert.StartsWith("Command line interface for the connection tracking system. Version 1.4.7\n", usage);
         Assert.Contains("Tables: conntrack, expect, dying, unconfirmed", usage);
         Assert.Equal(usage, Conntrack("junk").Text);
         Assert.Equal(usage, Conntrack("--", "-L").Text);
+    }
+
+    [Fact]
+    public void HelpAddsTheProtocolsOptionsAndVersionItsName()
+    {
+        string usage = Conntrack().Text;
+        Assert.Equal(usage, Conntrack("-h").Text);
+        Assert.Equal(usage + "Proto `icmp' help:\n  --icmp-type\t\t\ticmp type\n  --icmp-code\t\t\ticmp code\n  --icmp-id\t\t\ticmp id\n",
+            Conntrack("-h", "-p", "icmp").Text);
+        Assert.EndsWith("  --tuple-key-src\t\texpectation tuple dst key\n", Conntrack("--help", "-p", "gre").Text);
+        Assert.EndsWith("Proto `esp' help:\n  no options (unsupported)\n", Conntrack("-h", "-p", "esp").Text);
+        Assert.Equal("conntrack v1.4.7 (conntrack-tools)\n", Conntrack("-V", "expect").Text);
     }
 
     [Fact]

@@ -231,10 +231,11 @@ public sealed class FastpathctlTests : IDisposable
         (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", "-C", "unconfirmed"]);
         Assert.Equal((2, "", Prefix + "Can't do that command with tables `dying' and `unconfirmed'\n" + Try), (code, stdout, stderr));
 
-        // No command: conntrack prints its usage with status 0; FastPath prints what it serves, the same way.
+        // No command: conntrack prints its usage with status 0, and so does FastPath; -V its version.
         (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack"]);
         Assert.Equal((0, ""), (code, stderr));
-        Assert.StartsWith("FastPath's conntrack: ", stdout);
+        Assert.StartsWith("Command line interface for the connection tracking system. Version 1.4.7\n", stdout);
+        Assert.Equal((0, "conntrack v1.4.7 (conntrack-tools)\n", ""), Run(["--socket", _fixture.SocketPath, "conntrack", "-V"]));
     }
 
     /// <summary>nfct's usage errors have two lines; the socket's one-line message used to join them (found live, against nfct).</summary>

@@ -58,7 +58,9 @@ public static class ConntrackCommands
         if (ConntrackQuery.Parse(args, protocols, out string error) is not { } query)
             return ControlResponse.Fail(ControlError.EINVAL, ConntrackQuery.MessagePrefix + error);
         if (query.Action == ConntrackAction.Usage)
-            return ControlResponse.Ok(ConntrackFormat.Usage);
+            return ControlResponse.Ok(ConntrackFormat.Usage + (query.ProtocolHelp ?? ""));
+        if (query.Action == ConntrackAction.Version)
+            return ControlResponse.Ok(ConntrackFormat.Version);
         if (query.Action == ConntrackAction.Stats)
         {
             if (backend.ConntrackStatistics is not { } statistics)

@@ -70,50 +70,64 @@ public static class ConntrackFormat
     public const string ExpectFlushedSummary = "conntrack v1.4.7 (conntrack-tools): expectation table has been emptied.\n";
 
     /// <summary>
-    /// FastPath's answer to a conntrack line without a command, where conntrack prints its usage (on stdout,
-    /// exit status 0): the same layout, naming only what FastPath serves.
+    /// conntrack's usage, which it prints on stdout (exit status 0) for -h and for a line without a command: the
+    /// whole of conntrack's, options FastPath does not serve included (fastpathctl --help names FastPath's own).
     /// </summary>
-    public const string Usage = """
-        FastPath's conntrack: the command line of conntrack 1.4.7, as far as FastPath serves it
-        Usage: conntrack [commands] [options]
+    public const string Usage =
+        "Command line interface for the connection tracking system. Version 1.4.7\n" +
+        "Usage: conntrack [commands] [options]\n" +
+        "\n" +
+        "Commands:\n" +
+        "  -L [table] [options]\t\tList conntrack or expectation table\n" +
+        "  -G [table] parameters\t\tGet conntrack or expectation\n" +
+        "  -D [table] parameters\t\tDelete conntrack or expectation\n" +
+        "  -I [table] parameters\t\tCreate a conntrack or expectation\n" +
+        "  -U [table] parameters\t\tUpdate a conntrack\n" +
+        "  -E [table] [options]\t\tShow events\n" +
+        "  -F [table]\t\t\tFlush table\n" +
+        "  -C [table]\t\t\tShow counter\n" +
+        "  -S\t\t\t\tShow statistics\n" +
+        "\n" +
+        "Tables: conntrack, expect, dying, unconfirmed\n" +
+        "\n" +
+        "Conntrack parameters and options:\n" +
+        "  -n, --src-nat ip\t\t\tsource NAT ip\n" +
+        "  -g, --dst-nat ip\t\t\tdestination NAT ip\n" +
+        "  -j, --any-nat ip\t\t\tsource or destination NAT ip\n" +
+        "  -m, --mark mark\t\t\tSet mark\n" +
+        "  -c, --secmark secmark\t\t\tSet selinux secmark\n" +
+        "  -e, --event-mask eventmask\t\tEvent mask, eg. NEW,DESTROY\n" +
+        "  -z, --zero \t\t\t\tZero counters while listing\n" +
+        "  -o, --output type[,...]\t\tOutput format, eg. xml\n" +
+        "  -l, --label label[,...]\t\tconntrack labels\n" +
+        "\n" +
+        "Expectation parameters and options:\n" +
+        "  --tuple-src ip\tSource address in expect tuple\n" +
+        "  --tuple-dst ip\tDestination address in expect tuple\n" +
+        "\n" +
+        "Updating parameters and options:\n" +
+        "  --label-add label\tAdd label\n" +
+        "  --label-del label\tDelete label\n" +
+        "\n" +
+        "Common parameters and options:\n" +
+        "  -s, --src, --orig-src ip\t\tSource address from original direction\n" +
+        "  -d, --dst, --orig-dst ip\t\tDestination address from original direction\n" +
+        "  -r, --reply-src ip\t\tSource addres from reply direction\n" +
+        "  -q, --reply-dst ip\t\tDestination address from reply direction\n" +
+        "  -p, --protonum proto\t\tLayer 4 Protocol, eg. 'tcp'\n" +
+        "  -f, --family proto\t\tLayer 3 Protocol, eg. 'ipv6'\n" +
+        "  -t, --timeout timeout\t\tSet timeout\n" +
+        "  -u, --status status\t\tSet status, eg. ASSURED\n" +
+        "  -w, --zone value\t\tSet conntrack zone\n" +
+        "  --orig-zone value\t\tSet zone for original direction\n" +
+        "  --reply-zone value\t\tSet zone for reply direction\n" +
+        "  -b, --buffer-size\t\tNetlink socket buffer size\n" +
+        "  --mask-src ip\t\t\tSource mask address\n" +
+        "  --mask-dst ip\t\t\tDestination mask address\n" +
+        "\n";
 
-        Commands:
-          -L [table] [options]            List conntrack or expectation table
-          -G [table] parameters           Get conntrack or expectation
-          -D [table] parameters           Delete conntrack or expectation
-          -F [table]                      Flush table
-          -C [table]                      Show counter
-          -S [table]                      Show statistics (a cpu= line per worker)
-          --policy-counts [options]       Connections per timeout policy (FastPath's)
-
-        Tables: conntrack, expect, dying, unconfirmed
-          (FastPath keeps no expectation, and no dying or unconfirmed connection that could be listed)
-
-        Options (-L, -D, --policy-counts; -G needs -p and -s -d or -r -q; -F takes -f, -L expect takes -f -o,
-                 -D and -G expect need -s -d -p):
-          -s, --orig-src ip[/prefix]      Source address from original direction
-          -d, --orig-dst ip[/prefix]      Destination address from original direction
-          -r, --reply-src ip              Source address from reply direction
-          -q, --reply-dst ip              Destination address from reply direction
-          -p, --protonum proto            Layer 4 Protocol, eg. 'tcp'
-          -f, --family proto              Layer 3 Protocol, eg. 'ipv6'
-          --sport, --dport, --reply-port-src, --reply-port-dst port
-                                          After -p tcp, udp, udplite, sctp or dccp
-          --state state                   After -p tcp, sctp or dccp
-          --icmp-type, --icmp-code, --icmp-id n
-                                          After -p icmp (icmpv6: --icmpv6-type, ...)
-          --srckey, --dstkey, --reply-key-src, --reply-key-dst key
-                                          After -p gre
-          -u, --status status[,...]       Connections with every status given: ASSURED, SEEN_REPLY
-                                          (FIXED_TIMEOUT, EXPECTED, OFFLOAD, HW_OFFLOAD: none here);
-                                          with -L, !status: without it (-L needs one status or !status)
-          -i, --id id                     Connection id (-D, -G)
-          -o, --output type[,...]         Output format: xml, extended, id (timestamp, ktimestamp,
-                                          labels, userspace change nothing here; save is not served)
-          --timeout-policy name           Connections on that timeout policy (FastPath's)
-          --json                          -L and --policy-counts as JSON (FastPath's; not with -o)
-
-        """;
+    /// <summary>What conntrack -V prints on stdout.</summary>
+    public const string Version = "conntrack v1.4.7 (conntrack-tools)\n";
 
     /// <summary>The field FastPath adds at the end of a conntrack -L line of a connection on a named timeout policy; the name runs to the end of the line.</summary>
     public const string PolicyField = "timeout-policy=";

@@ -35,6 +35,12 @@ internal enum Legal
     /// pairs whole, else "you have to specify"); -i, -o and -l optional; nothing else (not even -f).
     /// </summary>
     Get = 64,
+
+    /// <summary>-h (either table): -p, optional, for its module's help; nothing else, and no module check.</summary>
+    Help = 128,
+
+    /// <summary>-V (either table): nothing.</summary>
+    Version = 256,
 }
 
 /// <summary>One of conntrack's optflags: its short name, its name in conntrack's messages, the rows it is legal in and those it is compulsory in.</summary>
@@ -68,18 +74,30 @@ internal enum ModuleOption
 /// and what parsing it sets. <see cref="FlagCount"/> is the module's own count of flags: a bit set by another
 /// module's option and named by none of this one's is checked all the same, as the option "(null)".
 /// </summary>
+/// <param name="Help">The module's lines in conntrack -h -p NAME, after "Proto `NAME' help:".</param>
 /// <param name="GetPairs">
 /// The module's messages for -G when neither its original nor its reply ports (keys) are given as a pair, in its
 /// own words; null for a module whose -G row has no pair (ICMP's type and code are compulsory instead).
 /// </param>
 internal sealed record ProtocolModule(
     string Name, byte Number, int FirstVal, int FlagCount, (string Flag, ModuleOption Sets)[] Bits, (string Name, int Bit)[] Options,
-    (string Original, string Reply)? GetPairs = null)
+    string Help, (string Original, string Reply)? GetPairs = null)
 {
     public const byte Gre = 47;
 
     /// <summary>The generic module, for protocols conntrack has none for: no option, no final check.</summary>
-    public static readonly ProtocolModule Generic = new("unknown", 0, 0, 0, [], []);
+    public static readonly ProtocolModule Generic = new("unknown", 0, 0, 0, [], [], "  no options (unsupported)\n");
+
+    // The help lines of the modules with ports (GRE's keys), tabs and the second "tuple-...-src" (sic) as conntrack prints them.
+    private static string PortHelp(string word) =>
+        $"  --orig-{word}-src\t\toriginal source {word}\n  --orig-{word}-dst\t\toriginal destination {word}\n" +
+        $"  --reply-{word}-src\t\treply source {word}\n  --reply-{word}-dst\t\treply destination {word}\n" +
+        $"  --mask-{word}-src\t\tmask source {word}\n  --mask-{word}-dst\t\tmask destination {word}\n" +
+        $"  --tuple-{word}-src\t\texpectation tuple src {word}\n  --tuple-{word}-src\t\texpectation tuple dst {word}\n";
+
+    private static string StateHelp(string protocol, string example) => $"  --state\t\t\t{protocol} state, fe. {example}\n";
+
+    private static string IcmpHelp(string name) => $"  --{name}-type\t\t\t{name} type\n  --{name}-code\t\t\t{name} code\n  --{name}-id\t\t\t{name} id\n";
 
     private static readonly (string, ModuleOption)[] s_portBits =
         [("sport", SourcePort), ("dport", DestinationPort), ("reply-port-src", ReplySourcePort), ("reply-port-dst", ReplyDestinationPort),
@@ -97,28 +115,30 @@ internal sealed record ProtocolModule(
     public static readonly ProtocolModule[] All =
     [
         new("tcp", 6, '1', 10, [.. s_portBits, ("state", State), .. s_tupleBits],
-            [.. s_portOptions, ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8)], s_portPairs),
-        new("udp", 17, '1', 9, [.. s_portBits, .. s_tupleBits], [.. s_portOptions, ("tuple-port-src", 6), ("tuple-port-dst", 7)], s_portPairs),
+            [.. s_portOptions, ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8)], PortHelp("port") + StateHelp("TCP", "ESTABLISHED"), s_portPairs),
+        new("udp", 17, '1', 9, [.. s_portBits, .. s_tupleBits], [.. s_portOptions, ("tuple-port-src", 6), ("tuple-port-dst", 7)], PortHelp("port"), s_portPairs),
         new("udplite", 136, '1', 11, [.. s_portBits, .. s_tupleBits],
             [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
-             ("mask-port-dst", 5), ("tuple-port-src", 6), ("tuple-port-dst", 7), ("sport", 0), ("dport", 1)], s_portPairs),
+             ("mask-port-dst", 5), ("tuple-port-src", 6), ("tuple-port-dst", 7), ("sport", 0), ("dport", 1)], PortHelp("port"), s_portPairs),
         new("icmp", 1, '1', 4, [("icmp-type", IcmpType), ("icmp-code", IcmpCode), ("icmp-id", IcmpId)],
-            [("icmp-type", 0), ("icmp-code", 1), ("icmp-id", 2)]),
+            [("icmp-type", 0), ("icmp-code", 1), ("icmp-id", 2)], IcmpHelp("icmp")),
         new("icmpv6", 58, '1', 4, [("icmpv6-type", IcmpType), ("icmpv6-code", IcmpCode), ("icmpv6-id", IcmpId)],
-            [("icmpv6-type", 0), ("icmpv6-code", 1), ("icmpv6-id", 2)]),
+            [("icmpv6-type", 0), ("icmpv6-code", 1), ("icmpv6-id", 2)], IcmpHelp("icmpv6")),
         new("sctp", 132, 1, 14, [.. s_portBits, ("state", State), .. s_tupleBits, ("orig-vtag", VerificationTag), ("reply-vtag", VerificationTag)],
             [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
              ("mask-port-dst", 5), ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8), ("orig-vtag", 9), ("reply-vtag", 10),
-             ("sport", 0), ("dport", 1)], s_portPairs),
+             ("sport", 0), ("dport", 1)],
+            PortHelp("port") + StateHelp("SCTP", "ESTABLISHED") + "  --orig-vtag\t\toriginal verification tag\n  --reply-vtag\t\treply verification tag\n",
+            s_portPairs),
         new("dccp", 33, 1, 13, [.. s_portBits, ("state", State), .. s_tupleBits, ("role", Role)],
             [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
              ("mask-port-dst", 5), ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8), ("sport", 0), ("dport", 1), ("role", 9)],
-            ("`--sport' and `--dport'", "`--reply-port-src' and `--report-port-dst'")), // sic
+            PortHelp("port") + StateHelp("DCCP", "RESPOND"), ("`--sport' and `--dport'", "`--reply-port-src' and `--report-port-dst'")), // sic
         new("gre", Gre, '1', 11,
             [("srckey", SourcePort), ("dstkey", DestinationPort), ("reply-key-src", ReplySourcePort), ("reply-key-dst", ReplyDestinationPort),
              ("mask-key-src", NoFilter), ("mask-key-dst", NoFilter), ("tuple-key-src", NoFilter), ("tuple-key-dst", NoFilter)],
             [("orig-key-src", 0), ("srckey", 0), ("orig-key-dst", 1), ("dstkey", 1), ("reply-key-src", 2), ("reply-key-dst", 3),
-             ("mask-key-src", 4), ("mask-key-dst", 5), ("tuple-key-src", 6), ("tuple-key-dst", 7)],
+             ("mask-key-src", 4), ("mask-key-dst", 5), ("tuple-key-src", 6), ("tuple-key-dst", 7)], PortHelp("key"),
             ("`--srckey' and `--dstkey'", "`--reply-src-key' and `--reply-dst-key'")),
     ];
 
@@ -172,7 +192,7 @@ internal static class ConntrackOptions
         new('d', "dst", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple, Legal.ExpectByTuple),
         new('r', "reply-src", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple),
         new('q', "reply-dst", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple),
-        new('p', "protonum", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple, Legal.Get | Legal.ExpectByTuple),
+        new('p', "protonum", Legal.List | Legal.Delete | Legal.Get | Legal.ExpectByTuple | Legal.Help, Legal.Get | Legal.ExpectByTuple),
         new('t', "timeout", Legal.Delete), new('u', "status", Legal.List | Legal.Delete), new('z', "zero", Legal.List),
         new('e', "event-mask", Legal.None), new('[', "tuple-src", Legal.None), new(']', "tuple-dst", Legal.None),
         new('{', "mask-src", Legal.List | Legal.Delete), new('}', "mask-dst", Legal.List | Legal.Delete),

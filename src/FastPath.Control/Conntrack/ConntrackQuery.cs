@@ -29,8 +29,14 @@ public enum ConntrackAction
     /// <summary>-G, --get: the one connection whose tuple is given, as the kernel's ctnetlink_get_conntrack finds it.</summary>
     Get,
 
-    /// <summary>A line without a command (none, or only words that are no option): FastPath's usage, as conntrack prints its own.</summary>
+    /// <summary>
+    /// -h, --help, or a line without a command (none, or only words that are no option): conntrack's usage, then with
+    /// -h and -p the protocol module's help.
+    /// </summary>
     Usage,
+
+    /// <summary>-V, --version: conntrack's name and version.</summary>
+    Version,
 
     /// <summary>-S, --stats: the per-cpu statistics, a line per worker (of expectations with the expect table).</summary>
     Stats,
@@ -189,6 +195,12 @@ public sealed record ConntrackQuery
     /// </summary>
     public ConntrackStatus StatusMask { get; init; }
 
+    /// <summary>
+    /// What -h adds after the usage for the last -p: "Proto `NAME' help:" and its module's lines, NAME being the
+    /// module's, or for a protocol without one the name getprotobynumber gives its number ("unknown" for none).
+    /// </summary>
+    public string? ProtocolHelp { get; init; }
+
     /// <summary>-o's types, every -o given or-ed together.</summary>
     public ConntrackOutput Output { get; init; }
 
@@ -282,11 +294,12 @@ public sealed record ConntrackQuery
                     query = query with { Table = table };
                     break;
                 case 'p':
-                    if (!TryProtocol(value, protocols, out byte protocol, out module))
+                    if (!TryProtocol(value, protocols, out int protocol, out module))
                         return Fail($"`{value}' unsupported protocol", out error);
                     getopt.LongOptions.AddRange(module.LongOptions(++merges * ConntrackOptions.ModuleOffset));
                     flags.Add(c);
-                    query = query with { Protocol = protocol };
+                    string helpName = module != ProtocolModule.Generic ? module.Name : protocols.TryGetName(protocol, out string official) ? official : "unknown";
+                    query = query with { Protocol = unchecked((byte)protocol), ProtocolHelp = $"Proto `{helpName}' help:\n{module.Help}" };
                     break;
                 case 'f':
                     // conntrack compares the first four characters only: "ipv4x" is ipv4.
@@ -382,6 +395,8 @@ public sealed record ConntrackQuery
             'C' => ConntrackAction.Count,
             'G' => ConntrackAction.Get,
             'S' => ConntrackAction.Stats,
+            'h' => ConntrackAction.Usage,
+            'V' => ConntrackAction.Version,
             ConntrackOptions.PolicyCounts => ConntrackAction.PolicyCounts,
             _ => null,
         };
@@ -403,6 +418,8 @@ public sealed record ConntrackQuery
             ConntrackAction.Delete => Legal.Delete,
             ConntrackAction.Get => Legal.Get,
             ConntrackAction.Flush => expect ? Legal.None : Legal.Flush,
+            ConntrackAction.Usage => Legal.Help,
+            ConntrackAction.Version => Legal.Version,
             _ => Legal.None,
         };
         // conntrack's generic_opt_check: option by option in its table's order, a compulsory one missing or an
@@ -424,7 +441,7 @@ public sealed record ConntrackQuery
         // FastPath's own filter: on connections, which expectations are not.
         if (query.TimeoutPolicy is not null && (row & (Legal.List | Legal.Delete)) == 0)
             return Fail("Illegal option `--timeout-policy' with this command", out error);
-        if (!CheckModule(module, moduleFlags, row, out error))
+        if (row != Legal.Help && !CheckModule(module, moduleFlags, row, out error))
             return null;
         if (idWithoutValue)
             return Fail("option `--id' requires an argument", out error);
@@ -704,10 +721,11 @@ public sealed record ConntrackQuery
     }
 
     // conntrack's findproto: a protocol module's name in any case ("TCP", "Udp") loads the module and its options;
-    // another name getprotobyname knows ("esp", "ipv6-icmp") gives its number, cut to the byte conntrack sends
-    // ("mptcp", 262, is 6), with the generic module, which has no options; else a number as strtoul reads it whole
-    // (base 0: "0x11" and "+17" are 17, "017" is 15, "-0" is 0; at most 255), with its protocol's module if any.
-    private static bool TryProtocol(string text, ProtocolNames protocols, out byte protocol, out ProtocolModule module)
+    // another name getprotobyname knows ("esp", "ipv6-icmp") gives its number, which conntrack cuts to the byte it
+    // sends ("mptcp", 262, is 6) and -h names whole, with the generic module, which has no options; else a number as
+    // strtoul reads it whole (base 0: "0x11" and "+17" are 17, "017" is 15, "-0" is 0; at most 255), with its
+    // protocol's module if any.
+    private static bool TryProtocol(string text, ProtocolNames protocols, out int protocol, out ProtocolModule module)
     {
         foreach (var candidate in ProtocolModule.All)
         {
@@ -718,16 +736,13 @@ public sealed record ConntrackQuery
             }
         }
         module = ProtocolModule.Generic;
-        if (protocols.TryGetNumber(text, out int known))
-        {
-            protocol = unchecked((byte)known);
+        if (protocols.TryGetNumber(text, out protocol))
             return true;
-        }
         ulong value = CNumberText.Strtoul(text, out int end, out _);
         protocol = unchecked((byte)value);
         if (value > byte.MaxValue || end == 0 || end != text.Length)
             return false;
-        byte number = protocol;
+        int number = protocol;
         module = ProtocolModule.All.FirstOrDefault(m => m.Number == number) ?? ProtocolModule.Generic;
         return true;
     }

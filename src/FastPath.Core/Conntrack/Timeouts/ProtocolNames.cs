@@ -9,8 +9,9 @@ namespace FastPath.Core.Conntrack.Timeouts;
 public sealed class ProtocolNames
 {
     private readonly Dictionary<string, int> _numbers;
+    private readonly Dictionary<int, string> _names;
 
-    private ProtocolNames(Dictionary<string, int> numbers) => _numbers = numbers;
+    private ProtocolNames(Dictionary<string, int> numbers, Dictionary<int, string> names) => (_numbers, _names) = (numbers, names);
 
     /// <summary>/etc/protocols when there is one (as nfct reads it), else the entries of Debian's netbase that matter here.</summary>
     public static ProtocolNames Installed { get; } = File.Exists("/etc/protocols")
@@ -21,18 +22,23 @@ public sealed class ProtocolNames
     public static ProtocolNames Parse(string text)
     {
         var numbers = new Dictionary<string, int>(StringComparer.Ordinal);
+        var officialNames = new Dictionary<int, string>();
         foreach (var (names, number) in NetDbLines.Entries(text))
         {
             if (!int.TryParse(number, System.Globalization.NumberStyles.None, null, out int value))
                 continue;
             foreach (string name in names)
                 numbers.TryAdd(name, value);
+            officialNames.TryAdd(value, names[0]);
         }
-        return new ProtocolNames(numbers);
+        return new ProtocolNames(numbers, officialNames);
     }
 
     /// <summary>The protocol number of a name or alias, as getprotobyname finds it.</summary>
     public bool TryGetNumber(string name, out int number) => _numbers.TryGetValue(name, out number);
+
+    /// <summary>The official name of the first line with the number, as getprotobynumber finds it.</summary>
+    public bool TryGetName(int number, out string name) => _names.TryGetValue(number, out name!);
 
     private const string Fallback = """
         ip	0	IP
