@@ -130,6 +130,14 @@ public sealed class ConntrackGetOutputTests : IDisposable
         Assert.Equal("", Conntrack($"-G {Tuple} -i 5").Text);
     }
 
+    [Fact]
+    public void GetLooksUpThePortsAnIcmpTypeAndCodeWroteAfterTheProtocolChanged()
+    {
+        _fixture.Backend.Track(TestFrames.Ipv4UdpFrame(40000, 53));
+        // --icmp-type 0 and --icmp-code 53 write port 53, --icmp-id 40000 the source port: the UDP connection is found.
+        Assert.Contains("sport=40000 dport=53", Conntrack("-G -s 10.0.0.1 -d 192.168.1.20 -p icmp --icmp-type 0 --icmp-code 53 --icmp-id 40000 -p udp").Text);
+    }
+
     [Theory]
     [InlineData("-G -s 10.0.0.1 -d 192.168.1.20 -p udp --sport 40000 --dport 54", "such conntrack doesn't exist")]
     [InlineData("-G -s 10.0.0.1 -r 192.168.1.20 -q 10.0.0.1 -p udp --sport 40000 --dport 53", "such conntrack doesn't exist")] // no -d: 0.0.0.0
@@ -142,6 +150,11 @@ public sealed class ConntrackGetOutputTests : IDisposable
     [InlineData("-G -s 10.0.0.1 -d 192.168.1.20 -p udp --reply-port-src 53 --reply-port-dst 40000", "Success")]
     [InlineData("-G -s 1.1.1.1 -d 2.2.2.2 -p gre --srckey 1 --reply-key-src 2 --reply-key-dst 1", "Success")]
     [InlineData("-G expect -s 10.0.0.1 -d 10.0.0.2 -p tcp --sport 1 --dport 2 --reply-port-src 1 --reply-port-dst 2", "No such file or directory")]
+    // Another module's ports fill ICMP's type, code and id (the words they share): type 0 (port 22's high byte) has an
+    // inverse, type 0x50 (port 0x5000) has none; found live against conntrack and the kernel.
+    [InlineData("-G -s 10.0.0.1 -d 192.168.1.20 -p tcp --sport 41004 --dport 22 -p icmp --icmp-code 3", "such conntrack doesn't exist")]
+    [InlineData("-G -s 10.0.0.1 -d 192.168.1.20 -p tcp --sport 1 --dport 20480 -p icmp", "invalid parameters")]
+    [InlineData("-G -s 10.0.0.1 -d 192.168.1.20 -p tcp --dport 22 -p icmp --icmp-type 44", "invalid parameters")]
     public void GetFailsAsTheKernelAndLibnetfilterConntrackFail(string line, string reason)
     {
         _fixture.Backend.Track(TestFrames.Ipv4UdpFrame(40000, 53));

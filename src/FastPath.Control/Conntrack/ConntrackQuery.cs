@@ -179,6 +179,13 @@ public sealed record ConntrackQuery
 
     public ushort? IcmpId { get; init; }
 
+    /// <summary>
+    /// The original tuple's layer-4 words as libnetfilter_conntrack keeps them, which -G sends whichever module wrote
+    /// them: a port (GRE key) and the ICMP id share the source word; a port and the ICMP type (high byte, first on the
+    /// wire) and code (low byte) the destination word. "-p tcp --dport 22 -p icmp" asks for ICMP type 0, code 22.
+    /// </summary>
+    public (ushort Source, ushort Destination) TupleLayer4 { get; init; }
+
     public string? TimeoutPolicy { get; init; }
 
     /// <summary>
@@ -585,19 +592,20 @@ public sealed record ConntrackQuery
         switch (option)
         {
             case ModuleOption.SourcePort:
-                return query with { SourcePort = (ushort)number };
+                return query with { SourcePort = (ushort)number, TupleLayer4 = query.TupleLayer4 with { Source = (ushort)number } };
             case ModuleOption.DestinationPort:
-                return query with { DestinationPort = (ushort)number };
+                return query with { DestinationPort = (ushort)number, TupleLayer4 = query.TupleLayer4 with { Destination = (ushort)number } };
             case ModuleOption.ReplySourcePort:
                 return query with { ReplySourcePort = (ushort)number, ReplyProtocol = module.Number };
             case ModuleOption.ReplyDestinationPort:
                 return query with { ReplyDestinationPort = (ushort)number, ReplyProtocol = module.Number };
             case ModuleOption.IcmpType or ModuleOption.IcmpCode or ModuleOption.IcmpId:
+                var (source, destination) = query.TupleLayer4;
                 query = option switch
                 {
-                    ModuleOption.IcmpType => query with { IcmpType = (byte)number },
-                    ModuleOption.IcmpCode => query with { IcmpCode = (byte)number },
-                    _ => query with { IcmpId = (ushort)number },
+                    ModuleOption.IcmpType => query with { IcmpType = (byte)number, TupleLayer4 = (source, (ushort)((byte)number << 8 | (destination & 0xFF))) },
+                    ModuleOption.IcmpCode => query with { IcmpCode = (byte)number, TupleLayer4 = (source, (ushort)((destination & 0xFF00) | (byte)number)) },
+                    _ => query with { IcmpId = (ushort)number, TupleLayer4 = ((ushort)number, destination) },
                 };
                 // After -r or -q the ICMP modules set the reply's protocol as well.
                 return query.ReplySource is not null || query.ReplyDestination is not null ? query with { ReplyProtocol = module.Number } : query;
@@ -663,10 +671,11 @@ public sealed record ConntrackQuery
             return (ControlError.EINVAL, InvalidParameters);
         if ((ReplySourcePort ?? ReplyDestinationPort) is not null && ReplySource is null && ReplyDestination is null)
             return ReplyProtocol == 6 ? (ControlError.FromNumber(61), "No data available") : (ControlError.EINVAL, "Success");
+        int icmpType = TupleLayer4.Destination >> 8;
         bool inverse = Protocol switch
         {
-            1 => IcmpType is 0 or 8 or 13 or 14 or 15 or 16 or 17 or 18,
-            58 => IcmpType is 128 or 129 or 139 or 140,
+            1 => icmpType is 0 or 8 or 13 or 14 or 15 or 16 or 17 or 18,
+            58 => icmpType is 128 or 129 or 139 or 140,
             _ => true,
         };
         return inverse ? null : (ControlError.EINVAL, InvalidParameters);
@@ -677,9 +686,9 @@ public sealed record ConntrackQuery
 
     /// <summary>
     /// -G: whether the connection is the one the kernel's lookup finds for the original tuple conntrack sends (what
-    /// was not given is 0): the tuple in either of its directions, as nf_conntrack_find_get hashes both. Ports and GRE
-    /// keys count for the protocols the kernel keys on them (DCCP is generic since Linux 6.16); ICMP's type, code and
-    /// id for ICMP and ICMPv6. conntrack then shows it only if <see cref="Matches"/>: a connection found by its reply
+    /// was not given is 0; the layer-4 fields from <see cref="TupleLayer4"/>): the tuple in either of its directions,
+    /// as nf_conntrack_find_get hashes both. Ports and GRE keys count for the protocols the kernel keys on them (DCCP
+    /// is generic since Linux 6.16); ICMP's type, code and id for ICMP and ICMPv6. conntrack then shows it only if <see cref="Matches"/>: a connection found by its reply
     /// tuple fails on the original addresses, and is not shown.
     /// </summary>
     public bool IsGetTarget(FlowView flow)
@@ -688,10 +697,11 @@ public sealed record ConntrackQuery
             return false;
         bool ports = FlowTable.HasPorts(flow.Protocol) || flow.Protocol == ProtocolModule.Gre;
         bool icmp = flow.Protocol is 1 or 58;
+        var (source, destination) = TupleLayer4;
         var tuple = new FlowTuple(
             Source?.Address ?? default, Destination?.Address ?? default,
-            ports ? SourcePort ?? 0 : (ushort)0, ports ? DestinationPort ?? 0 : (ushort)0,
-            icmp ? IcmpType ?? 0 : (byte)0, icmp ? IcmpCode ?? 0 : (byte)0, icmp ? IcmpId ?? 0 : (ushort)0);
+            ports ? source : (ushort)0, ports ? destination : (ushort)0,
+            icmp ? (byte)(destination >> 8) : (byte)0, icmp ? (byte)destination : (byte)0, icmp ? source : (ushort)0);
         return flow.Original == tuple || flow.Reply == tuple;
     }
 
