@@ -226,8 +226,9 @@ public static class Program
           conntrack -G -p PROTO -s ADDR -d ADDR [PORTS]
                                     the one connection with that tuple (or -r, -q and reply ports), as
                                     conntrack -G prints it; exit status 1 if there is none
-          conntrack -L|-D|-G ... -o xml|extended|id[,...]
-                                    conntrack's XML, the family columns, each connection's id=N
+          conntrack -L|-D|-G ... -o xml|extended|id[,...]|save
+                                    conntrack's XML, the family columns, each connection's id=N;
+                                    save: each connection as the conntrack command line making it
           conntrack -F              delete every connection
           conntrack -C              the number of connections (nf_conntrack_count)
           conntrack -S [expect]     the kernel's per-cpu statistics, a cpu=N line per worker (invalid,

@@ -541,7 +541,6 @@ public class ConntrackCommandLineTests
     [InlineData("-E expect", "unknown option `-E'")]
     [InlineData("-I expect", "unknown option `-I'")]
     [InlineData("-U conntrack", "unknown option `-U'")]
-    [InlineData("-L expect -o save", "output type `save' is not served by FastPath")]
     [InlineData("-L dying -m 1", "unknown option `-m'")]
     [InlineData("-L unconfirmed --mask-src 255.0.0.0", "unknown option `--mask-src'")]
     [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -a 1.1.1.1", "unknown option `-a'")]

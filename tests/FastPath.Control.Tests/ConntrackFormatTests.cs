@@ -73,6 +73,18 @@ public sealed class ConntrackFormatTests
     }
 
     [Fact]
+    public void SaveLinesAreTheCommandLinesConntrackPrints()
+    {
+        Assert.Equal("-A -t 431997 -u SEEN_REPLY,ASSURED -s 10.77.0.1 -d 10.77.0.2 -r 10.77.0.2 -q 10.77.0.1 -p tcp --sport 50594 --dport 5555 --reply-port-src 5555 --reply-port-dst 50594 --state ESTABLISHED\n",
+            ConntrackFormat.SaveLine(EstablishedTcp, ConntrackAction.List));
+        Assert.Equal("-D -t 27 -u UNSET -s 10.77.0.1 -d 10.77.0.2 -r 10.77.0.2 -q 10.77.0.1 -p udp --sport 59419 --dport 5999 --reply-port-src 5999 --reply-port-dst 59419\n",
+            ConntrackFormat.SaveLine(UnrepliedUdp, ConntrackAction.Delete));
+        Assert.Equal("-A -t 27 -u SEEN_REPLY -s fd77::1 -d fd77::2 -r fd77::2 -q fd77::1 -p icmpv6 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 17185\n",
+            ConntrackFormat.SaveLine(Icmpv6Echo, ConntrackAction.List));
+        Assert.Equal("-A -t 599 -u UNSET -s 10.77.0.1 -d 10.77.0.2 -r 10.77.0.2 -q 10.77.0.1 -p 50\n", ConntrackFormat.SaveLine(Esp, ConntrackAction.List));
+    }
+
+    [Fact]
     public void ProcLinesWithoutAccountingAreTheKernels()
     {
         var synSent = View("10.77.0.1", "10.77.0.2", 6, 35124, 6000, 117, TcpState.SynSent);
@@ -138,6 +150,11 @@ public sealed class ConntrackFormatTests
             ConntrackFormat.ProcLine(sctp, accounting: true));
         Assert.Equal("gre      47 29 src=10.88.0.1 dst=10.88.0.2 srckey=0x0 dstkey=0x0 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 srckey=0x0 dstkey=0x0 packets=0 bytes=0 mark=0 use=1\n",
             ConntrackFormat.ToolLine(gre, accounting: true));
+        // -o save, as conntrack 1.4.7 printed the same packets' connections (the tag 0x1234 twice through ntohl).
+        Assert.Equal("-A -t 29 -u UNSET -s 10.88.0.1 -d 10.88.0.2 -r 10.88.0.2 -q 10.88.0.1 -p gre --srckey 0 --dstkey 0 --reply-key-src 0 --reply-key-dst 0\n",
+            ConntrackFormat.SaveLine(gre, ConntrackAction.List));
+        Assert.Equal("-A -t 9 -u UNSET -s 10.88.0.1 -d 10.88.0.2 -r 10.88.0.2 -q 10.88.0.1 -p sctp --sport 5000 --dport 6000 --reply-port-src 6000 --reply-port-dst 5000 --state CLOSED --orig-vtag 0 --reply-vtag 873594880\n",
+            ConntrackFormat.SaveLine(sctp, ConntrackAction.Get));
         Assert.Equal("sctp     132 9 CLOSED src=10.88.0.1 dst=10.88.0.2 sport=5000 dport=6000 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 sport=6000 dport=5000 packets=0 bytes=0 mark=0 use=1\n",
             ConntrackFormat.ToolLine(sctp, accounting: true));
     }

@@ -97,7 +97,6 @@ public sealed class ConntrackGetOutputTests : IDisposable
     [InlineData("-F -o xml", "Illegal option `--output' with this command")]
     [InlineData("-o xml", "Illegal option `--output' with this command")]
     [InlineData("-L -o xml,save", "cannot combine save output with any other output type, use -o save only")]
-    [InlineData("-L -o save", "output type `save' is not served by FastPath")]
     [InlineData("-L --json -o xml", "cannot combine --json with --output")]
     [InlineData("--policy-counts -o xml", "Illegal option `--output' with this command")]
     public void OutputValuesAndPlacesAreCheckedAsConntrackChecksThem(string line, string message) => Assert.Equal(message, Refused(line));

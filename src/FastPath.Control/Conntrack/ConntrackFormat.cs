@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -176,6 +177,48 @@ public static class ConntrackFormat
         return line.Append('\n').ToString();
     }
 
+    /// <summary>
+    /// One connection as conntrack -o save prints it (ct_save_snprintf): as the command line that would make it, "-A"
+    /// (-L and -G) or "-D" (-D), the timeout, the status bits conntrack names (UNSET for none), the tuples' addresses
+    /// and the protocol by its module's name (its number without one) with what the module prints of what the kernel
+    /// dumps: ports or GRE keys, the state, ICMP's type, code and id, SCTP's verification tags. No mark, zone, counters
+    /// or timeout policy.
+    /// </summary>
+    public static string SaveLine(FlowView flow, ConntrackAction action)
+    {
+        var line = new StringBuilder(200);
+        line.Append(action == ConntrackAction.Delete ? "-D" : "-A");
+        string status = string.Join(',', new[] { (flow.SeenReply, "SEEN_REPLY"), (flow.Assured, "ASSURED") }.Where(b => b.Item1).Select(b => b.Item2));
+        line.Append(CultureInfo.InvariantCulture, $" -t {flow.TimeoutSeconds} -u {(status.Length > 0 ? status : "UNSET")}");
+        string Text(InetAddress address) => Address(address, flow.Family, ipv6Expanded: false);
+        line.Append(CultureInfo.InvariantCulture,
+            $" -s {Text(flow.Original.Source)} -d {Text(flow.Original.Destination)} -r {Text(flow.Reply.Source)} -q {Text(flow.Reply.Destination)}");
+        string name = ProtocolName(flow.Protocol);
+        line.Append(" -p ").Append(name == "unknown" ? flow.Protocol.ToString(CultureInfo.InvariantCulture) : name);
+        if (flow.Protocol is 1 or 58)
+        {
+            line.Append(CultureInfo.InvariantCulture,
+                $" --{name}-type {flow.Original.IcmpType} --{name}-code {flow.Original.IcmpCode} --{name}-id {flow.Original.IcmpId}");
+        }
+        else if (FlowTable.HasPorts(flow.Protocol) || flow.Protocol == ProtocolModule.Gre)
+        {
+            var (source, destination, replySource, replyDestination) = flow.Protocol == ProtocolModule.Gre
+                ? ("srckey", "dstkey", "reply-key-src", "reply-key-dst")
+                : ("sport", "dport", "reply-port-src", "reply-port-dst");
+            line.Append(CultureInfo.InvariantCulture,
+                $" --{source} {flow.Original.SourcePort} --{destination} {flow.Original.DestinationPort} --{replySource} {flow.Reply.SourcePort} --{replyDestination} {flow.Reply.DestinationPort}");
+        }
+        if (flow.State is { } state)
+            line.Append(" --state ").Append(state);
+        if (flow.SctpTags is var (originalTag, replyTag))
+            line.Append(CultureInfo.InvariantCulture, $" --orig-vtag {AsConntrackPrintsTag(originalTag)} --reply-vtag {AsConntrackPrintsTag(replyTag)}");
+        return line.Append('\n').ToString();
+    }
+
+    // libnetfilter_conntrack turns the kernel's big-endian tag into a number, and conntrack's save applies ntohl to
+    // that number again: on a little-endian host the tag 0x1234 prints as 873594880 (0x34120000).
+    private static uint AsConntrackPrintsTag(uint tag) => BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(tag) : tag;
+
     /// <summary>The first two lines conntrack prints before its first connection in XML (-L and -G; -D prints none).</summary>
     public const string XmlHeader = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n";
 
@@ -191,6 +234,8 @@ public static class ConntrackFormat
     public static string Lines(IReadOnlyList<FlowView> flows, bool accounting, ConntrackOutput output, ConntrackAction action)
     {
         bool held = action == ConntrackAction.Get;
+        if (output == ConntrackOutput.Save)
+            return string.Concat(flows.Select(f => SaveLine(f, action)));
         if (!output.HasFlag(ConntrackOutput.Xml))
             return string.Concat(flows.Select(f => ToolLine(f, accounting, output, held)));
         if (flows.Count == 0)

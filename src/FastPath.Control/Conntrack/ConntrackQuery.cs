@@ -47,7 +47,7 @@ public enum ConntrackAction
 /// <see cref="Xml"/>, <see cref="Extended"/> and <see cref="Id"/>; the others change nothing in a listing of
 /// FastPath's: timestamp and userspace are for events only, ktimestamp prints the kernel's start and stop stamps,
 /// which FastPath does not keep (as a kernel with nf_conntrack_timestamp 0), labels prints labels, which FastPath
-/// sets none of. Save is refused.
+/// sets none of. Save prints each connection as the conntrack command line that would make it, and takes no other type.
 /// </summary>
 [Flags]
 public enum ConntrackOutput
@@ -454,8 +454,6 @@ public sealed record ConntrackQuery
             return Fail("option `--id' requires an argument", out error);
         if (unserved is not null)
             return Fail($"unknown option `{unserved}'", out error);
-        if (query.Output.HasFlag(ConntrackOutput.Save))
-            return Fail("output type `save' is not served by FastPath", out error);
         return query with { Action = action ?? ConntrackAction.Usage, Family = family };
     }
 

@@ -33,6 +33,9 @@ public sealed record FlowView(
     /// <summary>GRE's two timeouts in seconds, fixed at creation; /proc/net/nf_conntrack prints them where TCP prints its state.</summary>
     public (uint Timeout, uint StreamTimeout)? GreTimeouts { get; init; }
 
+    /// <summary>SCTP's verification tags, original then reply direction, as numbers; null for other protocols.</summary>
+    public (uint Original, uint Reply)? SctpTags { get; init; }
+
     /// <summary>
     /// conntrack's id (`-o id`, `-i`): the kernel hashes its connection's address; FastPath has none to hash, so it
     /// hashes what names a connection for its lifetime instead, see <see cref="IdOf"/>. 0 in views not made by a table.
@@ -102,6 +105,7 @@ public sealed record FlowView(
             GreTimeouts = key.Protocol == GreTracker.Protocol
                 ? (TimeoutJiffiesToSeconds(flow.Gre.Timeout), TimeoutJiffiesToSeconds(flow.Gre.StreamTimeout))
                 : null,
+            SctpTags = key.Protocol == SctpTracker.Protocol ? (flow.Sctp.OriginalTag, flow.Sctp.ReplyTag) : null,
         };
     }
 
