@@ -243,7 +243,7 @@ public static class Program
                                     unconfirmed take only -L
           conntrack -h [-p PROTO]   conntrack's usage (also with no command), then PROTO's options;
                                     -V: conntrack's version. Events, -I, -U, -A, -z, marks, zones,
-                                    labels, NAT and masks are refused: "unknown option"
+                                    labels, NAT and masks are refused: "not served"
 
         Options:
           --socket PATH             the control socket (default: ${ControlClient.SocketEnvironmentVariable} if set,

@@ -518,15 +518,15 @@ public class ConntrackCommandLineTests
     public void WhatConntrackSendsToTheKernelIsAQuery(string line, ConntrackAction action, ConntrackTable table) =>
         Assert.Equal((action, table), Read(line));
 
-    // FastPath's own: options conntrack takes that FastPath does not serve are refused once conntrack's checks
-    // passed, naming the option as written; FastPath's options are matched only when spelled out, so they make
-    // none of conntrack's abbreviations ambiguous (--p is still --protonum).
+    // FastPath's own: commands and options conntrack takes that FastPath does not serve are refused once conntrack's
+    // checks passed, naming the option as written and saying so; FastPath's options are matched only when spelled
+    // out, so they make none of conntrack's abbreviations ambiguous (--p is still --protonum).
     [Theory]
-    [InlineData("-L -m 1", "unknown option `-m'")]
-    [InlineData("-L --mar 1", "unknown option `--mar'")]
-    [InlineData("-L -z", "unknown option `-z'")]
-    [InlineData("-L -a 1", "unknown option `-a'")]
-    [InlineData("-D -t 5 -s 1.1.1.1", "unknown option `-t'")]
+    [InlineData("-L -m 1", "option `-m' is not served by FastPath")]
+    [InlineData("-L --mar 1", "option `--mar' is not served by FastPath")]
+    [InlineData("-L -z", "option `-z' is not served by FastPath")]
+    [InlineData("-L -a 1", "option `-a' is not served by FastPath")]
+    [InlineData("-D -t 5 -s 1.1.1.1", "option `-t' is not served by FastPath")]
     [InlineData("-L --js", "unknown option `--js'")]
     [InlineData("-L --policy", "unknown option `--policy'")]
     [InlineData("-L --timeout-p x", "unknown option `--timeout-p'")]
@@ -537,14 +537,49 @@ public class ConntrackCommandLineTests
     [InlineData(TcpTuple + " --timeout-policy web", "Illegal option `--timeout-policy' with this command")]
     [InlineData("-C expect --json", "unknown option `--json'")]
     [InlineData("-F expect --json", "unknown option `--json'")]
-    [InlineData("--reply-zone 1", "unknown option `--reply-zone'")]
-    [InlineData("-E expect", "unknown option `-E'")]
-    [InlineData("-I expect", "unknown option `-I'")]
-    [InlineData("-U conntrack", "unknown option `-U'")]
-    [InlineData("-L dying -m 1", "unknown option `-m'")]
-    [InlineData("-L unconfirmed --mask-src 255.0.0.0", "unknown option `--mask-src'")]
-    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -a 1.1.1.1", "unknown option `-a'")]
+    [InlineData("--reply-zone 1", "option `--reply-zone' is not served by FastPath")]
+    [InlineData("-E expect", "option `-E' is not served by FastPath")]
+    [InlineData("-I expect", "option `-I' is not served by FastPath")]
+    [InlineData("-U conntrack", "option `-U' is not served by FastPath")]
+    [InlineData("-L dying -m 1", "option `-m' is not served by FastPath")]
+    [InlineData("-D expect -s 1.1.1.1 -d 2.2.2.2 -p esp -a 1.1.1.1", "option `-a' is not served by FastPath")]
+    [InlineData("-E", "option `-E' is not served by FastPath")]
+    [InlineData("--event -p tcp", "option `--event' is not served by FastPath")]
+    [InlineData("-A -s 1.1.1.1", "option `-A' is not served by FastPath")]
+    [InlineData("-L -w 1", "option `-w' is not served by FastPath")]
+    [InlineData("-L --label foo", "option `--label' is not served by FastPath")]
+    [InlineData("-L --src-nat", "option `--src-nat' is not served by FastPath")]
+    [InlineData("-L -j", "option `-j' is not served by FastPath")]
     public void WhatFastPathDoesNotServeIsRefused(string line, string message) => Assert.Equal(message, Refused(line));
+
+    // --mask-src and --mask-dst: any bits, for the address of -s or -d given before or after; the last mask given
+    // (a prefix shorter than the address, or the option) holds, and an address without one keeps it. Read off
+    // conntrack 1.4.7 and Linux 6.18.
+    [Theory]
+    [InlineData("-L -s 10.0.0.0 --mask-src 255.255.255.0", "udp53 udp-nat tcp")]
+    [InlineData("-L --mask-src 255.0.0.0 -s 10.9.9.9", "udp53 udp-nat tcp")]
+    [InlineData("-L -s 10.0.0.0/8 -s 10.0.0.1", "udp53 udp-nat tcp")]
+    [InlineData("-L -s 10.0.0.0/8 -s 10.0.0.1/32", "udp53 udp-nat tcp")]
+    [InlineData("-L -s 10.0.0.0/8 --mask-src 255.255.255.255", "")]
+    [InlineData("-L --mask-src 255.255.255.255 -s 10.0.0.0/8", "udp53 udp-nat tcp")]
+    [InlineData("-L -s 1.0.1.1 --mask-src 255.0.255.255", "gre")]
+    [InlineData("-L -s 9.8.7.6 --mask-src 0.0.0.0", "udp53 udp-nat tcp tcp-syn2 sctp udplite gre esp icmp")]
+    [InlineData("-L -d 10.0.0.0 --mask-dst 255.255.255.0", "udp53 udp-nat tcp")]
+    [InlineData("-L -s ::1 --mask-src ffff::", "udp6 icmp6")]
+    public void MasksSelectWithAnyBits(string line, string selected) => Assert.Equal(selected, Selected(line));
+
+    [Theory]
+    [InlineData("-L --mask-src 255.0.0.0", "Can't use --mask-src without --src")]
+    [InlineData("-D -s 1.1.1.1 --mask-dst 255.0.0.0", "Can't use --mask-dst without --dst")]
+    [InlineData("-L --mask-src 255.0.0.0 --mask-dst 255.0.0.0 -d 1.1.1.1", "Can't use --mask-src without --src")]
+    [InlineData("-L unconfirmed --mask-src 255.0.0.0", "Can't use --mask-src without --src")]
+    [InlineData("-L --mask-src 255.0.0.0/8 -s 1.1.1.1", "CIDR notation unavailable for `--mask-src'")]
+    [InlineData("-L -s 1.1.1.1 --mask-src ::", "mismatched address family")]
+    [InlineData("-L --mask-src x", "Invalid IP address `x'")]
+    [InlineData("-C --mask-src 255.0.0.0", "Illegal option `--mask-src' with this command")]
+    [InlineData("-L --mask-src 255.0.0.0 -p tcp --tuple-port-src 1", "Illegal option `--tuple-port-src' with this command")]
+    [InlineData("-L --mask-src 255.0.0.0 -m 1", "Can't use --mask-src without --src")]
+    public void MasksAreCheckedAsConntrackChecksThem(string line, string message) => Assert.Equal(message, Refused(line));
 
     // -h prints conntrack's usage and, for the last -p, its module's help; it takes -p and nothing else, and checks no
     // module option (their values still must read). -V takes nothing. Both take a table. Read off conntrack 1.4.7.

@@ -261,7 +261,7 @@ public sealed class ConntrackCommandsTests : IDisposable
     [InlineData("CIDR notation unavailable for `--reply-src'", "-L", "-r", "10.0.0.1/8")]
     [InlineData("Illegal option `--reply-dst' with this command", "-F", "-q", "10.0.0.1")]
     [InlineData("Illegal option `--src' with this command", "-C", "-s", "10.0.0.1")]
-    [InlineData("unknown option `-m'", "-L", "-m", "1")]
+    [InlineData("option `-m' is not served by FastPath", "-L", "-m", "1")]
     [InlineData("unknown type `expectation'", "-L", "expectation")]
     [InlineData("Can't do that command with tables `dying' and `unconfirmed'", "-D", "dying")]
     [InlineData("Can't do --update on expectations", "-U", "expect")]

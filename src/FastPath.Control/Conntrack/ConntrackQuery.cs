@@ -117,7 +117,7 @@ public enum ConntrackTable
 /// the conntrack table or, as conntrack allows them, on expect (-L, -D, -F, -C, -S), dying and unconfirmed (-L). The
 /// line is read as conntrack reads it: with getopt_long over conntrack's whole option table (<see cref="Getopt"/>),
 /// values as conntrack reads them, and conntrack's checks in its order. Errors carry conntrack's message; an option
-/// conntrack takes that FastPath does not serve is refused, once conntrack's own checks passed, as an unknown one.
+/// conntrack takes that FastPath does not serve is refused, once conntrack's own checks passed, as not served.
 /// </summary>
 public sealed record ConntrackQuery
 {
@@ -270,6 +270,7 @@ public sealed record ConntrackQuery
         var module = ProtocolModule.Generic;
         int merges = 0, moduleFlags = 0;
         L3Kind? family = null;
+        InetAddress? sourceAddress = null, destinationAddress = null, sourceMask = null, destinationMask = null;
         string? unserved = null;
         bool idWithoutValue = false;
         for (int c; (c = getopt.Next()) != -1;)
@@ -319,26 +320,44 @@ public sealed record ConntrackQuery
                         return Fail("mismatched address family", out error);
                     flags.Add(c);
                     break;
-                case 's' or 'd' or 'r' or 'q':
+                case 's' or 'd' or 'r' or 'q' or '{' or '}':
                     if (!TryAddress(value, out var address, out L3Kind addressFamily, out int mask))
                         return Fail($"Invalid IP address `{value}'", out error);
                     if ((family ??= addressFamily) != addressFamily)
                         return Fail("mismatched address family", out error);
-                    if (mask != NoMask && c is 'r' or 'q')
+                    if (mask != NoMask && c is not ('s' or 'd'))
                         return Fail($"CIDR notation unavailable for `--{ConntrackOptions.Long.First(o => o.Val == c).Name}'", out error);
                     if (mask == InvalidMask)
                         return Fail("Invalid netmask", out error);
                     flags.Add(c);
-                    // A prefix shorter than the address is a mask as well, which not every command takes.
-                    if (mask != NoMask && mask < (addressFamily == L3Kind.IPv6 ? 128 : 32))
+                    // A prefix shorter than the address is a mask as well, which not every command takes; a whole
+                    // one (or none) leaves the mask an earlier -s or --mask-src set, as conntrack does.
+                    bool shortPrefix = mask != NoMask && mask < (addressFamily == L3Kind.IPv6 ? 128 : 32);
+                    if (shortPrefix)
                         flags.Add(c == 's' ? '{' : '}');
-                    query = c switch
+                    switch (c)
                     {
-                        's' => query with { Source = Network(address, addressFamily, mask) },
-                        'd' => query with { Destination = Network(address, addressFamily, mask) },
-                        'r' => query with { ReplySource = address },
-                        _ => query with { ReplyDestination = address },
-                    };
+                        case 's':
+                            sourceAddress = address;
+                            sourceMask = shortPrefix ? InetAddress.PrefixMask(mask) : sourceMask;
+                            break;
+                        case 'd':
+                            destinationAddress = address;
+                            destinationMask = shortPrefix ? InetAddress.PrefixMask(mask) : destinationMask;
+                            break;
+                        case '{':
+                            sourceMask = address;
+                            break;
+                        case '}':
+                            destinationMask = address;
+                            break;
+                        case 'r':
+                            query = query with { ReplySource = address };
+                            break;
+                        default:
+                            query = query with { ReplyDestination = address };
+                            break;
+                    }
                     break;
                 case 'u':
                     // conntrack's parse_parameter_mask: an item after '!' goes to the mask; a mask still empty
@@ -408,7 +427,7 @@ public sealed record ConntrackQuery
             _ => null,
         };
         if (command is not null && action is null)
-            return Fail($"unknown option `{commandOption}'", out error); // a command FastPath does not serve: its legal options are not known here
+            return Fail(NotServed(commandOption), out error); // its legal options are not known here
         if (query.Json && action is not (ConntrackAction.List or ConntrackAction.PolicyCounts))
             return Fail("unknown option `--json'", out error); // FastPath's --json is for listings; conntrack knows none
         if (query.Json && flags.Contains('o'))
@@ -450,11 +469,19 @@ public sealed record ConntrackQuery
             return Fail("Illegal option `--timeout-policy' with this command", out error);
         if (row != Legal.Help && !CheckModule(module, moduleFlags, row, out error))
             return null;
+        if (flags.Contains('{') && !flags.Contains('s'))
+            return Fail("Can't use --mask-src without --src", out error);
+        if (flags.Contains('}') && !flags.Contains('d'))
+            return Fail("Can't use --mask-dst without --dst", out error);
         if (idWithoutValue)
             return Fail("option `--id' requires an argument", out error);
         if (unserved is not null)
-            return Fail($"unknown option `{unserved}'", out error);
-        return query with { Action = action ?? ConntrackAction.Usage, Family = family };
+            return Fail(NotServed(unserved), out error);
+        return query with
+        {
+            Action = action ?? ConntrackAction.Usage, Family = family,
+            Source = Network(sourceAddress, sourceMask, family), Destination = Network(destinationAddress, destinationMask, family),
+        };
     }
 
     // The last module's own check (only -L, -D and -G get here with -p), by its own names: with -L and -D its masks,
@@ -716,6 +743,10 @@ public sealed record ConntrackQuery
         _ => true,
     };
 
+    // A command or option of conntrack's that FastPath does not serve (events, -I, -U, -A, -z, marks, zones, labels,
+    // NAT, masks, ...), named as written: conntrack's "unknown option" would tell the user it does not exist.
+    private static string NotServed(string option) => $"option `{option}' is not served by FastPath";
+
     private static ConntrackQuery? Fail(string message, out string error)
     {
         error = message;
@@ -789,10 +820,13 @@ public sealed record ConntrackQuery
         return true;
     }
 
-    // The network ADDR/PREFIX selects, kept masked so that a match is one And and one compare.
-    private static (InetAddress Address, InetAddress Mask) Network(InetAddress address, L3Kind family, int mask)
+    // The network an address and the last mask given (a short prefix or --mask-src, any bits; else the whole
+    // address) select, kept masked so that a match is one And and one compare.
+    private static (InetAddress Address, InetAddress Mask)? Network(InetAddress? address, InetAddress? mask, L3Kind? family)
     {
-        var maskAddress = InetAddress.PrefixMask(mask != NoMask ? mask : family == L3Kind.IPv6 ? 128 : 32);
-        return (address.And(maskAddress), maskAddress);
+        if (address is not { } given)
+            return null;
+        var bits = mask ?? InetAddress.PrefixMask(family == L3Kind.IPv6 ? 128 : 32);
+        return (given.And(bits), bits);
     }
 }
