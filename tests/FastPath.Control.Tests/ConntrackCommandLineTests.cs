@@ -569,10 +569,14 @@ public class ConntrackCommandLineTests
     public void MasksSelectWithAnyBits(string line, string selected) => Assert.Equal(selected, Selected(line));
 
     [Theory]
+    [InlineData("-L unconfirmed --mask-src 255.0.0.0")]
+    [InlineData("-L dying -r 1.1.1.1 --mask-dst 255.255.255.255")]
+    public void AMaskWithoutItsAddressIsTakenForTheEmptyTables(string line) => Assert.Equal(ConntrackAction.List, Read(line).Item1);
+
+    [Theory]
     [InlineData("-L --mask-src 255.0.0.0", "Can't use --mask-src without --src")]
     [InlineData("-D -s 1.1.1.1 --mask-dst 255.0.0.0", "Can't use --mask-dst without --dst")]
     [InlineData("-L --mask-src 255.0.0.0 --mask-dst 255.0.0.0 -d 1.1.1.1", "Can't use --mask-src without --src")]
-    [InlineData("-L unconfirmed --mask-src 255.0.0.0", "Can't use --mask-src without --src")]
     [InlineData("-L --mask-src 255.0.0.0/8 -s 1.1.1.1", "CIDR notation unavailable for `--mask-src'")]
     [InlineData("-L -s 1.1.1.1 --mask-src ::", "mismatched address family")]
     [InlineData("-L --mask-src x", "Invalid IP address `x'")]
@@ -580,6 +584,14 @@ public class ConntrackCommandLineTests
     [InlineData("-L --mask-src 255.0.0.0 -p tcp --tuple-port-src 1", "Illegal option `--tuple-port-src' with this command")]
     [InlineData("-L --mask-src 255.0.0.0 -m 1", "Can't use --mask-src without --src")]
     public void MasksAreCheckedAsConntrackChecksThem(string line, string message) => Assert.Equal(message, Refused(line));
+
+    // -e is illegal with every command FastPath serves, after conntrack has read its list of events.
+    [Theory]
+    [InlineData("-L -e NEW", "Illegal option `--event-mask' with this command")]
+    [InlineData("-D --event-mask=all,Destroy", "Illegal option `--event-mask' with this command")]
+    [InlineData("-L -e bogus", "Bad parameter `bogus'")]
+    [InlineData("-L -e NEW,,x", "Bad parameter `,x'")]
+    public void AnEventMaskIsReadThenRefused(string line, string message) => Assert.Equal(message, Refused(line));
 
     // -h prints conntrack's usage and, for the last -p, its module's help; it takes -p and nothing else, and checks no
     // module option (their values still must read). -V takes nothing. Both take a table. Read off conntrack 1.4.7.
