@@ -593,6 +593,15 @@ public class ConntrackCommandLineTests
     [InlineData("-L -e NEW,,x", "Bad parameter `,x'")]
     public void AnEventMaskIsReadThenRefused(string line, string message) => Assert.Equal(message, Refused(line));
 
+    // So is an expectation's tuple, as an address (a missing one takes the next argument, as getopt does).
+    [Theory]
+    [InlineData("--tuple-s --count", "Invalid IP address `--count'")]
+    [InlineData("-C expect --tuple-src 1.1.1.1", "Illegal option `--tuple-src' with this command")]
+    [InlineData("-L --tuple-src ::1 -s 1.1.1.1", "mismatched address family")]
+    [InlineData("-L --tuple-src 1.1.1.1/8", "Illegal option `--tuple-src' with this command")]
+    [InlineData("-L --tuple-dst 1.1.1.1/33", "Invalid netmask")]
+    public void AnExpectationTupleIsReadThenRefused(string line, string message) => Assert.Equal(message, Refused(line));
+
     // -h prints conntrack's usage and, for the last -p, its module's help; it takes -p and nothing else, and checks no
     // module option (their values still must read). -V takes nothing. Both take a table. Read off conntrack 1.4.7.
     [Theory]

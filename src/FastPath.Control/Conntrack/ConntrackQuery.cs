@@ -320,19 +320,19 @@ public sealed record ConntrackQuery
                         return Fail("mismatched address family", out error);
                     flags.Add(c);
                     break;
-                case 's' or 'd' or 'r' or 'q' or '{' or '}':
+                case 's' or 'd' or 'r' or 'q' or '{' or '}' or '[' or ']':
                     if (!TryAddress(value, out var address, out L3Kind addressFamily, out int mask))
                         return Fail($"Invalid IP address `{value}'", out error);
                     if ((family ??= addressFamily) != addressFamily)
                         return Fail("mismatched address family", out error);
-                    if (mask != NoMask && c is not ('s' or 'd'))
+                    if (mask != NoMask && c is 'r' or 'q' or '{' or '}')
                         return Fail($"CIDR notation unavailable for `--{ConntrackOptions.Long.First(o => o.Val == c).Name}'", out error);
                     if (mask == InvalidMask)
                         return Fail("Invalid netmask", out error);
                     flags.Add(c);
                     // A prefix shorter than the address is a mask as well, which not every command takes; a whole
                     // one (or none) leaves the mask an earlier -s or --mask-src set, as conntrack does.
-                    bool shortPrefix = mask != NoMask && mask < (addressFamily == L3Kind.IPv6 ? 128 : 32);
+                    bool shortPrefix = c is 's' or 'd' && mask != NoMask && mask < (addressFamily == L3Kind.IPv6 ? 128 : 32);
                     if (shortPrefix)
                         flags.Add(c == 's' ? '{' : '}');
                     switch (c)
@@ -354,8 +354,11 @@ public sealed record ConntrackQuery
                         case 'r':
                             query = query with { ReplySource = address };
                             break;
-                        default:
+                        case 'q':
                             query = query with { ReplyDestination = address };
+                            break;
+                        default:
+                            // An expectation's tuple: illegal with every command FastPath serves, read all the same.
                             break;
                     }
                     break;
