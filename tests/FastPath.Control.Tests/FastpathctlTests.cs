@@ -238,6 +238,21 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal((0, "conntrack v1.4.7 (conntrack-tools)\n", ""), Run(["--socket", _fixture.SocketPath, "conntrack", "-V"]));
     }
 
+    /// <summary>What FastPath does not serve fails at once, saying so, with a usage error's status: -E never waits for events.</summary>
+    [Theory]
+    [InlineData("-E")]
+    [InlineData("-E", "-o", "timestamp")]
+    [InlineData("-I", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "udp", "--sport", "1", "--dport", "2", "-t", "30")]
+    [InlineData("-U", "-m", "1")]
+    [InlineData("-L", "-z")]
+    [InlineData("-L", "--zone", "1")]
+    public void ConntrackCommandsFastPathDoesNotServeFailClearly(params string[] args)
+    {
+        var (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", .. args]);
+        Assert.Equal((2, ""), (code, stdout));
+        Assert.Matches("^conntrack v1\\.4\\.7 \\(conntrack-tools\\): option `-[-a-zA-Z]+' is not served by FastPath\nTry ", stderr);
+    }
+
     /// <summary>nfct's usage errors have two lines; the socket's one-line message used to join them (found live, against nfct).</summary>
     [Fact]
     public void NfctErrorsArePrintedAsNfctPrintsThem()
