@@ -60,6 +60,7 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
         masked = Regex.Replace(masked, "<id>[0-9]+</id>", "<id>I</id>");
         masked = Regex.Replace(masked, "(use=[0-9]+) id=[0-9]+", "$1 id=I");
         masked = Regex.Replace(masked, "^((?:ipv[46] +[0-9]+ +)?[a-z][a-z0-9]* +[0-9]+ )[0-9]+ ", "$1T ", RegexOptions.Multiline);
+        masked = Regex.Replace(masked, "^(-[AD] -t )[0-9]+ ", "$1T ", RegexOptions.Multiline); // -o save
         return string.Join('\n', masked.Split('\n').Order(StringComparer.Ordinal));
     }
 

@@ -122,6 +122,13 @@ internal static class LiveDifferentialHarness
     /// <summary>"nfct ..." or "conntrack ..." in the kernel namespace, or fastpathctl with the same arguments.</summary>
     public sealed record Command(string[] Arguments) : Event
     {
+        /// <summary>
+        /// A conntrack line compared whatever it asks for: exit status and standard error exactly, standard output
+        /// byte for byte but for timeouts, ids and order (<see cref="ConntrackListing.Formatted"/>), or by its totals
+        /// when it is -S's per-cpu statistics. Without it the line's options choose (see <see cref="Differences"/>).
+        /// </summary>
+        public bool ComparedAsText { get; init; }
+
         public override string ToString() => string.Join(' ', Arguments);
     }
 
@@ -357,7 +364,9 @@ internal static class LiveDifferentialHarness
                     // A conntrack line that lists connections is compared by connection and timeout; one in an -o
                     // format byte for byte but for its timeouts, ids and order; a count (-C) has no times; the
                     // statistics (-S) by their totals, as the kernel's cpus are not FastPath's workers.
-                    string? difference = c.Arguments[0] == "conntrack" && c.Arguments.Contains("-S")
+                    string? difference = c.ComparedAsText
+                        ? Joined(TextDifference(kernel.Runs[command].Stdout, fastpath.Runs[command].Stdout), StatusDifference(kernel.Runs[command], fastpath.Runs[command]))
+                        : c.Arguments[0] == "conntrack" && c.Arguments.Contains("-S")
                         ? Joined(StatisticsTotals(kernel.Runs[command].Stdout) == StatisticsTotals(fastpath.Runs[command].Stdout)
                                 ? null
                                 : $"== kernel:\n{kernel.Runs[command].Stdout}\n== FastPath:\n{fastpath.Runs[command].Stdout}",
@@ -384,6 +393,16 @@ internal static class LiveDifferentialHarness
         if (!kernelChains.SequenceEqual(fastpathChains))
             differences.Add($"{run}: final counters: kernel\n{string.Join("\n", kernelChains)}\nFastPath\n{string.Join("\n", fastpathChains)}");
         return differences;
+    }
+
+    /// <summary>Null when the outputs are the same as <see cref="Command.ComparedAsText"/> compares them, else both.</summary>
+    private static string? TextDifference(string kernel, string fastpath)
+    {
+        bool statistics = kernel.StartsWith("cpu=", StringComparison.Ordinal);
+        bool same = statistics
+            ? fastpath.StartsWith("cpu=", StringComparison.Ordinal) && StatisticsTotals(kernel) == StatisticsTotals(fastpath)
+            : ConntrackListing.Formatted(kernel) == ConntrackListing.Formatted(fastpath);
+        return same ? null : $"== kernel:\n{kernel}\n== FastPath:\n{fastpath}";
     }
 
     /// <summary>conntrack -S's counters summed over its cpu lines: "found=0 invalid=4 ...".</summary>
