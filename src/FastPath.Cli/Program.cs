@@ -215,7 +215,8 @@ public static class Program
                                     nf_conntrack_acct is 1), with timeout-policy=NAME last on a line
                                     when the connection has one; the summary line on stderr.
                                     FILTERS: -p PROTO, -f ipv4|ipv6, -s ADDR[/N], -d ADDR[/N],
-                                    -r ADDR, -q ADDR (the reply's source and destination); after
+                                    -r ADDR, -q ADDR (the reply's source and destination),
+                                    --mask-src MASK, --mask-dst MASK (any bits, for -s, -d); after
                                     -p: --sport N, --dport N, --reply-port-src N, --reply-port-dst N,
                                     --state STATE, --icmp-type N, --icmp-code N, --icmp-id N;
                                     -u STATUS[,...] (ASSURED, SEEN_REPLY: every one given; -L: !STATUS);
@@ -243,7 +244,7 @@ public static class Program
                                     unconfirmed take only -L
           conntrack -h [-p PROTO]   conntrack's usage (also with no command), then PROTO's options;
                                     -V: conntrack's version. Events, -I, -U, -A, -z, marks, zones,
-                                    labels, NAT and masks are refused: "not served"
+                                    labels and NAT are refused: "not served"
 
         Options:
           --socket PATH             the control socket (default: ${ControlClient.SocketEnvironmentVariable} if set,
