@@ -287,7 +287,7 @@ public static class ConntrackFormat
         xml.Append(CultureInfo.InvariantCulture, $"<layer4 protonum=\"{flow.Protocol}\" protoname=\"{ProtocolName(flow.Protocol)}\">");
         if (flow.Protocol == ProtocolModule.Gre)
             xml.Append(CultureInfo.InvariantCulture, $"<srckey>0x{tuple.SourcePort:x}</srckey><dstkey>0x{tuple.DestinationPort:x}</dstkey>");
-        else if (FlowTable.HasPorts(flow.Protocol) || flow.Protocol == Dccp)
+        else if (FlowTable.HasPorts(flow.Protocol) || flow.Protocol == ProtocolModule.Dccp)
             xml.Append(CultureInfo.InvariantCulture, $"<sport>{tuple.SourcePort}</sport><dport>{tuple.DestinationPort}</dport>");
         xml.Append("</layer4>");
         if (counters is var (packets, bytes))
@@ -396,13 +396,11 @@ public static class ConntrackFormat
         _ => "unknown",
     };
 
-    private const byte Dccp = 33;
-
     /// <summary>
     /// The proc file's protocol column, the name of the connection's tracker (l4proto_name): DCCP's was removed in
     /// Linux 6.16, so a DCCP connection is the generic tracker's, "unknown".
     /// </summary>
-    public static string ProcProtocolName(byte protocol) => protocol == Dccp ? "unknown" : ProtocolName(protocol);
+    public static string ProcProtocolName(byte protocol) => protocol == ProtocolModule.Dccp ? "unknown" : ProtocolName(protocol);
 
     public static string FamilyName(L3Kind family) => family == L3Kind.IPv6 ? "ipv6" : "ipv4";
 
@@ -450,7 +448,7 @@ public static class ConntrackFormat
             line.Append(CultureInfo.InvariantCulture, $"type={tuple.IcmpType} code={tuple.IcmpCode} id={tuple.IcmpId} ");
         else if (flow.Protocol == 47)
             line.Append(CultureInfo.InvariantCulture, $"srckey=0x{tuple.SourcePort:x} dstkey=0x{tuple.DestinationPort:x} ");
-        else if (FlowTable.HasPorts(flow.Protocol) || (flow.Protocol == Dccp && !procLine))
+        else if (FlowTable.HasPorts(flow.Protocol) || (flow.Protocol == ProtocolModule.Dccp && !procLine))
             line.Append(CultureInfo.InvariantCulture, $"sport={tuple.SourcePort} dport={tuple.DestinationPort} ");
     }
 

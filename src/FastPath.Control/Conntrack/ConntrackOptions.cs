@@ -84,6 +84,7 @@ internal sealed record ProtocolModule(
     string Help, (string Original, string Reply)? GetPairs = null)
 {
     public const byte Gre = 47;
+    public const byte Dccp = 33;
 
     /// <summary>The generic module, for protocols conntrack has none for: no option, no final check.</summary>
     public static readonly ProtocolModule Generic = new("unknown", 0, 0, 0, [], [], "  no options (unsupported)\n");
@@ -130,7 +131,7 @@ internal sealed record ProtocolModule(
              ("sport", 0), ("dport", 1)],
             PortHelp("port") + StateHelp("SCTP", "ESTABLISHED") + "  --orig-vtag\t\toriginal verification tag\n  --reply-vtag\t\treply verification tag\n",
             s_portPairs),
-        new("dccp", 33, 1, 13, [.. s_portBits, ("state", State), .. s_tupleBits, ("role", Role)],
+        new("dccp", Dccp, 1, 13, [.. s_portBits, ("state", State), .. s_tupleBits, ("role", Role)],
             [("orig-port-src", 0), ("orig-port-dst", 1), ("reply-port-src", 2), ("reply-port-dst", 3), ("mask-port-src", 4),
              ("mask-port-dst", 5), ("state", 6), ("tuple-port-src", 7), ("tuple-port-dst", 8), ("sport", 0), ("dport", 1), ("role", 9)],
             PortHelp("port") + StateHelp("DCCP", "RESPOND"), ("`--sport' and `--dport'", "`--reply-port-src' and `--report-port-dst'")), // sic

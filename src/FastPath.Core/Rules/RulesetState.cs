@@ -39,9 +39,11 @@ public readonly record struct Decision(int RuleId, int ChainId)
     public static Decision ConntrackClash => new(-3, -1);
 
     /// <summary>A match in the chain could not look at the packet and dropped it, counted by no rule (rule id -4; the kernel's hotdrop).</summary>
-    public static Decision Hotdrop(int chainId) => new(-4, chainId);
+    public static Decision Hotdrop(int chainId) => new(HotdropRuleId, chainId);
 
-    public bool IsHotdrop => RuleId == -4;
+    public bool IsHotdrop => RuleId == HotdropRuleId;
+
+    private const int HotdropRuleId = -4;
 
     /// <summary>"filter:FORWARD:3", "filter:FORWARD:policy", "filter:FORWARD:hotdrop", "conntrack:table_full", "conntrack:clash" or "-".</summary>
     public string Describe(CompiledRuleset ruleset) =>

@@ -29,10 +29,12 @@ public sealed class VerdictTrace : IDisposable
     public VerdictTrace(Stream output, CompiledRuleset ruleset)
     {
         _output = output;
-        _ruleNames = ruleset.Rules.Select(r => Encoding.UTF8.GetBytes(r.QualifiedName)).ToArray();
-        _policyNames = ruleset.Chains.Select(c => Encoding.UTF8.GetBytes($"{c.QualifiedName}:policy")).ToArray();
-        _hotdropNames = ruleset.Chains.Select(c => Encoding.UTF8.GetBytes($"{c.QualifiedName}:hotdrop")).ToArray();
-        _unruledNames = [.. new[] { Decision.Default, Decision.Default, Decision.ConntrackTableFull, Decision.ConntrackClash }.Select(d => Encoding.UTF8.GetBytes(d.Unruled))];
+        // Every name as Decision.Describe gives it, encoded once: a traced frame then costs no formatting.
+        byte[] Name(Decision decision) => Encoding.UTF8.GetBytes(decision.Describe(ruleset));
+        _ruleNames = ruleset.Rules.Select(r => Name(new Decision(r.Id, -1))).ToArray();
+        _policyNames = ruleset.Chains.Select(c => Name(new Decision(-1, c.Id))).ToArray();
+        _hotdropNames = ruleset.Chains.Select(c => Name(Decision.Hotdrop(c.Id))).ToArray();
+        _unruledNames = [.. new[] { Decision.Default, Decision.Default, Decision.ConntrackTableFull, Decision.ConntrackClash }.Select(Name)];
         _malformedNames = Enumerable.Range(0, DropReasons.Count).Select(r => Encoding.UTF8.GetBytes($"malformed:{DropReasons.Name((DropReason)r)}")).ToArray();
         Write("# packet\ttime\tverdict\tdecided_by\n"u8);
     }
