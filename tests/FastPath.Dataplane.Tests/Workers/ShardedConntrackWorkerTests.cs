@@ -36,43 +36,58 @@ public class ShardedConntrackWorkerTests
     private const int Sources = 200;
     private const int Rounds = 6;
 
-    /// <summary>Per source: a query from a new port each round (to port 53, or to 54 every third round), then the same query again.</summary>
-    private static List<(byte[] Frame, long Time, int Source)> Queries()
+    /// <summary>Per round and source: a query from a new port (to port 53, or to 54 every third round), then the same query again.</summary>
+    private static List<(byte[] Frame, long Time, int Source)> Queries(int round)
     {
         var frames = new List<(byte[], long, int)>();
-        for (int round = 0; round < Rounds; round++)
+        for (int s = 0; s < Sources; s++)
         {
-            for (int s = 0; s < Sources; s++)
-            {
-                ushort port = (ushort)(round % 3 == 2 ? 54 : 53);
-                byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(17, Udp((ushort)(20000 + round), port), $"10.1.{s / 200}.{s % 200 + 1}", "192.0.2.53"));
-                long time = 1_000_000_000L + round * 40_000_000L + s * 100_000L;
-                frames.Add((frame, time, s));
-                frames.Add((frame, time + 10_000_000L, s));
-            }
+            ushort port = (ushort)(round % 3 == 2 ? 54 : 53);
+            byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(17, Udp((ushort)(20000 + round), port), $"10.1.{s / 200}.{s % 200 + 1}", "192.0.2.53"));
+            long time = 1_000_000_000L + round * 40_000_000L + s * 100_000L;
+            frames.Add((frame, time, s));
+            frames.Add((frame, time + 10_000_000L, s));
         }
         return frames;
     }
 
-    private static (DataplaneHost<RulesetVerdict> Host, RulesetState[] States, int Forwarded) Run(int workers, bool softwareSteering)
+    /// <summary>
+    /// Each round runs to completion before the next starts, as 40 ms apart on the wire they would: otherwise a
+    /// source's later connection, decided where it arrived, could overtake its first one still travelling between
+    /// workers, and which of the two the limit refuses would depend on the threads' timing.
+    /// </summary>
+    private static (RulesetState[] States, int Forwarded, long HandedOff, long HandoffsReceived, long[] Drops) Run(int workers, bool softwareSteering)
     {
-        var frames = Queries();
-        var a = new MemoryPort("a", workers, hashesFlowsToQueues: !softwareSteering) { CaptureTransmitted = true };
-        var b = new MemoryPort("b", workers, hashesFlowsToQueues: !softwareSteering) { CaptureTransmitted = true };
-        for (int q = 0; q < workers; q++)
-        {
-            var mine = frames.Where(f => f.Source % workers == q).ToList();
-            a.Load(q, mine.Select(f => f.Frame).ToList(), mine.Select(f => f.Time).ToList());
-        }
         var registry = new TimeoutPolicyRegistry();
         registry.Create("dns", TimeoutPolicyRegistry.InetFamily, 17, new Dictionary<int, uint> { [0] = 10 });
         var compiled = new CompiledRuleset(RulesetParser.Parse(DnsGuard, "dns.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), ["a", "b"], timeouts: registry);
         var states = Enumerable.Range(0, workers)
             .Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(1000), new RecentShardMap(w, workers), new ConnectionTracker(registry, 4096, w, workers)))
             .ToArray();
-        var host = new DataplaneHost<RulesetVerdict>([a, b], [(0, 1)], new DataplaneOptions { Workers = workers }, w => new RulesetVerdict(states[w], [1, 0]));
-        host.RunToCompletion(Timeout);
-        return (host, states, b.Transmitted.Count);
+        int forwarded = 0;
+        long handedOff = 0, received = 0;
+        var drops = new long[Enum.GetValues<DropReason>().Length];
+        for (int round = 0; round < Rounds; round++)
+        {
+            var frames = Queries(round);
+            var a = new MemoryPort("a", workers, hashesFlowsToQueues: !softwareSteering) { CaptureTransmitted = true };
+            var b = new MemoryPort("b", workers, hashesFlowsToQueues: !softwareSteering) { CaptureTransmitted = true };
+            for (int q = 0; q < workers; q++)
+            {
+                var mine = frames.Where(f => f.Source % workers == q).ToList();
+                a.Load(q, mine.Select(f => f.Frame).ToList(), mine.Select(f => f.Time).ToList());
+            }
+            var host = new DataplaneHost<RulesetVerdict>([a, b], [(0, 1)], new DataplaneOptions { Workers = workers }, w => new RulesetVerdict(states[w], [1, 0]));
+            host.RunToCompletion(Timeout);
+            var c = host.ReadCounters();
+            Assert.Equal(c.RxPackets[0], c.TxPackets[1] + c.Dropped[0]);
+            forwarded += b.Transmitted.Count;
+            handedOff += c.HandedOff.Sum();
+            received += c.HandoffReceivedByWorker.Sum();
+            for (int r = 0; r < drops.Length; r++)
+                drops[r] += c.DropsByReason[r];
+        }
+        return (states, forwarded, handedOff, received, drops);
     }
 
     [Theory]
@@ -80,8 +95,8 @@ public class ShardedConntrackWorkerTests
     [InlineData(true)]
     public void TwoWorkersTrackAndConfirmWhatOneWorkerDoes(bool softwareSteering)
     {
-        var (_, single, forwardedBySingle) = Run(workers: 1, softwareSteering: false);
-        var (host, states, forwarded) = Run(workers: 2, softwareSteering);
+        var (single, forwardedBySingle, _, _, _) = Run(workers: 1, softwareSteering: false);
+        var (states, forwarded, handedOff, handoffsReceived, drops) = Run(workers: 2, softwareSteering);
 
         // The first query of each source and its repeat (still NEW: no reply yet) pass; every later new connection
         // is over the limit or to port 54, is dropped, and is never confirmed.
@@ -91,11 +106,9 @@ public class ShardedConntrackWorkerTests
         Assert.Equal(Sources, states.Sum(s => s.Conntrack!.Table.Count));
         Assert.Equal(Sources, states.Sum(s => s.RecentTables[0].Count));
 
-        var c = host.ReadCounters();
-        Assert.True(c.HandedOff.Sum() > 500, $"only {c.HandedOff.Sum()} handoffs");
-        Assert.Equal(c.HandedOff.Sum(), c.HandoffReceivedByWorker.Sum());
-        Assert.Equal(c.RxPackets[0], c.TxPackets[1] + c.Dropped[0]);
-        Assert.Equal(0, c.Drops(DropReason.ConntrackTableFull) + c.Drops(DropReason.ConntrackClash));
+        Assert.True(handedOff > 500, $"only {handedOff} handoffs");
+        Assert.Equal(handedOff, handoffsReceived);
+        Assert.Equal(0, drops[(int)DropReason.ConntrackTableFull] + drops[(int)DropReason.ConntrackClash]);
         foreach (var state in states)
         {
             var table = state.Conntrack!.Table;
