@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Numerics;
 using FastPath.Core.Memory;
 using FastPath.Core.Packets;
 using FastPath.Dataplane.Ports;
@@ -41,30 +42,45 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
         _control = new DataplaneControl(options.Workers);
 
         int n = options.Workers;
-        var rings = new SpscRing<HandoffEntry>?[n, n];
-        for (int from = 0; from < n; from++)
-        {
-            for (int to = 0; to < n; to++)
-            {
-                if (from != to)
-                    rings[from, to] = new SpscRing<HandoffEntry>(options.HandoffRingSize);
-            }
-        }
+        var verdicts = Enumerable.Range(0, n).Select(verdictForWorker).ToArray();
+        var handoffs = Mesh<HandoffEntry>(n, _ => options.HandoffRingSize);
+        // A ring of abandon tokens holds at most what its destination can hold: it never refuses one.
+        var abandoned = Mesh<int>(n, to => verdicts[to].AbandonCapacity == 0 ? 0 : (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(verdicts[to].AbandonCapacity, 2)));
         Workers = new Worker<TVerdict>[n];
         for (int w = 0; w < n; w++)
-        {
-            var outbound = new SpscRing<HandoffEntry>?[n];
-            var inbound = new List<SpscRing<HandoffEntry>>();
-            for (int other = 0; other < n; other++)
-            {
-                outbound[other] = rings[w, other];
-                if (other != w)
-                    inbound.Add(rings[other, w]!);
-            }
-            Workers[w] = new Worker<TVerdict>(w, Topology, _control, verdictForWorker(w), outbound, inbound.ToArray(), options.Cores?[w]);
-        }
+            Workers[w] = new Worker<TVerdict>(w, Topology, _control, verdicts[w], Ends(handoffs, w), Ends(abandoned, w), options.Cores?[w]);
         _threads = new Thread[n];
         _failures = new Exception?[n];
+    }
+
+    /// <summary>A ring from every worker to every other, of the capacity its destination asks for (none for 0).</summary>
+    private static SpscRing<T>?[,] Mesh<T>(int workers, Func<int, int> capacityTo) where T : struct
+    {
+        var rings = new SpscRing<T>?[workers, workers];
+        for (int from = 0; from < workers; from++)
+        {
+            for (int to = 0; to < workers; to++)
+            {
+                if (from != to && capacityTo(to) > 0)
+                    rings[from, to] = new SpscRing<T>(capacityTo(to));
+            }
+        }
+        return rings;
+    }
+
+    /// <summary>A worker's ends of a mesh: its outbound rings by destination (null for itself or none), and its inbound rings.</summary>
+    private static WorkerRings<T> Ends<T>(SpscRing<T>?[,] mesh, int worker) where T : struct
+    {
+        int n = mesh.GetLength(0);
+        var outbound = new SpscRing<T>?[n];
+        var inbound = new List<SpscRing<T>>();
+        for (int other = 0; other < n; other++)
+        {
+            outbound[other] = mesh[worker, other];
+            if (mesh[other, worker] is { } ring)
+                inbound.Add(ring);
+        }
+        return new WorkerRings<T>(outbound, inbound.ToArray());
     }
 
     public DataplaneTopology Topology { get; }

@@ -353,6 +353,28 @@ public sealed class RulesetState
         return Settle(ct.Settled, ref ct, now, ref decision);
     }
 
+    /// <summary>
+    /// The packet is dropped before its evaluation finished (the next worker's ring was full). A new connection it
+    /// created waits unconfirmed on the shard that tracked it; the kernel frees such a connection with its skb.
+    /// On this shard it is forgotten at once; on another, true names that shard and the connection, for
+    /// <see cref="ForgetAbandonedConnection"/> there.
+    /// </summary>
+    public bool AbandonEvaluation(ref EvaluationCursor cursor, out int holder, out int flow)
+    {
+        ref var ct = ref cursor.Ct;
+        (holder, flow) = (ct.FlowOwner, ct.Flow);
+        ct.Flow = FlowTable.NoFlow;
+        if (flow == FlowTable.NoFlow)
+            return false;
+        if (holder != _shards.Index)
+            return true;
+        _conntrack!.Table.Abandon(flow);
+        return false;
+    }
+
+    /// <summary>Forgets this shard's unconfirmed connection whose packet another worker had to drop (<see cref="AbandonEvaluation"/>).</summary>
+    public void ForgetAbandonedConnection(int flow) => _conntrack!.Table.Abandon(flow);
+
     private RuleVerdict Settle(RuleVerdict verdict, ref PacketConntrack ct, ulong now, ref Decision decision)
     {
         var table = _conntrack!.Table;

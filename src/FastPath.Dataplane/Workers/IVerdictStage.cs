@@ -47,6 +47,23 @@ public interface IVerdictStage
 
     /// <summary>Called by the worker on each turn of its loop, between bursts: the stage's own upkeep (a sweep management asked for), within a small budget.</summary>
     void Housekeeping();
+
+    /// <summary>
+    /// The frame is dropped before its evaluation finished (the next worker's ring was full). The stage releases
+    /// what the cursor holds in this worker's state. What it holds in another worker's state only that worker may
+    /// release: the stage then returns true with that worker and a token, which the worker sends there for
+    /// <see cref="ForgetAbandoned"/>.
+    /// </summary>
+    bool Abandon(ref EvaluationCursor cursor, out int holder, out int token);
+
+    /// <summary>Releases what an abandoned frame held in this worker's state, named by the token another worker's <see cref="Abandon"/> gave.</summary>
+    void ForgetAbandoned(int token);
+
+    /// <summary>
+    /// The most tokens of this worker's state that can be outstanding at once (0: frames never hold anything here).
+    /// It sizes the rings that carry tokens to this worker, so that sending one never fails.
+    /// </summary>
+    int AbandonCapacity { get; }
 }
 
 public static class FlowSteering
@@ -72,5 +89,20 @@ public struct AcceptAll : IVerdictStage
 
     public void Housekeeping()
     {
+    }
+
+    public bool Abandon(ref EvaluationCursor cursor, out int holder, out int token) => NothingHeld(out holder, out token);
+
+    public void ForgetAbandoned(int token)
+    {
+    }
+
+    public readonly int AbandonCapacity => 0;
+
+    /// <summary><see cref="IVerdictStage.Abandon"/> for a stage whose frames hold nothing.</summary>
+    public static bool NothingHeld(out int holder, out int token)
+    {
+        (holder, token) = (0, 0);
+        return false;
     }
 }

@@ -150,6 +150,13 @@ public struct RulesetVerdict : IVerdictStage
     /// <summary>The sweep of this worker's connections that management asked for, a slice per loop turn.</summary>
     public readonly void Housekeeping() => _state.Conntrack?.SweepPending(SweepSlotsPerTurn);
 
+    public readonly bool Abandon(ref EvaluationCursor cursor, out int holder, out int token) => _state.AbandonEvaluation(ref cursor, out holder, out token);
+
+    public readonly void ForgetAbandoned(int token) => _state.ForgetAbandonedConnection(token);
+
+    /// <summary>Every slot of this worker's connection table may be an unconfirmed connection whose packet is abandoned elsewhere.</summary>
+    public readonly int AbandonCapacity => _state.Conntrack?.Table.Capacity ?? 0;
+
     /// <summary>Slots one loop turn looks at: a few microseconds, so a pass over a large table spreads over many turns.</summary>
     public const int SweepSlotsPerTurn = 4096;
 }

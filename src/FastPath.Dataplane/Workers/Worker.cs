@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FastPath.Core.Memory;
@@ -36,6 +37,8 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     private readonly int[] _releaseCount;
     private readonly SpscRing<HandoffEntry>?[] _outbound; // by destination worker; null for itself
     private readonly SpscRing<HandoffEntry>[] _inbound;   // from every other worker
+    private readonly SpscRing<int>?[] _abandonedOutbound; // tokens of what dropped frames held in another worker's state
+    private readonly SpscRing<int>[] _abandonedInbound;
     // The burst's frames are all parsed (and their evaluations prepared) before the first is decided.
     private readonly ParsedPacket[] _parsed = new ParsedPacket[PacketBurst.Capacity];
     private readonly DropReason[] _parseResults = new DropReason[PacketBurst.Capacity];
@@ -43,7 +46,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     private TVerdict _verdict;
 
     public Worker(int index, DataplaneTopology topology, DataplaneControl control, TVerdict verdict,
-        SpscRing<HandoffEntry>?[] outbound, SpscRing<HandoffEntry>[] inbound, int? core)
+        WorkerRings<HandoffEntry> handoffs, WorkerRings<int> abandoned, int? core)
     {
         _index = index;
         _topology = topology;
@@ -58,8 +61,8 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             _tx[p] = new PacketBurst();
             _release[p] = GC.AllocateArray<nint>(PacketBurst.Capacity, pinned: true);
         }
-        _outbound = outbound;
-        _inbound = inbound;
+        (_outbound, _inbound) = (handoffs.Outbound, handoffs.Inbound);
+        (_abandonedOutbound, _abandonedInbound) = (abandoned.Outbound, abandoned.Inbound);
         _verdict = verdict;
         Core = core;
         Counters = new WorkerCounters(ports);
@@ -253,13 +256,48 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         }
         else
         {
+            if (_verdict.Abandon(ref entry.Cursor, out int holder, out int token))
+                SendAbandoned(holder, token);
             Drop(port, handle, DropReason.HandoffRingFull);
         }
     }
 
-    private bool DrainInbound(int budget)
+    /// <summary>
+    /// Tells a worker to release what a frame dropped here held in its state. It travels like a frame (the stop
+    /// waits for it), on a ring sized to everything that worker can hold, so it always finds room.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SendAbandoned(int holder, int token)
+    {
+        bool sent = _abandonedOutbound[holder]!.TryEnqueue(token);
+        Debug.Assert(sent, "an abandon ring holds every token its worker can have outstanding");
+        _control.CountHandedOff(_index);
+    }
+
+    private bool ForgetAbandoned()
     {
         bool any = false;
+        var inbound = _abandonedInbound;
+        for (int r = 0; r < inbound.Length; r++)
+        {
+            int taken = 0;
+            while (inbound[r].TryDequeue(out int token))
+            {
+                _verdict.ForgetAbandoned(token);
+                taken++;
+            }
+            if (taken > 0)
+            {
+                _control.CountFinished(_index, taken);
+                any = true;
+            }
+        }
+        return any;
+    }
+
+    private bool DrainInbound(int budget)
+    {
+        bool any = ForgetAbandoned();
         var inbound = _inbound;
         for (int r = 0; r < inbound.Length; r++)
         {

@@ -58,12 +58,7 @@ public class ShardedConntrackWorkerTests
     /// </summary>
     private static (RulesetState[] States, int Forwarded, long HandedOff, long HandoffsReceived, long[] Drops) Run(int workers, bool softwareSteering)
     {
-        var registry = new TimeoutPolicyRegistry();
-        registry.Create("dns", TimeoutPolicyRegistry.InetFamily, 17, new Dictionary<int, uint> { [0] = 10 });
-        var compiled = new CompiledRuleset(RulesetParser.Parse(DnsGuard, "dns.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), ["a", "b"], timeouts: registry);
-        var states = Enumerable.Range(0, workers)
-            .Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(1000), new RecentShardMap(w, workers), new ConnectionTracker(registry, 4096, w, workers)))
-            .ToArray();
+        var states = States(workers, DnsGuard);
         int forwarded = 0;
         long handedOff = 0, received = 0;
         var drops = new long[Enum.GetValues<DropReason>().Length];
@@ -88,6 +83,16 @@ public class ShardedConntrackWorkerTests
                 drops[r] += c.DropsByReason[r];
         }
         return (states, forwarded, handedOff, received, drops);
+    }
+
+    private static RulesetState[] States(int workers, string rules)
+    {
+        var registry = new TimeoutPolicyRegistry();
+        registry.Create("dns", TimeoutPolicyRegistry.InetFamily, 17, new Dictionary<int, uint> { [0] = 10 });
+        var compiled = new CompiledRuleset(RulesetParser.Parse(rules, "test.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), ["a", "b"], timeouts: registry);
+        return Enumerable.Range(0, workers)
+            .Select(w => new RulesetState(compiled, RecentTableSizing.WithCapacity(1000), new RecentShardMap(w, workers), new ConnectionTracker(registry, 4096, w, workers)))
+            .ToArray();
     }
 
     [Theory]
@@ -117,6 +122,67 @@ public class ShardedConntrackWorkerTests
                 if (table.Find(table[i].Original, 0, out _) == i)
                     Assert.Equal(state.Shards.Index, state.Conntrack.OwnerOf(table[i].Original));
             }
+        }
+    }
+
+    /// <summary>
+    /// A frame dropped for a full handoff ring while its new connection waits unconfirmed frees that connection, as
+    /// the kernel frees it with the skb: on the spot when this worker holds it, through the holder's abandon ring
+    /// otherwise. Nothing stays behind in either table.
+    /// </summary>
+    [Fact]
+    public void AFrameDroppedOnAFullRingFreesItsUnconfirmedConnection()
+    {
+        const string SeenGuard = """
+            *filter
+            :FORWARD DROP [0:0]
+            -A FORWARD -m conntrack --ctstate NEW -m recent --set --name SEEN --rsource -j ACCEPT
+            COMMIT
+            """;
+        var states = States(2, SeenGuard);
+        // Worker 0 tracks 5 new connections whose source worker 1 owns, and worker 1 receives 3 that worker 0 tracks
+        // and whose source worker 0 owns: each ring of 2 fills.
+        var towardsOne = Frames(states, connectionOwner: 0, sourceOwner: 1).Take(5).ToList();
+        var towardsZero = Frames(states, connectionOwner: 0, sourceOwner: 0).Take(3).ToList();
+        var a = new MemoryPort("a", 2, hashesFlowsToQueues: true);
+        var b = new MemoryPort("b", 2, hashesFlowsToQueues: true) { CaptureTransmitted = true };
+        a.Load(0, towardsOne);
+        a.Load(1, towardsZero);
+        var host = new DataplaneHost<RulesetVerdict>([a, b], [(0, 1)], new DataplaneOptions { Workers = 2, HandoffRingSize = 2 }, w => new RulesetVerdict(states[w], [1, 0]));
+        var table = states[0].Conntrack!.Table;
+
+        // Worker 0 hands 2 to worker 1; it drops 3, and forgets their connections at once.
+        host.Workers[0].PollOnce();
+        Assert.Equal(3, host.ReadCounters().Drops(DropReason.HandoffRingFull));
+        Assert.Equal(2, table.Count);
+
+        // Worker 1 hands 2 of its own to worker 0 (one more is dropped), then accepts worker 0's 2. Their way back
+        // to be confirmed is full: they are dropped, and worker 0 is told to forget their connections.
+        host.Workers[1].PollOnce();
+        host.Workers[1].Flush();
+        Assert.Equal(6, host.ReadCounters().Drops(DropReason.HandoffRingFull));
+        Assert.Equal(2, table.Count);
+
+        // Worker 0 forgets them and tracks, accepts and confirms the 2 it was handed.
+        host.Workers[0].Flush();
+        Assert.Equal(2, table.Count);
+        var listed = new List<FlowView>();
+        table.Snapshot(0, states[0].Conntrack!.Timeouts.Current, listed);
+        Assert.Equal(2, listed.Count);
+        Assert.Equal(0, states[1].Conntrack!.Table.Count);
+        Assert.Equal(2, b.Transmitted.Count);
+    }
+
+    /// <summary>Endless new UDP connections from distinct sources whose connection and source owners are those given.</summary>
+    private static IEnumerable<byte[]> Frames(RulesetState[] states, int connectionOwner, int sourceOwner)
+    {
+        for (int i = 1; ; i++)
+        {
+            byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(17, Udp(40000, 53), $"10.2.{i / 250}.{i % 250 + 1}", "192.0.2.53"));
+            var packet = default(ParsedPacket);
+            Assert.Equal(DropReason.None, PacketParser.Parse(frame, ref packet));
+            if (states[0].Conntrack!.OwnerOf(packet, frame) == connectionOwner && states[0].Shards.OwnerOf(packet.Source) == sourceOwner)
+                yield return frame;
         }
     }
 }

@@ -154,5 +154,13 @@ public class WorkerLoopTests
         public void Housekeeping()
         {
         }
+
+        public bool Abandon(ref EvaluationCursor cursor, out int holder, out int token) => AcceptAll.NothingHeld(out holder, out token);
+
+        public void ForgetAbandoned(int token)
+        {
+        }
+
+        public readonly int AbandonCapacity => 0;
     }
 }

@@ -35,6 +35,14 @@ public class WorkerMailboxTests
         public void Housekeeping()
         {
         }
+
+        public bool Abandon(ref EvaluationCursor cursor, out int holder, out int token) => AcceptAll.NothingHeld(out holder, out token);
+
+        public void ForgetAbandoned(int token)
+        {
+        }
+
+        public readonly int AbandonCapacity => 0;
     }
 
     private static DataplaneHost<CountingStage> Busy(int workers)
