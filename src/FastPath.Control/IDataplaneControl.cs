@@ -87,6 +87,12 @@ public interface IConntrackTables
 
     /// <summary>A write of nf_conntrack_checksum: every worker's table checks checksums from its next packet, or stops; ENOSYS when not tracked.</summary>
     Errno SetConntrackChecksum(bool verify) => Errno.ENOSYS;
+
+    /// <summary>nf_conntrack_timestamp: whether new connections record their start (<see cref="FlowTable.Timestamps"/>); null when not tracked.</summary>
+    bool? ConntrackTimestamps => null;
+
+    /// <summary>A write of nf_conntrack_timestamp: every worker's table timestamps the connections it creates from its next packet, or stops; ENOSYS when not tracked.</summary>
+    Errno SetConntrackTimestamps(bool on) => Errno.ENOSYS;
 }
 
 /// <summary>Packet and byte counters: per rule (by rule id) and per built-in chain's policy (by chain id).</summary>

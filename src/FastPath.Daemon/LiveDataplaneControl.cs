@@ -213,6 +213,10 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
 
     public Errno SetConntrackChecksum(bool verify) => _tables.SetConntrackChecksum(verify);
 
+    public bool? ConntrackTimestamps => _tables.ConntrackTimestamps;
+
+    public Errno SetConntrackTimestamps(bool on) => _tables.SetConntrackTimestamps(on);
+
     private int TableId(string name)
     {
         var tables = Ruleset.RecentTables;

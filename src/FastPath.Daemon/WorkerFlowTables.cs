@@ -53,5 +53,14 @@ internal sealed class WorkerFlowTables(IReadOnlyList<FlowTable> tables) : IConnt
         return Tracked ? Errno.None : Errno.ENOSYS;
     }
 
+    public bool? ConntrackTimestamps => Tracked ? tables[0].Timestamps : null;
+
+    public Errno SetConntrackTimestamps(bool on)
+    {
+        foreach (var table in tables)
+            table.Timestamps = on;
+        return Tracked ? Errno.None : Errno.ENOSYS;
+    }
+
     private bool Tracked => tables.Count > 0;
 }

@@ -3,6 +3,7 @@ using System.Text;
 using FastPath.Control.Conntrack;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
+using FastPath.Core.Recent;
 using FastPath.Testing;
 using Xunit;
 
@@ -109,6 +110,39 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Equal("0\n", Read("nf_conntrack_count"));
     }
 
+    /// <summary>
+    /// nf_conntrack_timestamp, _events and _log_invalid are proc_dou8vec_minmax (0..1, 0..2, 0..255) with the kernel's
+    /// defaults (Linux 6.18 in a network namespace); a connection created while timestamps are on shows delta-time in
+    /// /proc/net/nf_conntrack and conntrack -L, one created before does not.
+    /// </summary>
+    [Fact]
+    public void TimestampEventsAndLogInvalidTakeWhatTheKernelTakesAndTimestampsShowOnNewConnections()
+    {
+        Assert.Equal(("0\n", "2\n", "0\n"), (Read("nf_conntrack_timestamp"), Read("nf_conntrack_events"), Read("nf_conntrack_log_invalid")));
+        _fixture.Backend.Track(TestFrames.Ipv4UdpFrame(40000, 53));
+        foreach (var (name, refused) in new[]
+        {
+            ("nf_conntrack_timestamp", "2"), ("nf_conntrack_timestamp", "-0"), ("nf_conntrack_events", "3"),
+            ("nf_conntrack_events", "-1"), ("nf_conntrack_log_invalid", "256"), ("nf_conntrack_log_invalid", "-0"),
+        })
+        {
+            Assert.Equal(ControlError.EINVAL, Write(name, refused).Error);
+        }
+        Assert.True(Write("nf_conntrack_timestamp", "0x1").IsOk);
+        Assert.True(Write("nf_conntrack_events", "1 2").IsOk);
+        Assert.True(Write("nf_conntrack_log_invalid", " 255\n").IsOk);
+        Assert.Equal(("1\n", "1\n", "255\n"), (Read("nf_conntrack_timestamp"), Read("nf_conntrack_events"), Read("nf_conntrack_log_invalid")));
+
+        _fixture.Backend.Track(TestFrames.Ipv4UdpFrame(40001, 53));
+        _fixture.Backend.Now += 2 * Jiffies.Hz + 10;
+        var proc = Send("read", ConntrackCommands.ProcPath).Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.EndsWith(" mark=0 zone=0 use=2", proc.Single(l => l.Contains("sport=40000", StringComparison.Ordinal)));
+        Assert.EndsWith(" mark=0 zone=0 delta-time=2 use=2", proc.Single(l => l.Contains("sport=40001", StringComparison.Ordinal)));
+        var listed = Conntrack("-L").Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.DoesNotContain("delta-time", listed.Single(l => l.Contains("sport=40000", StringComparison.Ordinal)));
+        Assert.Matches(" mark=0 delta-time=[23] use=1$", listed.Single(l => l.Contains("sport=40001", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void AcctTakesOnlyZeroOrOneAndShowsTheCountersInTheProcFileAndTheListing()
     {
@@ -186,7 +220,7 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Contains("nf_conntrack_sctp_timeout_heartbeat_sent", names);
         Assert.Contains("nf_conntrack_gre_timeout_stream", names);
         Assert.Contains("nf_conntrack_icmpv6_timeout", names);
-        Assert.Equal(34, names.Length); // 25 timeouts, acct, buckets, checksum, count, max, four TCP switches
+        Assert.Equal(37, names.Length); // 25 timeouts, acct, buckets, checksum, count, events, log_invalid, max, timestamp, four TCP switches
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Globalization;
 using FastPath.Control.Conntrack;
 using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
@@ -107,6 +108,41 @@ public sealed class ConntrackFormatTests
 
         var withPolicy = View("10.77.0.1", "10.77.0.2", 17, 59419, 5999, 27, counters: [1, 32, 0, 0], policy: "udp short");
         Assert.EndsWith(" mark=0 use=1 timeout-policy=udp short\n", ConntrackFormat.ToolLine(withPolicy, accounting: true));
+    }
+
+    /// <summary>
+    /// A connection created while nf_conntrack_timestamp was 1, 2.5 s before: /proc/net/nf_conntrack's delta-time is the
+    /// whole seconds since its start, conntrack's the seconds of now less those of the start; -o ktimestamp adds
+    /// [start=ctime] to the line and the start in nanoseconds to XML, except for what -D deleted (Linux 6.18, conntrack 1.4.7).
+    /// </summary>
+    [Fact]
+    public void TimestampedConnectionsShowDeltaTimeAndTheirStart()
+    {
+        var flow = new Flow
+        {
+            Original = new ConnectionKey(L3Kind.IPv4, 17, TestFrames.Address("1.1.1.1"), TestFrames.Address("2.2.2.2"), 1, 2),
+            Deadline = Now + 97 * Jiffies.Hz + 100,
+            CreatedAt = Now - (2 * Jiffies.Hz + Jiffies.Hz / 2),
+            Status = FlowStatus.Timestamped,
+        };
+        var view = FlowView.Of(flow, Now, policyName: null);
+        var now = new DateTimeOffset(2026, 12, 3, 16, 42, 32, 300, TimeSpan.Zero);
+        var start = now.AddMilliseconds(-2500);
+        var local = TimeZoneInfo.ConvertTime(start, TimeZoneInfo.Local);
+        string ctime = string.Create(CultureInfo.InvariantCulture, $"{local:ddd MMM} {local.Day,2} {local:HH:mm:ss yyyy}");
+
+        Assert.Equal("ipv4     2 udp      17 97 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 zone=0 delta-time=2 use=2\n",
+            ConntrackFormat.ProcLine(view, accounting: false));
+        Assert.Equal("udp      17 97 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 delta-time=3 use=1\n",
+            ConntrackFormat.Lines([view], accounting: false, ConntrackOutput.None, ConntrackAction.List, now));
+        Assert.Equal($"udp      17 97 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 delta-time=3 [start={ctime}] use=2\n",
+            ConntrackFormat.Lines([view], accounting: false, ConntrackOutput.KernelTimestamp, ConntrackAction.Get, now));
+        Assert.Equal("udp      17 97 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 delta-time=3 use=1\n",
+            ConntrackFormat.Lines([view], accounting: false, ConntrackOutput.KernelTimestamp, ConntrackAction.Delete, now));
+        Assert.EndsWith($"<unreplied/><timestamp><start>{start.ToUnixTimeMilliseconds() * 1_000_000}</start></timestamp><deltatime>3</deltatime></meta></flow>\n",
+            ConntrackFormat.XmlLine(view, accounting: false, held: false, ConntrackOutput.Xml | ConntrackOutput.KernelTimestamp, now));
+        Assert.EndsWith("<unreplied/><deltatime>3</deltatime></meta></flow>\n",
+            ConntrackFormat.Lines([view], accounting: false, ConntrackOutput.Xml | ConntrackOutput.KernelTimestamp, ConntrackAction.Delete, now));
     }
 
     [Fact]

@@ -125,6 +125,14 @@ internal sealed class SingleShardControl : IDataplaneControl
         return Errno.None;
     }
 
+    public bool? ConntrackTimestamps => Flows.Timestamps;
+
+    public Errno SetConntrackTimestamps(bool on)
+    {
+        Flows.Timestamps = on;
+        return Errno.None;
+    }
+
     /// <summary>Tracks one frame at <see cref="Now"/> as a worker would, a new connection taking <paramref name="policy"/>, and confirms it.</summary>
     public CtState Track(byte[] frame, string? policy = null)
     {

@@ -7,6 +7,7 @@ using System.Text.Json;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
+using FastPath.Core.Recent;
 
 namespace FastPath.Control.Conntrack;
 
@@ -136,7 +137,8 @@ public static class ConntrackFormat
     /// <summary>
     /// One line of /proc/net/nf_conntrack: "%-8s %u %-8s %u %ld " (family, its number, protocol, its number,
     /// seconds left), the protocol's state, both tuples (counters after each when <paramref name="accounting"/>,
-    /// [UNREPLIED] between them), [ASSURED], mark, zone, and use counting the reader's own reference.
+    /// [UNREPLIED] between them), [ASSURED], mark, zone, delta-time (the whole seconds since a timestamped connection
+    /// started, <see cref="FlowView.StartedJiffiesAgo"/>), and use counting the reader's own reference.
     /// </summary>
     public static string ProcLine(FlowView flow, bool accounting)
     {
@@ -146,7 +148,10 @@ public static class ConntrackFormat
         if (flow.GreTimeouts is { } gre)
             line.Append(CultureInfo.InvariantCulture, $"timeout={gre.Timeout}, stream_timeout={gre.StreamTimeout} "); // gre_print_conntrack
         AppendTuples(line, flow, accounting, procLine: true);
-        line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} zone={flow.Zone} use={flow.Use + 1}\n");
+        line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} zone={flow.Zone} ");
+        if (flow.StartedJiffiesAgo is { } ago)
+            line.Append(CultureInfo.InvariantCulture, $"delta-time={ago / Jiffies.Hz} ");
+        line.Append(CultureInfo.InvariantCulture, $"use={flow.Use + 1}\n");
         return line.ToString();
     }
 
@@ -156,9 +161,11 @@ public static class ConntrackFormat
     /// connection with the acct extension), zone only when not 0, the netlink use count; then
     /// <see cref="PolicyField"/> NAME when the connection has a timeout policy. With -o extended the family columns
     /// lead as in the proc line; with -o id, id=N follows use. <paramref name="held"/>: the line answers -G, whose
-    /// lookup holds one more reference while the kernel prints (use=2 where -L says 1).
+    /// lookup holds one more reference while the kernel prints (use=2 where -L says 1). A timestamped connection
+    /// (<see cref="FlowView.StartedJiffiesAgo"/>) shows delta-time=N before use, and with -o ktimestamp [start=DATE] after
+    /// it, as of <paramref name="now"/> (the wall clock when null).
     /// </summary>
-    public static string ToolLine(FlowView flow, bool accounting, ConntrackOutput output = ConntrackOutput.None, bool held = false)
+    public static string ToolLine(FlowView flow, bool accounting, ConntrackOutput output = ConntrackOutput.None, bool held = false, DateTimeOffset? now = null)
     {
         var line = new StringBuilder(200);
         if (output.HasFlag(ConntrackOutput.Extended))
@@ -169,6 +176,12 @@ public static class ConntrackFormat
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} ");
         if (flow.Zone != 0)
             line.Append(CultureInfo.InvariantCulture, $"zone={flow.Zone} ");
+        if (Started(flow, now) is var (start, delta))
+        {
+            line.Append(CultureInfo.InvariantCulture, $"delta-time={delta} ");
+            if (output.HasFlag(ConntrackOutput.KernelTimestamp))
+                line.Append("[start=").Append(CTime(start)).Append("] ");
+        }
         line.Append(CultureInfo.InvariantCulture, $"use={Use(flow, held)}");
         if (output.HasFlag(ConntrackOutput.Id))
             line.Append(CultureInfo.InvariantCulture, $" id={flow.Id}");
@@ -219,6 +232,30 @@ public static class ConntrackFormat
     // that number again: on a little-endian host the tag 0x1234 prints as 873594880 (0x34120000).
     private static uint AsConntrackPrintsTag(uint tag) => BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(tag) : tag;
 
+    /// <summary>
+    /// When a timestamped connection started on the wall clock, given <paramref name="now"/> (the wall clock when null),
+    /// and the delta-time conntrack prints: the seconds of now less the whole seconds of the start (time(NULL) less the
+    /// kernel's start in whole seconds). Null for a connection without a timestamp.
+    /// </summary>
+    private static (DateTimeOffset Start, long Delta)? Started(FlowView flow, DateTimeOffset? now)
+    {
+        if (flow.StartedJiffiesAgo is not { } ago)
+            return null;
+        var wall = now ?? DateTimeOffset.UtcNow;
+        var start = wall - TimeSpan.FromMilliseconds(ago * 1000.0 / Jiffies.Hz);
+        return (start, wall.ToUnixTimeSeconds() - start.ToUnixTimeSeconds());
+    }
+
+    /// <summary>ctime(3) in local time without its line break: "Thu Dec  3 16:42:30 2026".</summary>
+    private static string CTime(DateTimeOffset at)
+    {
+        var local = TimeZoneInfo.ConvertTime(at, TimeZoneInfo.Local);
+        return string.Create(CultureInfo.InvariantCulture, $"{local:ddd} {local:MMM} {local.Day,2} {local:HH:mm:ss} {local.Year}");
+    }
+
+    /// <summary>Nanoseconds since the epoch, as the kernel's CTA_TIMESTAMP_START.</summary>
+    private static long UnixNanoseconds(DateTimeOffset at) => (at.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+
     /// <summary>The first two lines conntrack prints before its first connection in XML (-L and -G; -D prints none).</summary>
     public const string XmlHeader = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n";
 
@@ -231,20 +268,24 @@ public static class ConntrackFormat
     /// &lt;flow&gt; element each, after <see cref="XmlHeader"/> for -L and -G (printed with the first connection,
     /// so nothing at all without one) and, for -L only, before <see cref="XmlFooter"/>.
     /// </summary>
-    public static string Lines(IReadOnlyList<FlowView> flows, bool accounting, ConntrackOutput output, ConntrackAction action)
+    public static string Lines(IReadOnlyList<FlowView> flows, bool accounting, ConntrackOutput output, ConntrackAction action, DateTimeOffset? now = null)
     {
         bool held = action == ConntrackAction.Get;
         if (output == ConntrackOutput.Save)
             return string.Concat(flows.Select(f => SaveLine(f, action)));
+        // conntrack prints no start time for what -D deleted, only its delta-time.
+        if (action == ConntrackAction.Delete)
+            output &= ~ConntrackOutput.KernelTimestamp;
+        now ??= DateTimeOffset.UtcNow;
         if (!output.HasFlag(ConntrackOutput.Xml))
-            return string.Concat(flows.Select(f => ToolLine(f, accounting, output, held)));
+            return string.Concat(flows.Select(f => ToolLine(f, accounting, output, held, now)));
         if (flows.Count == 0)
             return "";
         var text = new StringBuilder();
         if (action != ConntrackAction.Delete)
             text.Append(XmlHeader);
         foreach (var flow in flows)
-            text.Append(XmlLine(flow, accounting, held));
+            text.Append(XmlLine(flow, accounting, held, output, now));
         if (action == ConntrackAction.List)
             text.Append(XmlFooter);
         return text.ToString();
@@ -257,10 +298,11 @@ public static class ConntrackFormat
     /// <summary>
     /// One connection as libnetfilter_conntrack's XML (__snprintf_conntrack_xml, 1.0.9): each direction's layer 3 and
     /// layer 4 (ports, GRE keys; nothing for ICMP) and counters when <paramref name="accounting"/>, then the state,
-    /// timeout, mark, use, id, [assured] and [unreplied]. The timeout policy is FastPath's and not in conntrack's
-    /// document: --json or the text line shows it.
+    /// timeout, mark, use, id, [assured] and [unreplied], then for a timestamped connection its start in nanoseconds
+    /// (with -o ktimestamp) and deltatime, as of <paramref name="now"/> (the wall clock when null). The timeout policy
+    /// is FastPath's and not in conntrack's document: --json or the text line shows it.
     /// </summary>
-    public static string XmlLine(FlowView flow, bool accounting, bool held)
+    public static string XmlLine(FlowView flow, bool accounting, bool held, ConntrackOutput output = ConntrackOutput.Xml, DateTimeOffset? now = null)
     {
         var xml = new StringBuilder(600);
         xml.Append("<flow>");
@@ -274,6 +316,12 @@ public static class ConntrackFormat
             xml.Append("<assured/>");
         if (!flow.SeenReply)
             xml.Append("<unreplied/>");
+        if (Started(flow, now) is var (start, delta))
+        {
+            if (output.HasFlag(ConntrackOutput.KernelTimestamp))
+                xml.Append(CultureInfo.InvariantCulture, $"<timestamp><start>{UnixNanoseconds(start)}</start></timestamp>");
+            xml.Append(CultureInfo.InvariantCulture, $"<deltatime>{delta}</deltatime>");
+        }
         return xml.Append("</meta></flow>\n").ToString();
     }
 

@@ -28,6 +28,9 @@ public sealed class ConntrackSysctls
             _files.Add(name, TimeoutFile(protocol, protocol.StateIndex(state)));
         _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), value => WriteSwitch(value, on => Accounting = on)));
         _files.Add("nf_conntrack_checksum", new Sysctl(() => Number(backend.ConntrackChecksum is { } on ? on ? 1 : 0 : null), WriteChecksum));
+        _files.Add("nf_conntrack_timestamp", new Sysctl(() => Number(backend.ConntrackTimestamps is { } on ? on ? 1 : 0 : null), WriteTimestamps));
+        _files.Add("nf_conntrack_events", new Sysctl(() => Number(Events), value => WriteByte(value, 2, v => Events = v)));
+        _files.Add("nf_conntrack_log_invalid", new Sysctl(() => Number(LogInvalid), value => WriteByte(value, byte.MaxValue, v => LogInvalid = v)));
         AddTcpSwitch("nf_conntrack_tcp_loose", s => s.Loose, (s, on) => s with { Loose = on });
         AddTcpSwitch("nf_conntrack_tcp_be_liberal", s => s.BeLiberal, (s, on) => s with { BeLiberal = on });
         AddTcpSwitch("nf_conntrack_tcp_ignore_invalid_rst", s => s.IgnoreInvalidRst, (s, on) => s with { IgnoreInvalidRst = on });
@@ -39,6 +42,12 @@ public sealed class ConntrackSysctls
 
     /// <summary>nf_conntrack_acct: 0 (the kernel's default) hides the packets= bytes= fields of /proc/net/nf_conntrack.</summary>
     public bool Accounting { get; private set; }
+
+    /// <summary>nf_conntrack_events: 2 (the kernel's default), 1 or 0. Kept and read back; FastPath sends no conntrack events.</summary>
+    public byte Events { get; private set; } = 2;
+
+    /// <summary>nf_conntrack_log_invalid: 0 (the kernel's default) to 255. Kept and read back; FastPath logs no invalid packets.</summary>
+    public byte LogInvalid { get; private set; }
 
     /// <summary>The file names, in the order ls prints them.</summary>
     public IEnumerable<string> Names => _files.Keys;
@@ -121,6 +130,15 @@ public sealed class ConntrackSysctls
         return ControlResponse.Ok();
     }
 
+    // proc_dou8vec_minmax with 0..max: no sign at all, not even "-0".
+    private static ControlResponse WriteByte(ProcInteger value, byte max, Action<byte> set)
+    {
+        if (value.Negative || value.Magnitude > max)
+            return ControlResponse.Fail(ControlError.EINVAL, $"0 to {max}");
+        set((byte)value.Magnitude);
+        return ControlResponse.Ok();
+    }
+
     private void AddTcpSwitch(string name, Func<TcpSettings, bool> read, Func<TcpSettings, bool, TcpSettings> write) =>
         _files.Add(name, new Sysctl(
             () => Number(_backend.ConntrackTcpSettings is { } settings ? read(settings) ? 1 : 0 : null),
@@ -144,6 +162,13 @@ public sealed class ConntrackSysctls
         if (_backend.ConntrackChecksum is null)
             return NotTracked();
         return WriteSwitch(value, on => _backend.SetConntrackChecksum(on));
+    }
+
+    private ControlResponse WriteTimestamps(ProcInteger value)
+    {
+        if (_backend.ConntrackTimestamps is null)
+            return NotTracked();
+        return WriteSwitch(value, on => _backend.SetConntrackTimestamps(on));
     }
 
     // proc_dointvec: any int; the dataplane says which it can enforce.

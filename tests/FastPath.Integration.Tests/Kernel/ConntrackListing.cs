@@ -36,7 +36,7 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
             int secondsLeft = int.Parse(fields[2], CultureInfo.InvariantCulture);
             double[] packets = [.. sent.Where(s => Belongs(s.Frame, fields)).Select(s => s.SentAt)];
             double[] timeouts = packets.Length == 0 ? [secondsLeft] : [.. packets.Select(at => secondsLeft + (listedAt - at))];
-            connections.Add((string.Join(' ', fields.Take(2).Concat(fields.Skip(3))), timeouts));
+            connections.Add((string.Join(' ', fields.Take(2).Concat(fields.Skip(3)).Select(MaskDeltaTime)), timeouts));
         }
         return new ConntrackListing(connections.OrderBy(c => c.Item1, StringComparer.Ordinal).ToList());
     }
@@ -61,8 +61,19 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
         masked = Regex.Replace(masked, "(use=[0-9]+) id=[0-9]+", "$1 id=I");
         masked = Regex.Replace(masked, "^((?:ipv[46] +[0-9]+ +)?[a-z][a-z0-9]* +[0-9]+ )[0-9]+ ", "$1T ", RegexOptions.Multiline);
         masked = Regex.Replace(masked, "^(-[AD] -t )[0-9]+ ", "$1T ", RegexOptions.Multiline); // -o save
+        masked = Regex.Replace(masked, "delta-time=[0-9]+ ", "delta-time=D ");
+        masked = Regex.Replace(masked, @"\[start=[^\]]*\] ", "[start=S] ");
+        masked = Regex.Replace(masked, "<deltatime>[0-9]+</deltatime>", "<deltatime>D</deltatime>");
+        masked = Regex.Replace(masked, "<start>[0-9]+</start>", "<start>S</start>");
         return string.Join('\n', masked.Split('\n').Order(StringComparer.Ordinal));
     }
+
+    /// <summary>
+    /// A timestamped connection's delta-time=N without N: the seconds since it started are read a moment apart on the
+    /// two sides and may straddle a second; that it has one is compared.
+    /// </summary>
+    private static string MaskDeltaTime(string field) =>
+        field.StartsWith("delta-time=", StringComparison.Ordinal) ? "delta-time=D" : field;
 
     public override string ToString() => string.Join('\n', Connections.Select(c => $"{c.Timeouts[^1],9:F1} {c.Connection}"));
 

@@ -249,6 +249,54 @@ public sealed class ConntrackLiveDifferentialTests
     }
 
     /// <summary>
+    /// nf_conntrack_timestamp written between packets: connections created while it is 1 show delta-time in -L, -G,
+    /// -D and /proc/net/nf_conntrack (and with -o ktimestamp their start, but not for -D), those created before it
+    /// or after it is 0 again do not, whatever their later packets; nf_conntrack_events and _log_invalid take what
+    /// the kernel's u8 handlers take. The seconds themselves are masked (see <see cref="ConntrackListing"/>).
+    /// </summary>
+    [Fact]
+    public void TimestampsShowOnConnectionsCreatedWhileTheSysctlIsOn()
+    {
+        var before = new Flow("udp", Client, 42000, Server, 123);
+        var during = new Flow("udp", Client, 42001, Server, 123);
+        var web = new Flow("tcp", Client, 41000, Server, 80);
+        var afterwards = new Flow("udp", Client, 42002, Server, 123);
+        Compare(StatefulFirewall, null,
+        [
+            before.Send(payload: 10),
+            new SysctlRead("nf_conntrack_timestamp"),
+            new SysctlWrite("nf_conntrack_timestamp", "2"),
+            new SysctlWrite("nf_conntrack_timestamp", "-0"),
+            new SysctlWrite("nf_conntrack_timestamp", "0x1"),
+            new SysctlRead("nf_conntrack_timestamp"),
+            during.Send(payload: 10), before.Answer(payload: 10),
+            web.Send("S"), web.Answer("SA"), web.Send("A"),
+            ConntrackList(),
+            Conntrack("-L", "-o", "ktimestamp"),
+            Conntrack("-L", "-o", "xml,ktimestamp"),
+            Conntrack("-L", "-p", "udp", "-o", "xml"),
+            Conntrack("-L", "-o", "extended,id"),
+            Conntrack("-G", "-p", "udp", "-s", Client, "-d", Server, "--sport", "42001", "--dport", "123", "-o", "ktimestamp"),
+            new ProcConntrackRead(),
+            new SysctlWrite("nf_conntrack_timestamp", "0"),
+            afterwards.Send(payload: 10), during.Answer(payload: 10),
+            ConntrackList(),
+            Conntrack("-D", "-p", "udp", "--sport", "42001", "-o", "ktimestamp"),
+            Conntrack("-D", "-p", "tcp", "-o", "xml,ktimestamp"),
+            new ProcConntrackRead(),
+            new SysctlRead("nf_conntrack_events"),
+            new SysctlWrite("nf_conntrack_events", "3"),
+            new SysctlWrite("nf_conntrack_events", "1"),
+            new SysctlRead("nf_conntrack_events"),
+            new SysctlRead("nf_conntrack_log_invalid"),
+            new SysctlWrite("nf_conntrack_log_invalid", "256"),
+            new SysctlWrite("nf_conntrack_log_invalid", "-1"),
+            new SysctlWrite("nf_conntrack_log_invalid", "255"),
+            new SysctlRead("nf_conntrack_log_invalid"),
+        ], s_policies, workerCounts: [1]);
+    }
+
+    /// <summary>
     /// nfct through fastpathctl and the control socket of a running fastpath, against the real nfct: a seeded mix
     /// of good and bad command lines, then odd ones (empty words, spaces, '%', tabs and line breaks in names: what
     /// the socket has to carry; the in-process differential runs hundreds; these prove the socket path), with a

@@ -12,6 +12,12 @@ public enum FlowStatus : byte
 
     /// <summary>IPS_ASSURED: never evicted by early drop.</summary>
     Assured = 2,
+
+    /// <summary>
+    /// Created while nf_conntrack_timestamp was 1: the kernel gives such a connection its tstamp extension, and
+    /// listings show how long ago it started (delta-time); no tracker reads it.
+    /// </summary>
+    Timestamped = 4,
 }
 
 /// <summary>A tracker's answer: the verdict and, when <see cref="Refreshes"/>, the new timeout in jiffies.</summary>

@@ -138,6 +138,7 @@ public sealed class FlowTable
     private bool _sweepEvicts; // the kernel's conntrack_gc_work.early_drop: set by a refusal, cleared by a full pass
     private int _limit;
     private volatile bool _verifiesChecksums = true;
+    private volatile bool _timestamps;
     private volatile TcpSettings _tcpSettings = TcpSettings.Kernel;
 
     /// <param name="capacity">Connections before early drop (the kernel's nf_conntrack_max).</param>
@@ -186,6 +187,17 @@ public sealed class FlowTable
     {
         get => _verifiesChecksums;
         set => _verifiesChecksums = value;
+    }
+
+    /// <summary>
+    /// nf_conntrack_timestamp (the kernel's default: off): connections created while it is on are
+    /// <see cref="FlowStatus.Timestamped"/>, as the kernel adds its tstamp extension only to connections created
+    /// while it is on. Written by management, read by the owning worker from its next packet.
+    /// </summary>
+    public bool Timestamps
+    {
+        get => _timestamps;
+        set => _timestamps = value;
     }
 
     /// <summary>The TCP tracker's switches (nf_conntrack_tcp_loose and the others). Written by management, read by the owning worker from its next packet.</summary>
@@ -640,6 +652,8 @@ public sealed class FlowTable
         entry.Original = key;
         entry.PolicyId = policyId;
         entry.CreatedAt = now;
+        if (_timestamps)
+            entry.Status = FlowStatus.Timestamped;
 
         if (packet.L4 == L4Kind.Tcp && !TcpTracker.TryCreate(ref entry.Tcp, segment, _tcpSettings.Loose))
         {

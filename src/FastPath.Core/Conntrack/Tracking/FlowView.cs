@@ -42,6 +42,12 @@ public sealed record FlowView(
     /// </summary>
     public uint Id { get; init; }
 
+    /// <summary>
+    /// How many jiffies before the view was taken the connection started, for a connection created while
+    /// nf_conntrack_timestamp was 1 (<see cref="FlowStatus.Timestamped"/>, the kernel's tstamp extension); null otherwise.
+    /// </summary>
+    public ulong? StartedJiffiesAgo { get; init; }
+
     /// <summary>The connection mark; FastPath sets none (-j CONNMARK is not implemented), so always 0.</summary>
     public uint Mark => 0;
 
@@ -106,6 +112,7 @@ public sealed record FlowView(
                 ? (TimeoutJiffiesToSeconds(flow.Gre.Timeout), TimeoutJiffiesToSeconds(flow.Gre.StreamTimeout))
                 : null,
             SctpTags = key.Protocol == SctpTracker.Protocol ? (flow.Sctp.OriginalTag, flow.Sctp.ReplyTag) : null,
+            StartedJiffiesAgo = (flow.Status & FlowStatus.Timestamped) != 0 ? now - flow.CreatedAt : null,
         };
     }
 

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Packets;
+using FastPath.Core.Recent;
 using FastPath.Testing;
 using Xunit;
 using static FastPath.Core.Tests.Conntrack.Tracking.TrackingFrames;
@@ -280,6 +281,28 @@ public class FlowTableTests
         h.Now += 1;
         var next = h.Send(TcpOn(port: 7, fromClient: true, TcpSegment.AckFlag, 1001, 5001));
         Assert.Equal((CtState.New, TrackDisposition.Unconfirmed), (next.State, next.Disposition)); // picked up mid-stream
+    }
+
+    /// <summary>
+    /// nf_conntrack_timestamp: a connection created while it is on keeps its start whatever later packets or a later
+    /// switch-off do, one created while it is off never gets one (the kernel's tstamp extension is added at creation).
+    /// </summary>
+    [Fact]
+    public void OnlyConnectionsCreatedWhileTimestampsAreOnHaveAStart()
+    {
+        var h = new TrackingHarness();
+        h.Send(Udp(true));
+        h.Table.Timestamps = true;
+        h.Now += 10;
+        h.Send(TcpOn(port: 7, fromClient: true, TcpSegment.Syn, 1000, 0));
+        h.Send(Udp(false));
+        h.Now += 3 * Jiffies.Hz;
+        h.Table.Timestamps = false;
+        h.Send(TcpOn(port: 7, fromClient: false, TcpSegment.Syn | TcpSegment.AckFlag, 5000, 1001));
+        var listed = new List<FlowView>();
+        h.Table.Snapshot(h.Now, h.Timeouts, listed);
+        Assert.Equal(2, listed.Count);
+        Assert.Equal([null, 3ul * Jiffies.Hz], listed.OrderBy(v => v.Protocol == 6).Select(v => v.StartedJiffiesAgo));
     }
 
     private static void Handshake(TrackingHarness h, ushort port)
