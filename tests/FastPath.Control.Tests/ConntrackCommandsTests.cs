@@ -223,6 +223,35 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Equal(37, names.Length); // 25 timeouts, acct, buckets, checksum, count, events, log_invalid, max, timestamp, four TCP switches
     }
 
+    /// <summary>
+    /// --mark VALUE[/MASK] and the zone options as conntrack 1.4.7 and Linux 6.18 take them (strtoul's numbers cut to
+    /// 32 and 16 bits, the mask all ones by default, the value compared unmasked, the last of each option counting),
+    /// over connections that all have mark 0 in zone 0.
+    /// </summary>
+    [Fact]
+    public void MarkAndZoneFiltersSelectAsTheKernelDoes()
+    {
+        TrackSomeFlows();
+        foreach (string[] all in new[]
+        {
+            new[] { "--mark", "0" }, ["-m", "0/0"], ["-m", "x"], ["-m", "4294967296"], ["-m", "0x0/0xffffffff"], ["-w", "0"],
+            ["--zone", "65536"], ["-w", "1", "-w", "0"], ["--orig-zone", "0", "--reply-zone", "0"],
+        })
+        {
+            Assert.Equal(4, Lines(Conntrack(["-L", .. all])).Length);
+        }
+        foreach (string[] none in new[]
+        {
+            new[] { "-m", "1" }, ["-m", "1/0"], ["-m", "2/1"], ["-m", "-1"], ["-w", "1"], ["--orig-zone", "0", "--reply-zone", "1"],
+        })
+        {
+            Assert.Empty(Lines(Conntrack(["-L", .. none])));
+        }
+        Assert.Empty(Lines(Conntrack("-D", "--mark", "1")));
+        Assert.Equal(2, Lines(Conntrack("-D", "-p", "udp", "-w", "0")).Length);
+        Assert.EndsWith("Illegal option `--mark' with this command", Conntrack("-C", "--mark", "1").Message);
+    }
+
     [Fact]
     public void ListingFiltersAsConntrackDoes()
     {
@@ -295,7 +324,7 @@ public sealed class ConntrackCommandsTests : IDisposable
     [InlineData("CIDR notation unavailable for `--reply-src'", "-L", "-r", "10.0.0.1/8")]
     [InlineData("Illegal option `--reply-dst' with this command", "-F", "-q", "10.0.0.1")]
     [InlineData("Illegal option `--src' with this command", "-C", "-s", "10.0.0.1")]
-    [InlineData("option `-m' is not served by FastPath", "-L", "-m", "1")]
+    [InlineData("option `-c' is not served by FastPath", "-L", "-c", "1")]
     [InlineData("unknown type `expectation'", "-L", "expectation")]
     [InlineData("Can't do that command with tables `dying' and `unconfirmed'", "-D", "dying")]
     [InlineData("Can't do --update on expectations", "-U", "expect")]

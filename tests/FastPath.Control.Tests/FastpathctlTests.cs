@@ -245,7 +245,7 @@ public sealed class FastpathctlTests : IDisposable
     [InlineData("-I", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "udp", "--sport", "1", "--dport", "2", "-t", "30")]
     [InlineData("-U", "-m", "1")]
     [InlineData("-L", "-z")]
-    [InlineData("-L", "--zone", "1")]
+    [InlineData("-L", "--label", "foo")]
     public void ConntrackCommandsFastPathDoesNotServeFailClearly(params string[] args)
     {
         var (code, stdout, stderr) = Run(["--socket", _fixture.SocketPath, "conntrack", .. args]);

@@ -214,6 +214,18 @@ public sealed record ConntrackQuery
     /// <summary>-i, --id: the connection id (<see cref="FlowView.Id"/>), strtoul's, base 0, cut to 32 bits.</summary>
     public uint? Id { get; init; }
 
+    /// <summary>
+    /// -m, --mark VALUE[/MASK] (conntrack's parse_u32_mask: strtoul's, base 0, cut to 32 bits; without a mask all ones):
+    /// a connection passes when its mark under the mask is the value, unmasked (FastPath's marks are all 0).
+    /// </summary>
+    public (uint Value, uint Mask)? Mark { get; init; }
+
+    /// <summary>
+    /// -w/--zone, --orig-zone and --reply-zone (strtoul's, base 0, cut to 16 bits; the last of each counts): FastPath's
+    /// connections are in zone 0 in both directions, so one passes only when every zone given is 0.
+    /// </summary>
+    public (ushort? Zone, ushort? Original, ushort? Reply) Zones { get; init; }
+
     /// <summary>The file conntrack's label map is read from (libnetfilter_conntrack's CONNLABEL_CFG).</summary>
     public const string LabelMapPath = "/etc/xtables/connlabel.conf";
 
@@ -399,6 +411,25 @@ public sealed record ConntrackQuery
                         idWithoutValue = true;
                     else
                         query = query with { Id = unchecked((uint)CNumberText.Strtoul(value, out _, out _)) };
+                    break;
+                case 'm':
+                    flags.Add(c);
+                    ulong mark = CNumberText.Strtoul(value, out int markEnd, out _);
+                    uint markMask = markEnd < value.Length && value[markEnd] == '/' ? unchecked((uint)CNumberText.Strtoul(value.AsSpan(markEnd + 1), out _, out _)) : uint.MaxValue;
+                    query = query with { Mark = (unchecked((uint)mark), markMask) };
+                    break;
+                case 'w' or '(' or ')':
+                    flags.Add(c);
+                    ushort zone = unchecked((ushort)CNumberText.Strtoul(value, out _, out _));
+                    query = query with
+                    {
+                        Zones = c switch
+                        {
+                            'w' => query.Zones with { Zone = zone },
+                            '(' => query.Zones with { Original = zone },
+                            _ => query.Zones with { Reply = zone },
+                        },
+                    };
                     break;
                 case ConntrackOptions.Json:
                     query = query with { Json = true };
@@ -678,6 +709,8 @@ public sealed record ConntrackQuery
         && (State is not { } state || (flow.Protocol == state.Protocol && flow.State == state.Name))
         && (TimeoutPolicy is null || flow.TimeoutPolicy == TimeoutPolicy)
         && (Id is null || flow.Id == Id)
+        && (Mark is not var (mark, mask) || (flow.Mark & mask) == mark)
+        && (Zones.Zone ?? flow.Zone) == flow.Zone && (Zones.Original ?? flow.Zone) == flow.Zone && (Zones.Reply ?? flow.Zone) == flow.Zone
         && (Status is not { } status || StatusSelects(StatusOf(flow), status));
 
     // conntrack's own comparison (every bit given), and for -L the kernel's filter as well.

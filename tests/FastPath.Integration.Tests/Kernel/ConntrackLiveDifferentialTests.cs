@@ -297,6 +297,42 @@ public sealed class ConntrackLiveDifferentialTests
     }
 
     /// <summary>
+    /// --mark VALUE[/MASK] and the zone options with -L and -D over connections that all have mark 0 in zone 0:
+    /// strtoul's values cut to 32 and 16 bits, the value compared unmasked, the last zone option of each kind counting;
+    /// illegal with -C and -G.
+    /// </summary>
+    [Fact]
+    public void MarkAndZoneFiltersMatchConntrack()
+    {
+        var web = new Flow("tcp", Client, 41000, Server, 80);
+        var ntp = new Flow("udp", Client, 42001, Server, 123);
+        Compare(StatefulFirewall, null,
+        [
+            web.Send("S"), web.Answer("SA"), web.Send("A"),
+            ntp.Send(payload: 48), ntp.Answer(payload: 48),
+            Conntrack("-L", "--mark", "0"),
+            Conntrack("-L", "-m", "1"),
+            Conntrack("-L", "-m", "0/0"),
+            Conntrack("-L", "-m", "1/0"),
+            Conntrack("-L", "-m", "2/1"),
+            Conntrack("-L", "-m", "x"),
+            Conntrack("-L", "-m", "4294967296"),
+            Conntrack("-L", "-m", "-1"),
+            Conntrack("-L", "-p", "udp", "--mark", "0/0xffffffff"),
+            Conntrack("-L", "--zone", "0"),
+            Conntrack("-L", "-w", "1"),
+            Conntrack("-L", "-w", "65536"),
+            Conntrack("-L", "-w", "1", "-w", "0"),
+            Conntrack("-L", "--orig-zone", "0", "--reply-zone", "1"),
+            Conntrack("-C", "--mark", "1"),
+            Conntrack("-G", "-p", "udp", "-s", Client, "-d", Server, "--sport", "42001", "--dport", "123", "-w", "1"),
+            Conntrack("-D", "--mark", "1"),
+            Conntrack("-D", "-p", "udp", "-w", "0"),
+            ConntrackList(),
+        ], s_policies, workerCounts: [1]);
+    }
+
+    /// <summary>
     /// nfct through fastpathctl and the control socket of a running fastpath, against the real nfct: a seeded mix
     /// of good and bad command lines, then odd ones (empty words, spaces, '%', tabs and line breaks in names: what
     /// the socket has to carry; the in-process differential runs hundreds; these prove the socket path), with a
