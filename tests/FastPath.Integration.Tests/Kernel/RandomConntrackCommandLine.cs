@@ -8,7 +8,8 @@ namespace FastPath.Integration.Tests.Kernel;
 /// ports under every name; --state; ICMP fields; -u; -f; -o), each written as a short option, a long one, a unique
 /// prefix of a long one or with "=VALUE", sometimes clustered, given twice, missing its value, or replaced by junk.
 /// No line changes what it does not delete: -I, -U, -A, -E (which waits for events), -z and the options FastPath does
-/// not serve (marks, zones, labels, NAT) are left out; -F only names the other tables.
+/// not serve (labels, NAT) are left out, as are marks and zones (compared in MarkAndZoneFiltersMatchConntrack); -F only
+/// names the other tables.
 /// </summary>
 internal sealed class RandomConntrackCommandLine(int seed, ConntrackCommandLineLiveDifferentialTests.Connection[] connections)
 {
