@@ -40,6 +40,9 @@ public sealed class RuleListingTests
             -A PREROUTING -p udp -j CT --notrack
             -A PREROUTING -p udp -j NOTRACK
             -A PREROUTING -p tcp -j CT
+            -A PREROUTING -p udp -j CT --notrack --helper 0123456789abcdefgh --timeout web --zone-orig 6 --zone 5
+            -A PREROUTING -p udp -j CT --ctevents secmark,new,destroy --expevents new --zone-reply mark --notrack
+            -A PREROUTING -p udp -j CT --notrack --zone 0x0
             COMMIT
             *filter
             :INPUT ACCEPT [0:0]
@@ -63,6 +66,9 @@ public sealed class RuleListingTests
             "       0        0 CT         17   --  *      *       0.0.0.0/0            0.0.0.0/0            CT notrack",
             "       0        0 CT         17   --  *      *       0.0.0.0/0            0.0.0.0/0            NOTRACK",
             "       0        0 CT         6    --  *      *       0.0.0.0/0            0.0.0.0/0            CT",
+            "       0        0 CT         17   --  *      *       0.0.0.0/0            0.0.0.0/0            CT notrack helper 0123456789abcde timeout web zone-orig 5",
+            "       0        0 CT         17   --  *      *       0.0.0.0/0            0.0.0.0/0            CT notrack ctevents new,destroy,secmark expevents new zone-reply mark",
+            "       0        0 CT         17   --  *      *       0.0.0.0/0            0.0.0.0/0            CT notrack",
         ];
         string[] expectedFilter =
         [

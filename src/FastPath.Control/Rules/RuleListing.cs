@@ -207,8 +207,21 @@ public static class RuleListing
         text.Append(" CT");
         if (ct.NoTrack)
             text.Append(" notrack");
+        if (ct.Helper is { Length: > 0 } helper)
+            text.Append(" helper ").Append(helper);
         if (ct.TimeoutPolicy is { Length: > 0 } policy)
             text.Append(" timeout ").Append(policy);
+        AppendEvents(" ctevents ", ct.CtEvents, CtTarget.CtEventNames);
+        AppendEvents(" expevents ", ct.ExpEvents, CtTarget.ExpEventNames);
+        // libxt_CT's ct_print_zone: only a zone other than 0, or "mark".
+        if (ct.Zone is var (id, mark, original, reply) && (id != 0 || mark))
+            text.Append(" zone").Append(original ? "-orig" : reply ? "-reply" : "").Append(mark ? " mark" : string.Create(CultureInfo.InvariantCulture, $" {id}"));
+
+        void AppendEvents(string name, int bits, string[] names)
+        {
+            if (bits != 0)
+                text.Append(name).Append(string.Join(',', names.Where((_, i) => (bits & (1 << i)) != 0)));
+        }
     }
 
     private static readonly (CtStateMask Bit, string Name)[] CtStateOrder =

@@ -190,8 +190,31 @@ public sealed record ConntrackMatch(string Module)
     public Inverted<FlowDirection>? Direction { get; init; }           // --ctdir
 }
 
-/// <summary>-j CT's options: --notrack or --timeout NAME (a cttimeout policy); -j NOTRACK is CT --notrack under its own name.</summary>
-public sealed record CtTarget(string Name, bool NoTrack, string? TimeoutPolicy);
+/// <summary>
+/// -j CT's options: --notrack or --timeout NAME (a cttimeout policy); -j NOTRACK is CT --notrack under its own name.
+/// --helper, --ctevents, --expevents and the zone options are kept only beside --notrack, where xt_CT's checkentry
+/// ignores them (FastPath has no helpers, events or zones): they are listed as iptables lists them, and do nothing.
+/// </summary>
+public sealed record CtTarget(string Name, bool NoTrack, string? TimeoutPolicy)
+{
+    /// <summary>--helper NAME, cut to 15 bytes as xt_ct_target_info's field holds it.</summary>
+    public string? Helper { get; init; }
+
+    /// <summary>--ctevents: bit i is <see cref="CtEventNames"/>[i].</summary>
+    public int CtEvents { get; init; }
+
+    /// <summary>--expevents: bit i is <see cref="ExpEventNames"/>[i].</summary>
+    public int ExpEvents { get; init; }
+
+    /// <summary>The zone options: the last value given, "mark" once given, and the directions named (-orig before -reply when listed).</summary>
+    public (ushort Id, bool Mark, bool Original, bool Reply) Zone { get; init; }
+
+    /// <summary>libxt_CT's ct_event_tbl, in its order.</summary>
+    public static readonly string[] CtEventNames = ["new", "related", "destroy", "reply", "assured", "protoinfo", "helper", "mark", "natseqinfo", "secmark"];
+
+    /// <summary>libxt_CT's exp_event_tbl.</summary>
+    public static readonly string[] ExpEventNames = ["new"];
+}
 
 /// <summary>The switches of -j LOG (xt_LOG's XT_LOG_* bits; 0x10 is NFLOG's and unused here).</summary>
 [Flags]

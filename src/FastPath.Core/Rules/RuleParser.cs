@@ -61,6 +61,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     private readonly List<RecentBuilder> _recent = [];
     private readonly List<ConntrackMatch> _conntrack = [];
     private CtTarget? _ct;
+    private string? _ctIgnoredOption;
     private LogTarget? _log;
     private LimitMatch? _limit;
 
@@ -228,7 +229,9 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     SetLogOption(option);
                     break;
                 case "--helper" or "--ctevents" or "--expevents" or "--zone" or "--zone-orig" or "--zone-reply":
-                    throw fail($"CT: option '{option}' is not supported (FastPath has no helpers, events or zones)");
+                    NoInvert(invert, option);
+                    SetIgnoredCtOption(option);
+                    break;
                 case "-c" or "--set-counters":
                     if (invert)
                         throw fail("cannot have ! before -c");
@@ -281,6 +284,9 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         CheckLimit();
         if ((sources?.Value.Length > 1 || destinations?.Value.Length > 1) && (sources?.Invert == true || destinations?.Invert == true))
             throw fail("! not allowed with multiple source or destination IP addresses");
+
+        if (_ctIgnoredOption is { } ignored && _ct?.NoTrack != true)
+            throw fail($"CT: option '{ignored}' is not supported without --notrack (FastPath has no helpers, events or zones)");
 
         var rule = new Rule
         {
@@ -543,6 +549,72 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             throw fail($"CT: --timeout name '{name}' is longer than {CtTimeoutNameBytes} bytes");
         _ct = _ct with { TimeoutPolicy = name };
     }
+
+    /// <summary>
+    /// --helper, --ctevents, --expevents or a zone option of a preceding -j CT, as libxt_CT parses them: each once, a
+    /// helper cut to 15 bytes, events by their exact names, a zone "mark" or a number up to 65535 (C notation). Only
+    /// beside --notrack, which makes xt_CT ignore them (checked when the rule is complete).
+    /// </summary>
+    private void SetIgnoredCtOption(string option)
+    {
+        if (_ct?.Name != "CT")
+            throw fail($"option '{option}' needs '-j CT' before it");
+        GivenOnce("CT", option);
+        _ctIgnoredOption ??= option;
+        string value = Next(option);
+        switch (option)
+        {
+            case "--helper":
+                _ct = _ct with { Helper = CutToBytes(value, CtHelperNameBytes) };
+                break;
+            case "--ctevents":
+                _ct = _ct with { CtEvents = Events(value, CtTarget.CtEventNames) };
+                break;
+            case "--expevents":
+                _ct = _ct with { ExpEvents = Events(value, CtTarget.ExpEventNames) };
+                break;
+            default:
+                var zone = _ct.Zone;
+                if (value == "mark")
+                    zone.Mark = true;
+                else if (CNumberText.Strtoul(value, out int end, out bool outOfRange) is var id && end == value.Length && value.Length > 0
+                    && !outOfRange && id <= ushort.MaxValue && !value.TrimStart().StartsWith('-'))
+                    zone.Id = (ushort)id;
+                else
+                    throw fail($"Cannot parse {value} as a zone ID");
+                zone.Original |= option == "--zone-orig";
+                zone.Reply |= option == "--zone-reply";
+                _ct = _ct with { Zone = zone };
+                break;
+        }
+
+        int Events(string list, string[] names)
+        {
+            int bits = 0;
+            foreach (string name in list.Split(','))
+            {
+                int bit = Array.IndexOf(names, name);
+                if (bit < 0)
+                    throw fail($"Unknown event type \"{name}\"");
+                bits |= 1 << bit;
+            }
+            return bits;
+        }
+    }
+
+    // The longest prefix of whole characters within the bytes a kernel field holds.
+    private static string CutToBytes(string text, int bytes)
+    {
+        int length = text.Length;
+        while (Encoding.UTF8.GetByteCount(text.AsSpan(0, length)) > bytes)
+            length--;
+        if (length > 0 && char.IsHighSurrogate(text[length - 1]))
+            length--;
+        return text[..length];
+    }
+
+    /// <summary>The size of xt_ct_target_info's helper field, less its NUL.</summary>
+    private const int CtHelperNameBytes = 15;
 
     /// <summary>The size of xt_ct_target_info's timeout field, less its NUL.</summary>
     private const int CtTimeoutNameBytes = 31;
