@@ -10,46 +10,48 @@ namespace FastPath.Integration.Tests.Kernel;
 /// seconds left (protocol, TCP state, both tuples with their counters, [UNREPLIED], [ASSURED], mark, use), and
 /// the timeout it was given: the seconds left plus the time since the packet that set it. The kernel and FastPath
 /// run one after the other, and a step (a fastpathctl start, a poll) takes longer on one side than on the other, so
-/// the seconds left alone would differ by however much time the steps since that packet took. Which of the
+/// the seconds left alone would differ by however much time the steps since that packet took. The listing is read
+/// at some moment while its command runs (late in a fastpathctl that took long to start on a loaded machine), so
+/// each timeout is the range the command's start and end give. Which of the
 /// connection's packets set the timer is not visible from outside (an INVALID or ignored packet, a retransmitted
 /// SYN, set none), so each side keeps one candidate per packet of the connection, and the sides agree when the
 /// candidates of one packet do: the same packet set the timer on both, to the same timeout.
 /// </summary>
-internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double[] Timeouts)> Connections)
+internal sealed record ConntrackListing(IReadOnlyList<(string Connection, (double Low, double High)[] Timeouts)> Connections)
 {
-    /// <summary>
-    /// How far apart the two sides' timeouts may be: the seconds left are rounded down, and the listing is read a
-    /// moment after the command starts (a fastpathctl start on a loaded machine).
-    /// </summary>
+    /// <summary>How far apart the two sides' timeout ranges may be: the seconds left are rounded down, and a frame is sent a moment before its time is taken.</summary>
     public const double Tolerance = 2.0;
 
     /// <param name="listing">conntrack's standard output, or fastpathctl's (its timeout-policy=NAME ending is left out).</param>
     /// <param name="sent">Every frame sent before the listing, with when it was sent.</param>
-    /// <param name="listedAt">When the listing command started, on the same clock.</param>
-    public static ConntrackListing Parse(string listing, IReadOnlyList<(Frame Frame, double SentAt)> sent, double listedAt)
+    /// <param name="startedAt">When the listing command started, on the same clock.</param>
+    /// <param name="finishedAt">When it had finished.</param>
+    public static ConntrackListing Parse(string listing, IReadOnlyList<(Frame Frame, double SentAt)> sent, double startedAt, double finishedAt)
     {
-        var connections = new List<(string, double[])>();
+        var connections = new List<(string, (double, double)[])>();
         foreach (string line in listing.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             int policy = line.IndexOf(" timeout-policy=", StringComparison.Ordinal);
             var fields = (policy >= 0 ? line[..policy] : line).Split(' ', StringSplitOptions.RemoveEmptyEntries);
             int secondsLeft = int.Parse(fields[2], CultureInfo.InvariantCulture);
             double[] packets = [.. sent.Where(s => Belongs(s.Frame, fields)).Select(s => s.SentAt)];
-            double[] timeouts = packets.Length == 0 ? [secondsLeft] : [.. packets.Select(at => secondsLeft + (listedAt - at))];
+            (double, double)[] timeouts = packets.Length == 0
+                ? [(secondsLeft, secondsLeft)]
+                : [.. packets.Select(at => (secondsLeft + (startedAt - at), secondsLeft + (finishedAt - at)))];
             connections.Add((string.Join(' ', fields.Take(2).Concat(fields.Skip(3)).Select(MaskDeltaTime)), timeouts));
         }
         return new ConntrackListing(connections.OrderBy(c => c.Item1, StringComparer.Ordinal).ToList());
     }
 
     /// <summary>
-    /// Null when both list the same connections and, for each, the candidates of one of its packets are within
+    /// Null when both list the same connections and, for each, the candidate ranges of one of its packets are within
     /// <see cref="Tolerance"/> of each other; else both listings.
     /// </summary>
     public static string? Difference(ConntrackListing kernel, ConntrackListing fastpath)
     {
         bool same = kernel.Connections.Count == fastpath.Connections.Count
             && kernel.Connections.Zip(fastpath.Connections).All(p => p.First.Connection == p.Second.Connection
-                && p.First.Timeouts.Zip(p.Second.Timeouts).Any(t => Math.Abs(t.First - t.Second) <= Tolerance));
+                && p.First.Timeouts.Zip(p.Second.Timeouts).Any(t => Math.Max(t.First.Low, t.Second.Low) - Math.Min(t.First.High, t.Second.High) <= Tolerance));
         return same ? null : $"== kernel (timeout given if its last packet set it, connection):\n{kernel}\n== FastPath:\n{fastpath}";
     }
 
@@ -75,7 +77,7 @@ internal sealed record ConntrackListing(IReadOnlyList<(string Connection, double
     private static string MaskDeltaTime(string field) =>
         field.StartsWith("delta-time=", StringComparison.Ordinal) ? "delta-time=D" : field;
 
-    public override string ToString() => string.Join('\n', Connections.Select(c => $"{c.Timeouts[^1],9:F1} {c.Connection}"));
+    public override string ToString() => string.Join('\n', Connections.Select(c => $"{c.Timeouts[^1].Low,7:F1}-{c.Timeouts[^1].High:F1} {c.Connection}"));
 
     /// <summary>Whether the frame is of the connection whose line this is, in either direction (a server's packet may open one).</summary>
     private static bool Belongs(Frame frame, string[] fields)

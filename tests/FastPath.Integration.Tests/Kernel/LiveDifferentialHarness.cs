@@ -143,8 +143,8 @@ internal static class LiveDifferentialHarness
     /// <summary>A packet's fate, and when it was sent (seconds on the script's monotonic clock).</summary>
     private sealed record Packet(string Verdict, double SentAt);
 
-    /// <summary>A command's result, and when it was started.</summary>
-    private sealed record Run(int Exit, string Stdout, string Stderr, double StartedAt);
+    /// <summary>A command's result, and when it was started and when it had finished.</summary>
+    private sealed record Run(int Exit, string Stdout, string Stderr, double StartedAt, double FinishedAt);
 
     /// <param name="timeoutPolicies">nfct command lines without the "nfct" (run in the kernel namespace, or the --timeout-policies file).</param>
     /// <param name="workerCounts">The FastPath runs: with one worker, two workers (skipped on a one-core machine) or both.</param>
@@ -294,7 +294,8 @@ internal static class LiveDifferentialHarness
             root.GetProperty("errnos").EnumerateArray().Select(v => v.GetInt32()).ToList(),
             root.GetProperty("listings").EnumerateArray().Select(v => v.GetString()!).ToList(),
             root.GetProperty("runs").EnumerateArray()
-                .Select(v => new Run(v.GetProperty("exit").GetInt32(), v.GetProperty("stdout").GetString()!, v.GetProperty("stderr").GetString()!, v.GetProperty("started_at").GetDouble()))
+                .Select(v => new Run(v.GetProperty("exit").GetInt32(), v.GetProperty("stdout").GetString()!, v.GetProperty("stderr").GetString()!,
+                    v.GetProperty("started_at").GetDouble(), v.GetProperty("finished_at").GetDouble()))
                 .ToList(),
             root.GetProperty("counters").GetString()!);
     }
@@ -378,8 +379,8 @@ internal static class LiveDifferentialHarness
                             StatusDifference(kernel.Runs[command], fastpath.Runs[command]))
                         : c.Arguments[0] == "conntrack" && !c.Arguments.Contains("-C")
                         ? Joined(ConntrackListing.Difference(
-                                ConntrackListing.Parse(kernel.Runs[command].Stdout, LastSent(events, i, kernel), kernel.Runs[command].StartedAt),
-                                ConntrackListing.Parse(fastpath.Runs[command].Stdout, LastSent(events, i, fastpath), fastpath.Runs[command].StartedAt)),
+                                ConntrackListing.Parse(kernel.Runs[command].Stdout, LastSent(events, i, kernel), kernel.Runs[command].StartedAt, kernel.Runs[command].FinishedAt),
+                                ConntrackListing.Parse(fastpath.Runs[command].Stdout, LastSent(events, i, fastpath), fastpath.Runs[command].StartedAt, fastpath.Runs[command].FinishedAt)),
                             StatusDifference(kernel.Runs[command], fastpath.Runs[command]))
                         : ToolDifference(kernel.Runs[command], fastpath.Runs[command]);
                     if (difference is not null)

@@ -30,7 +30,7 @@ Events:
                                                       IPv6 counters too), or of fastpathctl reload after the text is
                                                       written to RULES
     {"run": ["nfct" | "conntrack", ARG...]}           the program in the namespace, or fastpathctl with the same
-                                                      arguments: {"exit", "stdout", "stderr", "started_at"}
+                                                      arguments: {"exit", "stdout", "stderr", "started_at", "finished_at"}
 Each frame is sent on its own and is decided when it comes out of the far side, or when a rule or policy whose
 target is DROP counts it: only then is the next event run, so the result does not depend on timing.
 Prints one JSON object: {"packets": [{"verdict": "forwarded", "counted": ["raw:PREROUTING:1", ...], "sent_at": S}, ...],
@@ -340,7 +340,8 @@ def main():
         elif "run" in event:
             started_at = time.monotonic()
             done = backend.run(event["run"])
-            runs.append({"exit": done.returncode, "stdout": done.stdout, "stderr": done.stderr, "started_at": started_at})
+            runs.append({"exit": done.returncode, "stdout": done.stdout, "stderr": done.stderr, "started_at": started_at,
+                         "finished_at": time.monotonic()})
     print(json.dumps({"packets": packets, "errnos": errnos, "listings": listings, "runs": runs, "counters": backend.final_counters()}))
 
 
