@@ -175,6 +175,35 @@ public sealed class RuleListingTests
         Assert.Equal(expected, filter.Split('\n').Where(l => l.Contains(" LOG ", StringComparison.Ordinal)));
     }
 
+    /// <summary>
+    /// libxt_recent prints --seconds with "%d": from 2^31 on the listing shows it negative (iptables-legacy v1.8.9
+    /// in a scratch namespace listed these rules so).
+    /// </summary>
+    [Fact]
+    public void RecentSecondsFromTwoToTheThirtyFirstAreListedNegative()
+    {
+        const string rules = """
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -m recent --rcheck --seconds 4294967295 --reap --name BIG --mask 255.255.255.255 --rsource
+            -A FORWARD -m recent ! --update --seconds 2147483648 --hitcount 3 --rttl --name BIG --mask 255.0.255.0 --rdest
+            -A FORWARD -m recent --update --seconds 2147483647 --name BIG --mask 255.0.255.0 --rdest
+            COMMIT
+            """;
+        var ruleset = new CompiledRuleset(RulesetParser.Parse(rules, "big.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), []);
+        var counters = new RuleCounters(new long[ruleset.Rules.Count], new long[ruleset.Rules.Count], new long[ruleset.Chains.Count], new long[ruleset.Chains.Count]);
+        Assert.Equal(
+        [
+            "recent: CHECK seconds: -1 reap name: BIG side: source mask: 255.255.255.255",
+            "! recent: UPDATE seconds: -2147483648 hit_count: 3 TTL-Match name: BIG side: dest mask: 255.0.255.0",
+            "recent: UPDATE seconds: 2147483647 name: BIG side: dest mask: 255.0.255.0",
+        ], RuleListing.FormatTable(ruleset, L3Kind.IPv4, TableKind.Filter, counters).Split('\n')
+            .Where(l => l.Contains("recent:", StringComparison.Ordinal))
+            .Select(l => l[(l.LastIndexOf("0.0.0.0/0", StringComparison.Ordinal) + 9)..].Trim()));
+    }
+
     [Fact]
     public void TheCountersFileListsEveryTableOfBothFamilies()
     {

@@ -321,8 +321,9 @@ public static class RuleListing
             RecentCommand.Update => " UPDATE",
             _ => " REMOVE",
         });
+        // printf's "%d" of the unsigned value: from 2^31 on it prints negative.
         if (recent.Seconds != 0)
-            text.Append(CultureInfo.InvariantCulture, $" seconds: {recent.Seconds}");
+            text.Append(CultureInfo.InvariantCulture, $" seconds: {unchecked((int)recent.Seconds)}");
         if (recent.Reap)
             text.Append(" reap");
         if (recent.HitCount != 0)
