@@ -27,6 +27,8 @@ public sealed class CompiledRuleset
         PortNames = portNames;
         FilterChainName = filterInputChain ? "INPUT" : "FORWARD";
         _timeouts = timeouts;
+        IPv4CommitOrder = ipv4.CommitOrder;
+        IPv6CommitOrder = ipv6.CommitOrder;
         var recentTables = new List<RecentTableSpec>();
         var rules = new List<CompiledRule>();
         var chains = new List<CompiledChain>();
@@ -122,6 +124,42 @@ public sealed class CompiledRuleset
 
     /// <summary>The recent tables the rules name, in the order the kernel would create them.</summary>
     public IReadOnlyList<RecentTableSpec> RecentTables { get; }
+
+    /// <summary>The tables of the IPv4 file in the order it commits them.</summary>
+    public IReadOnlyList<TableKind> IPv4CommitOrder { get; }
+
+    /// <summary>The tables of the IPv6 file in the order it commits them.</summary>
+    public IReadOnlyList<TableKind> IPv6CommitOrder { get; }
+
+    /// <summary>
+    /// Whether the recent table <paramref name="name"/>, which <paramref name="previous"/> names, lives on when this
+    /// ruleset replaces it, as iptables-restore would replace it: one table (*raw, *filter) at a time in the order
+    /// the file commits them, each table's new rules checked before its old ones are released, so a recent table
+    /// whose last reference goes with one commit is destroyed, entries and all, even when a table committed later
+    /// names it again (which creates it empty, with that rule's mask). A table of the file that does not commit it
+    /// keeps its old rules in the kernel, and their references. Both families are replaced at once (compatibility row 5b): a
+    /// table either family's old or new rules name lives on.
+    /// </summary>
+    public bool KeepsRecentTable(CompiledRuleset previous, string name)
+    {
+        foreach (var (family, other, order) in new[] { (L3Kind.IPv4, L3Kind.IPv6, IPv4CommitOrder), (L3Kind.IPv6, L3Kind.IPv4, IPv6CommitOrder) })
+        {
+            if (Names(name, other, _ => true) || previous.Names(name, other, _ => true))
+                continue;
+            var committed = new HashSet<TableKind>();
+            foreach (var kind in order)
+            {
+                committed.Add(kind);
+                if (!Names(name, family, committed.Contains) && !previous.Names(name, family, k => !committed.Contains(k)))
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Whether a rule of <paramref name="family"/> in a table <paramref name="inTable"/> names the recent table <paramref name="name"/>.</summary>
+    private bool Names(string name, L3Kind family, Func<TableKind, bool> inTable) =>
+        Rules.Any(r => r.Family == family && inTable(r.Table) && r.Rule.Recent.Any(o => o.Name == name));
 
     private CompiledFamily Compile(FamilyRuleset ruleset, List<RecentTableSpec> recentTables, List<CompiledRule> allRules, List<CompiledChain> allChains)
     {

@@ -86,12 +86,12 @@ public sealed class RulesetState
     /// <param name="log">Where this worker's -j LOG rules write; without it they only count.</param>
     public RulesetState(CompiledRuleset ruleset, RecentTableSizing? sizing = null, RecentShardMap? shards = null, ConnectionTracker? conntrack = null,
         PacketLog? log = null)
-        : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, conntrack, log, generation: 0, previousTables: null)
+        : this(ruleset, sizing ?? RecentTableSizing.Kernel, shards ?? RecentShardMap.Single, conntrack, log, generation: 0, previous: null)
     {
     }
 
     private RulesetState(CompiledRuleset ruleset, RecentTableSizing sizing, RecentShardMap shards, ConnectionTracker? conntrack, PacketLog? log,
-        int generation, RecentTable[]? previousTables)
+        int generation, RulesetState? previous)
     {
         _leadingGuard = new();
         _ruleset = ruleset;
@@ -110,9 +110,9 @@ public sealed class RulesetState
             var size = sizing.For(spec.Name);
             int stampSlots = size.StampSlotsFor(spec.StampSlots, spec.MaxHitCount);
             // Like iptables-restore in the kernel: a table the new rules still name keeps its entries and its
-            // mask; one needing more stamps is flushed and grown.
-            var kept = previousTables?.FirstOrDefault(t => t.Name == spec.Name);
-            if (kept is null)
+            // mask, unless the restore released its last reference on the way; one needing more stamps is flushed and grown.
+            var kept = previous?.RecentTables.FirstOrDefault(t => t.Name == spec.Name);
+            if (kept is null || !ruleset.KeepsRecentTable(previous!._ruleset, spec.Name))
                 return new RecentTable(spec.Name, spec.Mask, _shards.ShardCapacity(size.Capacity), stampSlots, size.HashBuckets);
             kept.EnsureStampSlots(stampSlots);
             return kept;
@@ -132,11 +132,12 @@ public sealed class RulesetState
 
     /// <summary>
     /// The state for a replacement ruleset on the same worker: recent tables the new rules name carry over
-    /// (entries, mask), others are gone, counters start at zero. Its <see cref="Generation"/> is one more, so
+    /// (entries, mask) unless iptables-restore would have destroyed them on the way
+    /// (<see cref="CompiledRuleset.KeepsRecentTable"/>), others are gone, counters start at zero. Its <see cref="Generation"/> is one more, so
     /// a packet suspended under this state can still be resumed under it.
     /// </summary>
     public RulesetState Successor(CompiledRuleset next) =>
-        new(next, _sizing, _shards, _conntrack, _log, Generation + 1, RecentTables);
+        new(next, _sizing, _shards, _conntrack, _log, Generation + 1, this);
 
     /// <summary>Counts ruleset replacements; a suspended cursor remembers the generation it was suspended under.</summary>
     public int Generation { get; }

@@ -162,6 +162,47 @@ public class RulesetStateTests
         Assert.Equal("192.0.2.77", table.Entries().Single().Address.Format(L3Kind.IPv4));
     }
 
+    private const string RawSets = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        -A PREROUTING -p tcp -m recent --set --name MOVE --mask 255.255.255.0 --rsource
+        COMMIT
+        *filter
+        :FORWARD ACCEPT [0:0]
+        COMMIT
+        """;
+
+    private const string FilterChecks = """
+        *filter
+        :FORWARD ACCEPT [0:0]
+        -A FORWARD -p tcp -m recent --rcheck --name MOVE --mask 255.255.255.255 --rsource -j DROP
+        COMMIT
+        """;
+
+    private static CompiledRuleset Compile(string v4) =>
+        new(RulesetParser.Parse(v4, "v4.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), Ports);
+
+    /// <summary>
+    /// iptables-restore replaces *raw, then *filter: when the table's only old rule is in raw and its new one in filter,
+    /// raw's commit destroys it and filter's creates it empty, with the new rule's mask (seen live, Linux 6.18). Filter
+    /// committed first keeps it: the old raw rule still holds it when the new filter rule is checked.
+    /// </summary>
+    [Theory]
+    [InlineData("*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", true)]
+    [InlineData("", false)]
+    public void ARestoreThatReleasesATablesLastRuleBeforeNamingItAgainEmptiesIt(string rawFirst, bool emptied)
+    {
+        var state = new RulesetState(Compile(RawSets));
+        Run(state, Syn("192.0.2.1"));
+        string restore = rawFirst + FilterChecks + (rawFirst.Length == 0 ? "\n*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n" : "");
+
+        var next = state.Successor(Compile(restore));
+
+        var table = next.RecentTables.Single();
+        Assert.Equal(emptied ? 0 : 1, table.Count);
+        Assert.Equal(emptied ? "filter:FORWARD:policy" : "filter:FORWARD:1", Run(next, Syn("192.0.2.99")).DecidedBy);
+    }
+
     [Fact]
     public void EvaluatingAllocatesNothing()
     {

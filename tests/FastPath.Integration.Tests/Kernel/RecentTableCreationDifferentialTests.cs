@@ -78,4 +78,47 @@ public sealed class RecentTableCreationDifferentialTests
             Udp("192.0.2.2", 8),                            // so another address of the /24 is not recent
             new List("T"),
         ]);
+
+    /// <summary>
+    /// iptables-restore commits *raw, then *filter, each replacing its table's rules: a recent table named only by
+    /// the old raw rules and the new filter rules is destroyed by raw's commit and created empty by filter's, with
+    /// the filter rule's mask.
+    /// </summary>
+    [Fact]
+    public void ARestoreThatMovesATableFromRawToFilterEmptiesIt() =>
+        Compare("""
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A PREROUTING -p udp -m udp --dport 7 -m recent --set --name MOVE --mask 255.255.255.0 --rsource
+            COMMIT
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            COMMIT
+
+            """, null,
+        [
+            Udp("192.0.2.1", 7), Udp("192.0.2.1", 7),
+            new List("MOVE"),
+            new RulesRestore("""
+                *raw
+                :PREROUTING ACCEPT [0:0]
+                :OUTPUT ACCEPT [0:0]
+                COMMIT
+                *filter
+                :INPUT ACCEPT [0:0]
+                :FORWARD ACCEPT [0:0]
+                :OUTPUT ACCEPT [0:0]
+                -A FORWARD -p udp -m udp --dport 8 -m recent --rcheck --name MOVE --mask 255.255.255.255 --rsource -j DROP
+                -A FORWARD -p udp -m udp --dport 9 -m recent --set --name MOVE --mask 255.255.255.255 --rsource
+                COMMIT
+
+                """),
+            new List("MOVE"),                               // empty
+            Udp("192.0.2.1", 8),                            // not recent
+            Udp("192.0.2.1", 9), Udp("192.0.2.99", 8),      // stored whole: another address of the /24 is not recent
+            new List("MOVE"),
+        ]);
 }
