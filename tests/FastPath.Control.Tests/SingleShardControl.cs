@@ -59,8 +59,8 @@ internal sealed class SingleShardControl : IDataplaneControl
         var rules = Ruleset.Rules;
         var chains = Ruleset.Chains;
         return new RuleCounters(
-            rules.Select(r => r.Rule.InitialPackets + _state.RulePackets[r.Id]).ToArray(),
-            rules.Select(r => r.Rule.InitialBytes + _state.RuleBytes[r.Id]).ToArray(),
+            rules.Select(r => (r.Rule.CountersSet ? 0 : r.Rule.InitialPackets) + _state.RulePackets[r.Id]).ToArray(),
+            rules.Select(r => (r.Rule.CountersSet ? 0 : r.Rule.InitialBytes) + _state.RuleBytes[r.Id]).ToArray(),
             chains.Select(c => Definition(c).PolicyPackets + _state.PolicyPackets[c.Id]).ToArray(),
             chains.Select(c => Definition(c).PolicyBytes + _state.PolicyBytes[c.Id]).ToArray());
     }

@@ -88,8 +88,14 @@ public sealed record Rule
     public string? TargetChain { get; init; }
     public CtTarget? Ct { get; init; }          // the options of -j CT / -j NOTRACK
     public LogTarget? Log { get; init; }        // the options of -j LOG
-    public long InitialPackets { get; init; }   // [packets:bytes] from the file
+    public long InitialPackets { get; init; }   // [packets:bytes] or -c PACKETS BYTES from the file
     public long InitialBytes { get; init; }
+
+    /// <summary>
+    /// The counters came from -c/--set-counters in the rule, which the kernel's rule starts with however
+    /// iptables-restore is run; [packets:bytes] before a rule only counts with iptables-restore -c.
+    /// </summary>
+    public bool CountersSet { get; init; }
 }
 
 /// <summary>A -m match module (the options of tcp/udp/icmp belong to the module that precedes them).</summary>

@@ -129,7 +129,7 @@ public static class RulesetParser
                 if (rule.TargetChain is { } target && !current.Chains.ContainsKey(target))
                     throw fail($"chain '{target}' does not exist in table '{current.Name}' yet ("
                         + (rule.Target == TargetKind.Goto ? $"goto '{target}' is not a chain)" : $"Couldn't load target `{target}')"));
-                chainBuilder.Rules.Add(rule with { InitialPackets = packets, InitialBytes = bytes });
+                chainBuilder.Rules.Add(rule with { InitialPackets = packets, InitialBytes = bytes, CountersSet = parser.Counters is not null });
             }
         }
         if (current is not null)

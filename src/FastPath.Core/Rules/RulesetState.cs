@@ -121,6 +121,12 @@ public sealed class RulesetState
         _ipv6Key = FamilyKeyOf(L3Kind.IPv6);
         RulePackets = new long[ruleset.Rules.Count];
         RuleBytes = new long[ruleset.Rules.Count];
+        // A rule restored with -c PACKETS BYTES starts with them (counted once, by the first shard).
+        if (shards.Index == 0)
+        {
+            foreach (var rule in ruleset.Rules.Where(r => r.Rule.CountersSet))
+                (RulePackets[rule.Id], RuleBytes[rule.Id]) = (rule.Rule.InitialPackets, rule.Rule.InitialBytes);
+        }
         PolicyPackets = new long[ruleset.Chains.Count];
         PolicyBytes = new long[ruleset.Chains.Count];
         _limits = ruleset.Rules.Any(r => r.Rule.Limit is not null) ? new RateLimit[ruleset.Rules.Count] : [];

@@ -203,6 +203,31 @@ public class RulesetStateTests
         Assert.Equal(emptied ? "filter:FORWARD:policy" : "filter:FORWARD:1", Run(next, Syn("192.0.2.99")).DecidedBy);
     }
 
+    /// <summary>
+    /// -c PACKETS BYTES in a rule is an option of the rule: the kernel's rule starts with those counters whether or not
+    /// iptables-restore runs with -c; [packets:bytes] before a rule counts only with iptables-restore -c, and plain
+    /// iptables-restore starts the rule at zero (iptables-legacy v1.8.9, Linux 6.18, in a scratch namespace).
+    /// </summary>
+    [Fact]
+    public void ARuleStartsWithTheCountersItsDashCGivesOnTheFirstShardOnly()
+    {
+        var ruleset = Compile("""
+            *filter
+            :FORWARD ACCEPT [7:100]
+            [3:33] -A FORWARD -p udp
+            -A FORWARD -c 5 300 -p tcp
+            -A FORWARD -p icmp --set-counters 9 99
+            COMMIT
+            """);
+        var state = new RulesetState(ruleset);
+        Run(state, Syn("192.0.2.1"));
+        Assert.Equal([0L, 6L, 9L], state.RulePackets);
+        Assert.Equal([0L, 340L, 99L], state.RuleBytes);
+        Assert.Equal(1, state.PolicyPackets.Sum());                   // the syn alone: not the [7:100] of the file
+        Assert.Equal([0L, 5L, 9L], new RulesetState(ruleset, shards: new RecentShardMap(0, 2)).RulePackets);
+        Assert.Equal([0L, 0L, 0L], new RulesetState(ruleset, shards: new RecentShardMap(1, 2)).RulePackets);
+    }
+
     [Fact]
     public void EvaluatingAllocatesNothing()
     {
