@@ -121,7 +121,8 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         try
         {
             var (v4, v6) = RulesFiles.Load(_options)!.Value;
-            next = new CompiledRuleset(v4, v6, _portNames, _options.FilterInput, Timeouts);
+            // As iptables-restore: a table a file leaves out keeps its rules.
+            next = new CompiledRuleset(v4.Over(Ruleset.IPv4Rules), v6.Over(Ruleset.IPv6Rules), _portNames, _options.FilterInput, Timeouts);
         }
         catch (Exception e) when (e is RulesetException or ArgumentException or IOException)
         {

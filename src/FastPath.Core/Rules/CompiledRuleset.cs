@@ -27,8 +27,8 @@ public sealed class CompiledRuleset
         PortNames = portNames;
         FilterChainName = filterInputChain ? "INPUT" : "FORWARD";
         _timeouts = timeouts;
-        IPv4CommitOrder = ipv4.CommitOrder;
-        IPv6CommitOrder = ipv6.CommitOrder;
+        IPv4Rules = ipv4;
+        IPv6Rules = ipv6;
         var recentTables = new List<RecentTableSpec>();
         var rules = new List<CompiledRule>();
         var chains = new List<CompiledChain>();
@@ -125,24 +125,34 @@ public sealed class CompiledRuleset
     /// <summary>The recent tables the rules name, in the order the kernel would create them.</summary>
     public IReadOnlyList<RecentTableSpec> RecentTables { get; }
 
-    /// <summary>The tables of the IPv4 file in the order it commits them.</summary>
-    public IReadOnlyList<TableKind> IPv4CommitOrder { get; }
+    /// <summary>The IPv4 rules this ruleset was compiled from.</summary>
+    public FamilyRuleset IPv4Rules { get; }
 
-    /// <summary>The tables of the IPv6 file in the order it commits them.</summary>
-    public IReadOnlyList<TableKind> IPv6CommitOrder { get; }
+    /// <summary>The IPv6 rules this ruleset was compiled from.</summary>
+    public FamilyRuleset IPv6Rules { get; }
+
+    /// <summary>
+    /// Whether <paramref name="chain"/> belongs to a table <paramref name="previous"/> had and this ruleset kept as it
+    /// was (<see cref="FamilyRuleset.Over"/>): then its rules are the previous ones, counters and all.
+    /// </summary>
+    public bool Keeps(CompiledRuleset previous, CompiledChain chain)
+    {
+        var (now, before) = chain.Family == L3Kind.IPv4 ? (IPv4Rules, previous.IPv4Rules) : (IPv6Rules, previous.IPv6Rules);
+        return before.Tables.TryGetValue(chain.Table, out var table) && ReferenceEquals(table, now.Tables[chain.Table]);
+    }
 
     /// <summary>
     /// Whether the recent table <paramref name="name"/>, which <paramref name="previous"/> names, lives on when this
     /// ruleset replaces it, as iptables-restore would replace it: one table (*raw, *filter) at a time in the order
     /// the file commits them, each table's new rules checked before its old ones are released, so a recent table
     /// whose last reference goes with one commit is destroyed, entries and all, even when a table committed later
-    /// names it again (which creates it empty, with that rule's mask). A table of the file that does not commit it
-    /// keeps its old rules in the kernel, and their references. Both families are replaced at once (compatibility row 5b): a
+    /// names it again (which creates it empty, with that rule's mask). A table the file leaves out keeps its old
+    /// rules and their references (<see cref="FamilyRuleset.Over"/>). Both families are replaced at once (compatibility row 5b): a
     /// table either family's old or new rules name lives on.
     /// </summary>
     public bool KeepsRecentTable(CompiledRuleset previous, string name)
     {
-        foreach (var (family, other, order) in new[] { (L3Kind.IPv4, L3Kind.IPv6, IPv4CommitOrder), (L3Kind.IPv6, L3Kind.IPv4, IPv6CommitOrder) })
+        foreach (var (family, other, order) in new[] { (L3Kind.IPv4, L3Kind.IPv6, IPv4Rules.CommitOrder), (L3Kind.IPv6, L3Kind.IPv4, IPv6Rules.CommitOrder) })
         {
             if (Names(name, other, _ => true) || previous.Names(name, other, _ => true))
                 continue;

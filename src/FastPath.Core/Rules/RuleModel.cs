@@ -277,4 +277,19 @@ public sealed record TableDefinition(TableKind Kind, IReadOnlyDictionary<string,
 public sealed record FamilyRuleset(L3Kind Family, string Source, IReadOnlyDictionary<TableKind, TableDefinition> Tables, IReadOnlyList<TableKind> CommitOrder)
 {
     public static FamilyRuleset Empty(L3Kind family) => new(family, "(none)", new Dictionary<TableKind, TableDefinition>(), []);
+
+    /// <summary>
+    /// This file restored over <paramref name="previous"/> as iptables-restore restores it: a table the file leaves
+    /// out keeps its rules (the same <see cref="TableDefinition"/>), ahead of the file's own in the commit order.
+    /// </summary>
+    public FamilyRuleset Over(FamilyRuleset previous)
+    {
+        var kept = previous.CommitOrder.Where(kind => !Tables.ContainsKey(kind)).ToList();
+        if (kept.Count == 0)
+            return this;
+        var tables = new Dictionary<TableKind, TableDefinition>(Tables);
+        foreach (var kind in kept)
+            tables[kind] = previous.Tables[kind];
+        return this with { Tables = tables, CommitOrder = [.. kept, .. CommitOrder] };
+    }
 }

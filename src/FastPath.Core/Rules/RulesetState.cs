@@ -133,17 +133,41 @@ public sealed class RulesetState
         // A jump never revisits a chain on the stack (loops are refused at load), so depth <= chains.
         _stackChains = new int[ruleset.Chains.Count + 1];
         _stackPositions = new int[ruleset.Chains.Count + 1];
+        if (previous is not null)
+            CarryKeptTables(previous);
         _trailingGuard = new();
     }
 
     /// <summary>
     /// The state for a replacement ruleset on the same worker: recent tables the new rules name carry over
     /// (entries, mask) unless iptables-restore would have destroyed them on the way
-    /// (<see cref="CompiledRuleset.KeepsRecentTable"/>), others are gone, counters start at zero. Its <see cref="Generation"/> is one more, so
+    /// (<see cref="CompiledRuleset.KeepsRecentTable"/>), others are gone, counters start at zero but in a table the
+    /// new rules kept as it was. Its <see cref="Generation"/> is one more, so
     /// a packet suspended under this state can still be resumed under it.
     /// </summary>
     public RulesetState Successor(CompiledRuleset next) =>
         new(next, _sizing, _shards, _conntrack, _log, Generation + 1, this);
+
+    /// <summary>
+    /// The counters and -m limit buckets of the chains of a table the new rules kept as it was: iptables-restore
+    /// leaves a table its file does not name alone (<see cref="FamilyRuleset.Over"/>).
+    /// </summary>
+    private void CarryKeptTables(RulesetState previous)
+    {
+        var old = previous._ruleset;
+        foreach (var chain in _ruleset.Chains.Where(c => _ruleset.Keeps(old, c)))
+        {
+            var before = old.Chains.Single(c => c.Family == chain.Family && c.Table == chain.Table && c.Name == chain.Name);
+            (PolicyPackets[chain.Id], PolicyBytes[chain.Id]) = (previous.PolicyPackets[before.Id], previous.PolicyBytes[before.Id]);
+            for (int i = 0; i < chain.Rules.Length; i++)
+            {
+                int from = before.Rules[i].Id, to = chain.Rules[i].Id;
+                (RulePackets[to], RuleBytes[to]) = (previous.RulePackets[from], previous.RuleBytes[from]);
+                if (chain.Rules[i].Rule.Limit is not null)
+                    _limits[to] = previous._limits[from];
+            }
+        }
+    }
 
     /// <summary>Counts ruleset replacements; a suspended cursor remembers the generation it was suspended under.</summary>
     public int Generation { get; }

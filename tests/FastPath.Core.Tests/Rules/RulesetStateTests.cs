@@ -204,6 +204,28 @@ public class RulesetStateTests
     }
 
     /// <summary>
+    /// iptables-restore replaces only the tables its file has: restored with *filter alone, raw keeps its rules, their
+    /// counters and the recent table they name (seen live, Linux 6.18), while filter's rules start at zero.
+    /// </summary>
+    [Fact]
+    public void ARestoreWithoutATableKeepsThatTablesRulesAndCounters()
+    {
+        var old = Compile(RawSets.Replace("COMMIT\n*filter\n:FORWARD ACCEPT [0:0]\n", "COMMIT\n*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp\n"));
+        var state = new RulesetState(old);
+        Run(state, Syn("192.0.2.1"));
+        var v4 = RulesetParser.Parse(FilterChecks, "v4.rules", L3Kind.IPv4).Over(old.IPv4Rules);
+
+        var next = state.Successor(new CompiledRuleset(v4, FamilyRuleset.Empty(L3Kind.IPv6).Over(old.IPv6Rules), Ports));
+
+        Assert.Equal(1, next.RecentTables.Single().Count);
+        Assert.Equal((RuleVerdict.Drop, "filter:FORWARD:1"), Run(next, Syn("192.0.2.0")));
+        var raw = next.Ruleset.Chains.Single(c => c.QualifiedName == "raw:PREROUTING");
+        Assert.Equal(2, next.RulePackets[raw.Rules.Single().Id]);
+        Assert.Equal(2, next.PolicyPackets[raw.Id]);
+        Assert.Equal(0, next.PolicyPackets[next.Ruleset.Chains.Single(c => c.QualifiedName == "filter:FORWARD").Id]);
+    }
+
+    /// <summary>
     /// -c PACKETS BYTES in a rule is an option of the rule: the kernel's rule starts with those counters whether or not
     /// iptables-restore runs with -c; [packets:bytes] before a rule counts only with iptables-restore -c, and plain
     /// iptables-restore starts the rule at zero (iptables-legacy v1.8.9, Linux 6.18, in a scratch namespace).

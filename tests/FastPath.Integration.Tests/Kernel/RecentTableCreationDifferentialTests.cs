@@ -121,4 +121,41 @@ public sealed class RecentTableCreationDifferentialTests
             Udp("192.0.2.1", 9), Udp("192.0.2.99", 8),      // stored whole: another address of the /24 is not recent
             new List("MOVE"),
         ]);
+
+    /// <summary>
+    /// iptables-restore replaces only the tables its file has: restored with *filter alone, raw keeps its rules,
+    /// their counters and the recent table they name.
+    /// </summary>
+    [Fact]
+    public void ARestoreWithoutRawLeavesRawAlone() =>
+        Compare("""
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A PREROUTING -p udp -m udp --dport 7 -m recent --set --name KEEP --mask 255.255.255.0 --rsource
+            COMMIT
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -p udp -m udp --dport 9 -j DROP
+            COMMIT
+
+            """, null,
+        [
+            Udp("192.0.2.1", 7), Udp("192.0.2.1", 9),
+            new RulesRestore("""
+                *filter
+                :INPUT ACCEPT [0:0]
+                :FORWARD ACCEPT [0:0]
+                :OUTPUT ACCEPT [0:0]
+                -A FORWARD -p udp -m udp --dport 8 -m recent --rcheck --name KEEP --mask 255.255.255.255 --rsource -j DROP
+                COMMIT
+
+                """),
+            Udp("192.0.2.2", 7),                            // raw's --set still runs, into the /24 of the table kept
+            Udp("192.0.2.3", 8),                            // so 192.0.2.0 is recent
+            Udp("192.0.2.3", 9),
+            new List("KEEP"),
+        ]);
 }
