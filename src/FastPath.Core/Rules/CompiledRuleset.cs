@@ -132,14 +132,10 @@ public sealed class CompiledRuleset
     public FamilyRuleset IPv6Rules { get; }
 
     /// <summary>
-    /// Whether <paramref name="chain"/> belongs to a table <paramref name="previous"/> had and this ruleset kept as it
-    /// was (<see cref="FamilyRuleset.Over"/>): then its rules are the previous ones, counters and all.
+    /// Whether <paramref name="chain"/> belongs to a table the file left out and this ruleset kept from the rules it
+    /// replaces (<see cref="FamilyRuleset.Over"/>): then its rules are the previous ones, counters and all.
     /// </summary>
-    public bool Keeps(CompiledRuleset previous, CompiledChain chain)
-    {
-        var (now, before) = chain.Family == L3Kind.IPv4 ? (IPv4Rules, previous.IPv4Rules) : (IPv6Rules, previous.IPv6Rules);
-        return before.Tables.TryGetValue(chain.Table, out var table) && ReferenceEquals(table, now.Tables[chain.Table]);
-    }
+    public bool Keeps(CompiledChain chain) => (chain.Family == L3Kind.IPv4 ? IPv4Rules : IPv6Rules).Kept.Contains(chain.Table);
 
     /// <summary>
     /// Whether the recent table <paramref name="name"/>, which <paramref name="previous"/> names, lives on when this

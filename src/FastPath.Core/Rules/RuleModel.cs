@@ -278,6 +278,9 @@ public sealed record FamilyRuleset(L3Kind Family, string Source, IReadOnlyDictio
 {
     public static FamilyRuleset Empty(L3Kind family) => new(family, "(none)", new Dictionary<TableKind, TableDefinition>(), []);
 
+    /// <summary>The tables this file left out and <see cref="Over"/> kept from the rules it replaces.</summary>
+    public IReadOnlyCollection<TableKind> Kept { get; init; } = [];
+
     /// <summary>
     /// This file restored over <paramref name="previous"/> as iptables-restore restores it: a table the file leaves
     /// out keeps its rules (the same <see cref="TableDefinition"/>), ahead of the file's own in the commit order.
@@ -290,6 +293,6 @@ public sealed record FamilyRuleset(L3Kind Family, string Source, IReadOnlyDictio
         var tables = new Dictionary<TableKind, TableDefinition>(Tables);
         foreach (var kind in kept)
             tables[kind] = previous.Tables[kind];
-        return this with { Tables = tables, CommitOrder = [.. kept, .. CommitOrder] };
+        return this with { Tables = tables, CommitOrder = [.. kept, .. CommitOrder], Kept = kept };
     }
 }

@@ -154,10 +154,9 @@ public sealed class RulesetState
     /// </summary>
     private void CarryKeptTables(RulesetState previous)
     {
-        var old = previous._ruleset;
-        foreach (var chain in _ruleset.Chains.Where(c => _ruleset.Keeps(old, c)))
+        foreach (var chain in _ruleset.Chains.Where(_ruleset.Keeps))
         {
-            var before = old.Chains.Single(c => c.Family == chain.Family && c.Table == chain.Table && c.Name == chain.Name);
+            var before = previous._ruleset.Chains.Single(c => c.Family == chain.Family && c.Table == chain.Table && c.Name == chain.Name);
             (PolicyPackets[chain.Id], PolicyBytes[chain.Id]) = (previous.PolicyPackets[before.Id], previous.PolicyBytes[before.Id]);
             for (int i = 0; i < chain.Rules.Length; i++)
             {
