@@ -143,8 +143,8 @@ public sealed class CompiledRuleset
     /// the file commits them, each table's new rules checked before its old ones are released, so a recent table
     /// whose last reference goes with one commit is destroyed, entries and all, even when a table committed later
     /// names it again (which creates it empty, with that rule's mask). A table the file leaves out keeps its old
-    /// rules and their references (<see cref="FamilyRuleset.Over"/>). Both families are replaced at once (compatibility row 5b): a
-    /// table either family's old or new rules name lives on.
+    /// rules and their references (<see cref="FamilyRuleset.Over"/>). Both families are replaced at once
+    /// (compatibility row 5b): a table either family's old or new rules name lives on.
     /// </summary>
     public bool KeepsRecentTable(CompiledRuleset previous, string name)
     {

@@ -110,7 +110,8 @@ public sealed class RulesetState
             var size = sizing.For(spec.Name);
             int stampSlots = size.StampSlotsFor(spec.StampSlots, spec.MaxHitCount);
             // Like iptables-restore in the kernel: a table the new rules still name keeps its entries and its
-            // mask, unless the restore released its last reference on the way; one needing more stamps is flushed and grown.
+            // mask, unless the restore released its last reference on the way; one needing more stamps is flushed
+            // and grown.
             var kept = previous?.RecentTables.FirstOrDefault(t => t.Name == spec.Name);
             if (kept is null || !ruleset.KeepsRecentTable(previous!._ruleset, spec.Name))
                 return new RecentTable(spec.Name, spec.Mask, _shards.ShardCapacity(size.Capacity), stampSlots, size.HashBuckets);
@@ -142,8 +143,8 @@ public sealed class RulesetState
     /// The state for a replacement ruleset on the same worker: recent tables the new rules name carry over
     /// (entries, mask) unless iptables-restore would have destroyed them on the way
     /// (<see cref="CompiledRuleset.KeepsRecentTable"/>), others are gone, counters start at zero but in a table the
-    /// new rules kept as it was. Its <see cref="Generation"/> is one more, so
-    /// a packet suspended under this state can still be resumed under it.
+    /// new rules kept as it was. Its <see cref="Generation"/> is one more, so a packet suspended under this state can
+    /// still be resumed under it.
     /// </summary>
     public RulesetState Successor(CompiledRuleset next) =>
         new(next, _sizing, _shards, _conntrack, _log, Generation + 1, this);
