@@ -205,7 +205,8 @@ public static class Program
           show recent NAME [--json] recent table NAME with ages in seconds, as a table or as JSON
           show counters             rule and policy counters, as iptables -L -v -x -n prints them
           jiffies                   the current time in jiffies (the unit of the recent tables' stamps)
-          reload                    re-read the rules file(s); on an error the running rules stay
+          reload                    re-read the rules file(s) as iptables-restore restores them (a table
+                                    a file leaves out keeps its rules); on an error the running rules stay
           help                      the commands the server takes (its whole path table)
           nfct ARGUMENTS            an nfct command line, with nfct's output, messages and exit status 1
                                     on failure: nfct add timeout T inet tcp established 100; helper

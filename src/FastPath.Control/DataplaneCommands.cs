@@ -25,7 +25,7 @@ public static class DataplaneCommands
         ControlHandler counters = (_, _) => ControlResponse.Ok(RuleListing.Format(backend.Ruleset, backend.ReadCounters()));
         commands.Register("read", CountersPath, "", "rule and policy counters as `iptables -L -v -x -n` prints them, per family and table", counters);
         commands.Register("show", CountersPath, "", "the same as read", counters);
-        commands.Register("reload", "", "", "re-read the rules file(s); on an error the running rules stay", (_, _) => Reload(backend));
+        commands.Register("reload", "", "", "re-read the rules file(s) as iptables-restore restores them (a table a file leaves out keeps its rules); on an error the running rules stay", (_, _) => Reload(backend));
         return commands;
     }
 
