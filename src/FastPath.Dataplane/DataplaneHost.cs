@@ -15,7 +15,7 @@ public sealed record DataplaneOptions
     /// <summary>Core per worker (same length as <see cref="Workers"/>), or null to leave workers unpinned.</summary>
     public IReadOnlyList<int>? Cores { get; init; }
 
-    /// <summary>Capacity of each worker-to-worker handoff ring (a power of two).</summary>
+    /// <summary>Capacity of each worker-to-worker handoff ring (rounded up to a power of two).</summary>
     public int HandoffRingSize { get; init; } = 4096;
 
     /// <summary>Set when the ports are DPDK devices: every worker thread registers itself with the EAL.</summary>
@@ -45,7 +45,7 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
         var verdicts = Enumerable.Range(0, n).Select(verdictForWorker).ToArray();
         var handoffs = Mesh<HandoffEntry>(n, _ => options.HandoffRingSize);
         // A ring of abandon tokens holds at most what its destination can hold: it never refuses one.
-        var abandoned = Mesh<int>(n, to => verdicts[to].AbandonCapacity == 0 ? 0 : (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(verdicts[to].AbandonCapacity, 2)));
+        var abandoned = Mesh<int>(n, to => verdicts[to].AbandonCapacity);
         Workers = new Worker<TVerdict>[n];
         for (int w = 0; w < n; w++)
             Workers[w] = new Worker<TVerdict>(w, Topology, _control, verdicts[w], Ends(handoffs, w), Ends(abandoned, w), options.Cores?[w]);
@@ -53,16 +53,17 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
         _failures = new Exception?[n];
     }
 
-    /// <summary>A ring from every worker to every other, of the capacity its destination asks for (none for 0).</summary>
+    /// <summary>A ring from every worker to every other, holding at least what its destination asks for (none for 0).</summary>
     private static SpscRing<T>?[,] Mesh<T>(int workers, Func<int, int> capacityTo) where T : struct
     {
         var rings = new SpscRing<T>?[workers, workers];
-        for (int from = 0; from < workers; from++)
+        for (int to = 0; to < workers; to++)
         {
-            for (int to = 0; to < workers; to++)
+            int capacity = capacityTo(to);
+            for (int from = 0; from < workers; from++)
             {
-                if (from != to && capacityTo(to) > 0)
-                    rings[from, to] = new SpscRing<T>(capacityTo(to));
+                if (from != to && capacity > 0)
+                    rings[from, to] = new SpscRing<T>((int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 2)));
             }
         }
         return rings;

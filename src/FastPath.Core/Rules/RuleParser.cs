@@ -565,7 +565,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         switch (option)
         {
             case "--helper":
-                _ct = _ct with { Helper = CutToBytes(value, CtHelperNameBytes) };
+                _ct = _ct with { Helper = Utf8Text.CutToBytes(value, CtHelperNameBytes) };
                 break;
             case "--ctevents":
                 _ct = _ct with { CtEvents = Events(value, CtTarget.CtEventNames) };
@@ -600,17 +600,6 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             }
             return bits;
         }
-    }
-
-    // The longest prefix of whole characters within the bytes a kernel field holds.
-    private static string CutToBytes(string text, int bytes)
-    {
-        int length = text.Length;
-        while (Encoding.UTF8.GetByteCount(text.AsSpan(0, length)) > bytes)
-            length--;
-        if (length > 0 && char.IsHighSurrogate(text[length - 1]))
-            length--;
-        return text[..length];
     }
 
     /// <summary>The size of xt_ct_target_info's helper field, less its NUL.</summary>

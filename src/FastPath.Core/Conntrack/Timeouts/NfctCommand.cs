@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Text;
-
 namespace FastPath.Core.Conntrack.Timeouts;
 
 /// <summary>
@@ -229,27 +227,8 @@ public abstract record NfctCommand
         return null;
     }
 
-    /// <summary>
-    /// The name as libnetfilter_cttimeout keeps it: at most 31 bytes. nfct cuts bytes; FastPath cuts at the last
-    /// whole UTF-8 character within them, so a cut name is still text.
-    /// </summary>
-    internal static string PolicyName(string name)
-    {
-        if (Encoding.UTF8.GetByteCount(name) <= NameBytes)
-            return name;
-        int bytes = 0;
-        int end = 0;
-        while (end < name.Length)
-        {
-            int width = char.IsSurrogatePair(name, end) ? 2 : 1;
-            int size = Encoding.UTF8.GetByteCount(name.AsSpan(end, width));
-            if (bytes + size > NameBytes)
-                break;
-            bytes += size;
-            end += width;
-        }
-        return name[..end];
-    }
+    /// <summary>The name as libnetfilter_cttimeout keeps it: at most 31 bytes (<see cref="Utf8Text.CutToBytes"/>).</summary>
+    internal static string PolicyName(string name) => Utf8Text.CutToBytes(name, NameBytes);
 
     /// <summary>nfct_perror: the message, and strerror(errno) after it when errno is set.</summary>
     private static NfctRefused Refused(string message, string? strerror = null) =>
