@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Numerics;
+using FastPath.Core.Conntrack.Defrag;
 using FastPath.Core.Memory;
 using FastPath.Core.Packets;
 using FastPath.Dataplane.Ports;
@@ -44,11 +45,13 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
         int n = options.Workers;
         var verdicts = Enumerable.Range(0, n).Select(verdictForWorker).ToArray();
         var handoffs = Mesh<HandoffEntry>(n, _ => options.HandoffRingSize);
-        // A ring of abandon tokens holds at most what its destination can hold: it never refuses one.
-        var abandoned = Mesh<int>(n, to => verdicts[to].AbandonCapacity);
+        // A ring of tokens holds at most what its destination can hold (its stage's state and its reassembly queues):
+        // it never refuses one.
+        var abandoned = Mesh<int>(n, to => verdicts[to].AbandonCapacity + Defragmenter.QueueCount);
+        var defragmenters = Enumerable.Range(0, n).Select(_ => new Defragmenter()).ToArray();
         Workers = new Worker<TVerdict>[n];
         for (int w = 0; w < n; w++)
-            Workers[w] = new Worker<TVerdict>(w, Topology, _control, verdicts[w], Ends(handoffs, w), Ends(abandoned, w), options.Cores?[w]);
+            Workers[w] = new Worker<TVerdict>(w, Topology, _control, verdicts[w], Ends(handoffs, w), Ends(abandoned, w), defragmenters, options.Cores?[w]);
         _threads = new Thread[n];
         _failures = new Exception?[n];
     }

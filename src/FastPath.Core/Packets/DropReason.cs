@@ -49,11 +49,22 @@ public enum DropReason : byte
     RuleDrop,                   // the ruleset's verdict was DROP
     ConntrackTableFull,         // a new connection found the table full with nothing to evict (nf_conntrack_max)
     ConntrackClash,             // a new TCP connection's tuple was confirmed by another packet first (insert_failed)
+
+    // Reassembly before connection tracking (nf_defrag_ipv4, nf_defrag_ipv6)
+    FragmentDuplicate,          // all its data is already held: dropped alone
+    FragmentOverlap,            // overlaps data held without duplicating it: its whole datagram is discarded (RFC 5722)
+    FragmentInconsistent,       // empty, or ends out of line with the datagram's last fragment (IPv4 discards the datagram)
+    FragmentMisaligned,         // IPv6: the fragments held when one not last ends off an 8-byte boundary (that one goes on alone)
+    FragmentQueueFull,          // one fragment more than a datagram may have: the datagram is discarded
+    ReassemblyNoRoom,           // a fragment of a new datagram while every reassembly queue is taken
+    ReassemblyFailed,           // whole but unusable: longer than 65535 bytes, or ECN-capable and not-ECT fragments mixed
+    ReassemblyTimeout,          // still incomplete 30 s (IPv4) or 60 s (IPv6) after its first fragment
+    ReassemblyUnfinished,       // still incomplete when the dataplane stopped
 }
 
 public static class DropReasons
 {
-    public const int Count = (int)DropReason.ConntrackClash + 1;
+    public const int Count = (int)DropReason.ReassemblyUnfinished + 1;
 
     private static readonly string[] Names = BuildNames();
 

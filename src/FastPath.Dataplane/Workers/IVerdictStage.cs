@@ -64,12 +64,28 @@ public interface IVerdictStage
     /// It sizes the rings that carry tokens to this worker, so that sending one never fails.
     /// </summary>
     int AbandonCapacity { get; }
+
+    /// <summary>
+    /// True while the stage tracks connections: IP fragments are then reassembled before it sees them, as the kernel's
+    /// nf_defrag hooks do wherever conntrack runs, and it decides each datagram once.
+    /// </summary>
+    bool Defragments { get; }
+
+    /// <summary>The verdict trace the stage writes, if any: held fragments get their lines through it.</summary>
+    VerdictTrace? Trace { get; }
 }
 
 public static class FlowSteering
 {
     /// <summary>The worker owning the packet's flow: both directions of a connection hash alike.</summary>
     public static int OwnerOf(ref ParsedPacket packet, int workers) => (int)(((ulong)FlowHash.Symmetric(packet) * (uint)workers) >> 32);
+
+    /// <summary>The worker reassembling a fragment's datagram: by addresses and protocol alone, which every fragment of it carries.</summary>
+    public static int FragmentOwnerOf(ref ParsedPacket packet, int workers)
+    {
+        var addresses = new ParsedPacket { L3 = packet.L3, Source = packet.Source, Destination = packet.Destination, Protocol = packet.Protocol };
+        return OwnerOf(ref addresses, workers);
+    }
 }
 
 /// <summary>The empty ruleset: every well-formed frame crosses the wire.</summary>
@@ -98,6 +114,10 @@ public struct AcceptAll : IVerdictStage
     }
 
     public readonly int AbandonCapacity => 0;
+
+    public readonly bool Defragments => false;
+
+    public readonly VerdictTrace? Trace => null;
 
     /// <summary><see cref="IVerdictStage.Abandon"/> for a stage whose frames hold nothing.</summary>
     public static bool NothingHeld(out int holder, out int token)

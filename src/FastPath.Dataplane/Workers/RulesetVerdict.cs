@@ -157,6 +157,10 @@ public struct RulesetVerdict : IVerdictStage
     /// <summary>Every slot of this worker's connection table may be an unconfirmed connection whose packet is abandoned elsewhere.</summary>
     public readonly int AbandonCapacity => _state.Conntrack?.Table.Capacity ?? 0;
 
+    public readonly bool Defragments => _state.Tracking;
+
+    public readonly VerdictTrace? Trace => _trace;
+
     /// <summary>Slots one loop turn looks at: a few microseconds, so a pass over a large table spreads over many turns.</summary>
     public const int SweepSlotsPerTurn = 4096;
 }

@@ -12,7 +12,8 @@ namespace FastPath.Dataplane.Workers;
 /// packet number, capture time (seconds.nanoseconds), ACCEPT or DROP, and what decided it
 /// (<c>filter:FORWARD:3</c>, <c>filter:FORWARD:policy</c>, <c>malformed:ipv4_bad_checksum</c>, or <c>-</c> for
 /// frames no IP table looks at). Written by the one worker of an offline replay through a preallocated
-/// buffer: no allocation per frame.
+/// buffer: no allocation per frame. A fragment held for reassembly takes its number on arrival and gets its line
+/// when its datagram is decided (the datagram's verdict) or dropped: those lines come out of order.
 /// </summary>
 public sealed class VerdictTrace : IDisposable
 {
@@ -25,6 +26,9 @@ public sealed class VerdictTrace : IDisposable
     private readonly byte[][] _unruledNames; // by -RuleId: "-", "conntrack:table_full", "conntrack:clash"
     private int _used;
     private long _packet;
+    private long _lastNumber;
+    private bool _lastAccepted;
+    private byte[] _lastDecidedBy = [];
 
     public VerdictTrace(Stream output, CompiledRuleset ruleset)
     {
@@ -41,22 +45,40 @@ public sealed class VerdictTrace : IDisposable
 
     public void Decided(long timestampNanoseconds, bool accepted, Decision decision)
     {
-        ReadOnlySpan<byte> by = decision.RuleId >= 0 ? _ruleNames[decision.RuleId]
+        byte[] by = decision.RuleId >= 0 ? _ruleNames[decision.RuleId]
             : decision.ChainId >= 0 ? (decision.IsHotdrop ? _hotdropNames : _policyNames)[decision.ChainId]
             : _unruledNames[-decision.RuleId];
-        Line(timestampNanoseconds, accepted ? "ACCEPT"u8 : "DROP"u8, by);
+        (_lastNumber, _lastAccepted, _lastDecidedBy) = (++_packet, accepted, by);
+        Line(_packet, timestampNanoseconds, accepted ? "ACCEPT"u8 : "DROP"u8, by);
     }
 
     public void Malformed(long timestampNanoseconds, DropReason reason) =>
-        Line(timestampNanoseconds, "DROP"u8, _malformedNames[(int)reason]);
+        Line(++_packet, timestampNanoseconds, "DROP"u8, _malformedNames[(int)reason]);
 
-    private void Line(long timestampNanoseconds, ReadOnlySpan<byte> verdict, ReadOnlySpan<byte> decidedBy)
+    /// <summary>The number the next frame's line will carry.</summary>
+    public long Next => _packet + 1;
+
+    /// <summary>The next frame is held for reassembly: it keeps its number (<see cref="Next"/>), its line comes later.</summary>
+    public void Hold() => _packet++;
+
+    /// <summary>A held fragment dropped with its datagram before any verdict.</summary>
+    public void HeldDropped(long number, long timestampNanoseconds, DropReason reason) =>
+        Line(number, timestampNanoseconds, "DROP"u8, _malformedNames[(int)reason]);
+
+    /// <summary>A held fragment of the datagram just decided: the datagram's verdict (the fragment that completed it already has its line).</summary>
+    public void HeldDecided(long number, long timestampNanoseconds)
+    {
+        if (number != _lastNumber)
+            Line(number, timestampNanoseconds, _lastAccepted ? "ACCEPT"u8 : "DROP"u8, _lastDecidedBy);
+    }
+
+    private void Line(long number, long timestampNanoseconds, ReadOnlySpan<byte> verdict, ReadOnlySpan<byte> decidedBy)
     {
         if (_buffer.Length - _used < 128 + decidedBy.Length)
             Flush();
         var span = _buffer.AsSpan(_used);
         int n = 0;
-        Utf8Formatter.TryFormat(++_packet, span, out int w);
+        Utf8Formatter.TryFormat(number, span, out int w);
         n += w;
         span[n++] = (byte)'\t';
         Utf8Formatter.TryFormat(timestampNanoseconds / 1_000_000_000, span[n..], out w);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastPath.Core.Conntrack.Defrag;
 using FastPath.Core.Memory;
 using FastPath.Core.Packets;
 using FastPath.Core.Rules;
@@ -13,14 +14,20 @@ namespace FastPath.Dataplane.Workers;
 /// One poll-mode worker: pinned to its core, it polls its rx queues a burst at a time, parses every frame,
 /// hands frames of flows it does not own to their owner, asks the verdict stage about the rest and queues
 /// them on its own tx queue of the peer port. A frame whose verdict needs another worker's shard travels
-/// there with its evaluation cursor and is finished (sent or dropped) by that worker. It never blocks and
-/// never allocates after construction.
+/// there with its evaluation cursor and is finished (sent or dropped) by that worker. While the stage tracks
+/// connections, IP fragments are first held per datagram by this worker's <see cref="Defragmenter"/> and the whole
+/// datagram is decided as one frame (a group: accepted, its fragments leave in offset order; dropped, all are freed).
+/// It never blocks and never allocates after construction.
 /// Everything in this object is touched by the worker's thread only, except <see cref="Counters"/> (read
 /// by the stats thread) and the rings (one side each).
 /// </summary>
 public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictStage
 {
     private const int HandoffBudget = PacketBurst.Capacity * 2;
+
+    // A whole datagram travels as one frame whose handle names its reassembly queue: the holder worker in bits 32-47,
+    // the queue below. Port handles never have bit 62 set (mbuf addresses are user-space pointers, the others indices).
+    private const long GroupTag = 1L << 62;
 
     // First of this worker's allocations (field initializers run in order, before the constructor's body); the
     // trailing guard is the last: no other worker's object shares a cache line with this one's.
@@ -42,10 +49,14 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     private readonly ParsedPacket[] _parsed = new ParsedPacket[PacketBurst.Capacity];
     private readonly DropReason[] _parseResults = new DropReason[PacketBurst.Capacity];
     private readonly EvaluationCursor[] _cursors = new EvaluationCursor[PacketBurst.Capacity];
+    private readonly bool[] _fragments = new bool[PacketBurst.Capacity]; // set by the parse pass while defragmenting
+    private readonly Defragmenter[] _defragmenters; // every worker's, by index: a group's fragments are read where it is finished
+    private readonly Defragmenter _defragmenter;
     private TVerdict _verdict;
 
+    /// <param name="abandoned">Rings of tokens: what a frame dropped elsewhere held in a worker's stage (0 or more), or a reassembly queue to free (negative: ~queue).</param>
     public Worker(int index, DataplaneTopology topology, DataplaneControl control, TVerdict verdict,
-        WorkerRings<HandoffEntry> handoffs, WorkerRings<int> abandoned, int? core)
+        WorkerRings<HandoffEntry> handoffs, WorkerRings<int> abandoned, Defragmenter[] defragmenters, int? core)
     {
         _index = index;
         _topology = topology;
@@ -63,6 +74,8 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         (_outbound, _inbound) = (handoffs.Outbound, handoffs.Inbound);
         (_abandonedOutbound, _abandonedInbound) = (abandoned.Outbound, abandoned.Inbound);
         _verdict = verdict;
+        _defragmenters = defragmenters;
+        _defragmenter = defragmenters[index];
         Core = core;
         Counters = new WorkerCounters(ports);
         _trailingGuard = new();
@@ -86,6 +99,9 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
 
     /// <summary>The verdict stage, for inspection after the worker stopped.</summary>
     public ref TVerdict Verdict => ref _verdict;
+
+    /// <summary>This worker's reassembly queues, for inspection after the worker stopped.</summary>
+    public Defragmenter Defragmenter => _defragmenter;
 
     /// <summary>The thread body: pin, register with DPDK if asked, loop until the two-phase stop completes.</summary>
     public void Run(bool registerWithDpdk)
@@ -131,9 +147,13 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             // Once every worker has stopped rx, only frames already travelling can reach our rings.
             bool everyoneStopped = rxStopped && _control.AllRxStopped;
             busy |= DrainInbound(everyoneStopped ? int.MaxValue : HandoffBudget);
-            FlushAll();
             if (everyoneStopped && _control.NothingInFlight)
+            {
+                DropUnfinishedDatagrams();
+                FlushAll();
                 return;
+            }
+            FlushAll();
             Counters.CountPoll(busy);
         }
     }
@@ -184,6 +204,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         ref ParsedPacket parsed = ref MemoryMarshal.GetArrayDataReference(_parsed);
         ref DropReason parseResults = ref MemoryMarshal.GetArrayDataReference(_parseResults);
         ref EvaluationCursor cursors = ref MemoryMarshal.GetArrayDataReference(_cursors);
+        bool defragment = _verdict.Defragments;
         // First every frame is parsed and the stage prepares its evaluation, starting to load what its decision
         // will read, so the burst's cache misses overlap (DPDK's burst-wide prefetch); then the frames are
         // decided in order.
@@ -197,6 +218,11 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             }
             ref ParsedPacket packet = ref Unsafe.Add(ref parsed, i);
             DropReason result = PacketParser.Parse(new ReadOnlySpan<byte>((void*)data[i], (int)length), ref packet);
+            if (defragment && packet.Fragment != FragmentKind.None && Reassembles(result, ref packet))
+            {
+                _fragments[i] = true;
+                result = DropReason.None;
+            }
             Unsafe.Add(ref parseResults, i) = result;
             if (result == DropReason.None)
             {
@@ -222,6 +248,12 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             var frame = new ReadOnlySpan<byte>((void*)data[i], (int)length);
             ref ParsedPacket packet = ref Unsafe.Add(ref parsed, i);
             ref EvaluationCursor cursor = ref Unsafe.Add(ref cursors, i);
+            if (defragment && _fragments[i])
+            {
+                _fragments[i] = false;
+                TakeFragment(port, outPort, tx, handles[i], data[i], length, wireLengths[i], timestamps[i], frame, ref packet, steer);
+                continue;
+            }
             if (steer && packet.L3 != L3Kind.None)
             {
                 int owner = _verdict.Owner(ref packet, frame, (int)workers);
@@ -281,7 +313,10 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             int taken = 0;
             while (inbound[r].TryDequeue(out int token))
             {
-                _verdict.ForgetAbandoned(token);
+                if (token < 0)
+                    _defragmenter.Release(~token);
+                else
+                    _verdict.ForgetAbandoned(token);
                 taken++;
             }
             if (taken > 0)
@@ -307,8 +342,13 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                 var frame = new ReadOnlySpan<byte>((void*)e.Data, (int)e.Length);
                 Unsafe.SkipInit(out ParsedPacket parsed);
                 // The sender already accepted this frame; parsing again is cheaper than shipping the parse.
-                PacketParser.Parse(frame, ref parsed);
+                DropReason result = PacketParser.Parse(frame, ref parsed);
                 int outPort = _topology.Peers[e.InPort];
+                if (!e.Cursor.IsSuspended && parsed.Fragment != FragmentKind.None && _verdict.Defragments && Reassembles(result, ref parsed))
+                {
+                    TakeFragment(e.InPort, outPort, _tx[outPort], e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed, _topology.SoftwareSteering[e.InPort]);
+                    continue;
+                }
                 Deliver(e.InPort, outPort, _tx[outPort], e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed, ref e.Cursor);
             }
             if (taken > 0)
@@ -339,6 +379,11 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                 });
             return;
         }
+        if (((long)handle & GroupTag) != 0)
+        {
+            TransmitGroup(outPort, tx, handle, timestamp);
+            return;
+        }
         tx.Add(handle, data, length, wire, timestamp);
         if (tx.IsFull)
             FlushTx(outPort);
@@ -347,11 +392,161 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Drop(int port, nint handle, DropReason reason)
     {
+        if (((long)handle & GroupTag) != 0)
+        {
+            DropGroup(handle, reason);
+            return;
+        }
         Counters.CountDrop(port, reason);
         var release = _release[port];
         release[_releaseCount[port]++] = handle;
         if (_releaseCount[port] == release.Length)
             FlushRelease(port);
+    }
+
+    // IPv4 reassembles a first fragment whose transport header is cut short (the datagram will have it whole); IPv6
+    // lets such a first fragment through unreassembled (ipv6frag_thdr_truncated), where the parser refuses it.
+    private static bool Reassembles(DropReason parsed, ref ParsedPacket packet) =>
+        parsed == DropReason.None
+        || (packet.L3 == L3Kind.IPv4 && packet.Fragment == FragmentKind.First && parsed is DropReason.TcpTruncated
+            or DropReason.TcpBadDataOffset or DropReason.UdpTruncated or DropReason.UdpBadLength or DropReason.IcmpTruncated);
+
+    /// <summary>
+    /// A fragment while defragmenting: to the worker reassembling its datagram (by addresses, with software steering),
+    /// else into this worker's defragmenter; a datagram it completes is decided at once, as the frame that completed it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void TakeFragment(int port, int outPort, PacketBurst tx, nint handle, nint data, uint length, uint wire, long timestamp,
+        ReadOnlySpan<byte> frame, ref ParsedPacket packet, bool steer)
+    {
+        EvaluationCursor.Start(out var cursor);
+        if (steer)
+        {
+            int owner = FlowSteering.FragmentOwnerOf(ref packet, _topology.Workers);
+            if (owner != _index)
+            {
+                HandOff(owner, port, handle, data, length, wire, timestamp, ref cursor);
+                return;
+            }
+        }
+        var defragmenter = _defragmenter;
+        while (defragmenter.TryExpire(timestamp, out int expired))
+            DropHeld(expired, DropReason.ReassemblyTimeout);
+        var trace = _verdict.Trace;
+        var fragment = new HeldFragment
+        {
+            Handle = handle,
+            Data = data,
+            Length = length,
+            WireLength = wire,
+            Timestamp = timestamp,
+            InPort = port,
+            TraceNumber = trace?.Next ?? 0,
+        };
+        var outcome = defragmenter.Offer(frame, packet, fragment, timestamp, out int queue, out int discarded, out var reason);
+        if (discarded >= 0)
+            DropHeld(discarded, reason);
+        switch (outcome)
+        {
+            case FragmentOutcome.Held:
+                trace?.Hold();
+                return;
+            case FragmentOutcome.Dropped:
+                _verdict.Malformed(reason, port, timestamp);
+                Drop(port, handle, reason);
+                return;
+            case FragmentOutcome.PassThrough:
+                _verdict.Prepare(ref packet, ref cursor);
+                Dispatch(port, outPort, tx, handle, data, length, wire, timestamp, frame, ref packet, ref cursor, steer);
+                return;
+        }
+        var datagram = defragmenter.Datagram(queue);
+        Unsafe.SkipInit(out ParsedPacket whole);
+        var result = PacketParser.Parse(datagram, ref whole);
+        if (result != DropReason.None)
+        {
+            // Whole but malformed (a transport header cut short in every fragment): every fragment goes under its reason.
+            trace?.Hold();
+            DropHeld(queue, result);
+            return;
+        }
+        _verdict.Prepare(ref whole, ref cursor);
+        nint group = (nint)(GroupTag | ((long)_index << 32) | (uint)queue);
+        Dispatch(port, outPort, tx, group, defragmenter.DatagramAddress(queue), (uint)datagram.Length, (uint)datagram.Length, timestamp,
+            datagram, ref whole, ref cursor, steer);
+    }
+
+    /// <summary>Decides a frame here or hands it to the owner of its state, as the burst loop does (for the rarer frames outside it).</summary>
+    private void Dispatch(int port, int outPort, PacketBurst tx, nint handle, nint data, uint length, uint wire, long timestamp,
+        ReadOnlySpan<byte> frame, ref ParsedPacket packet, ref EvaluationCursor cursor, bool steer)
+    {
+        if (steer && packet.L3 != L3Kind.None)
+        {
+            int owner = _verdict.Owner(ref packet, frame, _topology.Workers);
+            if (owner != _index)
+            {
+                HandOff(owner, port, handle, data, length, wire, timestamp, ref cursor);
+                return;
+            }
+        }
+        Deliver(port, outPort, tx, handle, data, length, wire, timestamp, frame, ref packet, ref cursor);
+    }
+
+    /// <summary>Drops every fragment a queue of this worker's defragmenter holds under <paramref name="reason"/>, and frees it.</summary>
+    private void DropHeld(int queue, DropReason reason)
+    {
+        var trace = _verdict.Trace;
+        foreach (ref readonly var fragment in _defragmenter.Fragments(queue))
+        {
+            trace?.HeldDropped(fragment.TraceNumber, fragment.Timestamp, reason);
+            Drop(fragment.InPort, fragment.Handle, reason);
+        }
+        _defragmenter.Release(queue);
+    }
+
+    private void DropUnfinishedDatagrams()
+    {
+        while (_defragmenter.TryTakeUnfinished(out int queue))
+            DropHeld(queue, DropReason.ReassemblyUnfinished);
+    }
+
+    /// <summary>An accepted datagram: its fragments leave in offset order, at the time the datagram was whole.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void TransmitGroup(int outPort, PacketBurst tx, nint group, long timestamp)
+    {
+        var (holder, queue) = ((int)((long)group >> 32) & 0xFFFF, (int)(uint)group);
+        var trace = _verdict.Trace;
+        foreach (ref readonly var fragment in _defragmenters[holder].Fragments(queue))
+        {
+            trace?.HeldDecided(fragment.TraceNumber, fragment.Timestamp);
+            tx.Add(fragment.Handle, fragment.Data, fragment.Length, fragment.WireLength, timestamp);
+            if (tx.IsFull)
+                FlushTx(outPort);
+        }
+        ReturnQueue(holder, queue);
+    }
+
+    /// <summary>A dropped datagram: every fragment is freed under the datagram's reason.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DropGroup(nint group, DropReason reason)
+    {
+        var (holder, queue) = ((int)((long)group >> 32) & 0xFFFF, (int)(uint)group);
+        var trace = _verdict.Trace;
+        foreach (ref readonly var fragment in _defragmenters[holder].Fragments(queue))
+        {
+            trace?.HeldDecided(fragment.TraceNumber, fragment.Timestamp);
+            Drop(fragment.InPort, fragment.Handle, reason);
+        }
+        ReturnQueue(holder, queue);
+    }
+
+    /// <summary>A finished datagram's queue goes back to the worker holding it, which alone may free it.</summary>
+    private void ReturnQueue(int holder, int queue)
+    {
+        if (holder == _index)
+            _defragmenter.Release(queue);
+        else
+            SendAbandoned(holder, ~queue);
     }
 
     private void FlushAll()

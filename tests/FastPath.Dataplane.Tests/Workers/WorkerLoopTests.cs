@@ -162,5 +162,9 @@ public class WorkerLoopTests
         }
 
         public readonly int AbandonCapacity => 0;
+
+        public readonly bool Defragments => false;
+
+        public readonly VerdictTrace? Trace => null;
     }
 }

@@ -43,6 +43,10 @@ public class WorkerMailboxTests
         }
 
         public readonly int AbandonCapacity => 0;
+
+        public readonly bool Defragments => false;
+
+        public readonly VerdictTrace? Trace => null;
     }
 
     private static DataplaneHost<CountingStage> Busy(int workers)

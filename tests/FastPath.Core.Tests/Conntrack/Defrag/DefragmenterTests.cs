@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using FastPath.Core.Conntrack.Defrag;
+using FastPath.Core.Packets;
+using Xunit;
+using static FastPath.Testing.TestFrames;
+
+namespace FastPath.Core.Tests.Conntrack.Defrag;
+
+/// <summary>
+/// The defragmenter against what ip_frag_queue, nf_ct_frag6_queue and inet_frag_queue_insert do with each fragment:
+/// held, refused alone, the whole datagram discarded, passed on unreassembled, or completing the datagram, which is
+/// rebuilt from the first fragment's headers.
+/// </summary>
+public sealed unsafe class DefragmenterTests
+{
+    private readonly Defragmenter _defragmenter = new();
+    private readonly List<byte[]> _pinned = [];
+    private const long Second = 1_000_000_000;
+
+    // 40 bytes of UDP (8 of header, 32 of data) to port 53: fragments of 16, 16 and 8 bytes.
+    private static readonly byte[] s_udp = Udp(40000, 53, [.. Enumerable.Range(0, 32).Select(i => (byte)i)]);
+
+    private static byte[] V4(int offset, int length, bool more, byte protocol = 17, byte tos = 0, ushort id = 0x1234, byte[]? payload = null) =>
+        Ethernet(EtherTypeIPv4, Ipv4(protocol, (payload ?? s_udp).AsSpan(offset, length).ToArray(), moreFragments: more, fragmentOffset: offset, tos: tos,
+            patch: h => BinaryPrimitives.WriteUInt16BigEndian(h.AsSpan(4), id)));
+
+    private static byte[] V6(int offset, int length, bool more, byte[]? before = null, byte[]? payload = null)
+    {
+        var fragment = Fragment(17, offset, more).Concat((payload ?? s_udp).AsSpan(offset, length).ToArray()).ToArray();
+        return Ethernet(EtherTypeIPv6, Ipv6(before is null ? (byte)44 : (byte)60, before is null ? fragment : [.. before, .. fragment]));
+    }
+
+    private (FragmentOutcome Outcome, int Queue, int Discarded, DropReason Reason) Offer(byte[] frame, long now = 0)
+    {
+        var pinned = GC.AllocateArray<byte>(frame.Length, pinned: true);
+        frame.CopyTo(pinned, 0);
+        _pinned.Add(pinned);
+        var packet = new ParsedPacket();
+        var parsed = PacketParser.Parse(pinned, ref packet);
+        Assert.True(parsed == DropReason.None || packet.Fragment == FragmentKind.First, $"the test frame does not parse: {parsed}");
+        fixed (byte* data = pinned)
+        {
+            var fragment = new HeldFragment { Handle = _pinned.Count, Data = (nint)data, Length = (uint)pinned.Length, WireLength = (uint)pinned.Length, Timestamp = now };
+            var outcome = _defragmenter.Offer(pinned, packet, fragment, now, out int queue, out int discarded, out var reason);
+            return (outcome, queue, discarded, reason);
+        }
+    }
+
+    private List<nint> Held(int queue) => [.. _defragmenter.Fragments(queue).ToArray().Select(f => f.Handle)];
+
+    [Fact]
+    public void FragmentsInAnyOrderMakeTheDatagramTheSenderFragmented()
+    {
+        byte[] whole = Ethernet(EtherTypeIPv4, Ipv4(17, s_udp));
+        foreach (int[] order in new[] { new[] { 0, 1, 2 }, [2, 1, 0], [1, 0, 2], [2, 0, 1] })
+        {
+            var defragmenter = new DefragmenterTests();
+            var frames = new[] { V4(0, 16, true), V4(16, 16, true), V4(32, 8, false) };
+            for (int i = 0; i < 2; i++)
+                Assert.Equal(FragmentOutcome.Held, defragmenter.Offer(frames[order[i]]).Outcome);
+            var (outcome, queue, discarded, _) = defragmenter.Offer(frames[order[2]]);
+            Assert.Equal(FragmentOutcome.Complete, outcome);
+            Assert.Equal(-1, discarded);
+            Assert.Equal(whole, defragmenter._defragmenter.Datagram(queue).ToArray());
+            // Handed back in offset order: the handles are the frames' arrival numbers.
+            Assert.Equal(order.Select((f, arrival) => (f, arrival)).OrderBy(x => x.f).Select(x => (nint)(x.arrival + 1)), defragmenter.Held(queue));
+            var packet = new ParsedPacket();
+            Assert.Equal(DropReason.None, PacketParser.Parse(defragmenter._defragmenter.Datagram(queue), ref packet));
+            Assert.Equal((FragmentKind.None, (ushort)53, 60), (packet.Fragment, packet.DestinationPort, packet.IpLength));
+        }
+    }
+
+    [Fact]
+    public void AFragmentInsideDataHeldIsDroppedAloneAndTheDatagramStillCompletes()
+    {
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true)).Outcome);
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(16, 16, true)).Outcome);
+        Assert.Equal((FragmentOutcome.Dropped, -1, DropReason.FragmentDuplicate), Drop(Offer(V4(16, 16, true))));
+        // Inside the run 0-32 the first two made (the second joined the first at its end): a duplicate too.
+        Assert.Equal((FragmentOutcome.Dropped, -1, DropReason.FragmentDuplicate), Drop(Offer(V4(8, 16, true))));
+        Assert.Equal(FragmentOutcome.Complete, Offer(V4(32, 8, false)).Outcome);
+    }
+
+    private static (FragmentOutcome, int, DropReason) Drop((FragmentOutcome Outcome, int Queue, int Discarded, DropReason Reason) r) => (r.Outcome, r.Discarded, r.Reason);
+
+    [Fact]
+    public void AFragmentAcrossTwoRunsOverlapsEvenIfEveryByteIsHeld()
+    {
+        // 0-16, then 24-32 after a hole: two runs.
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true)).Outcome);
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(24, 8, true)).Outcome);
+        // 8-32 covers data of both runs 0-16 and 24-32 without lying inside either: the datagram is discarded.
+        var (outcome, _, discarded, reason) = Offer(V4(8, 24, true));
+        Assert.Equal((FragmentOutcome.Dropped, DropReason.FragmentOverlap), (outcome, reason));
+        Assert.Equal([1, 2], Held(discarded));
+        _defragmenter.Release(discarded);
+        // A fresh queue takes the same datagram's fragments again.
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true)).Outcome);
+        Assert.Equal(1, _defragmenter.QueuesInUse);
+    }
+
+    [Fact]
+    public void AFragmentStartingInsideTheTailAndEndingPastItOverlaps()
+    {
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true)).Outcome);
+        var (outcome, _, discarded, reason) = Offer(V4(8, 16, true));
+        Assert.Equal((FragmentOutcome.Dropped, DropReason.FragmentOverlap), (outcome, reason));
+        Assert.Equal([1], Held(discarded));
+    }
+
+    [Fact]
+    public void Ipv4DiscardsTheDatagramOnAnInconsistentLastFragmentIpv6DropsOnlyTheFragment()
+    {
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(32, 8, false)).Outcome);
+        var v4 = Offer(V4(16, 8, false)); // a second last fragment with another end
+        Assert.Equal((FragmentOutcome.Dropped, DropReason.FragmentInconsistent), (v4.Outcome, v4.Reason));
+        Assert.Equal([1], Held(v4.Discarded));
+        _defragmenter.Release(v4.Discarded);
+
+        Assert.Equal(FragmentOutcome.Held, Offer(V6(32, 8, false)).Outcome);
+        var v6 = Offer(V6(16, 8, false));
+        Assert.Equal((FragmentOutcome.Dropped, -1, DropReason.FragmentInconsistent), Drop(v6));
+        // Data past the last fragment's end: refused alone too.
+        Assert.Equal((FragmentOutcome.Dropped, -1, DropReason.FragmentInconsistent), Drop(Offer(V6(32, 16, true, payload: new byte[48]))));
+        Assert.Equal(FragmentOutcome.Held, Offer(V6(0, 16, true)).Outcome);
+        Assert.Equal(FragmentOutcome.Complete, Offer(V6(16, 16, true)).Outcome);
+    }
+
+    [Fact]
+    public void AnIpv4FragmentNotEndingOnEightBytesIsCutAnIpv6OneDiscardsTheDatagramAndGoesOn()
+    {
+        // IPv4: 0-20 is held as 0-16, so 16-40 completes the datagram.
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 20, true)).Outcome);
+        var (outcome, queue, _, _) = Offer(V4(16, 24, false));
+        Assert.Equal(FragmentOutcome.Complete, outcome);
+        Assert.Equal(Ethernet(EtherTypeIPv4, Ipv4(17, s_udp)), _defragmenter.Datagram(queue).ToArray());
+
+        Assert.Equal(FragmentOutcome.Held, Offer(V6(0, 16, true)).Outcome);
+        var v6 = Offer(V6(16, 12, true));
+        Assert.Equal((FragmentOutcome.PassThrough, DropReason.FragmentMisaligned), (v6.Outcome, v6.Reason));
+        Assert.Equal([3], Held(v6.Discarded));
+    }
+
+    [Fact]
+    public void AnEmptyFragmentIsInconsistent()
+    {
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true)).Outcome);
+        // More fragments, 5 bytes at 16: cut to 16-16, empty. IPv4 discards the datagram.
+        var (outcome, _, discarded, reason) = Offer(V4(16, 5, true));
+        Assert.Equal((FragmentOutcome.Dropped, DropReason.FragmentInconsistent), (outcome, reason));
+        Assert.Equal([1], Held(discarded));
+    }
+
+    [Fact]
+    public void DatagramsAreKeptApartByIdentificationAndIpv4Protocol()
+    {
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true, id: 1)).Outcome);
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(16, 24, false, id: 2)).Outcome);
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(16, 24, false, id: 1, protocol: 253)).Outcome);
+        Assert.Equal(3, _defragmenter.QueuesInUse);
+        Assert.Equal(FragmentOutcome.Complete, Offer(V4(16, 24, false, id: 1)).Outcome);
+    }
+
+    [Fact]
+    public void Ipv6RebuildsAroundTheHeadersBeforeTheFragmentHeader()
+    {
+        byte[] options = DestinationOptions(44);
+        Assert.Equal(FragmentOutcome.Held, Offer(V6(16, 24, false, before: options)).Outcome);
+        var (outcome, queue, _, _) = Offer(V6(0, 16, true, before: options));
+        Assert.Equal(FragmentOutcome.Complete, outcome);
+        Assert.Equal(Ethernet(EtherTypeIPv6, Ipv6(60, [.. DestinationOptions(17), .. s_udp])), _defragmenter.Datagram(queue).ToArray());
+    }
+
+    [Fact]
+    public void CongestionMarksCombineAndNotEctBesideEctFails()
+    {
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true, tos: 2)).Outcome);
+        var (outcome, queue, _, _) = Offer(V4(16, 24, false, tos: 3));
+        Assert.Equal(FragmentOutcome.Complete, outcome);
+        Assert.Equal(Ethernet(EtherTypeIPv4, Ipv4(17, s_udp, tos: 3)), _defragmenter.Datagram(queue).ToArray());
+
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true, id: 7, tos: 0)).Outcome);
+        var failed = Offer(V4(16, 24, false, id: 7, tos: 2));
+        Assert.Equal((FragmentOutcome.Dropped, DropReason.ReassemblyFailed), (failed.Outcome, failed.Reason));
+        Assert.Equal([3], Held(failed.Discarded)); // the one that completed it is the caller's to drop
+    }
+
+    [Fact]
+    public void ADatagramLongerThan65535BytesFails()
+    {
+        byte[] big = new byte[65520];
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 1480, true, payload: big)).Outcome);
+        // 65512 + 8 = 65520 bytes of data behind a 20-byte header: 65540 in all.
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(65512, 8, false, payload: big)).Outcome);
+        for (int offset = 1480; offset < 65512; offset += 1480)
+        {
+            var r = Offer(V4(offset, Math.Min(1480, 65512 - offset), true, payload: big));
+            if (offset + 1480 < 65512)
+                Assert.Equal(FragmentOutcome.Held, r.Outcome);
+            else
+                Assert.Equal((FragmentOutcome.Dropped, DropReason.ReassemblyFailed), (r.Outcome, r.Reason));
+        }
+    }
+
+    [Fact]
+    public void OneFragmentMoreThanADatagramMayHaveDiscardsIt()
+    {
+        for (int i = 0; i < Defragmenter.FragmentsPerQueue; i++)
+            Assert.Equal(FragmentOutcome.Held, Offer(V4(i * 8, 8, true, payload: new byte[1024])).Outcome);
+        var (outcome, _, discarded, reason) = Offer(V4(Defragmenter.FragmentsPerQueue * 8, 8, true, payload: new byte[1024]));
+        Assert.Equal((FragmentOutcome.Dropped, DropReason.FragmentQueueFull), (outcome, reason));
+        Assert.Equal(Defragmenter.FragmentsPerQueue, Held(discarded).Count);
+    }
+
+    [Fact]
+    public void AQueueLivesItsTimeoutFromItsFirstFragment()
+    {
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true), now: 0).Outcome);
+        Assert.Equal(FragmentOutcome.Held, Offer(V6(0, 16, true), now: 10 * Second).Outcome);
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(16, 16, true), now: 29 * Second).Outcome);
+        Assert.False(_defragmenter.TryExpire(30 * Second - 1, out _));
+        Assert.True(_defragmenter.TryExpire(30 * Second, out int expired));
+        Assert.Equal([1, 3], Held(expired));
+        _defragmenter.Release(expired);
+        Assert.False(_defragmenter.TryExpire(70 * Second - 1, out _));
+        Assert.True(_defragmenter.TryExpire(70 * Second, out expired));
+        Assert.Equal([2], Held(expired));
+    }
+
+    [Fact]
+    public void ANewDatagramFindsNoRoomWhenEveryQueueIsTaken()
+    {
+        for (int i = 0; i < Defragmenter.QueueCount; i++)
+            Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true, id: (ushort)i)).Outcome);
+        Assert.Equal((FragmentOutcome.Dropped, -1, DropReason.ReassemblyNoRoom), Drop(Offer(V4(0, 16, true, id: 999))));
+        // Its own datagram's fragments still find their queue.
+        Assert.Equal(FragmentOutcome.Complete, Offer(V4(16, 24, false, id: 5)).Outcome);
+        Assert.True(_defragmenter.TryTakeUnfinished(out int unfinished));
+        Assert.Equal([1], Held(unfinished));
+    }
+}
