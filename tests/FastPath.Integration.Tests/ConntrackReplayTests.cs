@@ -118,6 +118,37 @@ public sealed class ConntrackReplayTests : IDisposable
         Assert.Contains("conntrack: 1 connection(s) held, limit 1; early drops 0, table full 2", stdout);
     }
 
+    /// <summary>
+    /// Fragments are reassembled before the rules, as the kernel's conntrack does: the query, fragmented and out of order,
+    /// is decided once by its port and opens the connection the answer then finds; its fragments leave in offset order;
+    /// each fragment has its trace line, numbered by its place in the capture, written when its datagram is decided.
+    /// </summary>
+    [Fact]
+    public void FragmentsAreReassembledBeforeTheRulesAndEachHasItsTraceLine()
+    {
+        string policies = WriteFile("policies.nfct", "add timeout dns inet udp unreplied 30 replied 30\n");
+        byte[] udp = Udp(40000, 53, [.. Enumerable.Range(0, 32).Select(i => (byte)i)]);
+        byte[] Piece(int offset, int length, bool more, string source = Client) =>
+            Ethernet(EtherTypeIPv4, Ipv4(17, udp.AsSpan(offset, length).ToArray(), source, Resolver, moreFragments: more, fragmentOffset: offset));
+        byte[][] query = [Piece(0, 16, true), Piece(16, 16, true), Piece(32, 8, false)];
+        string capture = Capture((query[2], 0), (query[0], 0.1), (Piece(16, 16, true, "10.0.0.9"), 0.15), (query[1], 0.2), (Answer(), 1));
+        var (code, stdout, stderr, _) = Replay(capture, "--timeout-policies", policies);
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var lines = File.ReadAllLines(Path.Combine(_dir, "trace.tsv")).Where(l => !l.StartsWith('#')).Select(l => l.Split('\t')).ToList();
+        Assert.Equal(
+            [
+                "4 ACCEPT filter:FORWARD:2",              // the fragment completing the query: NEW, to port 53
+                "2 ACCEPT filter:FORWARD:2",              // the query's other fragments, in offset order
+                "1 ACCEPT filter:FORWARD:2",
+                "5 ACCEPT filter:FORWARD:1",              // the answer: ESTABLISHED
+                "3 DROP malformed:reassembly_unfinished", // a datagram whose other fragments never came
+            ], lines.Select(f => $"{f[0]} {f[2]} {f[3]}"));
+        Assert.Equal([query[0], query[1], query[2], Answer()], CaptureFile.ReadFrames(Path.Combine(_dir, "out.pcap")));
+        Assert.Matches(@"\n\s+reassembly_unfinished\s+1\n", stdout);
+        Assert.Contains("conntrack: 1 connection(s) held", stdout);
+    }
+
     [Fact]
     public void ConntrackAlwaysTracksAReplayWithoutRules()
     {
