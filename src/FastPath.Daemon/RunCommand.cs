@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using FastPath.Control;
 using FastPath.Control.Conntrack;
+using FastPath.Core.Conntrack.Defrag;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Logging;
@@ -41,11 +42,12 @@ public static class RunCommand
         IPort[] ports = [input, forwarded];
         (int, int)[] pairs = [(0, 1)];
         var dataplane = new DataplaneOptions { Workers = 1, Cores = options.Cores };
+        var reassembly = dataplane.Reassembly;
         string what = $"offline replay of {options.PcapIn} -> {options.PcapOut}";
         // Without rules everything crosses; --conntrack always still tracks it (through the empty ruleset).
         if (rules is null && !options.ConntrackAlways)
         {
-            ApplySysctls(options, new WorkerFlowTables([]), timeouts);
+            ApplySysctls(options, new WorkerFlowTables([]), timeouts, reassembly);
             return Replay(ports, pairs, dataplane, _ => default(AcceptAll), output, what, forwarded);
         }
         var r = rules ?? (FamilyRuleset.Empty(L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6));
@@ -55,7 +57,7 @@ public static class RunCommand
         var conntrack = compiled.UsesConntrack || options.ConntrackAlways
             ? new ConnectionTracker(timeouts, options.ConntrackMax) { TrackAlways = options.ConntrackAlways }
             : null;
-        ApplySysctls(options, new WorkerFlowTables(conntrack is null ? [] : [conntrack.Table]), timeouts);
+        ApplySysctls(options, new WorkerFlowTables(conntrack is null ? [] : [conntrack.Table]), timeouts, reassembly);
         using var log = LogOutput.Open(options);
         var packetLog = PacketLog.Immediate(compiled.PortNames, log.Stream);
         var state = new RulesetState(compiled, options.RecentSizing, conntrack: conntrack, log: packetLog);
@@ -116,7 +118,7 @@ public static class RunCommand
             var reloads = new PendingRuleset();
             var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers, reloads: reloads));
             var control = new LiveDataplaneControl(host, states, reloads, options, names, timeouts);
-            var sysctls = ApplySysctls(options, control, timeouts);
+            var sysctls = ApplySysctls(options, control, timeouts, dataplane.Reassembly);
             using var log = LogOutput.Open(options);
             var packetLogs = states.Select(s => s.Log!).ToList();
             int status = Serve(options, output, ports, host, control, sysctls, mbufs, cores, () => log.Drain(packetLogs));
@@ -216,9 +218,9 @@ public static class RunCommand
     /// --sysctl: each value written as fastpathctl write writes it, with the kernel's parsing, before the first packet;
     /// a refusal stops the run with the errno and why. Returns the sysctls, for the control socket to go on from.
     /// </summary>
-    private static ConntrackSysctls ApplySysctls(RunOptions options, IConntrackTables tables, TimeoutPolicyRegistry timeouts)
+    private static ConntrackSysctls ApplySysctls(RunOptions options, IConntrackTables tables, TimeoutPolicyRegistry timeouts, ReassemblySettings reassembly)
     {
-        var sysctls = new ConntrackSysctls(tables, timeouts);
+        var sysctls = new ConntrackSysctls(tables, timeouts, reassembly);
         foreach (var (name, value) in options.Sysctls)
         {
             var written = sysctls.Write(name, Encoding.UTF8.GetBytes(value));
@@ -236,12 +238,13 @@ public static class RunCommand
         return Enumerable.Range(first, Math.Min(workers, available)).ToList();
     }
 
-    /// <summary>Every descriptor of every queue full, every burst and every handoff ring full, plus per-core caches.</summary>
+    /// <summary>Every descriptor of every queue full, every burst and every handoff ring full, every fragment a defragmenter can hold, plus per-core caches.</summary>
     private static uint MbufsNeeded(int ports, int workers, int rxDesc, int txDesc)
     {
         long need = (long)ports * workers * (rxDesc + txDesc)
             + (long)workers * ports * PacketBurst.Capacity * 3
             + (long)workers * (workers - 1) * new DataplaneOptions().HandoffRingSize
+            + (long)workers * Defragmenter.QueueCount * Defragmenter.FragmentsPerQueue
             + (long)(workers + 1) * 256;
         return (uint)(BitOperations.RoundUpToPowerOf2((ulong)need) - 1);
     }

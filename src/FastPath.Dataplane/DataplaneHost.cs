@@ -21,6 +21,9 @@ public sealed record DataplaneOptions
 
     /// <summary>Set when the ports are DPDK devices: every worker thread registers itself with the EAL.</summary>
     public bool RegisterWithDpdk { get; init; }
+
+    /// <summary>The nf_conntrack_frag6_* sysctls every worker's defragmenter reads.</summary>
+    public ReassemblySettings Reassembly { get; init; } = new();
 }
 
 /// <summary>
@@ -48,7 +51,7 @@ public sealed class DataplaneHost<TVerdict> where TVerdict : struct, IVerdictSta
         // A ring of tokens holds at most what its destination can hold (its stage's state and its reassembly queues):
         // it never refuses one.
         var abandoned = Mesh<int>(n, to => verdicts[to].AbandonCapacity + Defragmenter.QueueCount);
-        var defragmenters = Enumerable.Range(0, n).Select(_ => new Defragmenter()).ToArray();
+        var defragmenters = Enumerable.Range(0, n).Select(_ => new Defragmenter(options.Reassembly)).ToArray();
         Workers = new Worker<TVerdict>[n];
         for (int w = 0; w < n; w++)
             Workers[w] = new Worker<TVerdict>(w, Topology, _control, verdicts[w], Ends(handoffs, w), Ends(abandoned, w), defragmenters, options.Cores?[w]);

@@ -143,6 +143,29 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Matches(" mark=0 delta-time=[23] use=1$", listed.Single(l => l.Contains("sport=40001", StringComparison.Ordinal)));
     }
 
+    /// <summary>nf_defrag_ipv6's three files, with the answers Linux 6.18 gave in a network namespace.</summary>
+    [Fact]
+    public void TheFrag6SysctlsTakeWhatTheKernelTakes()
+    {
+        Assert.Equal(("60\n", "3145728\n", "4194304\n"), (Read("nf_conntrack_frag6_timeout"), Read("nf_conntrack_frag6_low_thresh"), Read("nf_conntrack_frag6_high_thresh")));
+        foreach (var (name, refused) in new[]
+        {
+            ("nf_conntrack_frag6_timeout", "8589935"), ("nf_conntrack_frag6_timeout", "x"),
+            ("nf_conntrack_frag6_high_thresh", "100"), ("nf_conntrack_frag6_high_thresh", "-1"), ("nf_conntrack_frag6_high_thresh", "-0"),
+            ("nf_conntrack_frag6_high_thresh", "18446744073709551616"), ("nf_conntrack_frag6_low_thresh", "4194305"),
+        })
+        {
+            Assert.Equal(ControlError.EINVAL, Write(name, refused).Error);
+        }
+        Assert.True(Write("nf_conntrack_frag6_timeout", "-8589934").IsOk);
+        Assert.Equal("-8589934\n", Read("nf_conntrack_frag6_timeout"));
+        Assert.True(Write("nf_conntrack_frag6_high_thresh", "0x500000").IsOk);
+        Assert.True(Write("nf_conntrack_frag6_low_thresh", "5242880 7").IsOk);
+        Assert.True(Write("nf_conntrack_frag6_high_thresh", "18446744073709551615").IsOk);
+        Assert.True(Write("nf_conntrack_frag6_low_thresh", "").IsOk);
+        Assert.Equal(("5242880\n", "18446744073709551615\n"), (Read("nf_conntrack_frag6_low_thresh"), Read("nf_conntrack_frag6_high_thresh")));
+    }
+
     [Fact]
     public void AcctTakesOnlyZeroOrOneAndShowsTheCountersInTheProcFileAndTheListing()
     {

@@ -2,6 +2,7 @@
 using System.Globalization;
 using System.Text;
 using FastPath.Core;
+using FastPath.Core.Conntrack.Defrag;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
 using FastPath.Core.Recent;
@@ -20,10 +21,12 @@ public sealed class ConntrackSysctls
     private readonly TimeoutPolicyRegistry _timeouts;
     private readonly SortedDictionary<string, Sysctl> _files = new(StringComparer.Ordinal);
 
-    public ConntrackSysctls(IConntrackTables backend, TimeoutPolicyRegistry timeouts)
+    /// <param name="reassembly">The nf_conntrack_frag6_* values the workers' defragmenters read.</param>
+    public ConntrackSysctls(IConntrackTables backend, TimeoutPolicyRegistry timeouts, ReassemblySettings? reassembly = null)
     {
         _backend = backend;
         _timeouts = timeouts;
+        var frag6 = reassembly ?? new ReassemblySettings();
         foreach (var (name, protocol, state) in TimeoutFiles())
             _files.Add(name, TimeoutFile(protocol, protocol.StateIndex(state)));
         _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), value => WriteSwitch(value, on => Accounting = on)));
@@ -38,6 +41,13 @@ public sealed class ConntrackSysctls
         _files.Add("nf_conntrack_max", new Sysctl(() => Number(backend.ConntrackMax), WriteMax));
         _files.Add("nf_conntrack_count", new Sysctl(() => Number(backend.ConntrackCount), Write: null));
         _files.Add("nf_conntrack_buckets", new Sysctl(() => Number(backend.ConntrackBuckets), Write: null));
+        // nf_defrag_ipv6's, served whether or not connections are tracked, as the kernel's are.
+        _files.Add("nf_conntrack_frag6_timeout", new Sysctl(
+            () => Number(frag6.Ipv6TimeoutJiffies / Jiffies.Hz), value => WriteJiffies(value, v => frag6.Ipv6TimeoutJiffies = v)));
+        _files.Add("nf_conntrack_frag6_low_thresh", new Sysctl(
+            () => Number(frag6.Ipv6LowThreshold), value => WriteUnsignedLong(value, 0, frag6.Ipv6HighThreshold, v => frag6.Ipv6LowThreshold = v)));
+        _files.Add("nf_conntrack_frag6_high_thresh", new Sysctl(
+            () => Number(frag6.Ipv6HighThreshold), value => WriteUnsignedLong(value, frag6.Ipv6LowThreshold, ulong.MaxValue, v => frag6.Ipv6HighThreshold = v)));
     }
 
     /// <summary>nf_conntrack_acct: 0 (the kernel's default) hides the packets= bytes= fields of /proc/net/nf_conntrack.</summary>
@@ -94,6 +104,25 @@ public sealed class ConntrackSysctls
             yield return ("nf_conntrack_sctp_timeout_" + state.ToLowerInvariant(), TimeoutProtocols.Sctp, state);
         yield return ("nf_conntrack_gre_timeout", TimeoutProtocols.Gre, "UNREPLIED");
         yield return ("nf_conntrack_gre_timeout_stream", TimeoutProtocols.Gre, "REPLIED");
+    }
+
+    // proc_dointvec_jiffies: at most INT_MAX / HZ seconds either way, stored as jiffies.
+    private static ControlResponse WriteJiffies(ProcInteger value, Action<int> set)
+    {
+        if (value.Magnitude > int.MaxValue / Jiffies.Hz)
+            return ControlResponse.Fail(ControlError.EINVAL, $"at most {int.MaxValue / Jiffies.Hz} seconds either way (INT_MAX jiffies at HZ {Jiffies.Hz})");
+        int seconds = (int)value.Magnitude;
+        set((value.Negative ? -seconds : seconds) * Jiffies.Hz);
+        return ControlResponse.Ok();
+    }
+
+    // proc_doulongvec_minmax: no sign at all, not even "-0", and within the other threshold.
+    private static ControlResponse WriteUnsignedLong(ProcInteger value, ulong min, ulong max, Action<ulong> set)
+    {
+        if (value.Negative || value.Magnitude < min || value.Magnitude > max)
+            return ControlResponse.Fail(ControlError.EINVAL, $"{min} to {max}");
+        set(value.Magnitude);
+        return ControlResponse.Ok();
     }
 
     /// <summary>
@@ -187,9 +216,11 @@ public sealed class ConntrackSysctls
         };
     }
 
-    private static ControlResponse Number(int? value) => value is { } known
+    private static ControlResponse Number(long? value) => value is { } known
         ? ControlResponse.Ok(known.ToString(CultureInfo.InvariantCulture) + "\n")
         : NotTracked();
+
+    private static ControlResponse Number(ulong value) => ControlResponse.Ok(value.ToString(CultureInfo.InvariantCulture) + "\n");
 
     internal static ControlResponse NotTracked() => ControlResponse.Fail(ControlError.ENOSYS, "this dataplane does not track connections");
 

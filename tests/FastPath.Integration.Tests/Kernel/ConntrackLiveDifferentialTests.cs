@@ -293,6 +293,19 @@ public sealed class ConntrackLiveDifferentialTests
             new SysctlWrite("nf_conntrack_log_invalid", "-1"),
             new SysctlWrite("nf_conntrack_log_invalid", "255"),
             new SysctlRead("nf_conntrack_log_invalid"),
+            new SysctlRead("nf_conntrack_frag6_timeout"),
+            new SysctlWrite("nf_conntrack_frag6_timeout", "8589935"),
+            new SysctlWrite("nf_conntrack_frag6_timeout", "-30"),
+            new SysctlRead("nf_conntrack_frag6_timeout"),
+            new SysctlRead("nf_conntrack_frag6_low_thresh"),
+            new SysctlRead("nf_conntrack_frag6_high_thresh"),
+            new SysctlWrite("nf_conntrack_frag6_high_thresh", "100"),
+            new SysctlWrite("nf_conntrack_frag6_high_thresh", "-0"),
+            new SysctlWrite("nf_conntrack_frag6_low_thresh", "4194305"),
+            new SysctlWrite("nf_conntrack_frag6_low_thresh", "4194304 7"),
+            new SysctlWrite("nf_conntrack_frag6_high_thresh", "0x800000"),
+            new SysctlRead("nf_conntrack_frag6_low_thresh"),
+            new SysctlRead("nf_conntrack_frag6_high_thresh"),
         ], s_policies, workerCounts: [1]);
     }
 

@@ -48,7 +48,7 @@ public enum FragmentOutcome : byte
 /// nf_ct_frag6_queue check them, and once a datagram is whole it is rebuilt in the queue's own buffer from its first
 /// fragment's headers, so the ruleset and conntrack see one packet. The original fragments stay held until the caller
 /// has sent or freed them and calls <see cref="Release"/>. A queue lives <see cref="Ipv4Timeout"/> or
-/// <see cref="Ipv6Timeout"/> from its first fragment (the kernel arms its timer once). Everything is preallocated:
+/// <c>nf_conntrack_frag6_timeout</c> (<see cref="ReassemblySettings"/>) from its first fragment (the kernel arms its timer once). Everything is preallocated:
 /// <see cref="QueueCount"/> queues of up to <see cref="FragmentsPerQueue"/> fragments, each with a buffer for the
 /// largest datagram. Only the owning worker's thread changes it; another worker may read a completed queue's
 /// fragments and datagram until it hands the queue back.
@@ -64,8 +64,6 @@ public sealed unsafe class Defragmenter
     /// <summary>ipfrag_time's default.</summary>
     public const long Ipv4Timeout = 30_000_000_000;
 
-    /// <summary>nf_conntrack_frag6_timeout's default.</summary>
-    public const long Ipv6Timeout = 60_000_000_000;
 
     // Two VLAN tags of Ethernet, the IPv6 header and a payload of 65535 bytes: the largest datagram rebuilt.
     private const int BufferSize = 14 + 8 + 40 + 65535 + 1;
@@ -98,8 +96,11 @@ public sealed unsafe class Defragmenter
     private readonly HeldFragment[] _fragments = new HeldFragment[QueueCount * FragmentsPerQueue];
     private readonly (int Start, int End)[] _runs = new (int, int)[QueueCount * FragmentsPerQueue];
     private readonly byte[] _buffers = GC.AllocateUninitializedArray<byte>(QueueCount * BufferSize, pinned: true);
+    private readonly ReassemblySettings _settings;
     private long _earliestDeadline = long.MaxValue;
     private int _inUse;
+
+    public Defragmenter(ReassemblySettings? settings = null) => _settings = settings ?? new ReassemblySettings();
 
     /// <summary>Queues holding fragments or a whole datagram not yet released.</summary>
     public int QueuesInUse => _inUse;
@@ -319,7 +320,7 @@ public sealed unsafe class Defragmenter
         }
         if (free < 0)
             return -1;
-        long deadline = now + (packet.L3 == L3Kind.IPv4 ? Ipv4Timeout : Ipv6Timeout);
+        long deadline = now + (packet.L3 == L3Kind.IPv4 ? Ipv4Timeout : _settings.Ipv6TimeoutNanoseconds);
         _queues[free] = new Queue
         {
             InUse = true,

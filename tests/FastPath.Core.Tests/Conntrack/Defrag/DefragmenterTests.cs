@@ -14,7 +14,13 @@ namespace FastPath.Core.Tests.Conntrack.Defrag;
 /// </summary>
 public sealed unsafe class DefragmenterTests
 {
-    private readonly Defragmenter _defragmenter = new();
+    private readonly Defragmenter _defragmenter;
+
+    public DefragmenterTests() : this(null)
+    {
+    }
+
+    private DefragmenterTests(ReassemblySettings? settings) => _defragmenter = new Defragmenter(settings);
     private readonly List<byte[]> _pinned = [];
     private const long Second = 1_000_000_000;
 
@@ -25,9 +31,9 @@ public sealed unsafe class DefragmenterTests
         Ethernet(EtherTypeIPv4, Ipv4(protocol, (payload ?? s_udp).AsSpan(offset, length).ToArray(), moreFragments: more, fragmentOffset: offset, tos: tos,
             patch: h => BinaryPrimitives.WriteUInt16BigEndian(h.AsSpan(4), id)));
 
-    private static byte[] V6(int offset, int length, bool more, byte[]? before = null, byte[]? payload = null)
+    private static byte[] V6(int offset, int length, bool more, byte[]? before = null, byte[]? payload = null, uint id = 0xCAFE)
     {
-        var fragment = Fragment(17, offset, more).Concat((payload ?? s_udp).AsSpan(offset, length).ToArray()).ToArray();
+        var fragment = Fragment(17, offset, more, id).Concat((payload ?? s_udp).AsSpan(offset, length).ToArray()).ToArray();
         return Ethernet(EtherTypeIPv6, Ipv6(before is null ? (byte)44 : (byte)60, before is null ? fragment : [.. before, .. fragment]));
     }
 
@@ -226,6 +232,22 @@ public sealed unsafe class DefragmenterTests
         Assert.False(_defragmenter.TryExpire(70 * Second - 1, out _));
         Assert.True(_defragmenter.TryExpire(70 * Second, out expired));
         Assert.Equal([2], Held(expired));
+    }
+
+    [Fact]
+    public void AnIpv6QueueLivesWhatNfConntrackFrag6TimeoutSaysWhenItOpens()
+    {
+        var settings = new ReassemblySettings { Ipv6TimeoutJiffies = 5 * 250 };
+        var tests = new DefragmenterTests(settings);
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V6(0, 16, true), now: 0).Outcome);
+        settings.Ipv6TimeoutJiffies = -250; // a later write does not move a queue's deadline, but makes new ones expire at once
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V6(0, 16, true, id: 2), now: Second).Outcome);
+        Assert.True(tests._defragmenter.TryExpire(Second, out int expired));
+        Assert.Equal([2], tests.Held(expired));
+        tests._defragmenter.Release(expired);
+        Assert.False(tests._defragmenter.TryExpire(5 * Second - 1, out _));
+        Assert.True(tests._defragmenter.TryExpire(5 * Second, out expired));
+        Assert.Equal([1], tests.Held(expired));
     }
 
     [Fact]
