@@ -105,8 +105,10 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Equal("30\n", Read("nf_conntrack_icmp_timeout"));
         Assert.Equal(ControlError.EACCES, Write("nf_conntrack_count", "5").Error);
         Assert.Equal(ControlError.EACCES, Write("nf_conntrack_buckets", "").Error);
+        Assert.Equal(ControlError.EACCES, Write("nf_conntrack_expect_max", "1").Error);
         Assert.Equal(ControlError.ENOENT, Write("nf_conntrack_nope", "1").Error);
         Assert.Equal("64\n", Read("nf_conntrack_buckets"));
+        Assert.Equal("4\n", Read("nf_conntrack_expect_max")); // 4 for every 256 buckets, at least 4
         Assert.Equal("0\n", Read("nf_conntrack_count"));
     }
 
@@ -243,7 +245,8 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Contains("nf_conntrack_sctp_timeout_heartbeat_sent", names);
         Assert.Contains("nf_conntrack_gre_timeout_stream", names);
         Assert.Contains("nf_conntrack_icmpv6_timeout", names);
-        Assert.Equal(37, names.Length); // 25 timeouts, acct, buckets, checksum, count, events, log_invalid, max, timestamp, four TCP switches
+        // 25 timeouts, acct, buckets, checksum, count, events, expect_max, log_invalid, max, timestamp, four TCP switches, three frag6
+        Assert.Equal(41, names.Length);
     }
 
     /// <summary>

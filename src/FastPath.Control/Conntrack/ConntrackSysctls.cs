@@ -41,6 +41,9 @@ public sealed class ConntrackSysctls
         _files.Add("nf_conntrack_max", new Sysctl(() => Number(backend.ConntrackMax), WriteMax));
         _files.Add("nf_conntrack_count", new Sysctl(() => Number(backend.ConntrackCount), Write: null));
         _files.Add("nf_conntrack_buckets", new Sysctl(() => Number(backend.ConntrackBuckets), Write: null));
+        // nf_ct_expect_max as nf_conntrack_expect_init sizes it (4 a 256 buckets, at least 4), read-only in a network
+        // namespace; FastPath runs no helpers, so nothing ever expects a connection.
+        _files.Add("nf_conntrack_expect_max", new Sysctl(() => Number(backend.ConntrackBuckets is { } buckets ? Math.Max(buckets / 256, 1) * 4 : null), Write: null));
         // nf_defrag_ipv6's, served whether or not connections are tracked, as the kernel's are.
         _files.Add("nf_conntrack_frag6_timeout", new Sysctl(
             () => Number(frag6.Ipv6TimeoutJiffies / Jiffies.Hz), value => WriteJiffies(value, v => frag6.Ipv6TimeoutJiffies = v)));

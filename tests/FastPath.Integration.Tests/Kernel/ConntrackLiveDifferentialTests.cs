@@ -293,6 +293,7 @@ public sealed class ConntrackLiveDifferentialTests
             new SysctlWrite("nf_conntrack_log_invalid", "-1"),
             new SysctlWrite("nf_conntrack_log_invalid", "255"),
             new SysctlRead("nf_conntrack_log_invalid"),
+            new SysctlWrite("nf_conntrack_expect_max", "5"),
             new SysctlRead("nf_conntrack_frag6_timeout"),
             new SysctlWrite("nf_conntrack_frag6_timeout", "8589935"),
             new SysctlWrite("nf_conntrack_frag6_timeout", "-30"),
