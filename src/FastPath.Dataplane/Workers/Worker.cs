@@ -266,6 +266,9 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             Deliver(port, outPort, tx, handles[i], data[i], length, wireLengths[i], timestamps[i], frame, ref packet, ref cursor);
         }
         Counters.CountRx(port, count, bytes);
+        // Held fragments time out by the clock of every burst, fragments or not (and after a reload stopped tracking).
+        if (_defragmenter.QueuesInUse != 0)
+            ExpireHeldFragments(timestamps[count - 1]);
     }
 
     private void HandOff(int owner, int port, nint handle, nint data, uint length, uint wire, long timestamp, ref EvaluationCursor cursor)
@@ -430,8 +433,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             }
         }
         var defragmenter = _defragmenter;
-        while (defragmenter.TryExpire(timestamp, out int expired))
-            DropHeld(expired, DropReason.ReassemblyTimeout);
+        ExpireHeldFragments(timestamp);
         var trace = _verdict.Trace;
         var fragment = new HeldFragment
         {
@@ -502,6 +504,13 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             Drop(fragment.InPort, fragment.Handle, reason);
         }
         _defragmenter.Release(queue);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ExpireHeldFragments(long now)
+    {
+        while (_defragmenter.TryExpire(now, out int expired))
+            DropHeld(expired, DropReason.ReassemblyTimeout);
     }
 
     private void DropUnfinishedDatagrams()

@@ -93,6 +93,21 @@ public sealed class DefragmentingWorkerTests
     }
 
     [Fact]
+    public void AnIncompleteDatagramTimesOutWhenLaterFramesComeAfterItsTime()
+    {
+        var query = Fragments("10.0.0.1", 53, 1);
+        var answer = Ethernet(EtherTypeIPv4, Ipv4(17, Udp(53, 40000), "192.0.2.53", "10.0.0.1"));
+        // Frame i arrives at 1 s + i ms; with 40,000 answers between them the last fragment comes 40 s after the first.
+        byte[][] frames = [query[0], query[1], .. Enumerable.Repeat(answer, 40_000), query[2]];
+        var (output, counters, host, _) = Run(Stateful, 1, false, _ => 0, frames);
+
+        Assert.Equal(2, counters.DropsByReason[(int)DropReason.ReassemblyTimeout]);
+        Assert.Equal(1, counters.DropsByReason[(int)DropReason.ReassemblyUnfinished]); // the last fragment, in a queue of its own
+        Assert.Empty(output.Transmitted); // no query was decided, so every answer is NEW from the resolver: dropped
+        Assert.Equal(0, host.Workers[0].Defragmenter.QueuesInUse);
+    }
+
+    [Fact]
     public void WithoutConnectionTrackingFragmentsCrossOneByOne()
     {
         var dns = Fragments("10.0.0.1", 53, 1);
