@@ -458,8 +458,10 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                 Drop(port, handle, reason);
                 return;
             case FragmentOutcome.PassThrough:
+                // Decided here: handed on fresh, it would be a fragment to reassemble again on arrival. Its evaluation
+                // moves to its connection's owner by itself, suspended.
                 _verdict.Prepare(ref packet, ref cursor);
-                Dispatch(port, outPort, tx, handle, data, length, wire, timestamp, frame, ref packet, ref cursor, steer);
+                Deliver(port, outPort, tx, handle, data, length, wire, timestamp, frame, ref packet, ref cursor);
                 return;
         }
         var datagram = defragmenter.Datagram(queue);

@@ -107,6 +107,25 @@ public sealed class DefragmentingWorkerTests
         Assert.Equal(0, host.Workers[0].Defragmenter.QueuesInUse);
     }
 
+    /// <summary>
+    /// An IPv6 first fragment whose end is off an 8-byte boundary goes on unreassembled: with software steering it is
+    /// decided where its datagram was gathered, not sent to its connection's owner as a fresh fragment, which would
+    /// send it back to be gathered again, for ever.
+    /// </summary>
+    [Fact]
+    public void AFragmentPassedOnUnreassembledIsDecidedNotSteeredBackAndForth()
+    {
+        byte[] Misaligned(int i) => Ethernet(EtherTypeIPv6, Ipv6(44, [.. Fragment(17, 0, more: true, identification: (uint)i), .. Udp((ushort)(40000 + i), 53, [1, 2, 3, 4])],
+            "2001:db8::1", "2001:db8::53"));
+        var frames = Enumerable.Range(0, 16).Select(Misaligned).ToList();
+        var (_, counters, host, _) = Run(Stateful, 2, true, i => i % 2, frames);
+
+        Assert.Equal(16, counters.RxPackets[0]);
+        Assert.Equal(counters.RxPackets[0], counters.TxPackets[1] + counters.Dropped[0]);
+        Assert.Equal(0, counters.DropsByReason[(int)DropReason.ReassemblyUnfinished]);
+        Assert.All(host.Workers, w => Assert.Equal(0, w.Defragmenter.QueuesInUse));
+    }
+
     [Fact]
     public void WithoutConnectionTrackingFragmentsCrossOneByOne()
     {
