@@ -42,7 +42,8 @@ public sealed class CompiledRuleset
             ReleaseTimeoutPolicies();
             throw;
         }
-        UsesConntrack = rules.Any(r => r.Rule.Conntrack.Count > 0 || r.Target == TargetKind.Ct);
+        IPv4UsesConntrack = rules.Any(r => r.Family == L3Kind.IPv4 && NeedsConntrack(r));
+        IPv6UsesConntrack = rules.Any(r => r.Family == L3Kind.IPv6 && NeedsConntrack(r));
         RecentTables = recentTables;
         Rules = rules;
         ChainsById = chains.ToArray();
@@ -73,10 +74,22 @@ public sealed class CompiledRuleset
     }
 
     /// <summary>
-    /// Whether a rule reads or sets connection tracking (-m conntrack, -m state, -j CT): the kernel tracks
-    /// connections in a namespace only once such a rule is loaded.
+    /// Whether a rule of either family reads or sets connection tracking (<see cref="UsesConntrackFor"/>).
     /// </summary>
-    public bool UsesConntrack { get; }
+    public bool UsesConntrack => IPv4UsesConntrack || IPv6UsesConntrack;
+
+    /// <summary>
+    /// Whether a rule of the family reads or sets connection tracking: -m conntrack, -m state, or -j CT other than
+    /// --notrack. The kernel tracks (and defragments) a family's packets in a namespace only once such a rule of that
+    /// family is loaded (nf_ct_netns_get in their checkentry; CT's --notrack and NOTRACK take no reference).
+    /// </summary>
+    public bool UsesConntrackFor(L3Kind family) => family == L3Kind.IPv4 ? IPv4UsesConntrack : IPv6UsesConntrack;
+
+    private bool IPv4UsesConntrack { get; }
+    private bool IPv6UsesConntrack { get; }
+
+    private static bool NeedsConntrack(CompiledRule rule) =>
+        rule.Rule.Conntrack.Count > 0 || (rule.Target == TargetKind.Ct && rule.Rule.Ct is { NoTrack: false });
 
     /// <summary>Gives back the policy references this ruleset's -j CT --timeout rules hold; once, when it is replaced or stops.</summary>
     public void ReleaseTimeoutPolicies()

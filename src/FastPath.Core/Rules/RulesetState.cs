@@ -71,7 +71,9 @@ public sealed class RulesetState
     private readonly RecentTableSizing _sizing;
     private readonly ConnectionTracker? _conntrack;
     private readonly PacketLog? _log;
-    private readonly bool _tracking; // the ruleset uses conntrack, or tracking is always on
+    // By family: the ruleset's rules of that family use conntrack, or tracking is always on.
+    private readonly bool _trackingIPv4;
+    private readonly bool _trackingIPv6;
     private readonly RateLimit[] _limits;    // by rule id: this worker's bucket of each -m limit rule (empty without one)
     private readonly int[] _stackChains;     // ids, not references: a push stores no GC reference
     private readonly int[] _stackPositions;
@@ -101,7 +103,8 @@ public sealed class RulesetState
         _log = log;
         if (conntrack is not null && conntrack.Shard != shards.Index)
             throw new ArgumentException("the connection tracker and the recent tables belong to different workers");
-        _tracking = conntrack is not null && (conntrack.TrackAlways || ruleset.UsesConntrack);
+        _trackingIPv4 = conntrack is not null && (conntrack.TrackAlways || ruleset.UsesConntrackFor(L3Kind.IPv4));
+        _trackingIPv6 = conntrack is not null && (conntrack.TrackAlways || ruleset.UsesConntrackFor(L3Kind.IPv6));
         Generation = generation;
         if (_shards.IsSharded)
             EvaluationCursor.CheckFits(ruleset);
@@ -182,7 +185,11 @@ public sealed class RulesetState
     public ConnectionTracker? Conntrack => _conntrack;
 
     /// <summary>Whether packets are tracked under this ruleset: the tracker exists, and a rule uses it or tracking is always on.</summary>
-    public bool Tracking => _tracking;
+    public bool Tracking => _trackingIPv4 || _trackingIPv6;
+
+    /// <summary>Whether packets of the family are tracked (and their fragments reassembled first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Tracks(L3Kind family) => family == L3Kind.IPv4 ? _trackingIPv4 : family == L3Kind.IPv6 && _trackingIPv6;
 
     /// <summary>This worker's shard of each table, by <see cref="CompiledRuleset.RecentTables"/> index.</summary>
     public RecentTable[] RecentTables { get; }
@@ -202,7 +209,7 @@ public sealed class RulesetState
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prepare(ref ParsedPacket packet, ref EvaluationCursor cursor)
     {
-        if (_tracking)
+        if (Tracks(packet.L3))
             _conntrack!.Table.PrefetchBucket(packet);
         var key = packet.L3 == L3Kind.IPv4 ? _ipv4Key : packet.L3 == L3Kind.IPv6 ? _ipv6Key : null;
         if (key is null)
@@ -263,6 +270,7 @@ public sealed class RulesetState
         if (packet.L3 == L3Kind.None)
             return RuleVerdict.Accept;
         var family = packet.L3 == L3Kind.IPv4 ? _ruleset.IPv4 : _ruleset.IPv6;
+        bool tracking = packet.L3 == L3Kind.IPv4 ? _trackingIPv4 : _trackingIPv6;
         var walk = new PacketWalk(ref packet, frame, inPort, outPort, now, ref cursor.Ct);
         walk.KeyOwned = _shards.IsSharded && cursor.KeyOwnedBy(_shards.Index, Generation);
         var stage = cursor.Stage;
@@ -279,7 +287,7 @@ public sealed class RulesetState
         }
         if (stage == EvaluationStage.Conntrack)
         {
-            if (_tracking)
+            if (tracking)
             {
                 verdict = TrackConnection(ref walk, ref cursor, out decision);
                 if (verdict != RuleVerdict.Accept)
@@ -292,7 +300,7 @@ public sealed class RulesetState
         if (stage == EvaluationStage.FilterStart)
             cursor.Stage = EvaluationStage.Fresh;
         verdict = family.Filter is null ? RuleVerdict.Accept : Enter(family.Filter, EvaluationStage.Filter, ref walk, ref cursor, out decision);
-        if (verdict == RuleVerdict.Continue || !_tracking || cursor.Ct.Flow == FlowTable.NoFlow)
+        if (verdict == RuleVerdict.Continue || !tracking || cursor.Ct.Flow == FlowTable.NoFlow)
             return verdict;
         return SettleConnection(verdict, ref cursor, now, ref decision);
     }

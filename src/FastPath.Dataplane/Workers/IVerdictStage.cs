@@ -66,10 +66,10 @@ public interface IVerdictStage
     int AbandonCapacity { get; }
 
     /// <summary>
-    /// True while the stage tracks connections: IP fragments are then reassembled before it sees them, as the kernel's
-    /// nf_defrag hooks do wherever conntrack runs, and it decides each datagram once.
+    /// True while the stage tracks the family's connections: its fragments are then reassembled before the stage sees
+    /// them, as the kernel's nf_defrag hooks do wherever conntrack runs, and it decides each datagram once.
     /// </summary>
-    bool Defragments { get; }
+    bool Defragments(L3Kind family);
 
     /// <summary>The verdict trace the stage writes, if any: held fragments get their lines through it.</summary>
     VerdictTrace? Trace { get; }
@@ -115,7 +115,7 @@ public struct AcceptAll : IVerdictStage
 
     public readonly int AbandonCapacity => 0;
 
-    public readonly bool Defragments => false;
+    public readonly bool Defragments(L3Kind family) => false;
 
     public readonly VerdictTrace? Trace => null;
 

@@ -112,14 +112,14 @@ public struct RulesetVerdict : IVerdictStage
     public void Malformed(DropReason reason, int inPort, long timestampNanoseconds) => _trace?.Malformed(timestampNanoseconds, reason);
 
     /// <summary>
-    /// With connection tracking, the owner of the packet's connection: tracking then happens where the packet
+    /// With connection tracking of its family, the owner of the packet's connection: tracking then happens where the packet
     /// lands. Otherwise, when every recent match of the packet's family looks up one key, the owner of that key:
     /// the packet is then decided where it lands, with no handoff mid-evaluation. Otherwise the owner of its flow.
     /// </summary>
     public readonly int Owner(ref ParsedPacket packet, ReadOnlySpan<byte> frame, int workers)
     {
         var state = _state;
-        if (state.Tracking)
+        if (state.Tracks(packet.L3))
             return state.Conntrack!.OwnerOf(packet, frame);
         var ruleset = state.Ruleset;
         if ((packet.L3 == L3Kind.IPv4 ? ruleset.IPv4Steering : ruleset.IPv6Steering) is { } key)
@@ -157,7 +157,7 @@ public struct RulesetVerdict : IVerdictStage
     /// <summary>Every slot of this worker's connection table may be an unconfirmed connection whose packet is abandoned elsewhere.</summary>
     public readonly int AbandonCapacity => _state.Conntrack?.Table.Capacity ?? 0;
 
-    public readonly bool Defragments => _state.Tracking;
+    public readonly bool Defragments(L3Kind family) => _state.Tracks(family);
 
     public readonly VerdictTrace? Trace => _trace;
 

@@ -204,7 +204,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         ref ParsedPacket parsed = ref MemoryMarshal.GetArrayDataReference(_parsed);
         ref DropReason parseResults = ref MemoryMarshal.GetArrayDataReference(_parseResults);
         ref EvaluationCursor cursors = ref MemoryMarshal.GetArrayDataReference(_cursors);
-        bool defragment = _verdict.Defragments;
+        bool defragment = _verdict.Defragments(L3Kind.IPv4) || _verdict.Defragments(L3Kind.IPv6);
         // First every frame is parsed and the stage prepares its evaluation, starting to load what its decision
         // will read, so the burst's cache misses overlap (DPDK's burst-wide prefetch); then the frames are
         // decided in order.
@@ -218,7 +218,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             }
             ref ParsedPacket packet = ref Unsafe.Add(ref parsed, i);
             DropReason result = PacketParser.Parse(new ReadOnlySpan<byte>((void*)data[i], (int)length), ref packet);
-            if (defragment && packet.Fragment != FragmentKind.None && Reassembles(result, ref packet))
+            if (defragment && packet.Fragment != FragmentKind.None && _verdict.Defragments(packet.L3) && Reassembles(result, ref packet))
             {
                 _fragments[i] = true;
                 result = DropReason.None;
@@ -347,7 +347,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                 // The sender already accepted this frame; parsing again is cheaper than shipping the parse.
                 DropReason result = PacketParser.Parse(frame, ref parsed);
                 int outPort = _topology.Peers[e.InPort];
-                if (!e.Cursor.IsSuspended && parsed.Fragment != FragmentKind.None && _verdict.Defragments && Reassembles(result, ref parsed))
+                if (!e.Cursor.IsSuspended && parsed.Fragment != FragmentKind.None && _verdict.Defragments(parsed.L3) && Reassembles(result, ref parsed))
                 {
                     TakeFragment(e.InPort, outPort, _tx[outPort], e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed, _topology.SoftwareSteering[e.InPort]);
                     continue;

@@ -163,7 +163,7 @@ public class WorkerLoopTests
 
         public readonly int AbandonCapacity => 0;
 
-        public readonly bool Defragments => false;
+        public readonly bool Defragments(L3Kind family) => false;
 
         public readonly VerdictTrace? Trace => null;
     }
