@@ -196,9 +196,13 @@ internal static class LiveDifferentialHarness
         events.OfType<Command>().Select(c => c.Arguments[0]).Concat(timeoutPolicies is null ? [] : ["nfct"]).Distinct()
             .Select(TestEnvironment.ToolUnavailable).FirstOrDefault(reason => reason is not null);
 
-    private static Outcome RunKernel(string v4, string? v6, IReadOnlyList<string> timeoutPolicies, IReadOnlyList<Event> events)
+    /// <summary>
+    /// Makes <paramref name="ns"/> a router between veth pairs a0/a1 and b0/b1: frames sent into a1 to a0's address
+    /// are forwarded out of b0 (and seen on b1), replies to <see cref="ClientNetwork"/> and <see cref="ClientNetwork6"/>
+    /// out of a0 (seen on a1).
+    /// </summary>
+    internal static void SetUpRouter(NetworkNamespace ns)
     {
-        using var ns = new NetworkNamespace();
         ns.AddVethPair("a0", "a1");
         ns.AddVethPair("b0", "b1");
         // Forward everything from a0 out of b0 to a gateway whose link-layer address is fixed, and replies to the
@@ -220,7 +224,12 @@ internal static class LiveDifferentialHarness
         TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "route", "add", "default", "via", "fe80::2", "dev", "b0");
         TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "neigh", "add", "fe80::3", "lladdr", "02:00:00:00:00:03", "dev", "a0", "nud", "permanent");
         TestEnvironment.RunChecked("ip", "-n", ns.Name, "-6", "route", "add", ClientNetwork6, "via", "fe80::3", "dev", "a0");
+    }
 
+    private static Outcome RunKernel(string v4, string? v6, IReadOnlyList<string> timeoutPolicies, IReadOnlyList<Event> events)
+    {
+        using var ns = new NetworkNamespace();
+        SetUpRouter(ns);
         foreach (string policy in timeoutPolicies)
             Exec(ns, ["nfct", .. policy.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
         var tables = new List<string>();
