@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Xunit;
+
+namespace FastPath.Integration.Tests.Kernel;
+
+/// <summary>
+/// IPv4 and IPv6 fragment sequences through the kernel's defragmentation before connection tracking
+/// (nf_defrag_ipv4, nf_defrag_ipv6) and through FastPath's, scenario by scenario: which input fragments' data came
+/// out, in what order and after which input frame, the filter FORWARD counters of both families (the reassembled
+/// datagram is one packet of its whole length) and how many connections the scenario left.
+/// The kernel side is a namespace routing a0 -> b0 (<see cref="LiveDifferentialHarness.SetUpRouter"/>) with the
+/// rules loaded by iptables-legacy-restore; kernel_fragments.py sends the frames into a1 one at a time, collects
+/// what leaves b1, names each output frame by the input frame whose data it carries (the kernel re-fragments a
+/// forwarded datagram with the input's geometry but a copied header and a lower TTL), and writes each scenario's
+/// frames to a capture. FastPath replays each capture offline with the same rules files (live af_packet cannot carry
+/// lone IPv4 fragments); it writes input frames verbatim, in the order its trace decides them, so an output frame is
+/// named by the input frame it is and "after" by the highest frame number decided up to its trace line.
+/// The namespace's reassembly timeouts are set to 1 s and the captures' clock runs 30 times (IPv4) or 60 times
+/// (IPv6) faster, so FastPath's 30 s and 60 s fall where the kernel's 1 s does.
+/// </summary>
+public sealed class FragmentDifferentialTests
+{
+    private const string Rules = """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD DROP [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -m conntrack --ctstate INVALID -j DROP
+        -A FORWARD -p udp -m udp --dport 53 -j ACCEPT
+        -A FORWARD -p udp -m udp --dport 9 -j DROP
+        -A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
+        -A FORWARD -p icmp -j ACCEPT
+        -A FORWARD -p tcp -m tcp --dport 80 -j ACCEPT
+        COMMIT
+
+        """;
+
+    private static readonly string Rules6 = Rules.Replace("-p icmp", "-p ipv6-icmp", StringComparison.Ordinal);
+
+    /// <summary>The kernel namespace's reassembly timeouts (seconds), IPv4 and IPv6; the captures are scaled to FastPath's.</summary>
+    private const int KernelFragmentTimeout = 1;
+
+    [Fact]
+    public void Ipv4FragmentSequences() => Compare(Scenarios(ipv6: false));
+
+    [Fact]
+    public void Ipv6FragmentSequences() => Compare(Scenarios(ipv6: true));
+
+    /// <summary>A datagram whose transport header and payload (<paramref name="Payload"/> bytes) are fragmented.</summary>
+    private sealed record Datagram(string Protocol, string Source, string Destination, ushort SourcePort, ushort Port, int Id, int Payload)
+    {
+        /// <summary>IPv6: a destination options header before the fragment header (part of the unfragmentable part).</summary>
+        public bool DestinationOptions { get; init; }
+
+        /// <summary>Sent by the server, into b1 (to a client in <see cref="LiveDifferentialHarness.ClientNetwork"/>).</summary>
+        public bool Reply { get; init; }
+    }
+
+    private abstract record Step;
+
+    /// <summary>Bytes [<paramref name="Offset"/>, +<paramref name="Length"/>) of the datagram's data (filler past its end).</summary>
+    private sealed record Piece(string Datagram, int Offset, int Length, bool More) : Step;
+
+    private sealed record Whole(string Datagram) : Step;
+
+    /// <summary>A pause of the kernel's seconds (the capture's clock moves 30 or 60 times as far).</summary>
+    private sealed record Pause(double Seconds) : Step;
+
+    private sealed record Scenario(string Name, IReadOnlyDictionary<string, Datagram> Datagrams, IReadOnlyList<Step> Steps);
+
+    /// <summary>What came out, named by input frame ("3", "3[:16]"), with the input frame last sent when it did.</summary>
+    private sealed record Output(string Frame, int After)
+    {
+        public override string ToString() => $"{Frame}@{After}";
+    }
+
+    private sealed record Result(IReadOnlyList<Output> Outputs, IReadOnlyDictionary<string, (long Packets, long Bytes)> Counters, int Connections, string Detail);
+
+    // A 64-byte UDP datagram in three fragments: [0,24) MF, [24,48) MF, [48,64).
+    private static Piece P1(string d = "A") => new(d, 0, 24, true);
+    private static Piece P2(string d = "A") => new(d, 24, 24, true);
+    private static Piece P3(string d = "A") => new(d, 48, 16, false);
+
+    private static List<Scenario> Scenarios(bool ipv6)
+    {
+        var scenarios = new List<Scenario>();
+        int n = 0;
+        // Each scenario its own client and identifications: queues and connections of one never meet another's.
+        void Add(string name, Func<Func<string, ushort, string, Datagram>, Dictionary<string, Datagram>> datagrams, params Step[] steps)
+        {
+            int number = ++n;
+            string client = ipv6 ? $"2001:db8:1::{number + 0x20:x}" : $"172.16.0.{number + 20}";
+            string server = ipv6 ? "2001:db8:ffff::1" : "198.18.0.1";
+            int label = 0;
+            Datagram Make(string protocol, ushort port, string options) => new(protocol, client, server, 40000, port, 0x100 * number + label++, 56)
+            {
+                DestinationOptions = options.Contains("dstopts", StringComparison.Ordinal),
+            };
+            scenarios.Add(new Scenario($"{(ipv6 ? "v6" : "v4")}-{number:00}-{name}", datagrams(Make), steps));
+        }
+        Dictionary<string, Datagram> Dns(Func<string, ushort, string, Datagram> make) => new() { ["A"] = make("udp", 53, "") };
+        string icmp = ipv6 ? "icmpv6" : "icmp";
+
+        Add("in-order", Dns, P1(), P2(), P3());
+        Add("reversed", Dns, P3(), P2(), P1());
+        Add("middle-first", Dns, P2(), P1(), P3());
+        Add("to-port-9", m => new() { ["A"] = m("udp", 9, "") }, P1(), P2(), P3());
+        Add("duplicate-before-completion", Dns, P1(), P2(), P2(), P3());
+        Add("duplicate-after-completion", Dns, P1(), P2(), P3(), P2());
+        Add("partial-overlap", Dns, P1(), new Piece("A", 16, 24, true), P2(), P3(), P1());
+        Add("incomplete-then-unrelated", m => new() { ["A"] = m("udp", 53, ""), ["B"] = m("udp", 53, "") with { SourcePort = 40001 } },
+            P1(), P2(), new Whole("B"));
+        Add("interleaved-ids", m => new() { ["A"] = m("udp", 53, ""), ["B"] = m("udp", 53, "") with { SourcePort = 40001 } },
+            P1(), P1("B"), P2(), P2("B"), P3("B"), P3());
+        if (!ipv6)
+            Add("same-id-other-protocol", m =>
+            {
+                var udp = m("udp", 53, "");
+                return new() { ["A"] = udp, ["B"] = m("icmp", 0, "") with { Id = udp.Id } };
+            }, P1(), P1("B"), P2(), P2("B"), P3(), P3("B"));
+        Add("middle-end-not-multiple-of-8", Dns, P1(), new Piece("A", 24, 20, true), new Piece("A", 40, 24, false));
+        Add("first-end-not-multiple-of-8", Dns, new Piece("A", 0, 20, true), new Piece("A", 16, 32, true), P3());
+        Add("second-last-other-end", Dns, P1(), P3(), new Piece("A", 48, 8, false), P2());
+        Add("second-last-same-end", Dns, P1(), P3(), P3(), P2());
+        Add("zero-length-fragment", Dns, P1(), new Piece("A", 24, 0, true), P2(), P3());
+        Add("covering-one-run", Dns, P1(), P2(), new Piece("A", 0, 48, true), P3());
+        Add("covering-two-runs", Dns, P2(), P1(), new Piece("A", 0, 48, true), P3());
+        Add("echo-request", m => new() { ["A"] = m(icmp, 0, "") }, P1(), P2(), P3());
+        if (!ipv6)
+            // The first fragment carries 8 bytes of the 20-byte TCP header: [0,8) MF, [8,32) MF, [32,64).
+            Add("tcp-syn-8-bytes-first", m => new() { ["A"] = m("tcp", 80, "") with { Payload = 44 } },
+                new Piece("A", 0, 8, true), new Piece("A", 8, 24, true), new Piece("A", 32, 32, false));
+        else
+            Add("destination-options", m => new() { ["A"] = m("udp", 53, "dstopts") }, P1(), P2(), P3());
+        Add("reply-established", m => new() { ["Q"] = m("udp", 53, ""), ["R"] = m("udp", 53, "") with { Reply = true } },
+            new Whole("Q"), P1("R"), P2("R"), P3("R"));
+        Add("within-timeout", Dns, P1(), new Pause(0.35), P2(), new Pause(0.35), P3());
+        Add("timeout-from-first-fragment", Dns, P1(), new Pause(0.6), P2(), new Pause(0.6), P3());
+        return scenarios;
+    }
+
+    private static void Compare(List<Scenario> scenarios)
+    {
+        TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable() ?? TestEnvironment.IptablesLegacyUnavailable());
+        var dir = Directory.CreateTempSubdirectory("fastpath-fragments-");
+        try
+        {
+            string v4 = Path.Combine(dir.FullName, "rules.v4"), v6 = Path.Combine(dir.FullName, "rules.v6");
+            File.WriteAllText(v4, Rules);
+            File.WriteAllText(v6, Rules6);
+            var (kernel, pcaps) = RunKernel(scenarios, v4, v6, dir.FullName);
+            Assert.True(kernel[0].Outputs.Count > 0, $"the kernel forwarded nothing of {scenarios[0].Name} (is forwarding set up?)\n{kernel[0].Detail}");
+
+            var differences = new List<string>();
+            for (int i = 0; i < scenarios.Count; i++)
+            {
+                var fastpath = RunFastPath(pcaps[i], v4, v6, dir.FullName);
+                var found = new List<string>();
+                if (!kernel[i].Outputs.SequenceEqual(fastpath.Outputs))
+                    found.Add($"  output (input frame@after which): kernel [{string.Join(", ", kernel[i].Outputs)}] | FastPath [{string.Join(", ", fastpath.Outputs)}]");
+                foreach (string key in kernel[i].Counters.Keys.Union(fastpath.Counters.Keys).Order(StringComparer.Ordinal))
+                {
+                    var k = kernel[i].Counters.GetValueOrDefault(key);
+                    var x = fastpath.Counters.GetValueOrDefault(key);
+                    if (k != x)
+                        found.Add($"  {key}: kernel {k.Packets} packets {k.Bytes} bytes | FastPath {x.Packets} packets {x.Bytes} bytes");
+                }
+                if (kernel[i].Connections >= 0 && kernel[i].Connections != fastpath.Connections)
+                    found.Add($"  connections: kernel {kernel[i].Connections} | FastPath {fastpath.Connections}");
+                if (found.Count > 0)
+                    differences.Add($"{scenarios[i].Name}:\n{string.Join("\n", found)}\n  kernel detail: {kernel[i].Detail}\n  FastPath trace: {fastpath.Detail}");
+            }
+            Assert.True(differences.Count == 0, $"FastPath differs from the kernel in {differences.Count} of {scenarios.Count} scenarios:\n{string.Join("\n", differences)}");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static (List<Result> Results, List<string> Pcaps) RunKernel(List<Scenario> scenarios, string v4, string v6, string dir)
+    {
+        using var ns = new NetworkNamespace();
+        LiveDifferentialHarness.SetUpRouter(ns);
+        ExecChecked(ns, "iptables-legacy-restore", v4);
+        ExecChecked(ns, "ip6tables-legacy-restore", v6);
+        // The rules loaded nf_defrag_ipv6, which brings nf_conntrack_frag6_timeout; both timeouts are per namespace.
+        ExecChecked(ns, "sysctl", "-qw", $"net.ipv4.ipfrag_time={KernelFragmentTimeout}", $"net.netfilter.nf_conntrack_frag6_timeout={KernelFragmentTimeout}");
+
+        var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "netns", "exec", ns.Name, TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "Kernel", "kernel_fragments.py"), dir })
+            info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        p.StandardInput.Write(new JsonArray(scenarios.Select(ToJson).ToArray()).ToJsonString());
+        p.StandardInput.Close();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
+        {
+            p.Kill();
+            throw new TimeoutException("kernel_fragments.py did not finish within a minute");
+        }
+        Assert.True(p.ExitCode == 0, $"kernel_fragments.py failed ({p.ExitCode}): {error.Result}");
+        using var doc = JsonDocument.Parse(output.Result);
+        var timeouts = doc.RootElement.GetProperty("timeouts").EnumerateArray().Select(t => t.GetDouble()).ToArray();
+        Assert.True(timeouts.All(t => t == KernelFragmentTimeout), $"the namespace's reassembly timeouts are {string.Join(", ", timeouts)} s, not {KernelFragmentTimeout} s");
+        var results = new List<Result>();
+        var pcaps = new List<string>();
+        foreach (var s in doc.RootElement.GetProperty("scenarios").EnumerateArray())
+        {
+            var outputs = s.GetProperty("outputs").EnumerateArray()
+                .Select(o => new Output(o.GetProperty("frame").GetString()!, o.GetProperty("after").GetInt32())).ToList();
+            var counters = s.GetProperty("counters").EnumerateObject()
+                .ToDictionary(c => c.Name, c => (c.Value[0].GetInt64(), c.Value[1].GetInt64()));
+            results.Add(new Result(outputs, counters, s.GetProperty("connections").GetInt32(), string.Join(", ", outputs)));
+            pcaps.Add(s.GetProperty("pcap").GetString()!);
+        }
+        return (results, pcaps);
+    }
+
+    private static readonly Regex CounterLine = new(@"^\s+((?:ip6:)?filter:FORWARD)(?::(\d+))?\s+(?:policy \S+\s+)?(\d+)\s+(\d+)", RegexOptions.Multiline);
+    private static readonly Regex ConnectionsLine = new(@"conntrack: (\d+) connection\(s\) held");
+
+    private static Result RunFastPath(string pcap, string v4, string v6, string dir)
+    {
+        string output = Path.Combine(dir, "out.pcap"), trace = Path.Combine(dir, "trace.tsv");
+        var (code, stdout, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", pcap, "--pcap-out", output, "--rules", v4, "--rules6", v6, "--trace", trace], TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, $"fastpath run --pcap-in {pcap}: exit {code}\n{stdout}\n{stderr}");
+
+        var inputs = CaptureFile.ReadFrames(pcap);
+        // Identical input frames (a duplicate) go by the first one's number, as on the kernel side.
+        int Name(byte[] frame) => inputs.FindIndex(f => f.AsSpan().SequenceEqual(frame));
+        var lines = File.ReadAllLines(trace).Where(l => !l.StartsWith('#')).Select(l => l.Split('\t')).ToList();
+        var outputs = new List<Output>();
+        int decided = -1;
+        foreach (var line in lines)
+        {
+            int packet = int.Parse(line[0], CultureInfo.InvariantCulture) - 1;
+            decided = Math.Max(decided, packet);
+            if (line[2] == "ACCEPT")
+                outputs.Add(new Output(Name(inputs[packet]).ToString(CultureInfo.InvariantCulture), decided));
+        }
+        var written = CaptureFile.ReadFrames(output).Select(f => Name(f) is int i && i >= 0 ? i.ToString(CultureInfo.InvariantCulture) : "?" + Convert.ToHexString(f)).ToList();
+        // The capture written must be the frames the trace accepted, in that order; if not, that is a difference too.
+        if (!written.SequenceEqual(outputs.Select(o => o.Frame)))
+            outputs.Add(new Output($"out.pcap holds [{string.Join(", ", written)}], not what the trace accepted", -1));
+
+        var counters = CounterLine.Matches(stdout).ToDictionary(
+            m => $"{m.Groups[1].Value}:{(m.Groups[2].Success ? m.Groups[2].Value : "policy")}",
+            m => (long.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture), long.Parse(m.Groups[4].Value, CultureInfo.InvariantCulture)));
+        var held = ConnectionsLine.Match(stdout);
+        return new Result(outputs, counters, held.Success ? int.Parse(held.Groups[1].Value, CultureInfo.InvariantCulture) : 0,
+            string.Join(" ", lines.Select(l => $"{l[0]}:{l[2]}:{l[3]}")));
+    }
+
+    private static JsonNode ToJson(Scenario s) => new JsonObject
+    {
+        ["name"] = s.Name,
+        ["datagrams"] = new JsonObject(s.Datagrams.Select(d => KeyValuePair.Create(d.Key, (JsonNode?)new JsonObject
+        {
+            ["proto"] = d.Value.Protocol, ["src"] = d.Value.Reply ? d.Value.Destination : d.Value.Source,
+            ["dst"] = d.Value.Reply ? d.Value.Source : d.Value.Destination,
+            ["sport"] = d.Value.Reply ? d.Value.Port : d.Value.SourcePort, ["dport"] = d.Value.Reply ? d.Value.SourcePort : d.Value.Port,
+            ["id"] = d.Value.Id, ["payload"] = d.Value.Payload, ["dstopts"] = d.Value.DestinationOptions, ["reply"] = d.Value.Reply,
+        }))),
+        ["events"] = new JsonArray(s.Steps.Select(step => (JsonNode)(step switch
+        {
+            Piece f => new JsonObject { ["datagram"] = f.Datagram, ["offset"] = f.Offset, ["length"] = f.Length, ["mf"] = f.More },
+            Whole w => new JsonObject { ["datagram"] = w.Datagram, ["whole"] = true },
+            Pause p => new JsonObject { ["sleep"] = p.Seconds },
+            _ => throw new ArgumentOutOfRangeException(nameof(s)),
+        })).ToArray()),
+    };
+
+    private static void ExecChecked(NetworkNamespace ns, params string[] command) => TestEnvironment.RunChecked("ip", ["netns", "exec", ns.Name, .. command]);
+}
