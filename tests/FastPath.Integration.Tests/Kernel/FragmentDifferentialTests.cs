@@ -64,7 +64,11 @@ public sealed class FragmentDifferentialTests
     private abstract record Step;
 
     /// <summary>Bytes [<paramref name="Offset"/>, +<paramref name="Length"/>) of the datagram's data (filler past its end).</summary>
-    private sealed record Piece(string Datagram, int Offset, int Length, bool More) : Step;
+    private sealed record Piece(string Datagram, int Offset, int Length, bool More) : Step
+    {
+        /// <summary>The IPv4 TOS or IPv6 traffic class byte (its low two bits are ECN).</summary>
+        public int Tos { get; init; }
+    }
 
     private sealed record Whole(string Datagram) : Step;
 
@@ -139,6 +143,31 @@ public sealed class FragmentDifferentialTests
             Add("destination-options", m => new() { ["A"] = m("udp", 53, "dstopts") }, P1(), P2(), P3());
         Add("reply-established", m => new() { ["Q"] = m("udp", 53, ""), ["R"] = m("udp", 53, "") with { Reply = true } },
             new Whole("Q"), P1("R"), P2("R"), P3("R"));
+        // ECT(0) in one fragment, Not-ECT in the others: the kernel's ip_frag_ecn_table refuses the mix at reassembly.
+        Add("ecn-mixed", Dns, P1() with { Tos = 0x02 }, P2(), P3());
+        Add("ecn-ect-and-ce", Dns, P1() with { Tos = 0x02 }, P2() with { Tos = 0x03 }, P3() with { Tos = 0x02 });
+        // A fragment ending past 65535 bytes, then the datagram's own last fragment and the rest.
+        Add("fragment-past-65535", Dns, P1(), new Piece("A", 65528, 16, false), P3(), P2());
+        if (ipv6)
+        {
+            // Offset 0 and no MF: a datagram of one fragment.
+            Add("atomic-fragment", Dns, new Piece("A", 0, 64, false));
+            // RFC 8200 4.5: a first fragment without the whole upper-layer header (16 of TCP's 20 bytes).
+            Add("tcp-syn-16-bytes-first", m => new() { ["A"] = m("tcp", 80, "") with { Payload = 44 } },
+                new Piece("A", 16, 24, true), new Piece("A", 0, 16, true), new Piece("A", 40, 24, false));
+        }
+        else
+        {
+            // ipfrag_max_dist (64): more than 64 fragments from the same source between two of a datagram's.
+            foreach (int between in new[] { 63, 64 })
+                Add($"{between}-fragments-of-others-between", m =>
+                {
+                    var datagrams = new Dictionary<string, Datagram> { ["A"] = m("udp", 53, "") };
+                    for (int i = 0; i < between; i++)
+                        datagrams[$"B{i:00}"] = m("udp", 53, "") with { SourcePort = (ushort)(41000 + i) };
+                    return datagrams;
+                }, [P1(), .. Enumerable.Range(0, between).Select(i => P1($"B{i:00}")), P2(), P3()]);
+        }
         Add("within-timeout", Dns, P1(), new Pause(0.35), P2(), new Pause(0.35), P3());
         Add("timeout-from-first-fragment", Dns, P1(), new Pause(0.6), P2(), new Pause(0.6), P3());
         return scenarios;
@@ -187,6 +216,7 @@ public sealed class FragmentDifferentialTests
     {
         using var ns = new NetworkNamespace();
         LiveDifferentialHarness.SetUpRouter(ns);
+        ns.AddVethPair("c0", "c1"); // the script's markers: when they are through, so is what the kernel sent before
         ExecChecked(ns, "iptables-legacy-restore", v4);
         ExecChecked(ns, "ip6tables-legacy-restore", v6);
         // The rules loaded nf_defrag_ipv6, which brings nf_conntrack_frag6_timeout; both timeouts are per namespace.
@@ -271,7 +301,7 @@ public sealed class FragmentDifferentialTests
         }))),
         ["events"] = new JsonArray(s.Steps.Select(step => (JsonNode)(step switch
         {
-            Piece f => new JsonObject { ["datagram"] = f.Datagram, ["offset"] = f.Offset, ["length"] = f.Length, ["mf"] = f.More },
+            Piece f => new JsonObject { ["datagram"] = f.Datagram, ["offset"] = f.Offset, ["length"] = f.Length, ["mf"] = f.More, ["tos"] = f.Tos },
             Whole w => new JsonObject { ["datagram"] = w.Datagram, ["whole"] = true },
             Pause p => new JsonObject { ["sleep"] = p.Seconds },
             _ => throw new ArgumentOutOfRangeException(nameof(s)),

@@ -2,7 +2,8 @@
 """Sends IPv4 and IPv6 fragment sequences through the namespace's forwarding kernel and reports what came out.
 
 Usage, inside the test's network namespace, where veth pairs a0/a1 and b0/b1 exist, the kernel routes a0 -> b0
-and iptables-legacy/ip6tables-legacy filter rules that track connections are loaded:
+and iptables-legacy/ip6tables-legacy filter rules that track connections are loaded, and a third veth pair c0/c1
+carries markers (see Capture.settle):
     kernel_fragments.py DIR < scenarios.json
 Each scenario's frames are also written to DIR/NAME.pcap (classic pcap, microseconds), stamped 1 ms apart and a
 sleep's length scaled by the ratio of FastPath's reassembly timeout (30 s IPv4, 60 s IPv6) to the namespace's
@@ -11,20 +12,23 @@ Scenarios: [{"name": NAME, "datagrams": {LABEL: DATAGRAM, ...}, "events": [EVENT
     DATAGRAM: {"proto": "udp"|"tcp"|"icmp"|"icmpv6", "src", "dst", "sport", "dport", "id", "payload": BYTES,
                "dstopts": true (IPv6: a destination options header before the fragment header),
                "reply": true (sent into b1, from a server to a client behind a0)}
+        The datagrams are numbered in label order; a payload's bytes are a pattern of that number.
         Its data is the transport header and payload bytes that make its marker unique, with a valid checksum; a
         TCP datagram is a SYN, an ICMP one an echo request (identifier sport).
-    EVENT: {"datagram": LABEL, "offset": BYTES, "length": BYTES, "mf": BOOL}
-               a fragment of those bytes of the datagram's data (bytes past its end are filler);
+    EVENT: {"datagram": LABEL, "offset": BYTES, "length": BYTES, "mf": BOOL, "tos": BYTE}
+               a fragment of those bytes of the datagram's data (bytes past its end are filler), with that IPv4 TOS
+               or IPv6 traffic class (default 0);
            {"datagram": LABEL, "whole": true}   the datagram unfragmented;
            {"sleep": SECONDS}                   a pause (the kernel's seconds; scaled in the capture)
 Frames go into a1 (a reply's into b1) one at a time, from one cpu so the kernel sees them in order; what leaves b1
-and a1 after each is collected until the wires have been quiet for QUIET seconds. Each frame that came out is
-normalised to (addresses, protocol, IPv4 identification, fragment offset, MF, data) — the kernel re-fragments a
-reassembled datagram with the input's geometry, the first fragment's header and a lower TTL, and an IPv6 datagram
-under an identification of its own — and named by the input frame it carries (0-based): "3", or "3[:16]" when the
+and a1 because of each is collected before the next is sent. Each frame that came out is normalised to (addresses,
+protocol, IPv4 identification, fragment offset, MF, data, ECN) — the kernel re-fragments a reassembled datagram
+with the input's geometry, the first fragment's header and a lower TTL, and an IPv6 datagram under an
+identification of its own — and named by the input frames whose data it carries (0-based): "3", "3[:16]" when the
 kernel passed on only the first 16 of its data bytes (an IPv4 fragment trimmed to a multiple of 8), "1+2" when it
-carries frame 1's data followed by frame 2's, each prefixed with "sent back: " if it came out of the end it went into; a frame between the scenario's addresses that carries no input frame's data is "?HEX", and one
-between other addresses (the namespace's own MLD reports) is left out.
+carries frame 1's data followed by frame 2's, and so on (see name_output), prefixed with "sent back: " if it came
+out of the end it went into. A frame between the scenario's addresses that carries no input frame's data is
+"?HEX"; one between other addresses (the namespace's own MLD reports) is left out.
 Prints one JSON object: {"scenarios": [{"name", "pcap", "frames", "outputs": [{"frame": "3", "after": 5}, ...],
 "counters": {"filter:FORWARD:1": [packets, bytes], "ip6:filter:FORWARD:policy": [...], ...}, "connections": N}],
 "timeouts": [ipv4, ipv6]}; "after" is the input frame last sent when it came out, "connections" counts conntrack
@@ -43,8 +47,8 @@ import time
 from kernel_recent_match import checksum
 from live_differential import Kernel, Wire
 
-QUIET = 0.012
-SETTLE = 0.05
+ETH_P_MARKER = 0x88B5  # IEEE 802 local experimental: no protocol of the kernel's takes it
+MARKER_TIMEOUT = 5.0
 SOURCE_MAC = b"\x02\x00\x00\x00\x00\x01"
 FASTPATH_TIMEOUTS = (30.0, 60.0)  # the kernel's defaults, which FastPath keeps
 PROTOCOLS = {"udp": 17, "tcp": 6, "icmp": 1, "icmpv6": 58}
@@ -92,11 +96,12 @@ class Datagram:
 
     def packet(self, event):
         """The IP packet of an event: a fragment, or the whole datagram."""
+        tos = event.get("tos", 0)
         if event.get("whole"):
-            return self.ip(self.data, None)
-        return self.ip(self.bytes_at(event["offset"], event["length"]), (event["offset"], event["mf"]))
+            return self.ip(self.data, None, tos)
+        return self.ip(self.bytes_at(event["offset"], event["length"]), (event["offset"], event["mf"]), tos)
 
-    def ip(self, data, fragment):
+    def ip(self, data, fragment, tos):
         if self.v6:
             headers = b""
             if self.dstopts:
@@ -105,22 +110,23 @@ class Datagram:
                 offset, mf = fragment
                 headers += struct.pack("!BBHI", self.proto, 0, offset | int(mf), self.ident)
             first = NEXTHDR_DEST if self.dstopts else NEXTHDR_FRAGMENT if fragment else self.proto
-            return struct.pack("!IHBB", 6 << 28, len(headers) + len(data), first, 64) + self.src + self.dst + headers + data
+            return struct.pack("!IHBB", 6 << 28 | tos << 20, len(headers) + len(data), first, 64) + self.src + self.dst + headers + data
         flags = 0
         if fragment:
             offset, mf = fragment
             flags = (offset >> 3) | (0x2000 if mf else 0)
-        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(data), self.ident, flags, 64, self.proto, 0, self.src, self.dst)
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(data), self.ident, flags, 64, self.proto, 0, self.src, self.dst)
         return header[:10] + struct.pack("!H", checksum(header)) + header[12:] + data
 
 
 def normalise(ip):
-    """(src, dst, protocol, IPv4 identification or None, offset, MF, unfragmentable headers, data) of an IP packet, or None."""
+    """(src, dst, protocol, IPv4 identification or None, offset, MF, unfragmentable headers, data, whether it is a
+    fragment: IPv4 MF or an offset, IPv6 a fragment header; ECN) of an IP packet, or None."""
     version = ip[0] >> 4
     if version == 4 and len(ip) >= 20:
         ihl = (ip[0] & 0x0F) * 4
         total, ident, flags = struct.unpack_from("!HHH", ip, 2)
-        return (ip[12:16], ip[16:20], ip[9], ident, (flags & 0x1FFF) * 8, bool(flags & 0x2000), ip[20:ihl], ip[ihl:total])
+        return (ip[12:16], ip[16:20], ip[9], ident, (flags & 0x1FFF) * 8, bool(flags & 0x2000), ip[20:ihl], ip[ihl:total], bool(flags & 0x3FFF), ip[1] & 3)
     if version == 6 and len(ip) >= 40:
         end = 40 + struct.unpack_from("!H", ip, 4)[0]
         nexthdr, at = ip[6], 40
@@ -128,29 +134,46 @@ def normalise(ip):
             nexthdr, at = ip[at], at + (ip[at + 1] + 1) * 8
         # The unfragmentable headers without their next-header bytes (the fragment header's removal changes one).
         unfragmentable = ip[40:at]
-        offset, mf = 0, False
-        if nexthdr == NEXTHDR_FRAGMENT and at + 8 <= end:
+        offset, mf, fragment = 0, False, nexthdr == NEXTHDR_FRAGMENT
+        if fragment and at + 8 <= end:
             nexthdr, _, field, _ = struct.unpack_from("!BBHI", ip, at)
             offset, mf = field & 0xFFF8, bool(field & 1)
             at += 8
-        return (ip[8:24], ip[24:40], nexthdr, None, offset, mf, unfragmentable[1:] if unfragmentable else b"", ip[at:end])
+        return (ip[8:24], ip[24:40], nexthdr, None, offset, mf, unfragmentable[1:] if unfragmentable else b"", ip[at:end], fragment,
+                ip[1] >> 4 & 3)
     return None
 
 
+ECN = ("Not-ECT", "ECT(1)", "ECT(0)", "CE")
+
+
 def name_output(ip, inputs):
-    """The input frames (0-based) whose data this IP packet carries: "3"; "3[:16]" for the first 16 of its data bytes
-    only; "1+2" for frame 1's data followed by frame 2's (the kernel's slow path re-fragments a datagram whose first
-    skb no longer ends where the first fragment did). None when it is no packet of the scenario's."""
+    """The input frames (0-based) whose data this IP packet carries: "3"; "3 without its fragment header" (an IPv6
+    atomic fragment, reassembled and sent whole); "3[:16]" for the first 16 of its data bytes only; "1+2" for frame
+    1's data followed by frame 2's (the kernel's slow path re-fragments a datagram whose first skb no longer ends
+    where the first fragment did); with " ECN CE" when its ECN is not the (first) input frame's. None when it is no
+    packet of the scenario's addresses."""
     out = normalise(ip)
     sent = [normalise(packet) for packet in inputs]
     if out is None or not any(fields[:2] == out[:2] for fields in sent):
         return None
+    name, first = carried(out, sent)
+    if first is None:
+        return "?" + ip.hex()
+    return name if sent[first][9] == out[9] else "%s ECN %s" % (name, ECN[out[9]])
+
+
+def carried(out, sent):
+    """(name, first input frame) of the input frames whose data an output carries, or (None, None)."""
     for number, fields in enumerate(sent):
-        if fields == out:
-            return str(number)
+        if fields[:9] == out[:9]:
+            return str(number), number
+    for number, fields in enumerate(sent):
+        if fields[:8] == out[:8]:
+            return "%d %s" % (number, "with a fragment header" if out[8] else "without its fragment header"), number
     for number, fields in enumerate(sent):
         if fields[:7] == out[:7] and len(out[7]) < len(fields[7]) and fields[7].startswith(out[7]):
-            return "%d[:%d]" % (number, len(out[7]))
+            return "%d[:%d]" % (number, len(out[7])), number
     # Consecutive input fragments of the datagram, the first at the output's offset, the last with its MF.
     key, offset, data, pieces = out[:4], out[4], out[7], []
     while data:
@@ -158,17 +181,23 @@ def name_output(ip, inputs):
                       if f[:4] == key and f[4] == offset and f[6] == out[6] and f[7] and data.startswith(f[7])
                       and (len(f[7]) < len(data) or f[5] == out[5])), None)
         if piece is None:
-            return "?" + ip.hex()
-        pieces.append(str(piece))
+            return None, None
+        pieces.append(piece)
         offset, data = offset + len(sent[piece][7]), data[len(sent[piece][7]):]
-    return "+".join(pieces)
+    return "+".join(map(str, pieces)), pieces[0] if pieces else None
 
 
 class Capture:
-    """What leaves b1 and a1, other than what this script sent itself."""
+    """What leaves b1 and a1, other than what this script sent itself, collected once the kernel is done with
+    everything sent before: see settle()."""
 
     def __init__(self, wire):
         self.receivers = {end: wire.ends[end][1] for end in ("b1", "a1")}
+        self.marker_out = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        self.marker_out.bind(("c1", 0))
+        self.marker_in = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_MARKER))
+        self.marker_in.bind(("c0", 0))
+        self.markers = 0
 
     def drain(self):
         found = []
@@ -182,19 +211,25 @@ class Capture:
                     found.append((end, data))
         return found
 
-    def until_quiet(self, quiet):
-        """(end, frame) of everything that comes out until nothing has for `quiet` seconds."""
-        found = []
-        deadline = time.monotonic() + quiet
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return found
-            select.select(list(self.receivers.values()), [], [], left)
-            more = self.drain()
-            if more:
-                found += more
-                deadline = time.monotonic() + quiet
+    def settle(self):
+        """(end, frame) of everything the kernel sent out because of the frames sent before.
+        Frames sent from one cpu are received through that cpu's backlog queue, in order, and so are the frames
+        the kernel forwards while it handles them: a marker sent into c1 after a frame is taken off the queue after
+        it, so once the marker is seen on c0 the frame's outputs are queued; a second marker sent then comes off
+        the queue after them, so once it is seen they have been received on b1 or a1."""
+        for _ in range(2):
+            self.markers += 1
+            tag = struct.pack("!I", self.markers)
+            self.marker_out.send(b"\xff" * 6 + SOURCE_MAC + struct.pack("!H", ETH_P_MARKER) + tag + bytes(42))
+            deadline = time.monotonic() + MARKER_TIMEOUT
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.marker_in], [], [], left)[0]:
+                    raise RuntimeError("marker %d did not come through c1 -> c0 within %.0f s" % (self.markers, MARKER_TIMEOUT))
+                data, address = self.marker_in.recvfrom(65536)
+                if address[2] != socket.PACKET_OUTGOING and data[14:18] == tag:
+                    break
+        return self.drain()
 
 
 def counters(kernel):
@@ -250,7 +285,7 @@ def write_pcap(path, frames):
 
 
 def run_scenario(scenario, number, wire, capture, kernel, directory, scale, use_conntrack):
-    datagrams = {label: Datagram(spec, number * 16 + i) for i, (label, spec) in enumerate(sorted(scenario["datagrams"].items()))}
+    datagrams = {label: Datagram(spec, number * 256 + i) for i, (label, spec) in enumerate(sorted(scenario["datagrams"].items()))}
     inputs, ends, stamped, outputs = [], [], [], []
     clock = 0.0
     zero_counters()
@@ -271,8 +306,7 @@ def run_scenario(scenario, number, wire, capture, kernel, directory, scale, use_
         stamped.append((clock, frame))
         clock += 0.001
         sender.send(frame)
-        outputs += [(out_end, data, len(inputs) - 1) for out_end, data in capture.until_quiet(QUIET)]
-    outputs += [(out_end, data, len(inputs) - 1) for out_end, data in capture.until_quiet(SETTLE)]
+        outputs += [(out_end, data, len(inputs) - 1) for out_end, data in capture.settle()]
     pcap = os.path.join(directory, scenario["name"] + ".pcap")
     write_pcap(pcap, stamped)
     named = []
