@@ -11,17 +11,20 @@ namespace FastPath.Integration.Tests.Kernel;
 /// <summary>
 /// IPv4 and IPv6 fragment sequences through the kernel's defragmentation before connection tracking
 /// (nf_defrag_ipv4, nf_defrag_ipv6) and through FastPath's, scenario by scenario: which input fragments' data came
-/// out, in what order and after which input frame, the filter FORWARD counters of both families (the reassembled
-/// datagram is one packet of its whole length) and how many connections the scenario left.
+/// out, in what order and after which input frame ("2@5": frame 2's data, once frame 5 had been sent; 0-based), the
+/// filter FORWARD counters of both families (a reassembled datagram is one packet of its whole length) and how many
+/// connections the scenario left.
 /// The kernel side is a namespace routing a0 -> b0 (<see cref="LiveDifferentialHarness.SetUpRouter"/>) with the
-/// rules loaded by iptables-legacy-restore; kernel_fragments.py sends the frames into a1 one at a time, collects
-/// what leaves b1, names each output frame by the input frame whose data it carries (the kernel re-fragments a
-/// forwarded datagram with the input's geometry but a copied header and a lower TTL), and writes each scenario's
-/// frames to a capture. FastPath replays each capture offline with the same rules files (live af_packet cannot carry
-/// lone IPv4 fragments); it writes input frames verbatim, in the order its trace decides them, so an output frame is
-/// named by the input frame it is and "after" by the highest frame number decided up to its trace line.
-/// The namespace's reassembly timeouts are set to 1 s and the captures' clock runs 30 times (IPv4) or 60 times
-/// (IPv6) faster, so FastPath's 30 s and 60 s fall where the kernel's 1 s does.
+/// rules loaded by iptables-legacy-restore; kernel_fragments.py sends the frames into a1 (replies into b1) one at a
+/// time, collects what the kernel sends out because of each, names each output frame by the input frames whose data
+/// it carries (the kernel re-fragments a forwarded datagram with the input's geometry but the first fragment's
+/// header and a lower TTL, so headers are not compared, only addresses, identification, offset, MF, data and ECN),
+/// and writes each scenario's frames to a capture. FastPath replays each capture offline with the same rules files
+/// (live af_packet cannot carry lone IPv4 fragments); it writes input frames verbatim, in the order its trace decides
+/// them, so an output frame is named by the input frame it is, and "after" by the highest frame number decided up to
+/// its trace line.
+/// The namespace's reassembly timeouts are set to 1 s and each pause lasts 30 (IPv4) or 60 (IPv6) times as long in
+/// the captures, so FastPath's 30 s and 60 s fall where the kernel's 1 s does.
 /// </summary>
 public sealed class FragmentDifferentialTests
 {
@@ -95,37 +98,35 @@ public sealed class FragmentDifferentialTests
         var scenarios = new List<Scenario>();
         int n = 0;
         // Each scenario its own client and identifications: queues and connections of one never meet another's.
-        void Add(string name, Func<Func<string, ushort, string, Datagram>, Dictionary<string, Datagram>> datagrams, params Step[] steps)
+        // datagrams: the scenario's datagrams by label, each made by a function of (protocol, destination port).
+        void Add(string name, Func<Func<string, ushort, Datagram>, Dictionary<string, Datagram>> datagrams, params Step[] steps)
         {
             int number = ++n;
             string client = ipv6 ? $"2001:db8:1::{number + 0x20:x}" : $"172.16.0.{number + 20}";
             string server = ipv6 ? "2001:db8:ffff::1" : "198.18.0.1";
             int label = 0;
-            Datagram Make(string protocol, ushort port, string options) => new(protocol, client, server, 40000, port, 0x100 * number + label++, 56)
-            {
-                DestinationOptions = options.Contains("dstopts", StringComparison.Ordinal),
-            };
+            Datagram Make(string protocol, ushort port) => new(protocol, client, server, 40000, port, 0x100 * number + label++, 56);
             scenarios.Add(new Scenario($"{(ipv6 ? "v6" : "v4")}-{number:00}-{name}", datagrams(Make), steps));
         }
-        Dictionary<string, Datagram> Dns(Func<string, ushort, string, Datagram> make) => new() { ["A"] = make("udp", 53, "") };
+        Dictionary<string, Datagram> Dns(Func<string, ushort, Datagram> make) => new() { ["A"] = make("udp", 53) };
         string icmp = ipv6 ? "icmpv6" : "icmp";
 
         Add("in-order", Dns, P1(), P2(), P3());
         Add("reversed", Dns, P3(), P2(), P1());
         Add("middle-first", Dns, P2(), P1(), P3());
-        Add("to-port-9", m => new() { ["A"] = m("udp", 9, "") }, P1(), P2(), P3());
+        Add("to-port-9", m => new() { ["A"] = m("udp", 9) }, P1(), P2(), P3());
         Add("duplicate-before-completion", Dns, P1(), P2(), P2(), P3());
         Add("duplicate-after-completion", Dns, P1(), P2(), P3(), P2());
         Add("partial-overlap", Dns, P1(), new Piece("A", 16, 24, true), P2(), P3(), P1());
-        Add("incomplete-then-unrelated", m => new() { ["A"] = m("udp", 53, ""), ["B"] = m("udp", 53, "") with { SourcePort = 40001 } },
+        Add("incomplete-then-unrelated", m => new() { ["A"] = m("udp", 53), ["B"] = m("udp", 53) with { SourcePort = 40001 } },
             P1(), P2(), new Whole("B"));
-        Add("interleaved-ids", m => new() { ["A"] = m("udp", 53, ""), ["B"] = m("udp", 53, "") with { SourcePort = 40001 } },
+        Add("interleaved-ids", m => new() { ["A"] = m("udp", 53), ["B"] = m("udp", 53) with { SourcePort = 40001 } },
             P1(), P1("B"), P2(), P2("B"), P3("B"), P3());
         if (!ipv6)
             Add("same-id-other-protocol", m =>
             {
-                var udp = m("udp", 53, "");
-                return new() { ["A"] = udp, ["B"] = m("icmp", 0, "") with { Id = udp.Id } };
+                var udp = m("udp", 53);
+                return new() { ["A"] = udp, ["B"] = m("icmp", 0) with { Id = udp.Id } };
             }, P1(), P1("B"), P2(), P2("B"), P3(), P3("B"));
         Add("middle-end-not-multiple-of-8", Dns, P1(), new Piece("A", 24, 20, true), new Piece("A", 40, 24, false));
         Add("first-end-not-multiple-of-8", Dns, new Piece("A", 0, 20, true), new Piece("A", 16, 32, true), P3());
@@ -134,14 +135,14 @@ public sealed class FragmentDifferentialTests
         Add("zero-length-fragment", Dns, P1(), new Piece("A", 24, 0, true), P2(), P3());
         Add("covering-one-run", Dns, P1(), P2(), new Piece("A", 0, 48, true), P3());
         Add("covering-two-runs", Dns, P2(), P1(), new Piece("A", 0, 48, true), P3());
-        Add("echo-request", m => new() { ["A"] = m(icmp, 0, "") }, P1(), P2(), P3());
+        Add("echo-request", m => new() { ["A"] = m(icmp, 0) }, P1(), P2(), P3());
         if (!ipv6)
             // The first fragment carries 8 bytes of the 20-byte TCP header: [0,8) MF, [8,32) MF, [32,64).
-            Add("tcp-syn-8-bytes-first", m => new() { ["A"] = m("tcp", 80, "") with { Payload = 44 } },
+            Add("tcp-syn-8-bytes-first", m => new() { ["A"] = m("tcp", 80) with { Payload = 44 } },
                 new Piece("A", 0, 8, true), new Piece("A", 8, 24, true), new Piece("A", 32, 32, false));
         else
-            Add("destination-options", m => new() { ["A"] = m("udp", 53, "dstopts") }, P1(), P2(), P3());
-        Add("reply-established", m => new() { ["Q"] = m("udp", 53, ""), ["R"] = m("udp", 53, "") with { Reply = true } },
+            Add("destination-options", m => new() { ["A"] = m("udp", 53) with { DestinationOptions = true } }, P1(), P2(), P3());
+        Add("reply-established", m => new() { ["Q"] = m("udp", 53), ["R"] = m("udp", 53) with { Reply = true } },
             new Whole("Q"), P1("R"), P2("R"), P3("R"));
         // ECT(0) in one fragment, Not-ECT in the others: the kernel's ip_frag_ecn_table refuses the mix at reassembly.
         Add("ecn-mixed", Dns, P1() with { Tos = 0x02 }, P2(), P3());
@@ -153,7 +154,7 @@ public sealed class FragmentDifferentialTests
             // Offset 0 and no MF: a datagram of one fragment.
             Add("atomic-fragment", Dns, new Piece("A", 0, 64, false));
             // RFC 8200 4.5: a first fragment without the whole upper-layer header (16 of TCP's 20 bytes).
-            Add("tcp-syn-16-bytes-first", m => new() { ["A"] = m("tcp", 80, "") with { Payload = 44 } },
+            Add("tcp-syn-16-bytes-first", m => new() { ["A"] = m("tcp", 80) with { Payload = 44 } },
                 new Piece("A", 16, 24, true), new Piece("A", 0, 16, true), new Piece("A", 40, 24, false));
         }
         else
@@ -162,9 +163,9 @@ public sealed class FragmentDifferentialTests
             foreach (int between in new[] { 63, 64 })
                 Add($"{between}-fragments-of-others-between", m =>
                 {
-                    var datagrams = new Dictionary<string, Datagram> { ["A"] = m("udp", 53, "") };
+                    var datagrams = new Dictionary<string, Datagram> { ["A"] = m("udp", 53) };
                     for (int i = 0; i < between; i++)
-                        datagrams[$"B{i:00}"] = m("udp", 53, "") with { SourcePort = (ushort)(41000 + i) };
+                        datagrams[$"B{i:00}"] = m("udp", 53) with { SourcePort = (ushort)(41000 + i) };
                     return datagrams;
                 }, [P1(), .. Enumerable.Range(0, between).Select(i => P1($"B{i:00}")), P2(), P3()]);
         }
