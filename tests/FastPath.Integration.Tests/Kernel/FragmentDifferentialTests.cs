@@ -47,11 +47,42 @@ public sealed class FragmentDifferentialTests
     /// <summary>The kernel namespace's reassembly timeouts (seconds), IPv4 and IPv6; the captures are scaled to FastPath's.</summary>
     private const int KernelFragmentTimeout = 1;
 
-    [Fact]
-    public void Ipv4FragmentSequences() => Compare(Scenarios(ipv6: false));
+    // No rule that needs connection tracking: the kernel forwards fragments one by one, and only the first has ports.
+    private const string Untracked = """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD DROP [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -p udp -m udp --dport 53 -j ACCEPT
+        COMMIT
+
+        """;
+
+    // CT --notrack alone: xt_CT's checkentry takes no reference on conntrack for it, so nothing is defragmented.
+    private const string NotrackOnly = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A PREROUTING -j CT --notrack
+        COMMIT
+
+        """ + Untracked;
 
     [Fact]
-    public void Ipv6FragmentSequences() => Compare(Scenarios(ipv6: true));
+    public void Ipv4FragmentSequences() => Compare(Rules, Rules6, Scenarios(ipv6: false));
+
+    [Fact]
+    public void Ipv6FragmentSequences() => Compare(Rules, Rules6, Scenarios(ipv6: true));
+
+    // The kernel defragments (and tracks) a family once a rule of that family needs connection tracking, not before.
+    [Fact]
+    public void TrackingIPv4DoesNotDefragmentIPv6() => Compare(Rules, Untracked, [.. Basic(ipv6: false), .. Basic(ipv6: true)]);
+
+    [Fact]
+    public void TrackingIPv6DoesNotDefragmentIPv4() => Compare(Untracked, Rules6, [.. Basic(ipv6: false), .. Basic(ipv6: true)]);
+
+    [Fact]
+    public void CtNotrackAloneDoesNotDefragment() => Compare(NotrackOnly, NotrackOnly, [.. Basic(ipv6: false), .. Basic(ipv6: true)]);
 
     /// <summary>A datagram whose transport header and payload (<paramref name="Payload"/> bytes) are fragmented.</summary>
     private sealed record Datagram(string Protocol, string Source, string Destination, ushort SourcePort, ushort Port, int Id, int Payload)
@@ -93,7 +124,10 @@ public sealed class FragmentDifferentialTests
     private static Piece P2(string d = "A") => new(d, 24, 24, true);
     private static Piece P3(string d = "A") => new(d, 48, 16, false);
 
-    private static List<Scenario> Scenarios(bool ipv6)
+    /// <summary>A datagram in order, reversed, and one to port 9.</summary>
+    private static List<Scenario> Basic(bool ipv6) => Scenarios(ipv6, basic: true);
+
+    private static List<Scenario> Scenarios(bool ipv6, bool basic = false)
     {
         var scenarios = new List<Scenario>();
         int n = 0;
@@ -115,6 +149,8 @@ public sealed class FragmentDifferentialTests
         Add("reversed", Dns, P3(), P2(), P1());
         Add("middle-first", Dns, P2(), P1(), P3());
         Add("to-port-9", m => new() { ["A"] = m("udp", 9) }, P1(), P2(), P3());
+        if (basic)
+            return scenarios;
         Add("duplicate-before-completion", Dns, P1(), P2(), P2(), P3());
         Add("duplicate-after-completion", Dns, P1(), P2(), P3(), P2());
         Add("partial-overlap", Dns, P1(), new Piece("A", 16, 24, true), P2(), P3(), P1());
@@ -193,22 +229,30 @@ public sealed class FragmentDifferentialTests
         return scenarios;
     }
 
-    private static void Compare(List<Scenario> scenarios)
+    private static void Compare(string rules, string rules6, List<Scenario> scenarios)
     {
         TestEnvironment.SkipIf(TestEnvironment.NamespacesUnavailable() ?? TestEnvironment.IptablesLegacyUnavailable());
         var dir = Directory.CreateTempSubdirectory("fastpath-fragments-");
         try
         {
             string v4 = Path.Combine(dir.FullName, "rules.v4"), v6 = Path.Combine(dir.FullName, "rules.v6");
-            File.WriteAllText(v4, Rules);
-            File.WriteAllText(v6, Rules6);
+            File.WriteAllText(v4, rules);
+            File.WriteAllText(v6, rules6);
+            var clock = Stopwatch.StartNew();
             var (kernel, pcaps) = RunKernel(scenarios, v4, v6, dir.FullName);
+            var kernelTime = clock.Elapsed;
             Assert.True(kernel[0].Outputs.Count > 0, $"the kernel forwarded nothing of {scenarios[0].Name} (is forwarding set up?)");
 
+            // The replays are independent of each other: as many at once as there are cores.
+            var replays = new Result[scenarios.Count];
+            Parallel.For(0, scenarios.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                i => replays[i] = RunFastPath(pcaps[i], v4, v6));
+            TestContext.Current.TestOutputHelper?.WriteLine(
+                $"{scenarios.Count} scenarios: the kernel's in {kernelTime.TotalSeconds:F1} s, FastPath's replays in {(clock.Elapsed - kernelTime).TotalSeconds:F1} s");
             var differences = new List<string>();
             for (int i = 0; i < scenarios.Count; i++)
             {
-                var fastpath = RunFastPath(pcaps[i], v4, v6, dir.FullName);
+                var fastpath = replays[i];
                 var found = new List<string>();
                 if (!kernel[i].Outputs.SequenceEqual(fastpath.Outputs))
                     found.Add($"  output (input frame@after which): {OutputDifference(kernel[i].Outputs, fastpath.Outputs)}");
@@ -290,9 +334,9 @@ public sealed class FragmentDifferentialTests
     private static readonly Regex CounterLine = new(@"^\s+((?:ip6:)?filter:FORWARD)(?::(\d+))?\s+(?:policy \S+\s+)?(\d+)\s+(\d+)", RegexOptions.Multiline);
     private static readonly Regex ConnectionsLine = new(@"conntrack: (\d+) connection\(s\) held");
 
-    private static Result RunFastPath(string pcap, string v4, string v6, string dir)
+    private static Result RunFastPath(string pcap, string v4, string v6)
     {
-        string output = Path.Combine(dir, "out.pcap"), trace = Path.Combine(dir, "trace.tsv");
+        string output = Path.ChangeExtension(pcap, ".out.pcap"), trace = Path.ChangeExtension(pcap, ".trace.tsv");
         var (code, stdout, stderr) = FastPathProcess.Run(
             ["run", "--pcap-in", pcap, "--pcap-out", output, "--rules", v4, "--rules6", v6, "--trace", trace], TimeSpan.FromSeconds(60));
         Assert.True(code == 0, $"fastpath run --pcap-in {pcap}: exit {code}\n{stdout}\n{stderr}");
