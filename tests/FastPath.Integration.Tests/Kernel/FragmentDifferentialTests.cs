@@ -124,7 +124,7 @@ public sealed class FragmentDifferentialTests
     private static Piece P2(string d = "A") => new(d, 24, 24, true);
     private static Piece P3(string d = "A") => new(d, 48, 16, false);
 
-    /// <summary>A datagram in order, reversed, and one to port 9.</summary>
+    /// <summary>A datagram in order, reversed, middle first, and one to port 9.</summary>
     private static List<Scenario> Basic(bool ipv6) => Scenarios(ipv6, basic: true);
 
     private static List<Scenario> Scenarios(bool ipv6, bool basic = false)
@@ -188,6 +188,8 @@ public sealed class FragmentDifferentialTests
         Add("ecn-ect-and-ce", Dns, P1() with { Tos = 0x02 }, P2() with { Tos = 0x03 }, P3() with { Tos = 0x02 });
         // A fragment ending past 65535 bytes, then the datagram's own last fragment and the rest.
         Add("fragment-past-65535", Dns, P1(), new Piece("A", 65528, 16, false), P3(), P2());
+        // An empty last fragment: IPv4 discards the queue; IPv6 drops it, but only after taking its end as the datagram's.
+        Add("empty-last-fragment-far-out", Dns, P1(), new Piece("A", 65528, 0, false), P3(), P2());
         if (ipv6)
         {
             // Offset 0 and no MF: a datagram of one fragment.

@@ -72,7 +72,7 @@ class Datagram:
         if spec.get("dstopts"):
             # Next header: fragment (or the transport when sent whole), length 0 (8 bytes), a PadN of 4.
             self.dstopts = bytes([NEXTHDR_FRAGMENT, 0, 1, 4, 0, 0, 0, 0])
-        self.filler = bytes((seed * 53 + 0x80 + i * 3) & 0xFF for i in range(4096))
+        self.seed = seed
 
     def transport(self, payload):
         sport, dport = self.spec.get("sport", 40000), self.spec.get("dport", 0)
@@ -91,8 +91,9 @@ class Datagram:
         return l4[:at] + struct.pack("!H", value) + l4[at + 2:]
 
     def bytes_at(self, offset, length):
-        tail = self.data + self.filler
-        return tail[offset:offset + length]
+        """The data's bytes [offset, offset + length), past its end a filler pattern of the seed and the position."""
+        filler = bytes((self.seed * 53 + 0x80 + i * 3) & 0xFF for i in range(max(offset, len(self.data)), offset + length))
+        return self.data[offset:offset + length] + filler
 
     def packet(self, event):
         """The IP packet of an event: a fragment, or the whole datagram."""
