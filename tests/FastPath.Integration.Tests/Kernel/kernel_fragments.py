@@ -2,8 +2,8 @@
 """Sends IPv4 and IPv6 fragment sequences through the namespace's forwarding kernel and reports what came out.
 
 Usage, inside the test's network namespace, where veth pairs a0/a1 and b0/b1 exist, the kernel routes a0 -> b0
-and iptables-legacy/ip6tables-legacy filter rules that track connections are loaded, and a third veth pair c0/c1
-carries markers (see Capture.settle):
+with the test's iptables-legacy and ip6tables-legacy rules loaded, and a third veth pair c0/c1 carries markers
+(see Capture.settle):
     kernel_fragments.py DIR < scenarios.json
 Each scenario's frames are also written to DIR/NAME.pcap (classic pcap, microseconds), stamped 1 ms apart and a
 sleep's length scaled by the ratio of FastPath's reassembly timeout (30 s IPv4, 60 s IPv6) to the namespace's
@@ -12,9 +12,9 @@ Scenarios: [{"name": NAME, "datagrams": {LABEL: DATAGRAM, ...}, "events": [EVENT
     DATAGRAM: {"proto": "udp"|"tcp"|"icmp"|"icmpv6", "src", "dst", "sport", "dport", "id", "payload": BYTES,
                "dstopts": true (IPv6: a destination options header before the fragment header),
                "reply": true (sent into b1, from a server to a client behind a0)}
-        The datagrams are numbered in label order; a payload's bytes are a pattern of that number.
-        Its data is the transport header and payload bytes that make its marker unique, with a valid checksum; a
-        TCP datagram is a SYN, an ICMP one an echo request (identifier sport).
+        Its data is the transport header, with a valid checksum, and a payload whose bytes are a pattern of the
+        datagram's number in the scenario (in label order); a TCP datagram is a SYN, an ICMP one an echo request
+        (identifier sport).
     EVENT: {"datagram": LABEL, "offset": BYTES, "length": BYTES, "mf": BOOL, "tos": BYTE}
                a fragment of those bytes of the datagram's data (bytes past its end are filler), with that IPv4 TOS
                or IPv6 traffic class (default 0);
