@@ -244,7 +244,7 @@ public static class RunCommand
         long need = (long)ports * workers * (rxDesc + txDesc)
             + (long)workers * ports * PacketBurst.Capacity * 3
             + (long)workers * (workers - 1) * new DataplaneOptions().HandoffRingSize
-            + (long)workers * Defragmenter.QueueCount * Defragmenter.FragmentsPerQueue
+            + (long)workers * Defragmenter.FragmentCapacity
             + (long)(workers + 1) * 256;
         return (uint)(BitOperations.RoundUpToPowerOf2((ulong)need) - 1);
     }

@@ -55,8 +55,8 @@ public enum DropReason : byte
     FragmentOverlap,            // overlaps data held without duplicating it: its whole datagram is discarded (RFC 5722)
     FragmentInconsistent,       // empty, or ends out of line with the datagram's last fragment (IPv4 discards the datagram)
     FragmentMisaligned,         // IPv6: the fragments held when one not last ends off an 8-byte boundary (that one goes on alone)
-    FragmentQueueFull,          // one fragment more than a datagram may have: the datagram is discarded
-    ReassemblyNoRoom,           // a fragment of a new datagram while every reassembly queue is taken
+    FragmentTooFar,             // IPv4: held while more than 64 fragments came from its source (ipfrag_max_dist): the datagram starts again
+    ReassemblyNoRoom,           // no reassembly queue or fragment record free, or a whole datagram with no buffer free (all its fragments)
     ReassemblyFailed,           // whole but unusable: longer than 65535 bytes, or ECN-capable and not-ECT fragments mixed
     ReassemblyTimeout,          // still incomplete 30 s (IPv4) or 60 s (IPv6) after its first fragment
     ReassemblyUnfinished,       // still incomplete when the dataplane stopped

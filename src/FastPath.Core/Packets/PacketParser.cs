@@ -186,19 +186,18 @@ public static class PacketParser
         if ((flagsOffset & 0x3FFF) != 0) // MF set or a non-zero offset
         {
             int fragmentOffset = (flagsOffset & 0x1FFF) * 8;
+            packet.FragmentOffset = (ushort)fragmentOffset;
+            packet.Fragment = fragmentOffset != 0 ? FragmentKind.NonFirst : FragmentKind.First;
+            // Refused with the fragment known as one: a defragmenting worker queues it anyway, as ip_frag_queue does.
             if (fragmentOffset + payloadLength > MaxIpPacket)
             {
                 return DropReason.Ipv4FragmentTooLarge;
             }
 
-            packet.FragmentOffset = (ushort)fragmentOffset;
             if (fragmentOffset != 0)
             {
-                packet.Fragment = FragmentKind.NonFirst;
                 return DropReason.None; // no L4 header in here
             }
-
-            packet.Fragment = FragmentKind.First;
         }
 
         return ParseL4(ip.Slice(headerLength, payloadLength), l3Offset + headerLength, protocol, isIPv6: false, ref packet);

@@ -407,12 +407,13 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             FlushRelease(port);
     }
 
-    // IPv4 reassembles a first fragment whose transport header is cut short (the datagram will have it whole); IPv6
-    // lets such a first fragment through unreassembled (ipv6frag_thdr_truncated), where the parser refuses it.
+    // IPv4 queues a first fragment whose transport header is cut short (the datagram will have it whole) and one ending
+    // past 65535 bytes (ip_frag_queue has no such check: the datagram fails when whole); IPv6 lets the first through
+    // unreassembled (ipv6frag_thdr_truncated), where the parser refuses it, and drops the second (nf_ct_frag6_queue).
     private static bool Reassembles(DropReason parsed, ref ParsedPacket packet) =>
         parsed == DropReason.None
-        || (packet.L3 == L3Kind.IPv4 && packet.Fragment == FragmentKind.First && parsed is DropReason.TcpTruncated
-            or DropReason.TcpBadDataOffset or DropReason.UdpTruncated or DropReason.UdpBadLength or DropReason.IcmpTruncated);
+        || (packet.L3 == L3Kind.IPv4 && (parsed == DropReason.Ipv4FragmentTooLarge || (packet.Fragment == FragmentKind.First && parsed is DropReason.TcpTruncated
+            or DropReason.TcpBadDataOffset or DropReason.UdpTruncated or DropReason.UdpBadLength or DropReason.IcmpTruncated)));
 
     /// <summary>
     /// A fragment while defragmenting: to the worker reassembling its datagram (by addresses, with software steering),
@@ -445,7 +446,9 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             InPort = port,
             TraceNumber = trace?.Next ?? 0,
         };
-        var outcome = defragmenter.Offer(frame, packet, fragment, timestamp, out int queue, out int discarded, out var reason);
+        var outcome = defragmenter.Offer(frame, packet, fragment, timestamp, out int queue, out int discarded, out int restarted, out var reason);
+        if (restarted >= 0)
+            DropHeld(restarted, DropReason.FragmentTooFar);
         if (discarded >= 0)
             DropHeld(discarded, reason);
         switch (outcome)

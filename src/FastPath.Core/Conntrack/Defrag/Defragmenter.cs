@@ -45,24 +45,31 @@ public enum FragmentOutcome : byte
 /// whenever conntrack runs: fragments are queued per datagram (IPv4 by addresses, identification and protocol; IPv6 by
 /// addresses and identification), placed by the rules of inet_frag_queue_insert (a fragment inside a run already held
 /// is a duplicate and dropped alone; any other overlap discards the whole queue, RFC 5722), checked as ip_frag_queue and
-/// nf_ct_frag6_queue check them, and once a datagram is whole it is rebuilt in the queue's own buffer from its first
-/// fragment's headers, so the ruleset and conntrack see one packet. The original fragments stay held until the caller
-/// has sent or freed them and calls <see cref="Release"/>. A queue lives <see cref="Ipv4Timeout"/> or
-/// <c>nf_conntrack_frag6_timeout</c> (<see cref="ReassemblySettings"/>) from its first fragment (the kernel arms its timer once). Everything is preallocated:
-/// <see cref="QueueCount"/> queues of up to <see cref="FragmentsPerQueue"/> fragments, each with a buffer for the
-/// largest datagram. Only the owning worker's thread changes it; another worker may read a completed queue's
-/// fragments and datagram until it hands the queue back.
+/// nf_ct_frag6_queue check them, and once a datagram is whole it is rebuilt in a buffer from its first fragment's
+/// headers, so the ruleset and conntrack see one packet. The original fragments stay held until the caller has sent
+/// or freed them and calls <see cref="Release"/>. A queue lives <see cref="Ipv4Timeout"/> or
+/// <c>nf_conntrack_frag6_timeout</c> (<see cref="ReassemblySettings"/>) from its first fragment (the kernel arms its
+/// timer once). Everything is preallocated: <see cref="QueueCount"/> queues sharing <see cref="FragmentCapacity"/>
+/// fragment records (each queue a list through them) and <see cref="BufferCount"/> buffers for the largest datagram.
+/// Only the owning worker's thread changes it; another worker may read a completed queue's fragments and datagram
+/// until it hands the queue back.
 /// </summary>
 public sealed unsafe class Defragmenter
 {
     /// <summary>Datagrams being reassembled (or whole and in flight) at once; a fragment of a new one finds no room past it.</summary>
-    public const int QueueCount = 32;
+    public const int QueueCount = 256;
 
-    /// <summary>Fragments per datagram; one more discards the queue.</summary>
-    public const int FragmentsPerQueue = 64;
+    /// <summary>Fragments held at once, all datagrams together (the kernel bounds their memory, ipfrag_high_thresh).</summary>
+    public const int FragmentCapacity = 2048;
+
+    /// <summary>Whole datagrams being decided at once, each rebuilt in a buffer of its own.</summary>
+    public const int BufferCount = 32;
 
     /// <summary>ipfrag_time's default.</summary>
     public const long Ipv4Timeout = 30_000_000_000;
+
+    /// <summary>ipfrag_max_dist's default: more fragments than this from one IPv4 source since a datagram's last one, and it starts again.</summary>
+    public const uint Ipv4MaxDistance = 64;
 
 
     // Two VLAN tags of Ethernet, the IPv6 header and a payload of 65535 bytes: the largest datagram rebuilt.
@@ -84,23 +91,49 @@ public sealed unsafe class Defragmenter
         public int Length;          // q.len: the datagram's payload length as far as known
         public int Meat;            // payload bytes held
         public int Count;
-        public int Runs;
-        public int TailRun;         // the run holding the fragment that ends furthest (the kernel's fragments_tail)
+        public int Head;            // its first fragment, then _next: in arrival order, in offset order once whole
+        public int Last;
+        public int TailRun;         // the first fragment of the run holding the one that ends furthest (the kernel's fragments_tail)
+        public int TailEnd;
+        public int Buffer;
         public int MaxSize;         // IPv4: the largest fragment (header included); DfSize the largest with DF
         public int DfSize;
         public long Deadline;
         public int DatagramLength;
+        public int Peer;            // IPv4: the source's entry in _peers; IPv6 has none
+        public uint Rid;            // the source's fragment count when this datagram's last fragment came
+    }
+
+    // The kernel's inet_peer for ip_frag_too_far: fragments counted per IPv4 source. An entry lives while a queue of its
+    // source does, which is all the count is compared for (a new queue's first fragment is never too far).
+    private struct Peer
+    {
+        public InetAddress Source;
+        public uint Rid;
+        public int Queues;
     }
 
     private readonly Queue[] _queues = new Queue[QueueCount];
-    private readonly HeldFragment[] _fragments = new HeldFragment[QueueCount * FragmentsPerQueue];
-    private readonly (int Start, int End)[] _runs = new (int, int)[QueueCount * FragmentsPerQueue];
-    private readonly byte[] _buffers = GC.AllocateUninitializedArray<byte>(QueueCount * BufferSize, pinned: true);
+    private readonly HeldFragment[] _fragments = new HeldFragment[FragmentCapacity];
+    private readonly int[] _next = new int[FragmentCapacity];   // the next fragment of its queue, or of the free list; -1 ends
+    private readonly int[] _runEnd = new int[FragmentCapacity]; // on the first fragment of a run, where the run ends; else -1
+    private readonly byte[] _buffers = GC.AllocateUninitializedArray<byte>(BufferCount * BufferSize, pinned: true);
+    private readonly int[] _freeBuffers = new int[BufferCount];
+    private readonly Peer[] _peers = new Peer[QueueCount];
     private readonly ReassemblySettings _settings;
     private long _earliestDeadline = long.MaxValue;
     private int _inUse;
+    private int _freeFragment;
+    private int _freeBufferCount = BufferCount;
 
-    public Defragmenter(ReassemblySettings? settings = null) => _settings = settings ?? new ReassemblySettings();
+    public Defragmenter(ReassemblySettings? settings = null)
+    {
+        _settings = settings ?? new ReassemblySettings();
+        for (int f = 0; f < FragmentCapacity; f++)
+            _next[f] = f + 1 < FragmentCapacity ? f + 1 : -1;
+        for (int b = 0; b < BufferCount; b++)
+            _freeBuffers[b] = b;
+    }
 
     /// <summary>Queues holding fragments or a whole datagram not yet released.</summary>
     public int QueuesInUse => _inUse;
@@ -109,13 +142,16 @@ public sealed unsafe class Defragmenter
     /// Queues <paramref name="fragment"/> (a well-formed IPv4 fragment, or an IPv6 packet with a non-atomic fragment header,
     /// as <paramref name="packet"/> parsed it from <paramref name="frame"/>). When the outcome discards a queue, its held
     /// fragments must be dropped under <paramref name="reason"/> too: <paramref name="discarded"/> names it (else -1),
-    /// and the caller calls <see cref="Release"/> after. <paramref name="queue"/> is the datagram's queue when whole.
+    /// and the caller calls <see cref="Release"/> after. <paramref name="restarted"/> names a queue whose datagram starts
+    /// again with this fragment in another queue (ip_frag_reinit): its fragments go as <see cref="DropReason.FragmentTooFar"/>,
+    /// then the caller releases it. <paramref name="queue"/> is the datagram's queue when whole.
     /// </summary>
     public FragmentOutcome Offer(ReadOnlySpan<byte> frame, in ParsedPacket packet, HeldFragment fragment, long now,
-        out int queue, out int discarded, out DropReason reason)
+        out int queue, out int discarded, out int restarted, out DropReason reason)
     {
         queue = -1;
         discarded = -1;
+        restarted = -1;
         reason = DropReason.None;
         int l3 = packet.L3Offset;
         uint identification;
@@ -153,8 +189,21 @@ public sealed unsafe class Defragmenter
             reason = DropReason.ReassemblyNoRoom;
             return FragmentOutcome.Dropped;
         }
-        ref var state = ref _queues[q];
         bool v4 = packet.L3 == L3Kind.IPv4;
+        if (v4 && TooFar(q))
+        {
+            // ip_frag_reinit: the fragments held so far go, the datagram starts again with this one and a new timer.
+            int fresh = Restart(q, now);
+            _queues[q].Whole = true; // out of lookups; the caller drops what it holds, then releases it
+            restarted = q;
+            if (fresh < 0)
+            {
+                reason = DropReason.ReassemblyNoRoom;
+                return FragmentOutcome.Dropped;
+            }
+            q = fresh;
+        }
+        ref var state = ref _queues[q];
 
         // ip_frag_queue discards the whole queue for every inconsistency; nf_ct_frag6_queue drops only the fragment,
         // except for a misaligned end, which discards the queue and lets the fragment through unreassembled.
@@ -197,21 +246,40 @@ public sealed unsafe class Defragmenter
             Discard(q, DropReason.FragmentOverlap, out discarded, out reason);
             return FragmentOutcome.Dropped;
         }
-        if (state.Count == FragmentsPerQueue)
+        if (_freeFragment < 0)
         {
-            Discard(q, DropReason.FragmentQueueFull, out discarded, out reason);
+            reason = DropReason.ReassemblyNoRoom;
             return FragmentOutcome.Dropped;
         }
-        Insert(q, placement, offset, end);
+        byte flags = (byte)(state.Flags | (offset == 0 ? FirstIn : 0));
+        byte ecnSeen = (byte)(state.EcnSeen | (1 << (packet.Tos & 3)));
+        bool whole = flags == (FirstIn | LastIn) && state.Meat + end - offset == state.Length;
+        if (whole)
+        {
+            // ip_frag_ecn_table refuses a not-ECT fragment beside ECN-capable ones; the datagram must fit in 65535 bytes.
+            int headers = offset == 0 ? payloadStart - l3 : HeadersOfFirst(q);
+            if (!v4)
+                headers -= 40 + 8; // IPv6 counts the headers between the fixed one and the fragment header
+            if (((ecnSeen & 1) != 0 && ecnSeen != 1) || headers + state.Length > MaxPayload)
+            {
+                Discard(q, DropReason.ReassemblyFailed, out discarded, out reason);
+                return FragmentOutcome.Dropped;
+            }
+            if (_freeBufferCount == 0)
+            {
+                Discard(q, DropReason.ReassemblyNoRoom, out discarded, out reason);
+                return FragmentOutcome.Dropped;
+            }
+            state.Buffer = _freeBuffers[--_freeBufferCount];
+        }
         fragment.Offset = offset;
         fragment.End = end;
         fragment.PayloadStart = payloadStart;
         fragment.L3Offset = l3;
-        _fragments[q * FragmentsPerQueue + state.Count++] = fragment;
+        Insert(q, placement, fragment);
         state.Meat += end - offset;
-        state.EcnSeen |= (byte)(1 << (packet.Tos & 3));
-        if (offset == 0)
-            state.Flags |= FirstIn;
+        state.EcnSeen = ecnSeen;
+        state.Flags = flags;
         if (v4)
         {
             int size = packet.IpLength;
@@ -219,17 +287,9 @@ public sealed unsafe class Defragmenter
             if ((frame[l3 + 6] & 0x40) != 0)
                 state.DfSize = Math.Max(state.DfSize, size);
         }
-
-        if (state.Flags != (FirstIn | LastIn) || state.Meat != state.Length)
+        if (!whole)
             return FragmentOutcome.Held;
 
-        // Whole. ip_frag_ecn_table refuses a not-ECT fragment beside ECN-capable ones; the datagram must fit.
-        if (((state.EcnSeen & 1) != 0 && state.EcnSeen != 1) || TooLong(q))
-        {
-            state.Count--; // this fragment is dropped as the outcome says; the queue holds the others
-            Discard(q, DropReason.ReassemblyFailed, out discarded, out reason);
-            return FragmentOutcome.Dropped;
-        }
         Rebuild(q);
         state.Whole = true;
         queue = q;
@@ -243,7 +303,30 @@ public sealed unsafe class Defragmenter
     public nint DatagramAddress(int queue) => (nint)Buffer(queue);
 
     /// <summary>The fragments a queue holds: in offset order once whole.</summary>
-    public ReadOnlySpan<HeldFragment> Fragments(int queue) => new(_fragments, queue * FragmentsPerQueue, _queues[queue].Count);
+    public FragmentList Fragments(int queue) => new(this, _queues[queue].Head);
+
+    /// <summary>A queue's fragments, walked in place (foreach with <c>ref readonly</c>).</summary>
+    public readonly ref struct FragmentList(Defragmenter owner, int head)
+    {
+        public Enumerator GetEnumerator() => new(owner, head);
+
+        public ref struct Enumerator(Defragmenter owner, int head)
+        {
+            private int _current = -1;
+            private int _next = head;
+
+            public bool MoveNext()
+            {
+                _current = _next;
+                if (_current < 0)
+                    return false;
+                _next = owner._next[_current];
+                return true;
+            }
+
+            public readonly ref readonly HeldFragment Current => ref owner._fragments[_current];
+        }
+    }
 
     /// <summary>Frees a queue whose fragments the caller has sent or freed (the owning worker's thread only).</summary>
     public void Release(int queue)
@@ -251,8 +334,77 @@ public sealed unsafe class Defragmenter
         ref var state = ref _queues[queue];
         if (!state.InUse)
             return;
+        if (state.Family == L3Kind.IPv4 && --_peers[state.Peer].Queues == 0)
+            _peers[state.Peer] = default;
+        if (state.Head >= 0)
+        {
+            _next[state.Last] = _freeFragment;
+            _freeFragment = state.Head;
+        }
+        if (state.Buffer >= 0)
+            _freeBuffers[_freeBufferCount++] = state.Buffer;
         state = default;
         _inUse--;
+    }
+
+    // ip_frag_too_far: counts the fragment against its source; too far when more than ipfrag_max_dist fragments came
+    // from it since this datagram's last one, and the datagram holds some.
+    private bool TooFar(int q)
+    {
+        ref var state = ref _queues[q];
+        uint start = state.Rid;
+        uint end = ++_peers[state.Peer].Rid;
+        state.Rid = end;
+        return state.Count > 0 && end - start > Ipv4MaxDistance;
+    }
+
+    // A queue taking over q's datagram afresh (its key, source count and largest sizes; a new deadline), or -1 when none is free.
+    private int Restart(int q, long now)
+    {
+        int fresh = Array.FindIndex(_queues, s => !s.InUse);
+        if (fresh < 0)
+            return -1;
+        ref readonly var old = ref _queues[q];
+        _queues[fresh] = new Queue
+        {
+            InUse = true,
+            Family = old.Family,
+            Source = old.Source,
+            Destination = old.Destination,
+            Identification = old.Identification,
+            Protocol = old.Protocol,
+            Peer = old.Peer,
+            Rid = old.Rid,
+            MaxSize = old.MaxSize,
+            DfSize = old.DfSize,
+            Deadline = now + Ipv4Timeout,
+            Head = -1,
+            Last = -1,
+            Buffer = -1,
+        };
+        _peers[old.Peer].Queues++;
+        _earliestDeadline = Math.Min(_earliestDeadline, now + Ipv4Timeout);
+        _inUse++;
+        return fresh;
+    }
+
+    private int PeerOf(in InetAddress source)
+    {
+        int free = -1;
+        for (int p = 0; p < _peers.Length; p++)
+        {
+            if (_peers[p].Queues == 0)
+            {
+                if (free < 0)
+                    free = p;
+            }
+            else if (_peers[p].Source.Equals(source))
+            {
+                return p;
+            }
+        }
+        _peers[free].Source = source; // a queue is being opened, so one is free: no more sources than queues
+        return free;
     }
 
     /// <summary>
@@ -297,7 +449,7 @@ public sealed unsafe class Defragmenter
         return false;
     }
 
-    private byte* Buffer(int queue) => (byte*)Unsafe.AsPointer(ref _buffers[queue * BufferSize]);
+    private byte* Buffer(int queue) => (byte*)Unsafe.AsPointer(ref _buffers[_queues[queue].Buffer * BufferSize]);
 
     private int Find(in ParsedPacket packet, uint identification, long now)
     {
@@ -318,11 +470,19 @@ public sealed unsafe class Defragmenter
                 return q;
             }
         }
-        if (free < 0)
+        // As the kernel refuses a new queue past ipfrag_high_thresh, a new datagram needs room for a fragment.
+        if (free < 0 || _freeFragment < 0)
             return -1;
         long deadline = now + (packet.L3 == L3Kind.IPv4 ? Ipv4Timeout : _settings.Ipv6TimeoutNanoseconds);
+        int peer = packet.L3 == L3Kind.IPv4 ? PeerOf(packet.Source) : 0;
+        if (packet.L3 == L3Kind.IPv4)
+            _peers[peer].Queues++;
         _queues[free] = new Queue
         {
+            Head = -1,
+            Last = -1,
+            Buffer = -1,
+            Peer = peer,
             InUse = true,
             Family = packet.L3,
             Source = packet.Source,
@@ -365,19 +525,20 @@ public sealed unsafe class Defragmenter
     private Placement Place(int q, int offset, int end)
     {
         ref var state = ref _queues[q];
-        int runs = q * FragmentsPerQueue;
         if (state.Count == 0)
             return Placement.NewTail;
-        int tailEnd = _runs[runs + state.TailRun].End;
-        if (tailEnd < end)
+        if (state.TailEnd < end)
         {
-            if (offset < tailEnd)
+            if (offset < state.TailEnd)
                 return Placement.Overlap;
-            return offset == tailEnd ? Placement.AppendToTail : Placement.NewTail;
+            return offset == state.TailEnd ? Placement.AppendToTail : Placement.NewTail;
         }
-        for (int r = 0; r < state.Runs; r++)
+        for (int f = state.Head; f >= 0; f = _next[f])
         {
-            var (start, runEnd) = _runs[runs + r];
+            int runEnd = _runEnd[f];
+            if (runEnd < 0)
+                continue;
+            int start = _fragments[f].Offset;
             if (end <= start || offset >= runEnd)
                 continue;
             return offset >= start && end <= runEnd ? Placement.Duplicate : Placement.Overlap;
@@ -385,34 +546,44 @@ public sealed unsafe class Defragmenter
         return Placement.NewRun;
     }
 
-    private void Insert(int q, Placement placement, int offset, int end)
+    // Takes a record off the free list for the fragment, at the end of its queue's list, and into its run.
+    private void Insert(int q, Placement placement, in HeldFragment fragment)
     {
         ref var state = ref _queues[q];
-        int runs = q * FragmentsPerQueue;
+        int f = _freeFragment;
+        _freeFragment = _next[f];
+        _fragments[f] = fragment;
+        _next[f] = -1;
+        if (state.Head < 0)
+            state.Head = f;
+        else
+            _next[state.Last] = f;
+        state.Last = f;
+        state.Count++;
         if (placement == Placement.AppendToTail)
         {
-            _runs[runs + state.TailRun].End = end;
-            return;
+            _runEnd[f] = -1;
+            _runEnd[state.TailRun] = fragment.End;
         }
-        _runs[runs + state.Runs] = (offset, end);
-        if (placement == Placement.NewTail)
-            state.TailRun = state.Runs;
-        state.Runs++;
+        else
+        {
+            _runEnd[f] = fragment.End;
+            if (placement == Placement.NewTail)
+                state.TailRun = f;
+        }
+        if (placement != Placement.NewRun)
+            state.TailEnd = fragment.End;
     }
 
-    // The first fragment's headers and the data past 65535 bytes: IPv4's total length, IPv6's payload length.
-    private bool TooLong(int q)
+    // The headers before the data in the held first fragment: IPv4's header, or IPv6's up to and with the fragment header.
+    private int HeadersOfFirst(int q)
     {
-        ref var state = ref _queues[q];
-        foreach (ref readonly var f in new ReadOnlySpan<HeldFragment>(_fragments, q * FragmentsPerQueue, state.Count))
+        for (int f = _queues[q].Head; f >= 0; f = _next[f])
         {
-            if (f.Offset == 0)
-            {
-                int headers = state.Family == L3Kind.IPv4 ? f.PayloadStart - f.L3Offset : f.PayloadStart - 8 - (f.L3Offset + 40);
-                return headers + state.Length > MaxPayload;
-            }
+            if (_fragments[f].Offset == 0)
+                return _fragments[f].PayloadStart - _fragments[f].L3Offset;
         }
-        return false;
+        return 0;
     }
 
     /// <summary>
@@ -423,19 +594,30 @@ public sealed unsafe class Defragmenter
     private void Rebuild(int q)
     {
         ref var state = ref _queues[q];
-        var fragments = new Span<HeldFragment>(_fragments, q * FragmentsPerQueue, state.Count);
-        for (int i = 1; i < fragments.Length; i++)
+        // Into offset order: the fragments tile the datagram, so no two start alike.
+        int sorted = -1;
+        for (int f = state.Head; f >= 0;)
         {
-            var f = fragments[i];
-            int j = i - 1;
-            while (j >= 0 && fragments[j].Offset > f.Offset)
+            int next = _next[f];
+            if (sorted < 0 || _fragments[f].Offset < _fragments[sorted].Offset)
             {
-                fragments[j + 1] = fragments[j];
-                j--;
+                _next[f] = sorted;
+                sorted = f;
             }
-            fragments[j + 1] = f;
+            else
+            {
+                int at = sorted;
+                while (_next[at] >= 0 && _fragments[_next[at]].Offset < _fragments[f].Offset)
+                    at = _next[at];
+                _next[f] = _next[at];
+                _next[at] = f;
+            }
+            f = next;
         }
-        ref readonly var first = ref fragments[0];
+        state.Head = sorted;
+        for (int f = sorted; f >= 0; f = _next[f])
+            state.Last = f;
+        ref readonly var first = ref _fragments[state.Head];
         var head = new ReadOnlySpan<byte>((void*)first.Data, (int)first.Length);
         var output = new Span<byte>(Buffer(q), BufferSize);
         int l3 = first.L3Offset;
@@ -463,7 +645,7 @@ public sealed unsafe class Defragmenter
                 output[l3 + 1] |= 3 << 4;
             length = header;
         }
-        foreach (ref readonly var f in fragments)
+        foreach (ref readonly var f in Fragments(q))
         {
             new ReadOnlySpan<byte>((byte*)f.Data + f.PayloadStart, f.End - f.Offset).CopyTo(output.Slice(length));
             length += f.End - f.Offset;

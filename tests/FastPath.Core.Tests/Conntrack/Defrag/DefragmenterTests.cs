@@ -27,8 +27,9 @@ public sealed unsafe class DefragmenterTests
     // 40 bytes of UDP (8 of header, 32 of data) to port 53: fragments of 16, 16 and 8 bytes.
     private static readonly byte[] s_udp = Udp(40000, 53, [.. Enumerable.Range(0, 32).Select(i => (byte)i)]);
 
-    private static byte[] V4(int offset, int length, bool more, byte protocol = 17, byte tos = 0, ushort id = 0x1234, byte[]? payload = null) =>
-        Ethernet(EtherTypeIPv4, Ipv4(protocol, (payload ?? s_udp).AsSpan(offset, length).ToArray(), moreFragments: more, fragmentOffset: offset, tos: tos,
+    private static byte[] V4(int offset, int length, bool more, byte protocol = 17, byte tos = 0, ushort id = 0x1234, byte[]? payload = null,
+        string source = Client4) =>
+        Ethernet(EtherTypeIPv4, Ipv4(protocol, (payload ?? s_udp).AsSpan(offset, length).ToArray(), source, moreFragments: more, fragmentOffset: offset, tos: tos,
             patch: h => BinaryPrimitives.WriteUInt16BigEndian(h.AsSpan(4), id)));
 
     private static byte[] V6(int offset, int length, bool more, byte[]? before = null, byte[]? payload = null, uint id = 0xCAFE)
@@ -48,12 +49,22 @@ public sealed unsafe class DefragmenterTests
         fixed (byte* data = pinned)
         {
             var fragment = new HeldFragment { Handle = _pinned.Count, Data = (nint)data, Length = (uint)pinned.Length, WireLength = (uint)pinned.Length, Timestamp = now };
-            var outcome = _defragmenter.Offer(pinned, packet, fragment, now, out int queue, out int discarded, out var reason);
+            var outcome = _defragmenter.Offer(pinned, packet, fragment, now, out int queue, out int discarded, out int restarted, out var reason);
+            Restarted = restarted;
             return (outcome, queue, discarded, reason);
         }
     }
 
-    private List<nint> Held(int queue) => [.. _defragmenter.Fragments(queue).ToArray().Select(f => f.Handle)];
+    /// <summary>The queue the last offer restarted (ip_frag_reinit), or -1.</summary>
+    private int Restarted { get; set; } = -1;
+
+    private List<nint> Held(int queue)
+    {
+        var handles = new List<nint>();
+        foreach (ref readonly var fragment in _defragmenter.Fragments(queue))
+            handles.Add(fragment.Handle);
+        return handles;
+    }
 
     [Fact]
     public void FragmentsInAnyOrderMakeTheDatagramTheSenderFragmented()
@@ -210,13 +221,19 @@ public sealed unsafe class DefragmenterTests
     }
 
     [Fact]
-    public void OneFragmentMoreThanADatagramMayHaveDiscardsIt()
+    public void FragmentsFindNoRoomWhenEveryRecordIsTakenAndTheirDatagramWaits()
     {
-        for (int i = 0; i < Defragmenter.FragmentsPerQueue; i++)
-            Assert.Equal(FragmentOutcome.Held, Offer(V4(i * 8, 8, true, payload: new byte[1024])).Outcome);
-        var (outcome, _, discarded, reason) = Offer(V4(Defragmenter.FragmentsPerQueue * 8, 8, true, payload: new byte[1024]));
-        Assert.Equal((FragmentOutcome.Dropped, DropReason.FragmentQueueFull), (outcome, reason));
-        Assert.Equal(Defragmenter.FragmentsPerQueue, Held(discarded).Count);
+        byte[] big = new byte[8 * (Defragmenter.FragmentCapacity + 1)];
+        for (int i = 0; i < Defragmenter.FragmentCapacity; i++)
+            Assert.Equal(FragmentOutcome.Held, Offer(V4(8 * (i + 1), 8, true, payload: big)).Outcome);
+        // Its own datagram's next fragment is refused alone; a new datagram gets no queue.
+        Assert.Equal((FragmentOutcome.Dropped, -1, DropReason.ReassemblyNoRoom), Drop(Offer(V4(0, 8, true, payload: big))));
+        Assert.Equal((FragmentOutcome.Dropped, -1, DropReason.ReassemblyNoRoom), Drop(Offer(V4(0, 8, true, id: 2))));
+        Assert.Equal(1, _defragmenter.QueuesInUse);
+        Assert.True(_defragmenter.TryTakeUnfinished(out int queue));
+        Assert.Equal(Defragmenter.FragmentCapacity, Held(queue).Count);
+        _defragmenter.Release(queue);
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 8, true, id: 2)).Outcome);
     }
 
     [Fact]
@@ -250,14 +267,40 @@ public sealed unsafe class DefragmenterTests
         Assert.Equal([1], tests.Held(expired));
     }
 
+    /// <summary>
+    /// ip_frag_too_far: a datagram that more than 64 fragments from its source overtook starts again with the fragment
+    /// that finds it so, its held fragments dropped and its timer restarted; IPv6 has no such rule.
+    /// </summary>
+    [Fact]
+    public void AnIpv4DatagramOvertakenByMoreThan64FragmentsOfItsSourceStartsAgain()
+    {
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true, id: 1)).Outcome);
+        // 63 fragments of 20 other datagrams (held or duplicates, each counts): the next of datagram 1 is the 64th since its last.
+        for (int i = 0; i < 63; i++)
+            Offer(V4(0, 16, true, id: (ushort)(100 + i % 20)));
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(16, 16, true, id: 1)).Outcome);
+        Assert.Equal(-1, Restarted);
+        for (int i = 0; i < 64; i++)
+            Offer(V4(0, 16, true, id: (ushort)(100 + i % 20)));
+        // The 65th: datagram 1's two fragments are dropped, and this one starts it again, 10 s later, with 30 s to go.
+        var (outcome, _, discarded, _) = Offer(V4(32, 8, false, id: 1), now: 10 * Second);
+        Assert.Equal((FragmentOutcome.Held, -1), (outcome, discarded));
+        Assert.Equal([1, 65], Held(Restarted));
+        _defragmenter.Release(Restarted);
+        Assert.Equal(FragmentOutcome.Held, Offer(V4(16, 16, true, id: 1), now: 10 * Second).Outcome);
+        Assert.Equal(FragmentOutcome.Complete, Offer(V4(0, 16, true, id: 1), now: 10 * Second).Outcome);
+    }
+
     [Fact]
     public void ANewDatagramFindsNoRoomWhenEveryQueueIsTaken()
     {
+        // From a host each: from one, more than 64 fragments between two of a datagram's would restart it.
+        static string Host(int i) => $"10.9.{i / 200}.{i % 200 + 1}";
         for (int i = 0; i < Defragmenter.QueueCount; i++)
-            Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true, id: (ushort)i)).Outcome);
+            Assert.Equal(FragmentOutcome.Held, Offer(V4(0, 16, true, source: Host(i))).Outcome);
         Assert.Equal((FragmentOutcome.Dropped, -1, DropReason.ReassemblyNoRoom), Drop(Offer(V4(0, 16, true, id: 999))));
         // Its own datagram's fragments still find their queue.
-        Assert.Equal(FragmentOutcome.Complete, Offer(V4(16, 24, false, id: 5)).Outcome);
+        Assert.Equal(FragmentOutcome.Complete, Offer(V4(16, 24, false, source: Host(5))).Outcome);
         Assert.True(_defragmenter.TryTakeUnfinished(out int unfinished));
         Assert.Equal([1], Held(unfinished));
     }
