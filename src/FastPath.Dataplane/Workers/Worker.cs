@@ -346,12 +346,9 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
                 Unsafe.SkipInit(out ParsedPacket parsed);
                 // The sender already accepted this frame; parsing again is cheaper than shipping the parse.
                 DropReason result = PacketParser.Parse(frame, ref parsed);
-                int outPort = _topology.Peers[e.InPort];
-                if (!e.Cursor.IsSuspended && parsed.Fragment != FragmentKind.None && _verdict.Defragments(parsed.L3) && Reassembles(result, ref parsed))
-                {
-                    TakeFragment(e.InPort, outPort, _tx[outPort], e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed, _topology.SoftwareSteering[e.InPort]);
+                if (parsed.Fragment != FragmentKind.None && TookFragment(ref e, frame, ref parsed, result))
                     continue;
-                }
+                int outPort = _topology.Peers[e.InPort];
                 Deliver(e.InPort, outPort, _tx[outPort], e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed, ref e.Cursor);
             }
             if (taken > 0)
@@ -405,6 +402,17 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         release[_releaseCount[port]++] = handle;
         if (_releaseCount[port] == release.Length)
             FlushRelease(port);
+    }
+
+    /// <summary>A fragment steered here to be gathered (a fresh one, while defragmenting): taken into the defragmenter.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TookFragment(ref HandoffEntry e, ReadOnlySpan<byte> frame, ref ParsedPacket parsed, DropReason result)
+    {
+        if (e.Cursor.IsSuspended || !_verdict.Defragments(parsed.L3) || !Reassembles(result, ref parsed))
+            return false;
+        int outPort = _topology.Peers[e.InPort];
+        TakeFragment(e.InPort, outPort, _tx[outPort], e.Handle, e.Data, e.Length, e.WireLength, e.Timestamp, frame, ref parsed, _topology.SoftwareSteering[e.InPort]);
+        return true;
     }
 
     // IPv4 queues a first fragment whose transport header is cut short (the datagram will have it whole) and one ending
