@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Xunit;
 
 namespace FastPath.Integration.Tests;
 
@@ -120,6 +121,30 @@ internal sealed class NetworkNamespace : IDisposable
 
     public (int ExitCode, string Output) Exec(string file, params string[] arguments) =>
         TestEnvironment.Run("ip", ["netns", "exec", Name, file, .. arguments]);
+
+    /// <summary>
+    /// Runs the test's Python script Kernel/<paramref name="script"/> in the namespace with <paramref name="input"/> on its
+    /// standard input, and returns its standard output; fails the test if it does not exit 0 within <paramref name="timeout"/>.
+    /// </summary>
+    public string RunScript(string script, string input, TimeSpan timeout, params string[] arguments)
+    {
+        var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "netns", "exec", Name, TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "Kernel", script) }.Concat(arguments))
+            info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        p.StandardInput.Write(input);
+        p.StandardInput.Close();
+        string what = string.Join(' ', [script, .. arguments.Take(1)]);
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill();
+            throw new TimeoutException($"{what} did not finish within {timeout.TotalSeconds} s");
+        }
+        Assert.True(p.ExitCode == 0, $"{what} failed ({p.ExitCode}): {error.Result}");
+        return output.Result;
+    }
 
     public void Dispose() => TestEnvironment.Run("ip", "netns", "del", Name);
 }

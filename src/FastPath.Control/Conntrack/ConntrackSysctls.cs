@@ -46,7 +46,11 @@ public sealed class ConntrackSysctls
         _files.Add("nf_conntrack_expect_max", new Sysctl(() => Number(backend.ConntrackBuckets is { } buckets ? Math.Max(buckets / 256, 1) * 4 : null), Write: null));
         // nf_defrag_ipv6's, served whether or not connections are tracked, as the kernel's are.
         _files.Add("nf_conntrack_frag6_timeout", new Sysctl(
-            () => Number(frag6.Ipv6TimeoutJiffies / Jiffies.Hz), value => WriteJiffies(value, v => frag6.Ipv6TimeoutJiffies = v)));
+            () => Number(frag6.Ipv6TimeoutJiffies / Jiffies.Hz), value => WriteSeconds(value, seconds =>
+            {
+                frag6.Ipv6TimeoutJiffies = seconds * Jiffies.Hz;
+                return ControlResponse.Ok();
+            })));
         _files.Add("nf_conntrack_frag6_low_thresh", new Sysctl(
             () => Number(frag6.Ipv6LowThreshold), value => WriteUnsignedLong(value, 0, frag6.Ipv6HighThreshold, v => frag6.Ipv6LowThreshold = v)));
         _files.Add("nf_conntrack_frag6_high_thresh", new Sysctl(
@@ -109,14 +113,13 @@ public sealed class ConntrackSysctls
         yield return ("nf_conntrack_gre_timeout_stream", TimeoutProtocols.Gre, "REPLIED");
     }
 
-    // proc_dointvec_jiffies: at most INT_MAX / HZ seconds either way, stored as jiffies.
-    private static ControlResponse WriteJiffies(ProcInteger value, Action<int> set)
+    // proc_dointvec_jiffies: at most INT_MAX / HZ seconds either way; the seconds go to the file's own store.
+    private static ControlResponse WriteSeconds(ProcInteger value, Func<int, ControlResponse> store)
     {
         if (value.Magnitude > int.MaxValue / Jiffies.Hz)
             return ControlResponse.Fail(ControlError.EINVAL, $"at most {int.MaxValue / Jiffies.Hz} seconds either way (INT_MAX jiffies at HZ {Jiffies.Hz})");
         int seconds = (int)value.Magnitude;
-        set((value.Negative ? -seconds : seconds) * Jiffies.Hz);
-        return ControlResponse.Ok();
+        return store(value.Negative ? -seconds : seconds);
     }
 
     // proc_doulongvec_minmax: no sign at all, not even "-0", and within the other threshold.
@@ -145,11 +148,11 @@ public sealed class ConntrackSysctls
 
         ControlResponse Write(ProcInteger value)
         {
-            if (value.Magnitude > int.MaxValue / Jiffies.Hz)
-                return ControlResponse.Fail(ControlError.EINVAL, $"at most {int.MaxValue / Jiffies.Hz} seconds either way (INT_MAX jiffies at HZ {Jiffies.Hz})");
-            long seconds = value.Negative ? -(long)value.Magnitude : (long)value.Magnitude;
-            var errno = _timeouts.SetDefaults(2, protocol.Number, new Dictionary<int, uint> { [state] = unchecked((uint)seconds) });
-            return errno == Errno.None ? ControlResponse.Ok() : ControlResponse.Fail(ControlError.From(errno), "");
+            return WriteSeconds(value, seconds =>
+            {
+                var errno = _timeouts.SetDefaults(2, protocol.Number, new Dictionary<int, uint> { [state] = unchecked((uint)seconds) });
+                return errno == Errno.None ? ControlResponse.Ok() : ControlResponse.Fail(ControlError.From(errno), "");
+            });
         }
     }
 

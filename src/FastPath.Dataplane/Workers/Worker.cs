@@ -486,8 +486,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
             return;
         }
         _verdict.Prepare(ref whole, ref cursor);
-        nint group = (nint)(GroupTag | ((long)_index << 32) | (uint)queue);
-        Dispatch(port, outPort, tx, group, defragmenter.DatagramAddress(queue), (uint)datagram.Length, (uint)datagram.Length, timestamp,
+        Dispatch(port, outPort, tx, GroupHandle(_index, queue), defragmenter.DatagramAddress(queue), (uint)datagram.Length, (uint)datagram.Length, timestamp,
             datagram, ref whole, ref cursor, steer);
     }
 
@@ -536,7 +535,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TransmitGroup(int outPort, PacketBurst tx, nint group, long timestamp)
     {
-        var (holder, queue) = ((int)((long)group >> 32) & 0xFFFF, (int)(uint)group);
+        var (holder, queue) = GroupOf(group);
         var trace = _verdict.Trace;
         foreach (ref readonly var fragment in _defragmenters[holder].Fragments(queue))
         {
@@ -552,7 +551,7 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void DropGroup(nint group, DropReason reason)
     {
-        var (holder, queue) = ((int)((long)group >> 32) & 0xFFFF, (int)(uint)group);
+        var (holder, queue) = GroupOf(group);
         var trace = _verdict.Trace;
         foreach (ref readonly var fragment in _defragmenters[holder].Fragments(queue))
         {
@@ -561,6 +560,10 @@ public sealed unsafe class Worker<TVerdict> where TVerdict : struct, IVerdictSta
         }
         ReturnQueue(holder, queue);
     }
+
+    private static nint GroupHandle(int holder, int queue) => (nint)(GroupTag | ((long)holder << 32) | (uint)queue);
+
+    private static (int Holder, int Queue) GroupOf(nint group) => ((int)((long)group >> 32) & 0xFFFF, (int)(uint)group);
 
     /// <summary>A finished datagram's queue goes back to the worker holding it, which alone may free it.</summary>
     private void ReturnQueue(int holder, int queue)

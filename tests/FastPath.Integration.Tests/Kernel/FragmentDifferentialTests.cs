@@ -301,21 +301,8 @@ public sealed class FragmentDifferentialTests
         // The rules loaded nf_defrag_ipv6, which brings nf_conntrack_frag6_timeout; both timeouts are per namespace.
         ExecChecked(ns, "sysctl", "-qw", $"net.ipv4.ipfrag_time={KernelFragmentTimeout}", $"net.netfilter.nf_conntrack_frag6_timeout={KernelFragmentTimeout}");
 
-        var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "netns", "exec", ns.Name, TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "Kernel", "kernel_fragments.py"), dir })
-            info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var error = p.StandardError.ReadToEndAsync();
-        p.StandardInput.Write(new JsonArray(scenarios.Select(ToJson).ToArray()).ToJsonString());
-        p.StandardInput.Close();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
-        {
-            p.Kill();
-            throw new TimeoutException("kernel_fragments.py did not finish within a minute");
-        }
-        Assert.True(p.ExitCode == 0, $"kernel_fragments.py failed ({p.ExitCode}): {error.Result}");
-        using var doc = JsonDocument.Parse(output.Result);
+        string output = ns.RunScript("kernel_fragments.py", new JsonArray(scenarios.Select(ToJson).ToArray()).ToJsonString(), TimeSpan.FromMinutes(1), dir);
+        using var doc = JsonDocument.Parse(output);
         var timeouts = doc.RootElement.GetProperty("timeouts").EnumerateArray().Select(t => t.GetDouble()).ToArray();
         Assert.True(timeouts.All(t => t == KernelFragmentTimeout), $"the namespace's reassembly timeouts are {string.Join(", ", timeouts)} s, not {KernelFragmentTimeout} s");
         var results = new List<Result>();

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -142,17 +141,7 @@ internal static class KernelRecentHarness
                 TestEnvironment.RunChecked("ip", ["netns", "exec", ns.Name, tool, "-t", "raw", .. RuleArguments(rule)]);
             TestEnvironment.RunChecked("ip", ["netns", "exec", ns.Name, tool, "-t", "raw", .. CatchAll]);
         }
-        var json = new JsonArray(events.Select(ToJson).ToArray());
-        var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "netns", "exec", ns.Name, TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "Kernel", "kernel_recent_match.py") })
-            info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        p.StandardInput.Write(json.ToJsonString());
-        p.StandardInput.Close();
-        string output = p.StandardOutput.ReadToEnd();
-        string error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, error);
+        string output = ns.RunScript("kernel_recent_match.py", new JsonArray(events.Select(ToJson).ToArray()).ToJsonString(), TimeSpan.FromMinutes(2));
         using var doc = JsonDocument.Parse(output);
         var root = doc.RootElement;
         return new Outcome(

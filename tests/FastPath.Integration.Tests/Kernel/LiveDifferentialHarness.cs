@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -278,21 +277,8 @@ internal static class LiveDifferentialHarness
     /// <summary>Runs live_differential.py in the namespace with the events on its standard input.</summary>
     private static Outcome Drive(NetworkNamespace ns, IReadOnlyList<Event> events, string[] arguments)
     {
-        var info = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "netns", "exec", ns.Name, TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "Kernel", "live_differential.py") }.Concat(arguments))
-            info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var error = p.StandardError.ReadToEndAsync();
-        p.StandardInput.Write(new JsonArray(events.Select(ToJson).ToArray()).ToJsonString());
-        p.StandardInput.Close();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            p.Kill();
-            throw new TimeoutException($"live_differential.py {arguments[0]} did not finish within 2 minutes");
-        }
-        Assert.True(p.ExitCode == 0, $"live_differential.py {arguments[0]} failed ({p.ExitCode}): {error.Result}");
-        using var doc = JsonDocument.Parse(output.Result);
+        string output = ns.RunScript("live_differential.py", new JsonArray(events.Select(ToJson).ToArray()).ToJsonString(), TimeSpan.FromMinutes(2), arguments);
+        using var doc = JsonDocument.Parse(output);
         var root = doc.RootElement;
         return new Outcome(
             root.GetProperty("packets").EnumerateArray()

@@ -81,7 +81,7 @@ public sealed unsafe class Defragmenter
     private struct Queue
     {
         public bool InUse;
-        public bool Whole;          // rebuilt and handed to the caller: no longer found by lookups
+        public bool Closed;         // whole, discarded, restarted or expired: out of lookups until the caller releases it
         public L3Kind Family;
         public InetAddress Source, Destination;
         public uint Identification;
@@ -194,7 +194,7 @@ public sealed unsafe class Defragmenter
         {
             // ip_frag_reinit: the fragments held so far go, the datagram starts again with this one and a new timer.
             int fresh = Restart(q, now);
-            _queues[q].Whole = true; // out of lookups; the caller drops what it holds, then releases it
+            Close(q);
             restarted = q;
             if (fresh < 0)
             {
@@ -291,7 +291,7 @@ public sealed unsafe class Defragmenter
             return FragmentOutcome.Held;
 
         Rebuild(q);
-        state.Whole = true;
+        state.Closed = true;
         queue = q;
         return FragmentOutcome.Complete;
     }
@@ -365,26 +365,8 @@ public sealed unsafe class Defragmenter
         if (fresh < 0)
             return -1;
         ref readonly var old = ref _queues[q];
-        _queues[fresh] = new Queue
-        {
-            InUse = true,
-            Family = old.Family,
-            Source = old.Source,
-            Destination = old.Destination,
-            Identification = old.Identification,
-            Protocol = old.Protocol,
-            Peer = old.Peer,
-            Rid = old.Rid,
-            MaxSize = old.MaxSize,
-            DfSize = old.DfSize,
-            Deadline = now + Ipv4Timeout,
-            Head = -1,
-            Last = -1,
-            Buffer = -1,
-        };
-        _peers[old.Peer].Queues++;
-        _earliestDeadline = Math.Min(_earliestDeadline, now + Ipv4Timeout);
-        _inUse++;
+        ref var state = ref Open(fresh, old.Family, old.Source, old.Destination, old.Identification, old.Protocol, old.Peer, now + Ipv4Timeout);
+        (state.Rid, state.MaxSize, state.DfSize) = (old.Rid, old.MaxSize, old.DfSize);
         return fresh;
     }
 
@@ -420,7 +402,7 @@ public sealed unsafe class Defragmenter
         for (int q = 0; q < QueueCount; q++)
         {
             ref var state = ref _queues[q];
-            if (!state.InUse || state.Whole)
+            if (!state.InUse || state.Closed)
                 continue;
             if (state.Deadline <= now && queue < 0)
                 queue = q;
@@ -429,7 +411,7 @@ public sealed unsafe class Defragmenter
         }
         _earliestDeadline = earliest;
         if (queue >= 0)
-            _queues[queue].Whole = true; // out of lookups; Release frees it
+            Close(queue);
         return queue >= 0;
     }
 
@@ -439,9 +421,9 @@ public sealed unsafe class Defragmenter
         for (queue = 0; queue < QueueCount; queue++)
         {
             ref var state = ref _queues[queue];
-            if (state.InUse && !state.Whole)
+            if (state.InUse && !state.Closed)
             {
-                state.Whole = true;
+                Close(queue);
                 return true;
             }
         }
@@ -464,7 +446,7 @@ public sealed unsafe class Defragmenter
                     free = q;
                 continue;
             }
-            if (!state.Whole && state.Identification == identification && state.Family == packet.L3 && state.Protocol == protocol
+            if (!state.Closed && state.Identification == identification && state.Family == packet.L3 && state.Protocol == protocol
                 && state.Source.Equals(packet.Source) && state.Destination.Equals(packet.Destination))
             {
                 return q;
@@ -475,25 +457,34 @@ public sealed unsafe class Defragmenter
             return -1;
         long deadline = now + (packet.L3 == L3Kind.IPv4 ? Ipv4Timeout : _settings.Ipv6TimeoutNanoseconds);
         int peer = packet.L3 == L3Kind.IPv4 ? PeerOf(packet.Source) : 0;
-        if (packet.L3 == L3Kind.IPv4)
-            _peers[peer].Queues++;
-        _queues[free] = new Queue
+        Open(free, packet.L3, packet.Source, packet.Destination, identification, protocol, peer, deadline);
+        return free;
+    }
+
+    // A free queue taken for a datagram: empty, its source counted (IPv4), its timer armed.
+    private ref Queue Open(int q, L3Kind family, in InetAddress source, in InetAddress destination, uint identification, byte protocol,
+        int peer, long deadline)
+    {
+        ref var state = ref _queues[q];
+        state = new Queue
         {
+            InUse = true,
+            Family = family,
+            Source = source,
+            Destination = destination,
+            Identification = identification,
+            Protocol = protocol,
+            Peer = peer,
+            Deadline = deadline,
             Head = -1,
             Last = -1,
             Buffer = -1,
-            Peer = peer,
-            InUse = true,
-            Family = packet.L3,
-            Source = packet.Source,
-            Destination = packet.Destination,
-            Identification = identification,
-            Protocol = protocol,
-            Deadline = deadline,
         };
+        if (family == L3Kind.IPv4)
+            _peers[peer].Queues++;
         _earliestDeadline = Math.Min(_earliestDeadline, deadline);
         _inUse++;
-        return free;
+        return ref state;
     }
 
     private FragmentOutcome Refuse(int q, bool v4, DropReason why, out int discarded, out DropReason reason)
@@ -512,10 +503,13 @@ public sealed unsafe class Defragmenter
 
     private void Discard(int q, DropReason why, out int discarded, out DropReason reason)
     {
-        _queues[q].Whole = true; // out of lookups; the caller drops what it holds, then releases it
+        Close(q);
         discarded = q;
         reason = why;
     }
+
+    // Out of lookups: the caller drops what the queue holds, then releases it.
+    private void Close(int q) => _queues[q].Closed = true;
 
     private enum Placement : byte { NewTail, AppendToTail, NewRun, Duplicate, Overlap }
 
