@@ -7,7 +7,7 @@
 #   ./build.sh            install missing packages, build everything (Release)
 #   ./build.sh sample     ... then forward the bundled sample capture (the main job)
 #   ./build.sh test       ... then run the whole test suite
-#   ./build.sh bench      ... then run the benchmarks (perf/README.md)
+#   ./build.sh bench      ... then run the benchmarks (perf/run.sh; numbers go to perf/RESULTS.md)
 set -euo pipefail
 
 cd "$(dirname "$0")"
