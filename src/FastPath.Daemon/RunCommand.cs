@@ -221,11 +221,11 @@ public static class RunCommand
     private static ConntrackSysctls ApplySysctls(RunOptions options, IConntrackTables tables, TimeoutPolicyRegistry timeouts, ReassemblySettings reassembly)
     {
         var sysctls = new ConntrackSysctls(tables, timeouts, reassembly);
-        foreach (var (name, value) in options.Sysctls)
+        foreach (var (directory, name, value, given) in options.Sysctls)
         {
-            var written = sysctls.Write(name, Encoding.UTF8.GetBytes(value));
+            var written = sysctls.Write(name, Encoding.UTF8.GetBytes(value), directory);
             if (!written.IsOk)
-                throw new UsageException($"--sysctl {name}={value}: {written.Error!.StrError} ({written.Message})");
+                throw new UsageException($"--sysctl {given}: {written.Error!.StrError} ({written.Message})");
         }
         return sysctls;
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Globalization;
 using FastPath.Control;
+using FastPath.Control.Conntrack;
 using FastPath.Core.Recent;
 
 namespace FastPath.Daemon;
@@ -36,14 +37,14 @@ public sealed class RunOptions
     /// <summary>nfct timeout commands applied before the rules load (--timeout-policies).</summary>
     public string? TimeoutPolicies { get; private set; }
 
-    /// <summary>--sysctl NAME=VALUE, in order: the file name under /proc/sys/net/netfilter and the text written to it.</summary>
-    public List<(string Name, string Value)> Sysctls { get; } = [];
+    /// <summary>--sysctl NAME=VALUE, in order: the directory under /proc/sys/net (netfilter or ipv4), the file name, the text written to it and the option as given.</summary>
+    public List<(string Directory, string Name, string Value, string Given)> Sysctls { get; } = [];
 
     /// <summary>nf_conntrack_max of a kernel on a machine with a few GiB of memory.</summary>
     public const int DefaultConntrackMax = 262144;
 
-    // How sysctl(8) names the files of /proc/sys/net/netfilter.
-    private const string SysctlPrefix = "net.netfilter.";
+    // How sysctl(8) names the files of /proc/sys/net/netfilter and /proc/sys/net/ipv4.
+    private const string NetfilterPrefix = "net.netfilter.", Ipv4Prefix = "net.ipv4.";
 
     private RecentTableSize _recentDefaults = new();
     private readonly Dictionary<string, (int? Capacity, int? Stamps, int? HashBuckets)> _recentTables = [];
@@ -85,7 +86,7 @@ public sealed class RunOptions
         ("conntrack", "auto|always", "Connection tracking: auto (default) tracks a family once one of its rules uses -m conntrack, -m state or -j CT (not --notrack), as the kernel does; always tracks every packet, so flows can be listed with any ruleset."),
         ("conntrack-max", "N", $"Connections held over all workers (nf_conntrack_max, default {DefaultConntrackMax}); each worker holds its share. When full, a new connection evicts one not ASSURED or is dropped (conntrack_table_full)."),
         ("timeout-policies", "FILE", "nfct timeout commands, one per line as the nfct man page writes them (\"nfct add timeout NAME inet tcp established 100\", the leading nfct optional, # comments), applied before the rules load so -j CT --timeout NAME finds them. A failing line stops everything with FILE:LINE."),
-        ("sysctl", "NAME=VALUE", "Set a conntrack sysctl before the first packet, as fastpathctl write /proc/sys/net/netfilter/NAME would (repeatable; NAME with or without net.netfilter.), e.g. nf_conntrack_checksum=0 to replay a capture taken where the NIC filled in checksums. A refused value stops everything; a table setting needs connection tracking."),
+        ("sysctl", "NAME=VALUE", "Set a conntrack sysctl before the first packet, as fastpathctl write /proc/sys/net/netfilter/NAME would (repeatable; NAME with or without net.netfilter.), e.g. nf_conntrack_checksum=0 to replay a capture taken where the NIC filled in checksums; the reassembly's ipfrag_* files of /proc/sys/net/ipv4 too (with or without net.ipv4.), e.g. ipfrag_time=10. A refused value stops everything; a table setting needs connection tracking."),
         ("trace", "FILE", "Offline mode: write one line per frame: packet number, capture time, ACCEPT/DROP and the table:chain:rule (or the chain's policy, or CHAIN:hotdrop for a match that dropped it unread, or malformed:REASON) that decided it."),
         ("log", "FILE", "Where -j LOG rules write their lines (the kernel's, as dmesg -r shows them: <LEVEL>[SECONDS.MICROSECONDS] PREFIXIN=... OUT=... MAC=... SRC=..., the time being the capture's offline), appended to FILE; default: standard error. Live, a worker that outruns the writer loses lines and counts them."),
         ("recent-capacity", "N", "Entries per recent table (the kernel's ip_list_tot, default 100). With several workers each holds its share. The least recently used entry is evicted when a table is full."),
@@ -225,8 +226,11 @@ public sealed class RunOptions
                 int eq = value.IndexOf('=');
                 if (eq <= 0)
                     throw new UsageException($"{where}: expected NAME=VALUE, got '{value}'");
-                string file = value[..eq].Trim();
-                Sysctls.Add((file.StartsWith(SysctlPrefix, StringComparison.Ordinal) ? file[SysctlPrefix.Length..] : file, value[(eq + 1)..]));
+                string sysctl = value[..eq].Trim();
+                var (directory, fileName) = sysctl.StartsWith(Ipv4Prefix, StringComparison.Ordinal) ? (ConntrackSysctls.Ipv4, sysctl[Ipv4Prefix.Length..])
+                    : sysctl.StartsWith(NetfilterPrefix, StringComparison.Ordinal) ? (ConntrackSysctls.Netfilter, sysctl[NetfilterPrefix.Length..])
+                    : sysctl.StartsWith("ipfrag_", StringComparison.Ordinal) ? (ConntrackSysctls.Ipv4, sysctl) : (ConntrackSysctls.Netfilter, sysctl);
+                Sysctls.Add((directory, fileName, value[(eq + 1)..], value));
                 break;
             case "filter-input":
                 FilterInput = value switch

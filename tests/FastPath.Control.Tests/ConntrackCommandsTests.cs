@@ -168,6 +168,40 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Equal(("5242880\n", "18446744073709551615\n"), (Read("nf_conntrack_frag6_low_thresh"), Read("nf_conntrack_frag6_high_thresh")));
     }
 
+    /// <summary>The ipfrag_* files of /proc/sys/net/ipv4 a network namespace has, with the answers Linux 6.18 gave in one.</summary>
+    [Fact]
+    public void TheIpfragSysctlsTakeWhatTheKernelTakes()
+    {
+        const string ipv4 = ConntrackCommands.Ipv4SysctlDirectory + "/";
+        ControlResponse WriteIpv4(string name, string data) =>
+            _fixture.Call(c => c.Send(new ControlRequest("write", ipv4 + name, [], Encoding.Latin1.GetBytes(data))));
+        string ReadIpv4(string name) => Send("read", ipv4 + name).Text;
+
+        Assert.Equal("ipfrag_high_thresh\nipfrag_low_thresh\nipfrag_max_dist\nipfrag_time\n", Send("list", ConntrackCommands.Ipv4SysctlDirectory).Text);
+        Assert.Equal(("30\n", "3145728\n", "4194304\n", "64\n"),
+            (ReadIpv4("ipfrag_time"), ReadIpv4("ipfrag_low_thresh"), ReadIpv4("ipfrag_high_thresh"), ReadIpv4("ipfrag_max_dist")));
+        foreach (var (name, refused) in new[]
+        {
+            ("ipfrag_time", "8589935"), ("ipfrag_time", "x"), ("ipfrag_max_dist", "-1"), ("ipfrag_max_dist", "2147483648"),
+            ("ipfrag_high_thresh", "100"), ("ipfrag_high_thresh", "-0"), ("ipfrag_low_thresh", "18446744073709551616"),
+        })
+        {
+            Assert.Equal(ControlError.EINVAL, WriteIpv4(name, refused).Error);
+        }
+        Assert.Equal(ControlError.ENOENT, WriteIpv4("ipfrag_secret_interval", "600").Error);
+        Assert.Equal(ControlError.ENOENT, Send("read", Sysctl + "ipfrag_time").Error);
+
+        Assert.True(WriteIpv4("ipfrag_time", "-8589934").IsOk);
+        Assert.True(WriteIpv4("ipfrag_max_dist", "0x10").IsOk);
+        Assert.Equal(("-8589934\n", "16\n"), (ReadIpv4("ipfrag_time"), ReadIpv4("ipfrag_max_dist")));
+        Assert.True(WriteIpv4("ipfrag_max_dist", "-0").IsOk);
+        Assert.True(WriteIpv4("ipfrag_low_thresh", "0").IsOk);
+        Assert.True(WriteIpv4("ipfrag_high_thresh", "1").IsOk);
+        Assert.Equal(("0\n", "0\n", "1\n"), (ReadIpv4("ipfrag_max_dist"), ReadIpv4("ipfrag_low_thresh"), ReadIpv4("ipfrag_high_thresh")));
+        // The IPv6 files are apart: nothing written here moved them.
+        Assert.Equal(("60\n", "3145728\n"), (Read("nf_conntrack_frag6_timeout"), Read("nf_conntrack_frag6_low_thresh")));
+    }
+
     [Fact]
     public void AcctTakesOnlyZeroOrOneAndShowsTheCountersInTheProcFileAndTheListing()
     {

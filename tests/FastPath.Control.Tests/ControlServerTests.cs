@@ -242,7 +242,7 @@ public sealed class ControlServerTests
     public void HelpListsEveryRegisteredCommandAndNewOnesCanBeRegistered()
     {
         using var fixture = new ServerFixture();
-        fixture.Server.Commands.RegisterPrefix("read", "/proc/sys/net/ipv4/", "KEY", "", "a sysctl (a later feature)",
+        fixture.Server.Commands.RegisterPrefix("read", "/proc/sys/net/core/", "KEY", "", "a sysctl (a later feature)",
             (_, key) => ControlResponse.Ok(key + "\n"));
         var help = fixture.Call(c => c.Help());
         Assert.True(help.IsOk);
@@ -252,8 +252,8 @@ public sealed class ControlServerTests
         Assert.Contains(lines, l => l.StartsWith("write /proc/net/xt_recent/NAME ", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("show /proc/net/xt_recent/NAME [json] ", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("reload ", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("read /proc/sys/net/ipv4/KEY ", StringComparison.Ordinal));
-        Assert.Equal("ip_forward\n", fixture.Call(c => c.Read("/proc/sys/net/ipv4/ip_forward")).Text);
+        Assert.Contains(lines, l => l.StartsWith("read /proc/sys/net/core/KEY ", StringComparison.Ordinal));
+        Assert.Equal("somaxconn\n", fixture.Call(c => c.Read("/proc/sys/net/core/somaxconn")).Text);
         Assert.Throws<ArgumentException>(() => fixture.Server.Commands.Register("read", "/proc/fastpath/hz", "", "twice", (_, _) => ControlResponse.Ok()));
 
         fixture.Server.Commands.Register("nfct", "timeout", "add NAME [ATTR ...]", "any number of arguments",

@@ -149,6 +149,36 @@ public sealed class ConntrackReplayTests : IDisposable
         Assert.Contains("conntrack: 1 connection(s) held", stdout);
     }
 
+    /// <summary>
+    /// net.ipv4.ipfrag_time set for the run: a query whose last fragment comes 12 s after its first is whole with the
+    /// kernel's 30 s, and with 10 s its first two fragments time out and the last waits alone until the end.
+    /// </summary>
+    [Fact]
+    public void IpfragTimeSetForTheRunDecidesWhenAnIpv4DatagramTimesOut()
+    {
+        string policies = WriteFile("policies.nfct", "add timeout dns inet udp unreplied 30\n");
+        byte[] udp = Udp(40000, 53, [.. Enumerable.Range(0, 32).Select(i => (byte)i)]);
+        byte[] Piece(int offset, int length, bool more) =>
+            Ethernet(EtherTypeIPv4, Ipv4(17, udp.AsSpan(offset, length).ToArray(), Client, Resolver, moreFragments: more, fragmentOffset: offset));
+        string capture = Capture((Piece(0, 16, true), 0), (Piece(16, 16, true), 5), (Piece(32, 8, false), 12));
+
+        var kernelDefault = Replay(capture, "--timeout-policies", policies);
+        Assert.True(kernelDefault.Code == 0, $"exit {kernelDefault.Code}: {kernelDefault.Stderr}");
+        Assert.Equal(["ACCEPT filter:FORWARD:2", "ACCEPT filter:FORWARD:2", "ACCEPT filter:FORWARD:2"], kernelDefault.Trace);
+
+        foreach (string setting in new[] { "ipfrag_time=10", "net.ipv4.ipfrag_time=10" })
+        {
+            var shorter = Replay(capture, "--timeout-policies", policies, "--sysctl", setting);
+            Assert.True(shorter.Code == 0, $"exit {shorter.Code}: {shorter.Stderr}");
+            Assert.Equal(["DROP malformed:reassembly_timeout", "DROP malformed:reassembly_timeout", "DROP malformed:reassembly_unfinished"], shorter.Trace);
+        }
+
+        var refused = Replay(capture, "--timeout-policies", policies, "--sysctl", "net.ipv4.ipfrag_time=x");
+        Assert.Contains("--sysctl net.ipv4.ipfrag_time=x: Invalid argument", refused.Stderr);
+        var unknown = Replay(capture, "--timeout-policies", policies, "--sysctl", "net.ipv4.ip_forward=1");
+        Assert.Contains("--sysctl net.ipv4.ip_forward=1: No such file or directory", unknown.Stderr);
+    }
+
     [Fact]
     public void ConntrackAlwaysTracksAReplayWithoutRules()
     {

@@ -17,6 +17,7 @@ public static class ConntrackCommands
     public const string ProcPath = "/proc/net/nf_conntrack";
     public const string ProcStatisticsPath = "/proc/net/stat/nf_conntrack";
     public const string SysctlDirectory = "/proc/sys/net/netfilter";
+    public const string Ipv4SysctlDirectory = "/proc/sys/net/ipv4";
     public const string Verb = "run";
     public const string Path = "conntrack";
 
@@ -34,11 +35,17 @@ public static class ConntrackCommands
                 ? ControlResponse.Ok(ConntrackFormat.ProcStatistics(statistics, backend.ConntrackCount ?? 0))
                 : ConntrackSysctls.NotTracked());
         commands.Register("list", SysctlDirectory, "", "the nf_conntrack_* sysctls, one name per line",
-            (_, _) => ControlResponse.Ok(string.Concat(sysctls.Names.Select(n => n + "\n"))));
+            (_, _) => ControlResponse.Ok(string.Concat(sysctls.Names().Select(n => n + "\n"))));
         commands.RegisterPrefix("read", SysctlDirectory + "/", "NAME", "", "a sysctl as the kernel prints it (timeouts in seconds)",
             (_, name) => sysctls.Read(name));
         commands.RegisterPrefix("write", SysctlDirectory + "/", "NAME", "", "set a sysctl with the kernel's parsing and errnos; timeouts are the defaults nfct default-set changes",
             (request, name) => sysctls.Write(name, request.Payload));
+        commands.Register("list", Ipv4SysctlDirectory, "", "of IPv4's sysctls, the ipfrag_* ones a network namespace has (the reassembly before conntrack), one name per line",
+            (_, _) => ControlResponse.Ok(string.Concat(sysctls.Names(ConntrackSysctls.Ipv4).Select(n => n + "\n"))));
+        commands.RegisterPrefix("read", Ipv4SysctlDirectory + "/", "NAME", "", "an ipfrag_* sysctl as the kernel prints it (ipfrag_time in seconds)",
+            (_, name) => sysctls.Read(name, ConntrackSysctls.Ipv4));
+        commands.RegisterPrefix("write", Ipv4SysctlDirectory + "/", "NAME", "", "set an ipfrag_* sysctl with the kernel's parsing and errnos",
+            (request, name) => sysctls.Write(name, request.Payload, ConntrackSysctls.Ipv4));
         commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [-u ASSURED,SEEN_REPLY,...] [-m MARK[/MASK]] [-w ZONE] [--orig-zone ZONE] [--reply-zone ZONE] [--timeout-policy NAME] [-o xml,extended,id] [--json], -D [the same filters] [-i ID] [-o ...], -G -p P -s A -d A (or -r A -q A) [ports, ICMP type and code] [-i ID] [-o ...], -F, -C, -S, --policy-counts [the same filters] [--json]; after -L, -D, -G, -F, -C or -S a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
             (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, sysctls.Accounting, request.Args));
     }

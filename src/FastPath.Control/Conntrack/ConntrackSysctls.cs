@@ -11,22 +11,27 @@ namespace FastPath.Control.Conntrack;
 
 /// <summary>
 /// /proc/sys/net/netfilter/nf_conntrack_* as a Linux 6.x kernel serves them, with its handlers' parsing and errnos
-/// (checked on this machine's 6.18 in a network namespace). Every timeout file reads and writes one state of a
+/// (checked on this machine's 6.18 in a network namespace), and of /proc/sys/net/ipv4 the ipfrag_* files a network
+/// namespace has, which govern the reassembly before conntrack. Every timeout file reads and writes one state of a
 /// tracker's defaults in the <see cref="TimeoutPolicyRegistry"/>, the numbers `nfct default-set` changes too.
 /// nf_conntrack_acct only decides whether /proc/net/nf_conntrack shows counters. Management thread only.
 /// </summary>
 public sealed class ConntrackSysctls
 {
+    /// <summary>The directories served, as sysctl(8) names them (net.netfilter.NAME, net.ipv4.NAME).</summary>
+    public const string Netfilter = "netfilter", Ipv4 = "ipv4";
+
     private readonly IConntrackTables _backend;
     private readonly TimeoutPolicyRegistry _timeouts;
     private readonly SortedDictionary<string, Sysctl> _files = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, Sysctl> _ipv4Files = new(StringComparer.Ordinal);
 
-    /// <param name="reassembly">The nf_conntrack_frag6_* values the workers' defragmenters read.</param>
+    /// <param name="reassembly">The ipfrag_* and nf_conntrack_frag6_* values the workers' defragmenters read.</param>
     public ConntrackSysctls(IConntrackTables backend, TimeoutPolicyRegistry timeouts, ReassemblySettings? reassembly = null)
     {
         _backend = backend;
         _timeouts = timeouts;
-        var frag6 = reassembly ?? new ReassemblySettings();
+        var frag = reassembly ?? new ReassemblySettings();
         foreach (var (name, protocol, state) in TimeoutFiles())
             _files.Add(name, TimeoutFile(protocol, protocol.StateIndex(state)));
         _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), value => WriteSwitch(value, on => Accounting = on)));
@@ -44,17 +49,33 @@ public sealed class ConntrackSysctls
         // nf_ct_expect_max as nf_conntrack_expect_init sizes it (4 a 256 buckets, at least 4), read-only in a network
         // namespace; FastPath runs no helpers, so nothing ever expects a connection.
         _files.Add("nf_conntrack_expect_max", new Sysctl(() => Number(backend.ConntrackBuckets is { } buckets ? Math.Max(buckets / 256, 1) * 4 : null), Write: null));
-        // nf_defrag_ipv6's, served whether or not connections are tracked, as the kernel's are.
-        _files.Add("nf_conntrack_frag6_timeout", new Sysctl(
-            () => Number(frag6.Ipv6TimeoutJiffies / Jiffies.Hz), value => WriteSeconds(value, seconds =>
+        // nf_defrag_ipv6's and IPv4's (ip_defrag's), served whether or not connections are tracked, as the kernel's are.
+        AddReassemblyFiles(_files, "nf_conntrack_frag6_timeout", "nf_conntrack_frag6_", () => frag.Ipv6TimeoutJiffies, v => frag.Ipv6TimeoutJiffies = v,
+            () => frag.Ipv6LowThreshold, v => frag.Ipv6LowThreshold = v, () => frag.Ipv6HighThreshold, v => frag.Ipv6HighThreshold = v);
+        AddReassemblyFiles(_ipv4Files, "ipfrag_time", "ipfrag_", () => frag.Ipv4TimeoutJiffies, v => frag.Ipv4TimeoutJiffies = v,
+            () => frag.Ipv4LowThreshold, v => frag.Ipv4LowThreshold = v, () => frag.Ipv4HighThreshold, v => frag.Ipv4HighThreshold = v);
+        // proc_dointvec_minmax from 0: "-0" is 0, so it passes.
+        _ipv4Files.Add("ipfrag_max_dist", new Sysctl(() => Number(frag.Ipv4MaxDistance), value =>
+        {
+            if ((value.Negative && value.Magnitude != 0) || value.Magnitude > int.MaxValue)
+                return ControlResponse.Fail(ControlError.EINVAL, $"0 to {int.MaxValue}");
+            frag.Ipv4MaxDistance = (int)value.Magnitude;
+            return ControlResponse.Ok();
+        }));
+    }
+
+    // The time a datagram may take (proc_dointvec_jiffies) and the two thresholds, each bounded by the other (proc_doulongvec_minmax).
+    private static void AddReassemblyFiles(SortedDictionary<string, Sysctl> files, string timeoutName, string thresholdPrefix, Func<int> timeout, Action<int> setTimeout,
+        Func<ulong> low, Action<ulong> setLow, Func<ulong> high, Action<ulong> setHigh)
+    {
+        files.Add(timeoutName, new Sysctl(
+            () => Number(timeout() / Jiffies.Hz), value => WriteSeconds(value, seconds =>
             {
-                frag6.Ipv6TimeoutJiffies = seconds * Jiffies.Hz;
+                setTimeout(seconds * Jiffies.Hz);
                 return ControlResponse.Ok();
             })));
-        _files.Add("nf_conntrack_frag6_low_thresh", new Sysctl(
-            () => Number(frag6.Ipv6LowThreshold), value => WriteUnsignedLong(value, 0, frag6.Ipv6HighThreshold, v => frag6.Ipv6LowThreshold = v)));
-        _files.Add("nf_conntrack_frag6_high_thresh", new Sysctl(
-            () => Number(frag6.Ipv6HighThreshold), value => WriteUnsignedLong(value, frag6.Ipv6LowThreshold, ulong.MaxValue, v => frag6.Ipv6HighThreshold = v)));
+        files.Add(thresholdPrefix + "low_thresh", new Sysctl(() => Number(low()), value => WriteUnsignedLong(value, 0, high(), setLow)));
+        files.Add(thresholdPrefix + "high_thresh", new Sysctl(() => Number(high()), value => WriteUnsignedLong(value, low(), ulong.MaxValue, setHigh)));
     }
 
     /// <summary>nf_conntrack_acct: 0 (the kernel's default) hides the packets= bytes= fields of /proc/net/nf_conntrack.</summary>
@@ -66,20 +87,20 @@ public sealed class ConntrackSysctls
     /// <summary>nf_conntrack_log_invalid: 0 (the kernel's default) to 255. Kept and read back; FastPath logs no invalid packets.</summary>
     public byte LogInvalid { get; private set; }
 
-    /// <summary>The file names, in the order ls prints them.</summary>
-    public IEnumerable<string> Names => _files.Keys;
+    /// <summary>The file names of /proc/sys/net/<paramref name="directory"/> (<see cref="Netfilter"/> or <see cref="Ipv4"/>), in the order ls prints them.</summary>
+    public IEnumerable<string> Names(string directory = Netfilter) => Files(directory).Keys;
 
-    public ControlResponse Read(string name) =>
-        _files.TryGetValue(name, out var file) ? file.Read() : NoSuchFile(name);
+    public ControlResponse Read(string name, string directory = Netfilter) =>
+        Files(directory).TryGetValue(name, out var file) ? file.Read() : NoSuchFile(directory, name);
 
     /// <summary>
     /// A write of <paramref name="data"/>: EACCES for the read-only files whatever the data (the kernel refuses the
     /// open), nothing changes for no data, EINVAL for text or a value the handler refuses.
     /// </summary>
-    public ControlResponse Write(string name, ReadOnlySpan<byte> data)
+    public ControlResponse Write(string name, ReadOnlySpan<byte> data, string directory = Netfilter)
     {
-        if (!_files.TryGetValue(name, out var file))
-            return NoSuchFile(name);
+        if (!Files(directory).TryGetValue(name, out var file))
+            return NoSuchFile(directory, name);
         if (file.Write is null)
             return ControlResponse.Fail(ControlError.EACCES, $"{name} is read-only");
         var value = ProcInteger.Parse(data);
@@ -230,8 +251,15 @@ public sealed class ConntrackSysctls
 
     internal static ControlResponse NotTracked() => ControlResponse.Fail(ControlError.ENOSYS, "this dataplane does not track connections");
 
-    private static ControlResponse NoSuchFile(string name) =>
-        ControlResponse.Fail(ControlError.ENOENT, $"no sysctl named '{name}' (ls {ConntrackCommands.SysctlDirectory})");
+    private SortedDictionary<string, Sysctl> Files(string directory) => directory switch
+    {
+        Netfilter => _files,
+        Ipv4 => _ipv4Files,
+        _ => throw new ArgumentOutOfRangeException(nameof(directory), directory, "the sysctl directories served are netfilter and ipv4"),
+    };
+
+    private static ControlResponse NoSuchFile(string directory, string name) =>
+        ControlResponse.Fail(ControlError.ENOENT, $"no sysctl named '{name}' (ls /proc/sys/net/{directory})");
 
     /// <summary>One file: how it reads, and how it takes a parsed write (null: read-only, EACCES).</summary>
     private sealed record Sysctl(Func<ControlResponse> Read, Func<ProcInteger, ControlResponse>? Write);

@@ -102,11 +102,11 @@ internal static class LiveDifferentialHarness
             new(Protocol, Client, ServerPort, 64, Server) { SourcePort = ClientPort, TcpFlags = tcpFlags, PayloadLength = payload, Reply = reply };
     }
 
-    /// <summary>A write to /proc/sys/net/netfilter/<paramref name="Name"/> (the kernel namespace's, or through fastpathctl write).</summary>
-    public sealed record SysctlWrite(string Name, string Text) : Event;
+    /// <summary>A write to /proc/sys/net/<paramref name="Directory"/>/<paramref name="Name"/> (the kernel namespace's, or through fastpathctl write).</summary>
+    public sealed record SysctlWrite(string Name, string Text, string Directory = "netfilter") : Event;
 
-    /// <summary>A read of /proc/sys/net/netfilter/<paramref name="Name"/>, compared byte for byte.</summary>
-    public sealed record SysctlRead(string Name) : Event;
+    /// <summary>A read of /proc/sys/net/<paramref name="Directory"/>/<paramref name="Name"/>, compared byte for byte.</summary>
+    public sealed record SysctlRead(string Name, string Directory = "netfilter") : Event;
 
     /// <summary>A read of /proc/net/nf_conntrack, compared as <see cref="ConntrackListing.Formatted"/> compares -o listings.</summary>
     public sealed record ProcConntrackRead : Event;
@@ -296,7 +296,7 @@ internal static class LiveDifferentialHarness
     }
 
     private const string RecentDirectory = "/proc/net/xt_recent/";
-    private const string SysctlDirectory = "/proc/sys/net/netfilter/";
+    private const string SysctlDirectory = "/proc/sys/net/";
 
     private static JsonNode ToJson(Event e) => e switch
     {
@@ -309,12 +309,12 @@ internal static class LiveDifferentialHarness
                 ["bad_checksum"] = f.BadChecksum, ["scapy"] = f.Scapy, ["lost"] = f.Lost,
             },
         },
-        SysctlRead r => new JsonObject { ["list"] = SysctlDirectory + r.Name },
+        SysctlRead r => new JsonObject { ["list"] = $"{SysctlDirectory}{r.Directory}/{r.Name}" },
         ProcConntrackRead => new JsonObject { ["list"] = "/proc/net/nf_conntrack" },
         RulesRestore r => new JsonObject { ["restore"] = r.Rules },
         Sleep s => new JsonObject { ["sleep"] = s.Seconds },
         Write w => new JsonObject { ["write"] = new JsonObject { ["path"] = RecentDirectory + w.Table, ["text"] = w.Text } },
-        SysctlWrite w => new JsonObject { ["write"] = new JsonObject { ["path"] = SysctlDirectory + w.Name, ["text"] = w.Text } },
+        SysctlWrite w => new JsonObject { ["write"] = new JsonObject { ["path"] = $"{SysctlDirectory}{w.Directory}/{w.Name}", ["text"] = w.Text } },
         List l => new JsonObject { ["list"] = RecentDirectory + l.Table },
         Command c => new JsonObject { ["run"] = new JsonArray(c.Arguments.Select(a => (JsonNode)a!).ToArray()) },
         _ => throw new ArgumentOutOfRangeException(nameof(e), e, "the live harness takes Frame, Sleep, Write, SysctlWrite, SysctlRead, ProcConntrackRead, RulesRestore, List and Command events"),

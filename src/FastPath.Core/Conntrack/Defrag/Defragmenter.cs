@@ -47,9 +47,8 @@ public enum FragmentOutcome : byte
 /// is a duplicate and dropped alone; any other overlap discards the whole queue, RFC 5722), checked as ip_frag_queue and
 /// nf_ct_frag6_queue check them, and once a datagram is whole it is rebuilt in a buffer from its first fragment's
 /// headers, so the ruleset and conntrack see one packet. The original fragments stay held until the caller has sent
-/// or freed them and calls <see cref="Release"/>. A queue lives <see cref="Ipv4Timeout"/> or
-/// <c>nf_conntrack_frag6_timeout</c> (<see cref="ReassemblySettings"/>) from its first fragment (the kernel arms its
-/// timer once). Everything is preallocated: <see cref="QueueCount"/> queues sharing <see cref="FragmentCapacity"/>
+/// or freed them and calls <see cref="Release"/>. A queue lives <c>ipfrag_time</c> or <c>nf_conntrack_frag6_timeout</c>
+/// (<see cref="ReassemblySettings"/>) from its first fragment (the kernel arms its timer once). Everything is preallocated: <see cref="QueueCount"/> queues sharing <see cref="FragmentCapacity"/>
 /// fragment records (each queue a list through them) and <see cref="BufferCount"/> buffers for the largest datagram.
 /// Only the owning worker's thread changes it; another worker may read a completed queue's fragments and datagram
 /// until it hands the queue back.
@@ -64,12 +63,6 @@ public sealed unsafe class Defragmenter
 
     /// <summary>Whole datagrams being decided at once, each rebuilt in a buffer of its own.</summary>
     public const int BufferCount = 32;
-
-    /// <summary>ipfrag_time's default.</summary>
-    public const long Ipv4Timeout = 30_000_000_000;
-
-    /// <summary>ipfrag_max_dist's default: more fragments than this from one IPv4 source since a datagram's last one, and it starts again.</summary>
-    public const uint Ipv4MaxDistance = 64;
 
 
     // Two VLAN tags of Ethernet, the IPv6 header and a payload of 65535 bytes: the largest datagram rebuilt.
@@ -100,7 +93,7 @@ public sealed unsafe class Defragmenter
         public int DfSize;
         public long Deadline;
         public int DatagramLength;
-        public int Peer;            // IPv4: the source's entry in _peers; IPv6 has none
+        public int Peer;            // IPv4: the source's entry in _peers; -1 for IPv6, and for IPv4 while ipfrag_max_dist was 0
         public uint Rid;            // the source's fragment count when this datagram's last fragment came
     }
 
@@ -334,7 +327,7 @@ public sealed unsafe class Defragmenter
         ref var state = ref _queues[queue];
         if (!state.InUse)
             return;
-        if (state.Family == L3Kind.IPv4 && --_peers[state.Peer].Queues == 0)
+        if (state.Peer >= 0 && --_peers[state.Peer].Queues == 0)
             _peers[state.Peer] = default;
         if (state.Head >= 0)
         {
@@ -348,14 +341,17 @@ public sealed unsafe class Defragmenter
     }
 
     // ip_frag_too_far: counts the fragment against its source; too far when more than ipfrag_max_dist fragments came
-    // from it since this datagram's last one, and the datagram holds some.
+    // from it since this datagram's last one, and the datagram holds some. Nothing is counted while the sysctl is 0.
     private bool TooFar(int q)
     {
         ref var state = ref _queues[q];
+        uint max = (uint)_settings.Ipv4MaxDistance;
+        if (state.Peer < 0 || max == 0)
+            return false;
         uint start = state.Rid;
         uint end = ++_peers[state.Peer].Rid;
         state.Rid = end;
-        return state.Count > 0 && end - start > Ipv4MaxDistance;
+        return state.Count > 0 && end - start > max;
     }
 
     // A queue taking over q's datagram afresh (its key, source count and largest sizes; a new deadline), or -1 when none is free.
@@ -365,7 +361,7 @@ public sealed unsafe class Defragmenter
         if (fresh < 0)
             return -1;
         ref readonly var old = ref _queues[q];
-        ref var state = ref Open(fresh, old.Family, old.Source, old.Destination, old.Identification, old.Protocol, old.Peer, now + Ipv4Timeout);
+        ref var state = ref Open(fresh, old.Family, old.Source, old.Destination, old.Identification, old.Protocol, old.Peer, now + _settings.TimeoutNanoseconds(L3Kind.IPv4));
         (state.Rid, state.MaxSize, state.DfSize) = (old.Rid, old.MaxSize, old.DfSize);
         return fresh;
     }
@@ -455,8 +451,9 @@ public sealed unsafe class Defragmenter
         // As the kernel refuses a new queue past ipfrag_high_thresh, a new datagram needs room for a fragment.
         if (free < 0 || _freeFragment < 0)
             return -1;
-        long deadline = now + (packet.L3 == L3Kind.IPv4 ? Ipv4Timeout : _settings.Ipv6TimeoutNanoseconds);
-        int peer = packet.L3 == L3Kind.IPv4 ? PeerOf(packet.Source) : 0;
+        long deadline = now + _settings.TimeoutNanoseconds(packet.L3);
+        // ip_frag_init asks for the source's peer only while ipfrag_max_dist is set.
+        int peer = packet.L3 == L3Kind.IPv4 && _settings.Ipv4MaxDistance != 0 ? PeerOf(packet.Source) : -1;
         Open(free, packet.L3, packet.Source, packet.Destination, identification, protocol, peer, deadline);
         return free;
     }
@@ -480,7 +477,7 @@ public sealed unsafe class Defragmenter
             Last = -1,
             Buffer = -1,
         };
-        if (family == L3Kind.IPv4)
+        if (peer >= 0)
             _peers[peer].Queues++;
         _earliestDeadline = Math.Min(_earliestDeadline, deadline);
         _inUse++;

@@ -292,6 +292,50 @@ public sealed unsafe class DefragmenterTests
     }
 
     [Fact]
+    public void AnIpv4QueueLivesWhatIpfragTimeSaysWhenItOpens()
+    {
+        var settings = new ReassemblySettings { Ipv4TimeoutJiffies = 5 * 250 };
+        var tests = new DefragmenterTests(settings);
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V4(0, 16, true, id: 1), now: 0).Outcome);
+        settings.Ipv4TimeoutJiffies = 20 * 250; // the queue already open keeps its deadline
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V4(0, 16, true, id: 2), now: Second).Outcome);
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V6(0, 16, true), now: Second).Outcome);
+        Assert.True(tests._defragmenter.TryExpire(5 * Second, out int expired));
+        Assert.Equal([1], tests.Held(expired));
+        tests._defragmenter.Release(expired);
+        Assert.False(tests._defragmenter.TryExpire(21 * Second - 1, out _));
+        Assert.True(tests._defragmenter.TryExpire(21 * Second, out expired));
+        Assert.Equal([2], tests.Held(expired));
+        tests._defragmenter.Release(expired);
+        Assert.False(tests._defragmenter.TryExpire(61 * Second - 1, out _)); // IPv6 goes by nf_conntrack_frag6_timeout
+    }
+
+    /// <summary>ipfrag_max_dist set lower, and 0, which counts nothing: a datagram begun then is never found too far.</summary>
+    [Fact]
+    public void IpfragMaxDistSaysHowFarADatagramMayBeOvertakenAndZeroTurnsTheCheckOff()
+    {
+        var settings = new ReassemblySettings { Ipv4MaxDistance = 2 };
+        var tests = new DefragmenterTests(settings);
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V4(0, 16, true, id: 1)).Outcome);
+        tests.Offer(V4(0, 16, true, id: 100));
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V4(16, 16, true, id: 1)).Outcome); // the second since its last: near enough
+        Assert.Equal(-1, tests.Restarted);
+        tests.Offer(V4(0, 16, true, id: 101));
+        tests.Offer(V4(0, 16, true, id: 102));
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V4(32, 8, false, id: 1)).Outcome); // the third: it starts again
+        Assert.Equal([1, 3], tests.Held(tests.Restarted));
+        tests._defragmenter.Release(tests.Restarted);
+
+        settings.Ipv4MaxDistance = 0;
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V4(0, 16, true, id: 7)).Outcome);
+        settings.Ipv4MaxDistance = 2;
+        for (ushort id = 103; id < 108; id++)
+            tests.Offer(V4(0, 16, true, id: id));
+        Assert.Equal(FragmentOutcome.Held, tests.Offer(V4(16, 16, true, id: 7)).Outcome);
+        Assert.Equal(-1, tests.Restarted);
+    }
+
+    [Fact]
     public void ANewDatagramFindsNoRoomWhenEveryQueueIsTaken()
     {
         // From a host each: from one, more than 64 fragments between two of a datagram's would restart it.
