@@ -784,16 +784,11 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         return (T)Enum.ToObject(typeof(T), mask);
     }
 
-    /// <summary>--ctexpire time[:time], seconds; a single value is both ends.</summary>
+    /// <summary>--ctexpire time[:time], seconds (XTTYPE_UINT32RC); libxt_conntrack takes min > max too: such a range never matches uninverted.</summary>
     private (uint, uint) ParseExpire(string value)
     {
-        int colon = value.IndexOf(':');
-        string first = colon < 0 ? value : value[..colon];
-        string last = colon < 0 ? value : value[(colon + 1)..];
-        if (!uint.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out uint min)
-            || !uint.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out uint max))
-            throw fail($"conntrack: bad --ctexpire value \"{value}\"");
-        return (min, max); // libxt_conntrack takes min > max too: such a range never matches uninverted
+        var (min, max) = ParseUnsignedRange("conntrack", "--ctexpire", value, uint.MaxValue);
+        return ((uint)min, (uint)max);
     }
 
     private FlowDirection ParseDirection(string value) =>
@@ -895,14 +890,24 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     /// <summary>libxt_length (XTTYPE_UINT16RC): N, N:M, :M or N:, each a number in C notation up to 65535; a reversed range never matches.</summary>
     private PortRange ParseLengthRange(string text)
     {
+        var (min, max) = ParseUnsignedRange("length", "--length", text, ushort.MaxValue);
+        return new PortRange((ushort)min, (ushort)max);
+    }
+
+    /// <summary>
+    /// xtables' ranges of unsigned numbers (xtopt_parse_mint): N, N:M, N: (to the type's largest) or :M (from 0), each
+    /// number in any C base as strtoul reads it; a single value is both ends.
+    /// </summary>
+    private (ulong Min, ulong Max) ParseUnsignedRange(string module, string option, string text, ulong largest)
+    {
         var parts = text.Split(':');
         if (parts.Length > 2)
-            throw fail("length: Too many components for option \"--length\" (max: 2)");
-        ushort Part(string part, ushort empty) => part.Length == 0 ? empty
-            : XtablesText.TryParseUnsigned(part, 0, ushort.MaxValue, out ulong value) ? (ushort)value
-            : throw fail($"length: bad value for option \"--length\" near \"{part}\", or out of range (0-65535).");
-        ushort min = Part(parts[0], 0);
-        return new PortRange(min, parts.Length == 1 ? min : Part(parts[1], ushort.MaxValue));
+            throw fail($"{module}: Too many components for option \"{option}\" (max: 2)");
+        ulong Part(string part, ulong empty) => part.Length == 0 ? empty
+            : XtablesText.TryParseUnsigned(part, 0, largest, out ulong value) ? value
+            : throw fail($"{module}: bad value for option \"{option}\" near \"{part}\", or out of range (0-{largest}).");
+        ulong min = Part(parts[0], 0);
+        return (min, parts.Length == 1 ? min : Part(parts[1], largest));
     }
 
     private InterfaceName ParseInterface(string text)

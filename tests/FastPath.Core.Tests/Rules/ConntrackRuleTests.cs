@@ -92,6 +92,24 @@ public class ConntrackRuleTests
         Assert.Equal(RuleVerdict.Accept, Send(state, Udp(true), Start + 1));
     }
 
+    /// <summary>--ctexpire is an XTTYPE_UINT32RC range: numbers in any C base, either end left open (iptables 1.8.9, checked in a namespace).</summary>
+    [Theory]
+    [InlineData("010", 8u, 8u)]
+    [InlineData("0x10", 16u, 16u)]
+    [InlineData("+5", 5u, 5u)]
+    [InlineData("10:", 10u, uint.MaxValue)]
+    [InlineData(":10", 0u, 10u)]
+    [InlineData("7:0x10", 7u, 16u)]
+    public void CtexpireReadsNumbersAndRangesAsIptablesDoes(string text, uint min, uint max) =>
+        Assert.Equal(new Inverted<(uint, uint)>((min, max), false), OnlyRule("filter", "FORWARD", $"-m conntrack --ctexpire {text} -j ACCEPT").Conntrack.Single().Expire);
+
+    [Theory]
+    [InlineData("08", "conntrack: bad value for option \"--ctexpire\" near \"08\", or out of range (0-4294967295).")]
+    [InlineData("4294967296", "conntrack: bad value for option \"--ctexpire\" near \"4294967296\", or out of range (0-4294967295).")]
+    [InlineData("1:2:3", "conntrack: Too many components for option \"--ctexpire\" (max: 2)")]
+    public void CtexpireRefusesWhatIptablesRefuses(string text, string message) =>
+        Assert.Equal(message, Assert.Throws<RulesetException>(() => OnlyRule("filter", "FORWARD", $"-m conntrack --ctexpire {text} -j ACCEPT")).Reason);
+
     [Fact]
     public void CtTimeoutRulesHoldTheirPolicyUntilTheRulesetIsReleased()
     {
