@@ -120,6 +120,7 @@ public sealed class FlowTable
     public const int EvictionRange = 8;
 
     private const byte Ipv6NoNextHeader = 59;
+    private const byte IcmpProtocol = 1, IcmpV6Protocol = 58;
 
     // The table's counters and cursors are written on every packet: no other worker's object may share their cache line.
     private readonly CacheLineGuard _leadingGuard = new();
@@ -377,6 +378,11 @@ public sealed class FlowTable
                     return TrackResult.WithoutFlow(CtState.Invalid);
                 key = new ConnectionKey(packet.L3, packet.Protocol, packet.Source, packet.Destination, 0, callId);
                 break;
+
+            case L4Kind.Generic when packet.Protocol == (packet.L3 == L3Kind.IPv4 ? IcmpV6Protocol : IcmpProtocol):
+                // ICMPv6 in IPv4, or ICMP in IPv6: the kernel finds the protocol's tracker whatever the family, and its
+                // packet handler refuses the other family (state->pf), so the packet is INVALID and opens nothing.
+                return TrackResult.WithoutFlow(CtState.Invalid);
 
             case L4Kind.Generic:
                 // Every other protocol here is tracked by the generic tracker on addresses alone.

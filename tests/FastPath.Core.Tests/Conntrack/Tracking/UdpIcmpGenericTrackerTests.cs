@@ -268,6 +268,23 @@ public class UdpIcmpGenericTrackerTests
         Assert.Equal(CtState.New, h.Send(Ip(59, new byte[8], fromClient: true)).State);
     }
 
+    /// <summary>
+    /// ICMPv6 over IPv4 and ICMP over IPv6 (seen on Linux 6.18): the tracker of the protocol refuses the other family, so
+    /// an echo and its answer are both INVALID, counted as invalid, and open nothing; the right family is tracked.
+    /// </summary>
+    [Fact]
+    public void IcmpOfTheOtherFamilyIsInvalidAndOpensNothing()
+    {
+        var h = new TrackingHarness();
+        byte[] echoV6 = [128, 0, 0, 0, 0, 9, 0, 1], replyV6 = [129, 0, 0, 0, 0, 9, 0, 1];
+        byte[] echoV4 = [8, 0, 0, 0, 0, 9, 0, 1], replyV4 = [0, 0, 0, 0, 0, 9, 0, 1];
+        Assert.Equal(CtState.Invalid, h.Send(Ip(58, echoV6, fromClient: true)).State);
+        Assert.Equal(CtState.Invalid, h.Send(Ip(58, replyV6, fromClient: false)).State);
+        Assert.Equal(CtState.Invalid, h.Send(Ip6(1, echoV4, fromClient: true)).State);
+        Assert.Equal(CtState.Invalid, h.Send(Ip6(1, replyV4, fromClient: false)).State);
+        Assert.Equal((0, 4L), (h.Table.Count, h.Table.InvalidPackets));
+    }
+
     private static byte[] Quote(byte[] icmpHeader, byte[] quoted) => TestFrames.Concat(icmpHeader.AsSpan(0, 8).ToArray(), quoted);
 
     private static byte[] Ip6(byte protocol, byte[] payload, bool fromClient)
