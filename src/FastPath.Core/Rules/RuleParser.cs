@@ -533,7 +533,10 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
         }
     }
 
-    /// <summary>--notrack and --timeout NAME belong to a preceding -j CT (libxt_CT); the policy name has at most 31 bytes.</summary>
+    /// <summary>
+    /// --notrack and --timeout NAME belong to a preceding -j CT (libxt_CT); a longer policy name is cut to 31 bytes, as
+    /// iptables cuts it into the target's field (and nfct the name it creates).
+    /// </summary>
     private void SetCtOption(string option)
     {
         if (_ct?.Name != "CT") // -j NOTRACK has no options
@@ -544,10 +547,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             _ct = _ct with { NoTrack = true };
             return;
         }
-        string name = Next(option);
-        if (Encoding.UTF8.GetByteCount(name) > CtTimeoutNameBytes)
-            throw fail($"CT: --timeout name '{name}' is longer than {CtTimeoutNameBytes} bytes");
-        _ct = _ct with { TimeoutPolicy = name };
+        _ct = _ct with { TimeoutPolicy = Utf8Text.CutToBytes(Next(option), CtTimeoutNameBytes) };
     }
 
     /// <summary>

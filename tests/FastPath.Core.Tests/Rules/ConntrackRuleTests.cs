@@ -81,6 +81,15 @@ public class ConntrackRuleTests
         Assert.Equal(new CtTarget("CT", NoTrack: false, TimeoutPolicy: "web"), timeout.Ct);
     }
 
+    /// <summary>iptables cuts a longer --timeout name into the target's 31 bytes, and nfct the name it creates, so the two still meet.</summary>
+    [Fact]
+    public void ALongTimeoutNameIsCutTo31BytesAsIptablesCutsIt()
+    {
+        string name = new('c', 40);
+        Assert.Equal(new string('c', 31), OnlyRule("raw", "PREROUTING", $"-p udp -j CT --timeout {name}").Ct!.TimeoutPolicy);
+        Assert.Equal(new string('c', 29) + "é", OnlyRule("raw", "PREROUTING", $"-p udp -j CT --timeout {new string('c', 29)}éé").Ct!.TimeoutPolicy);
+    }
+
     [Fact]
     public void WhatIptablesAcceptsWithoutMeaningIsAcceptedToo()
     {
