@@ -44,6 +44,19 @@ public sealed class ConntrackCommandsTests : IDisposable
         Assert.Equal([120u, 60u, 432000u, 120u, 60u, 30u, 120u, 10u, 120u, 77u, 300u], DefaultSeconds(TimeoutProtocols.Tcp));
     }
 
+    /// <summary>
+    /// A default nfct set past INT_MAX jiffies reads negative; between -1 and -249 jiffies proc_dointvec_jiffies prints the
+    /// sign apart from the truncated seconds: "-0" (Linux 6.18 after `nfct default-set timeout inet icmp timeout 17179869`).
+    /// </summary>
+    [Fact]
+    public void AJiffiesSysctlJustBelowZeroReadsMinusZero()
+    {
+        Assert.True(Send(NfctCommands.Verb, NfctCommands.Path, "default-set", "timeout", "inet", "icmp", "timeout", "17179869").IsOk);
+        Assert.Equal("-0\n", Read("nf_conntrack_icmp_timeout"));
+        Assert.True(Send(NfctCommands.Verb, NfctCommands.Path, "default-set", "timeout", "inet", "icmp", "timeout", "17179868").IsOk);
+        Assert.Equal("-1\n", Read("nf_conntrack_icmp_timeout"));
+    }
+
     // Each case was written to nf_conntrack_udp_timeout of Linux 6.18 in a network namespace; null is EINVAL.
     [Theory]
     [InlineData("50", "50")]

@@ -69,7 +69,7 @@ public sealed class ConntrackSysctls
         Func<ulong> low, Action<ulong> setLow, Func<ulong> high, Action<ulong> setHigh)
     {
         files.Add(timeoutName, new Sysctl(
-            () => Number(timeout() / Jiffies.Hz), value => WriteSeconds(value, seconds =>
+            () => Seconds(timeout()), value => WriteSeconds(value, seconds =>
             {
                 setTimeout(seconds * Jiffies.Hz);
                 return ControlResponse.Ok();
@@ -164,7 +164,7 @@ public sealed class ConntrackSysctls
         ControlResponse Read()
         {
             _timeouts.GetDefaults(2, protocol.Number, out var defaults);
-            return Number(unchecked((int)defaults!.Jiffies[state]) / Jiffies.Hz);
+            return Seconds(unchecked((int)defaults!.Jiffies[state]));
         }
 
         ControlResponse Write(ProcInteger value)
@@ -246,6 +246,10 @@ public sealed class ConntrackSysctls
     private static ControlResponse Number(long? value) => value is { } known
         ? ControlResponse.Ok(known.ToString(CultureInfo.InvariantCulture) + "\n")
         : NotTracked();
+
+    // proc_dointvec_jiffies reads the sign and the magnitude apart: -1 to -249 jiffies print "-0".
+    private static ControlResponse Seconds(int jiffies) => ControlResponse.Ok(
+        (jiffies < 0 ? "-" : "") + (Math.Abs((long)jiffies) / Jiffies.Hz).ToString(CultureInfo.InvariantCulture) + "\n");
 
     private static ControlResponse Number(ulong value) => ControlResponse.Ok(value.ToString(CultureInfo.InvariantCulture) + "\n");
 
