@@ -95,7 +95,7 @@ public interface IConntrackTables
     Errno SetConntrackTimestamps(bool on) => Errno.ENOSYS;
 }
 
-/// <summary>Packet and byte counters: per rule (by rule id) and per built-in chain's policy (by chain id).</summary>
+/// <summary>Packet and byte counters: per rule (by rule id) and per built-in chain's policy (by chain id); each the bits of the kernel's u64, shown unsigned.</summary>
 public sealed record RuleCounters(long[] RulePackets, long[] RuleBytes, long[] PolicyPackets, long[] PolicyBytes);
 
 /// <summary>The outcome of a control operation: <see cref="Errno.None"/> is success.</summary>

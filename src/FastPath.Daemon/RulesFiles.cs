@@ -28,11 +28,20 @@ internal static class RuleCounterReport
         foreach (var chain in ruleset.Chains)
         {
             if (chain.Policy is { } policy)
-                output.WriteLine($"    {chain.QualifiedName,-32} policy {policy.ToString().ToUpperInvariant(),-6} {states.Sum(s => s.PolicyPackets[chain.Id]),10} {states.Sum(s => s.PolicyBytes[chain.Id]),12}");
+                output.WriteLine($"    {chain.QualifiedName,-32} policy {policy.ToString().ToUpperInvariant(),-6} {Total(states, s => s.PolicyPackets[chain.Id]),10} {Total(states, s => s.PolicyBytes[chain.Id]),12}");
             foreach (var rule in chain.Rules)
-                output.WriteLine($"    {rule.QualifiedName,-32} {"",13} {states.Sum(s => s.RulePackets[rule.Id]),10} {states.Sum(s => s.RuleBytes[rule.Id]),12}  (line {rule.Rule.Line})");
+                output.WriteLine($"    {rule.QualifiedName,-32} {"",13} {Total(states, s => s.RulePackets[rule.Id]),10} {Total(states, s => s.RuleBytes[rule.Id]),12}  (line {rule.Rule.Line})");
         }
         output.Flush();
+    }
+
+    // The kernel's counters are u64: summed and shown unsigned, they go on past 2^63 - 1 where a long turns negative.
+    private static ulong Total(IReadOnlyList<RulesetState> states, Func<RulesetState, long> counter)
+    {
+        ulong total = 0;
+        foreach (var state in states)
+            total = unchecked(total + (ulong)counter(state));
+        return total;
     }
 }
 

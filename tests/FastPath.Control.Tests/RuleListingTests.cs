@@ -105,6 +105,18 @@ public sealed class RuleListingTests
             filter.Split('\n').Where(l => l.Contains(" limit: ", StringComparison.Ordinal)).Select(l => l[(l.IndexOf(" limit: ", StringComparison.Ordinal) + 8)..]));
     }
 
+    /// <summary>The kernel's counters are u64: -c 2^63 - 1 and one more 40-byte packet list as 9223372036854775808 9223372036854775847.</summary>
+    [Fact]
+    public void CountersPast2To63ListUnsigned()
+    {
+        const string rules = "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j ACCEPT\nCOMMIT\n";
+        var ruleset = new CompiledRuleset(RulesetParser.Parse(rules, "big.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), []);
+        var counters = new RuleCounters([unchecked(long.MaxValue + 1)], [unchecked(long.MaxValue + 40)], [unchecked(long.MaxValue + 1), 0, 0], [-1, 0, 0]);
+        string filter = RuleListing.FormatTable(ruleset, L3Kind.IPv4, TableKind.Filter, counters);
+        Assert.Contains("9223372036854775808 9223372036854775847 ACCEPT", filter);
+        Assert.Contains("(policy ACCEPT 9223372036854775808 packets, 18446744073709551615 bytes)", filter);
+    }
+
     /// <summary>Lines iptables-legacy and ip6tables-legacy v1.8.9 printed for these rules (-L -n, in a scratch namespace).</summary>
     [Fact]
     public void AddressRangesAndLengthsAreListedAsIptablesPrintsThem()

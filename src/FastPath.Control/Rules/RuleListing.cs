@@ -60,7 +60,7 @@ public static class RuleListing
         if (chain.Policy is { } policy)
         {
             text.Append(CultureInfo.InvariantCulture,
-                $" (policy {TargetName(policy, null)} {counters.PolicyPackets[chain.Id]} packets, {counters.PolicyBytes[chain.Id]} bytes)\n");
+                $" (policy {TargetName(policy, null)} {(ulong)counters.PolicyPackets[chain.Id]} packets, {(ulong)counters.PolicyBytes[chain.Id]} bytes)\n");
         }
         else
         {
@@ -76,7 +76,8 @@ public static class RuleListing
     {
         var rule = compiled.Rule;
         var family = compiled.Family;
-        text.Append(CultureInfo.InvariantCulture, $"{counters.RulePackets[compiled.Id],8} {counters.RuleBytes[compiled.Id],8} ");
+        // The kernel's counters are u64: past 2^63 - 1 they go on counting up, where a long turns negative.
+        text.Append(CultureInfo.InvariantCulture, $"{(ulong)counters.RulePackets[compiled.Id],8} {(ulong)counters.RuleBytes[compiled.Id],8} ");
         text.Append(Padded(TargetName(rule.Target, rule.TargetChain), 9)).Append(' ');
         text.Append(rule.Protocol is { Invert: true } ? '!' : ' ');
         text.Append(CultureInfo.InvariantCulture, $"{rule.Protocol?.Value ?? 0,-5}");
