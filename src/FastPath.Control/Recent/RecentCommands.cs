@@ -24,11 +24,13 @@ public static class RecentCommands
             (request, name) => Show(backend, name, request.Args));
     }
 
+    // In the order procfs keeps a directory's entries (proc_match): shorter names first, then byte by byte.
     private static ControlResponse List(IDataplaneControl backend)
     {
         var names = new StringBuilder();
-        foreach (var table in backend.Ruleset.RecentTables)
-            names.Append(table.Name).Append('\n');
+        foreach (var name in backend.Ruleset.RecentTables.Select(t => Encoding.UTF8.GetBytes(t.Name))
+                     .Order(Comparer<byte[]>.Create((a, b) => a.Length != b.Length ? a.Length.CompareTo(b.Length) : a.AsSpan().SequenceCompareTo(b))))
+            names.Append(Encoding.UTF8.GetString(name)).Append('\n');
         return ControlResponse.Ok(names.ToString());
     }
 
