@@ -391,6 +391,7 @@ public static class PacketParser
                     packet.Fragment = FragmentKind.NonFirst;
                     packet.FragmentOffset = (ushort)fragmentOffset;
                     packet.Protocol = ip[position];
+                    packet.UpperLayerUnknown = IsIpv6ExtensionHeader(ip[position]);
                     return DropReason.None; // no L4 header in here
                 }
 

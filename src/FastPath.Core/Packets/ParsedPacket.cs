@@ -51,6 +51,12 @@ public struct ParsedPacket
 
     public L4Kind L4;
 
+    /// <summary>
+    /// IPv6: a non-first fragment whose fragment header names an extension header next (hop-by-hop, routing, fragment, AH,
+    /// destination options), where ipv6_find_hdr finds no upper-layer protocol: ip6tables hotdrops it at a rule with -p.
+    /// </summary>
+    public bool UpperLayerUnknown;
+
     /// <summary>Byte offset of the L4 header in the frame; 0 when <see cref="L4"/> is <see cref="L4Kind.None"/>.</summary>
     public int L4Offset;
 

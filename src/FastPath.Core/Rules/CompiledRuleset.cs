@@ -323,8 +323,11 @@ public sealed class CompiledRule
         if (stateOnly)
             (CtStates, CtStateInvert) = (Conntrack[0].States, Conntrack[0].StateInvert);
 
-        // ip_packet_match; "-p all" (0) checks nothing, even inverted, as in the kernel.
+        // ip_packet_match; "-p all" (0) checks nothing, even inverted, as in the kernel, but ip6_packet_match looks for the
+        // upper-layer header whenever -p is given.
         var checks = RuleChecks.None;
+        if (family == L3Kind.IPv6 && rule.Protocol is not null)
+            checks |= RuleChecks.UpperLayer;
         if (rule.Protocol is { Value: not 0 } protocol)
             (checks, Protocol, ProtocolInvert) = (checks | RuleChecks.Protocol, protocol.Value, protocol.Invert);
         if (rule.Source is { } source)
@@ -512,6 +515,8 @@ internal enum RuleChecks : uint
     Length = 1 << 17,
     Ttl = 1 << 18,
     PacketType = 1 << 19,
+    /// <summary>ip6tables' -p (any, "all" too): ipv6_find_hdr must find the upper-layer protocol, or the packet is hotdropped.</summary>
+    UpperLayer = 1 << 20,
 
     /// <summary>The tests the walk makes in a call of their own (see RulesetState.Passes).</summary>
     LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack | Limit | SourceRange | DestinationRange | Length | Ttl | PacketType,

@@ -739,6 +739,8 @@ public sealed class RulesetState
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Passes(CompiledRule rule, RuleChecks checks, ref ParsedPacket p, ref PacketWalk walk)
     {
+        if ((checks & RuleChecks.UpperLayer) != 0 && p.UpperLayerUnknown)
+            return HotdropsUnknownUpperLayer(rule, ref p, ref walk);
         if ((checks & RuleChecks.Protocol) != 0 && (p.Protocol == rule.Protocol) == rule.ProtocolInvert)
             return false;
         if ((checks & RuleChecks.Source) != 0 && rule.Source.Contains(p.Source) == rule.SourceInvert)
@@ -756,6 +758,18 @@ public sealed class RulesetState
         if ((checks & RuleChecks.CtState) != 0 && ((walk.Ct.State & rule.CtStates) != 0) == rule.CtStateInvert)
             return false;
         return (checks & RuleChecks.LessCommon) == 0 || PassesLessCommon(rule, checks, ref p, ref walk);
+    }
+
+    // ip6_packet_match compares addresses and interfaces before it looks for the protocol; when they pass and
+    // ipv6_find_hdr fails (reporting offset 0), the packet is dropped on the spot.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool HotdropsUnknownUpperLayer(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk)
+    {
+        const RuleChecks before = RuleChecks.Source | RuleChecks.Destination | RuleChecks.InInterface | RuleChecks.OutInterface;
+        if (!Passes(rule, rule.Checks & before, ref p, ref walk))
+            return false;
+        walk.Hotdropped = true;
+        return true;
     }
 
     /// <summary>

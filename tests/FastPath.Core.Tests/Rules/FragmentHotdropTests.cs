@@ -93,4 +93,43 @@ public class FragmentHotdropTests
         Assert.Equal(RuleVerdict.Accept, new RulesetState(compiled).Evaluate(ref packet, frame, 0, 1, 0, out var decision));
         Assert.False(decision.IsHotdrop);
     }
+
+    /// <summary>
+    /// ip6_packet_match looks for the upper-layer protocol whenever -p is given ("all" too), after the addresses and
+    /// interfaces; a non-first fragment whose fragment header names another extension header has none to find
+    /// (ipv6_find_hdr: -ENOENT, offset 0), so the first such rule drops it unread. Rules before it still count and set;
+    /// a fragment naming an upper-layer protocol or "no next header" is matched as usual. Seen on Linux 6.18 with
+    /// `! -p tcp -j ACCEPT` in FORWARD: a fragment at offset 16 naming 60 did not come out and no counter moved.
+    /// </summary>
+    [Theory]
+    [InlineData(60, true)]
+    [InlineData(0, true)]
+    [InlineData(43, true)]
+    [InlineData(44, true)]
+    [InlineData(51, true)]
+    [InlineData(59, false)]
+    [InlineData(50, false)]
+    [InlineData(17, false)]
+    public void Ip6tablesDropsAFragmentWithoutAnUpperLayerAtTheFirstRuleWithAProtocol(byte next, bool hotdropped)
+    {
+        const string rules6 = """
+            *filter
+            :FORWARD DROP [0:0]
+            -A FORWARD -m recent --set --name SEEN
+            -A FORWARD -s 2001:db8::99/128 -p all -j DROP
+            -A FORWARD ! -p tcp -j ACCEPT
+            COMMIT
+            """;
+        var compiled = new CompiledRuleset(FamilyRuleset.Empty(L3Kind.IPv4), RulesetParser.Parse(rules6, "t6.rules", L3Kind.IPv6), Ports);
+        var state = new RulesetState(compiled, RecentTableSizing.WithCapacity(16));
+        byte[] frame = Ethernet(EtherTypeIPv6, Ipv6(44, Concat(Fragment(next, 16, more: true), new byte[16])));
+        var packet = Parse(frame);
+
+        var verdict = state.Evaluate(ref packet, frame, 0, 1, 0, out var decision);
+
+        Assert.Equal((hotdropped ? RuleVerdict.Drop : RuleVerdict.Accept, hotdropped), (verdict, decision.IsHotdrop));
+        Assert.Equal([1, 0, hotdropped ? 0 : 1], state.RulePackets);
+        Assert.Equal(0, state.PolicyPackets.Sum());
+        Assert.Equal(1, state.RecentTables[0].Count);
+    }
 }

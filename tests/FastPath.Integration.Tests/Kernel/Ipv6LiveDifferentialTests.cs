@@ -99,6 +99,37 @@ public sealed class Ipv6LiveDifferentialTests
         ]);
     }
 
+    /// <summary>
+    /// Without IPv6 tracking, a non-first fragment whose fragment header names another extension header has no
+    /// upper-layer protocol for ip6_packet_match to find: the first rule with -p drops it, counted by none (here "lost"
+    /// on both sides); the recent rule before it still sets. One naming UDP or "no next header" goes on to be accepted.
+    /// </summary>
+    [Fact]
+    public void FragmentsWithoutAnUpperLayerAreDroppedAtTheFirstRuleWithAProtocol()
+    {
+        const string rules6 = """
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD DROP [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -m recent --set --name F6 --rsource
+            -A FORWARD ! -p tcp -j ACCEPT
+            COMMIT
+
+            """;
+        Frame Piece(string source, int next, bool lost) =>
+            Scapy("fragment", source, 0, Server, $"IPv6(src='{source}', dst='{Server}')/IPv6ExtHdrFragment(offset=2, m=1, id=8, nh={next})/Raw(b'c'*16)", lost: lost);
+        Compare(NoIpv4Rules, rules6,
+        [
+            Piece("2001:db8:1::20", 60, lost: true),
+            Piece("2001:db8:1::21", 0, lost: true),
+            Piece("2001:db8:1::22", 43, lost: true),
+            Piece("2001:db8:1::23", 17, lost: false),
+            Piece("2001:db8:1::24", 59, lost: false),
+            new List("F6"),
+        ]);
+    }
+
     private static Frame Udp6(int n, string headers = "", string source = Client, string destination = Server, bool lost = false) =>
         Scapy("udp", source, 53, destination, $"IPv6(src='{source}', dst='{destination}')/{headers}UDP(sport={42000 + n}, dport=53)/Raw(b'q')", lost: lost)
             with { SourcePort = (ushort)(42000 + n) };
