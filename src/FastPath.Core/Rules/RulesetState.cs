@@ -347,25 +347,34 @@ public sealed class RulesetState
         ct.Direction = result.Direction;
         if (result.Flow == FlowTable.NoFlow)
         {
-            // A connection a RST has just ended (nf_ct_kill_acct): the packet keeps it, and it is gone.
-            (ct.Status, ct.ExpiresSeconds, ct.Protocol) = (CtStatusMask.Confirmed, 0, walk.Packet.Protocol);
+            // A connection a RST has just ended (nf_ct_kill_acct): the packet keeps it as it was, and it is gone.
+            ct.Protocol = walk.Packet.Protocol;
+            (ct.Status, ct.ExpiresSeconds) = result.Disposition == TrackDisposition.Killed
+                ? (StatusOf(table.KilledStatus), (uint)Math.Min(table.KilledSecondsLeft, uint.MaxValue))
+                : (CtStatusMask.Confirmed, 0u);
             return RuleVerdict.Accept;
         }
         ref readonly var flow = ref table[result.Flow];
         ct.Protocol = flow.Original.Protocol;
         if (result.Disposition == TrackDisposition.Unconfirmed)
         {
-            // Not yet in the table: unconfirmed, and nf_ct_expires reads 0 on the relative timeout it holds.
-            (ct.Status, ct.ExpiresSeconds) = (CtStatusMask.None, 0);
+            // Not yet in the table: unconfirmed. Until its confirmation the kernel's timer holds the timeout itself, not
+            // a deadline, and nf_ct_expires still subtracts the 32-bit jiffies from it: --ctexpire reads what is left of
+            // that difference, 0 once the jiffies count passes the timeout (a quirk copied as the kernel computes it).
+            int left = (int)((uint)(flow.Deadline - walk.Now) - (uint)walk.Now);
+            (ct.Status, ct.ExpiresSeconds) = (CtStatusMask.None, left > 0 ? (uint)(left / Jiffies.Hz) : 0);
             (ct.Flow, ct.FlowOwner) = (result.Flow, tracker.Shard);
             return RuleVerdict.Accept;
         }
-        ct.Status = CtStatusMask.Confirmed
-            | ((flow.Status & FlowStatus.SeenReply) != 0 ? CtStatusMask.SeenReply : 0)
-            | ((flow.Status & FlowStatus.Assured) != 0 ? CtStatusMask.Assured : 0);
+        ct.Status = StatusOf(flow.Status);
         ct.ExpiresSeconds = (uint)Math.Min(flow.SecondsLeft(walk.Now), uint.MaxValue);
         return RuleVerdict.Accept;
     }
+
+    // A confirmed connection's status bits as --ctstatus reads them.
+    private static CtStatusMask StatusOf(FlowStatus status) => CtStatusMask.Confirmed
+        | ((status & FlowStatus.SeenReply) != 0 ? CtStatusMask.SeenReply : 0)
+        | ((status & FlowStatus.Assured) != 0 ? CtStatusMask.Assured : 0);
 
     /// <summary>The packet is decided: its new connection is confirmed (accepted) or forgotten (dropped) by the shard holding it.</summary>
     private RuleVerdict SettleConnection(RuleVerdict verdict, ref EvaluationCursor cursor, ulong now, ref Decision decision)

@@ -280,6 +280,60 @@ public class ConntrackRuleTests
         Assert.Equal(1, tracker.Table.Count);
     }
 
+    /// <summary>
+    /// A RST before any reply ends its connection, and the packet still carries it through filter: SEEN_REPLY set when
+    /// it is the reply, the timer as the SYN left it (Linux 6.18: policy syn_sent 50; the server's RST matched
+    /// --ctstatus SEEN_REPLY and not --ctexpire 0:0, the client's RST --ctexpire 40:60).
+    /// </summary>
+    [Theory]
+    [InlineData(false, new long[] { 1, 1, 0, 1 })]
+    [InlineData(true, new long[] { 1, 0, 0, 1 })]
+    public void ARstEndingItsConnectionStillSeesItInFilter(bool fromClient, long[] counted)
+    {
+        var registry = new TimeoutPolicyRegistry();
+        int synSent = TimeoutProtocols.Tcp.StateIndex("SYN_SENT");
+        Assert.Equal(Errno.None, registry.Create("t1", 2, 6, new Dictionary<int, uint> { [synSent] = 50 }, TimeoutCreateFlags.None));
+        var (state, tracker) = Tracked("""
+            *raw
+            :PREROUTING ACCEPT [0:0]
+            -A PREROUTING -p tcp -j CT --timeout t1
+            COMMIT
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -m conntrack --ctstatus SEEN_REPLY
+            -A FORWARD -m conntrack --ctexpire 0:0
+            -A FORWARD -m conntrack --ctexpire 40:60
+            COMMIT
+            """, registry);
+        Send(state, Tcp(true, TcpSegment.Syn, 1000, 0), Start);
+        Array.Clear(state.RulePackets);
+        var rst = fromClient ? Tcp(true, TcpSegment.Rst, 1001, 0) : Tcp(false, TcpSegment.Rst | TcpSegment.AckFlag, 0, 1001);
+        Assert.Equal(RuleVerdict.Accept, Send(state, rst, Start + Seconds(1)));
+        Assert.Equal(counted, state.RulePackets);
+        Assert.Equal(0, tracker.Table.Count);
+    }
+
+    /// <summary>
+    /// An unconfirmed connection's timer holds its timeout, and nf_ct_expires subtracts the 32-bit jiffies anyway: the
+    /// first packet reads 0 once the jiffies pass the timeout, and what is left before (Linux 6.18 at jiffies32 near
+    /// 637,000: a 5,000 s policy read about 2,451 s on the first packet, a 1,000 s one 0).
+    /// </summary>
+    [Fact]
+    public void TheFirstPacketReadsTheTimeoutLessTheJiffiesCount()
+    {
+        var (state, _) = Tracked("""
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -m conntrack --ctexpire 26 -j ACCEPT
+            -A FORWARD -m conntrack --ctexpire 0 -j ACCEPT
+            COMMIT
+            """);
+        Send(state, Udp(true), now: 1000); // UDP's 30 s are 7,500 jiffies; 6,500 of them are 26 s
+        Assert.Equal(new long[] { 1, 0 }, state.RulePackets);
+        Send(state, Tcp(true, TcpSegment.Syn, 1, 0), now: Start); // SYN_SENT's 120 s are far below 1,000,000 jiffies
+        Assert.Equal(new long[] { 1, 1 }, state.RulePackets);
+    }
+
     [Fact]
     public void CtStatusExpireAndDirectionReadTheConnection()
     {

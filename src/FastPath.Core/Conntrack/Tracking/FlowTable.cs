@@ -105,6 +105,12 @@ public enum TrackDisposition : byte
 
     /// <summary>An ICMP or ICMPv6 message the kernel's icmp_error refuses (checksum, type, an error about no connection): INVALID, no connection.</summary>
     IcmpError,
+
+    /// <summary>
+    /// The packet, a RST before any reply, ended its connection (nf_ct_kill_acct): it is gone from the table, and the
+    /// packet keeps it as <see cref="FlowTable.KilledStatus"/> and <see cref="FlowTable.KilledSecondsLeft"/> say.
+    /// </summary>
+    Killed,
 }
 
 /// <summary>
@@ -231,6 +237,12 @@ public sealed class FlowTable
 
     /// <summary>ICMP and ICMPv6 messages icmp_error refused (bad checksum, unknown type, an error about no connection).</summary>
     public long IcmpErrors { get; private set; }
+
+    /// <summary>The status of the connection the last <see cref="TrackDisposition.Killed"/> packet ended, as that packet sees it.</summary>
+    public FlowStatus KilledStatus { get; private set; }
+
+    /// <summary>The seconds that connection had left when the packet ended it.</summary>
+    public long KilledSecondsLeft { get; private set; }
 
     /// <summary>
     /// The kernel's per-cpu conntrack statistics for this worker (conntrack -S, /proc/net/stat/nf_conntrack). Written
@@ -440,8 +452,12 @@ public sealed class FlowTable
 
             case TrackVerdict.AcceptAndKill:
                 Account(ref entry, dir, packet.IpLength);
+                // The packet still carries the connection: nf_conntrack_in marks SEEN_REPLY on a reply after the tracker
+                // killed it, and the timer keeps the time it had (a kill does not refresh it).
+                KilledStatus = entry.Status | (dir == FlowDirection.Reply ? FlowStatus.SeenReply : 0);
+                KilledSecondsLeft = entry.SecondsLeft(now);
                 Remove(flow);
-                return new TrackResult(state, dir, NoFlow, TrackDisposition.NoFlow);
+                return new TrackResult(state, dir, NoFlow, TrackDisposition.Killed);
 
             default:
                 Debug.Assert(outcome.Verdict == TrackVerdict.Reopen);

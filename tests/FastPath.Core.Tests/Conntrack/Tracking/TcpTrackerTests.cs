@@ -167,7 +167,7 @@ public class TcpTrackerTests
             // No reply seen yet: an accepted RST deletes the connection at once. (A RST|ACK would be invalid here:
             // it acknowledges data the server never sent.)
             var abort = h.Send(Tcp(true, R, ClientIsn + 1, 0));
-            Assert.Equal((CtState.New, TrackDisposition.NoFlow), (abort.State, abort.Disposition));
+            Assert.Equal((CtState.New, TrackDisposition.Killed), (abort.State, abort.Disposition));
             Assert.Equal(0, h.Table.Count);
             return;
         }
@@ -186,9 +186,12 @@ public class TcpTrackerTests
     {
         var h = new TrackingHarness();
         h.Send(Tcp(true, S, ClientIsn, 0));
+        h.Now += Seconds(1);
         var rst = h.Send(Tcp(false, R | A, 0, ClientIsn + 1));
-        Assert.Equal((CtState.Established, FlowDirection.Reply, TrackDisposition.NoFlow), (rst.State, rst.Direction, rst.Disposition));
+        // The packet keeps the connection it ended: SEEN_REPLY, and SYN_SENT's 120 s less the second gone.
+        Assert.Equal((CtState.Established, FlowDirection.Reply, TrackDisposition.Killed), (rst.State, rst.Direction, rst.Disposition));
         Assert.Equal(0, h.Table.Count);
+        Assert.Equal((FlowStatus.SeenReply, 119L), (h.Table.KilledStatus, h.Table.KilledSecondsLeft));
     }
 
     [Fact]
