@@ -357,6 +357,8 @@ public sealed class FlowTable
                 // icmp_error and icmpv6_error check the checksum first: a neighbour solicitation failing it is INVALID, not UNTRACKED.
                 if (_verifiesChecksums && !IcmpChecksumHolds(frame, packet, ipv6))
                     return IcmpErrorResult;
+                if (ipv6 && IcmpTracker.IsRefusedRedirect(packet))
+                    return IcmpErrorResult;
                 switch (IcmpTracker.Classify(packet.IcmpType, ipv6, out byte requestType))
                 {
                     case IcmpTracker.MessageKind.Error:

@@ -33,10 +33,22 @@ public static class IcmpTracker
 
         /// <summary>
         /// A type with no inverse (icmp_invert_tuple fails), or past NR_ICMP_TYPES: invalid. This includes the ICMPv6
-        /// redirect, which the kernel relates to the redirected flow through its header option (not implemented).
+        /// redirect that <see cref="IsRefusedRedirect"/> lets through, which the kernel relates to the redirected flow
+        /// through its header option (not implemented).
         /// </summary>
         Invalid,
     }
+
+    private const byte NdiscRedirect = 137;
+    private const int RedirectLength = 40; // struct rd_msg: the ICMPv6 header, the target and the destination
+
+    /// <summary>
+    /// nf_conntrack_icmpv6_redirect's refusals, each an icmpv6_error failure (INVALID, counted as error): a redirect
+    /// shorter than its fixed part, or of code 0 not sent from a link-local address with hop limit 255 (RFC 4861).
+    /// </summary>
+    public static bool IsRefusedRedirect(in ParsedPacket packet) =>
+        packet.IcmpType == NdiscRedirect
+        && (packet.L4Length < RedirectLength || (packet.IcmpCode == 0 && (packet.Ttl != 255 || (packet.Source.Upper >> 54) != 0x3FA)));
 
     /// <summary>Classifies a message type; for requests and replies <paramref name="requestType"/> is the request's type.</summary>
     public static MessageKind Classify(byte type, bool ipv6, out byte requestType)

@@ -243,6 +243,26 @@ public class UdpIcmpGenericTrackerTests
         Assert.Equal(1, h.Table.Count);
     }
 
+    /// <summary>
+    /// nf_conntrack_icmpv6_redirect: a redirect not from a link-local address with hop limit 255, or shorter than its
+    /// fixed part, fails icmpv6_error (counted as error; seen on Linux 6.18 for one sent across the router); one of
+    /// another code goes on and is INVALID as a type without an inverse (counted as invalid).
+    /// </summary>
+    [Fact]
+    public void AnIcmpv6RedirectFromNoNeighbourIsAnIcmpError()
+    {
+        var h = new TrackingHarness();
+        byte[] Redirect(byte code, int body, string source = TestFrames.Client6, byte hopLimit = 64) =>
+            TestFrames.Ethernet(TestFrames.EtherTypeIPv6, TestFrames.Ipv6(58, TestFrames.Concat(TestFrames.Icmp(137, code), new byte[body]), source, hopLimit: hopLimit));
+
+        Assert.Equal(CtState.Invalid, h.Send(Redirect(0, 32)).State);
+        Assert.Equal(CtState.Invalid, h.Send(Redirect(0, 32, "fe80::1", hopLimit: 64)).State);
+        Assert.Equal(CtState.Invalid, h.Send(Redirect(0, 31, "fe80::1", hopLimit: 255)).State);
+        Assert.Equal((3L, 0L), (h.Table.IcmpErrors, h.Table.InvalidPackets));
+        Assert.Equal(CtState.Invalid, h.Send(Redirect(1, 32)).State);
+        Assert.Equal((3L, 1L), (h.Table.IcmpErrors, h.Table.InvalidPackets));
+    }
+
     [Fact]
     public void AnotherProtocolIsTrackedOnAddressesAloneWithTheGenericTimeout()
     {
