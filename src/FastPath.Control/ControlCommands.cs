@@ -58,7 +58,20 @@ public sealed class ControlCommands
     /// </summary>
     public ControlResponse Dispatch(ControlRequest request)
     {
-        string path = Normalize(request.Path);
+        string path = Resolve(request.Path);
+        // As opening the file would answer: a directory (a path served by list) cannot be read or written, and a path
+        // written as a directory ("NAME/") must be one.
+        bool directory = _commands.Any(c => c.Verb == "list" && !c.IsPrefix && c.Path == path);
+        if (directory && request.Verb is "read" or "write")
+            return ControlResponse.Fail(ControlError.EISDIR, $"'{path}' is a directory: ls it");
+        if (!directory && path != "/" && IsWrittenAsDirectory(request.Path) && Find(request.Verb, path).Command is not null)
+        {
+            // A name that does not exist is ENOENT first; reading it to know has no side effect.
+            var (read, name) = Find("read", path);
+            return read?.Handler(new ControlRequest("read", path), name) is { IsOk: false, Error: var error } && error?.Number == ControlError.ENOENT.Number
+                ? ControlResponse.Fail(ControlError.ENOENT, $"no such file: '{path}'")
+                : ControlResponse.Fail(ControlError.ENOTDIR, $"'{path}' is not a directory");
+        }
         var (command, rest) = Find(request.Verb, path);
         if (command is null)
             return NotFound(request.Verb, path);
@@ -102,12 +115,29 @@ public sealed class ControlCommands
         _commands.Add(command);
     }
 
-    /// <summary>"/proc/net/xt_recent/" is the directory "/proc/net/xt_recent", as a shell would take it.</summary>
-    private static string Normalize(string path)
+    /// <summary>
+    /// The path as the kernel resolves one: repeated slashes are one, "." names the directory it is in and ".." the one
+    /// above ("/proc/net/xt_recent/../xt_recent//SSH" is "/proc/net/xt_recent/SSH"); a relative path stays relative.
+    /// </summary>
+    private static string Resolve(string path)
     {
-        string trimmed = path.TrimEnd('/');
-        return trimmed.Length == 0 && path.Length > 0 ? "/" : trimmed;
+        var parts = new List<string>();
+        foreach (string part in path.Split('/'))
+        {
+            if (part is "" or ".")
+                continue;
+            if (part == ".." && parts.Count > 0)
+                parts.RemoveAt(parts.Count - 1);
+            else if (part != "..")
+                parts.Add(part);
+        }
+        string joined = string.Join('/', parts);
+        return path.StartsWith('/') ? "/" + joined : joined;
     }
+
+    // "NAME/", "NAME/." and "NAME/.." name NAME as a directory.
+    private static bool IsWrittenAsDirectory(string path) =>
+        path.EndsWith('/') || path.EndsWith("/.", StringComparison.Ordinal) || path.EndsWith("/..", StringComparison.Ordinal);
 
     private (ControlCommand? Command, string Remainder) Find(string verb, string path)
     {

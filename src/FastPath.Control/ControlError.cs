@@ -15,6 +15,8 @@ public sealed record ControlError(int Number, string Name, string StrError)
     public static readonly ControlError EACCES = new(13, "EACCES", "Permission denied");
     public static readonly ControlError EBUSY = new(16, "EBUSY", "Device or resource busy");
     public static readonly ControlError EEXIST = new(17, "EEXIST", "File exists");
+    public static readonly ControlError ENOTDIR = new(20, "ENOTDIR", "Not a directory");
+    public static readonly ControlError EISDIR = new(21, "EISDIR", "Is a directory");
     public static readonly ControlError EINVAL = new(22, "EINVAL", "Invalid argument");
     public static readonly ControlError ESPIPE = new(29, "ESPIPE", "Illegal seek");
     public static readonly ControlError ERANGE = new(34, "ERANGE", "Numerical result out of range");
@@ -24,7 +26,7 @@ public sealed record ControlError(int Number, string Name, string StrError)
     public static readonly ControlError EOPNOTSUPP = new(95, "EOPNOTSUPP", "Operation not supported");
     public static readonly ControlError ETIMEDOUT = new(110, "ETIMEDOUT", "Connection timed out");
 
-    private static readonly ControlError[] Known = [EPERM, ENOENT, EIO, EACCES, EBUSY, EEXIST, EINVAL, ESPIPE, ERANGE, ENAMETOOLONG, ENOSYS, EMSGSIZE, EOPNOTSUPP, ETIMEDOUT];
+    private static readonly ControlError[] Known = [EPERM, ENOENT, EIO, EACCES, EBUSY, EEXIST, ENOTDIR, EISDIR, EINVAL, ESPIPE, ERANGE, ENAMETOOLONG, ENOSYS, EMSGSIZE, EOPNOTSUPP, ETIMEDOUT];
 
     /// <summary>The error for an errno number; numbers not listed here keep their number and get glibc's "Unknown error N".</summary>
     public static ControlError FromNumber(int number) =>

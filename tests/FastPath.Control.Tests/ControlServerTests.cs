@@ -231,7 +231,7 @@ public sealed class ControlServerTests
         Assert.Equal("'/proc/fastpath/jiffies' takes read, not write", readOnly.Message);
 
         var directory = fixture.Call(c => c.Read("/proc/net/xt_recent"));
-        Assert.Equal("'/proc/net/xt_recent' takes list, not read", directory.Message);
+        Assert.Equal((ControlError.EISDIR, "'/proc/net/xt_recent' is a directory: ls it"), (directory.Error, directory.Message));
 
         var arguments = fixture.Call(c => c.Send(new ControlRequest("read", "/proc/fastpath/hz", "now")));
         Assert.Equal(ControlError.EINVAL, arguments.Error);

@@ -32,6 +32,19 @@ public sealed class RecentProcTests : IDisposable
         Assert.Equal("DNS\nSSH\n", _fixture.Call(c => c.List("/proc/net/xt_recent/")).Text);
     }
 
+    /// <summary>Paths resolve as the kernel resolves them when a file is opened (Linux 6.18, /proc/net/xt_recent).</summary>
+    [Fact]
+    public void PathsResolveAsOpeningTheFileWould()
+    {
+        Assert.True(_fixture.Call(c => c.Read("/proc/net/xt_recent/../xt_recent//SSH")).IsOk);
+        Assert.True(_fixture.Call(c => c.Read("/proc/net/./xt_recent/./SSH")).IsOk);
+        Assert.Equal(ControlError.ENOTDIR, _fixture.Call(c => c.Read("/proc/net/xt_recent/SSH/")).Error);
+        Assert.Equal(ControlError.ENOTDIR, _fixture.Call(c => c.Write("/proc/net/xt_recent/SSH/", "/"u8.ToArray())).Error);
+        Assert.Equal(ControlError.ENOENT, _fixture.Call(c => c.Read("/proc/net/xt_recent/NOPE/")).Error);
+        Assert.Equal(ControlError.EISDIR, _fixture.Call(c => c.Write("/proc/net/xt_recent/", "/"u8.ToArray())).Error);
+        Assert.Equal(ControlError.EISDIR, _fixture.Call(c => c.Read("/proc/net/xt_recent")).Error);
+    }
+
     [Fact]
     public void ReadPrintsTheKernelsLinesWithIPv6FullyExpanded()
     {
