@@ -379,6 +379,8 @@ public sealed class CompiledRule
             var before = r < 0 ? checks : recent[r].ChecksAfter;
             if (module == MatchModule.Tcp && family == L3Kind.IPv4 && (before & RuleChecks.FirstFragment) == 0)
                 (HotdropsTcpFragmentAtEight, ChecksBeforeTcpMatch) = (true, before);
+            if (module == MatchModule.Multiport)
+                ChecksBeforeMultiport = before;
             var adds = module switch
             {
                 MatchModule.Tcp or MatchModule.Udp => RuleChecks.FirstFragment
@@ -482,6 +484,7 @@ public sealed class CompiledRule
     internal readonly uint LimitCap;
     internal readonly bool HotdropsTcpFragmentAtEight;   // an IPv4 -m tcp: drops a fragment at offset 8 once the checks before it pass
     internal readonly RuleChecks ChecksBeforeTcpMatch;
+    internal readonly RuleChecks ChecksBeforeMultiport;  // -m multiport drops a packet without 4 bytes of ports once these pass
 
     /// <summary>"filter:FORWARD:3" (IPv6: "ip6:filter:FORWARD:3") — table, chain and 1-based rule number, as traces print it.</summary>
     public string QualifiedName => $"{(Family == L3Kind.IPv6 ? "ip6:" : "")}{(Table == TableKind.Raw ? "raw" : "filter")}:{Rule.Chain}:{Rule.Number}";

@@ -750,6 +750,8 @@ public sealed class RulesetState
     {
         if ((checks & RuleChecks.UpperLayer) != 0 && p.UpperLayerUnknown)
             return HotdropsUnknownUpperLayer(rule, ref p, ref walk);
+        if ((checks & RuleChecks.Multiport) != 0 && p.L4Length < MultiportBytes && p.Fragment != FragmentKind.NonFirst)
+            return HotdropsTinygram(rule, ref p, ref walk);
         if ((checks & RuleChecks.Protocol) != 0 && (p.Protocol == rule.Protocol) == rule.ProtocolInvert)
             return false;
         if ((checks & RuleChecks.Source) != 0 && rule.Source.Contains(p.Source) == rule.SourceInvert)
@@ -768,6 +770,20 @@ public sealed class RulesetState
             return false;
         return (checks & RuleChecks.LessCommon) == 0 || PassesLessCommon(rule, checks, ref p, ref walk);
     }
+
+    // multiport_mt reads the 4 bytes of ports of a packet that is not a later fragment, and drops one too short to have
+    // them on the spot ("evil offset=0 tinygram"), once the matches before it in the rule pass. TCP and UDP headers cut
+    // short never get here (the parser drops them); SCTP, DCCP and UDP-Lite ones do.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool HotdropsTinygram(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk)
+    {
+        if (!Passes(rule, rule.ChecksBeforeMultiport, ref p, ref walk))
+            return false;
+        walk.Hotdropped = true;
+        return true;
+    }
+
+    private const int MultiportBytes = 4;
 
     // ip6_packet_match compares addresses and interfaces before it looks for the protocol; when they pass and
     // ipv6_find_hdr fails (reporting offset 0), the packet is dropped on the spot.

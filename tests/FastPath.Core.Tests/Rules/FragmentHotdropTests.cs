@@ -132,4 +132,36 @@ public class FragmentHotdropTests
         Assert.Equal(0, state.PolicyPackets.Sum());
         Assert.Equal(1, state.RecentTables[0].Count);
     }
+
+    /// <summary>
+    /// multiport_mt drops a packet too short to hold 4 bytes of ports ("evil offset=0 tinygram") once the matches before
+    /// it pass, inverted or not, whatever comes after it: seen on Linux 6.18 with SCTP, DCCP and UDP-Lite carrying 3
+    /// bytes (no counter moved). A match before it that fails leaves the packet to the next rules.
+    /// </summary>
+    [Theory]
+    [InlineData(132, 3, "10.0.0.1", true)]
+    [InlineData(33, 3, "10.0.0.1", true)]
+    [InlineData(136, 2, "10.0.0.1", true)]
+    [InlineData(132, 3, "10.0.0.2", false)]  // -s 10.0.0.1 in the rules refuses it before multiport looks
+    [InlineData(132, 8, "10.0.0.1", false)]  // ports there: no match (not 80), the policy takes it
+    public void MultiportDropsAPacketWithoutItsPortsOnTheSpot(byte protocol, int length, string source, bool hotdropped)
+    {
+        string name = protocol switch { 132 => "sctp", 33 => "dccp", _ => "udplite" };
+        string rules = $"""
+            *filter
+            :FORWARD ACCEPT [0:0]
+            -A FORWARD -s 10.0.0.1/32 -p {name} -m multiport ! --dports 80 -m length --length 9999 -j DROP
+            COMMIT
+            """;
+        var compiled = new CompiledRuleset(RulesetParser.Parse(rules, "t.rules", L3Kind.IPv4), FamilyRuleset.Empty(L3Kind.IPv6), Ports);
+        var state = new RulesetState(compiled);
+        byte[] frame = Ethernet(EtherTypeIPv4, Ipv4(protocol, new byte[length], source: source));
+        var packet = Parse(frame);
+
+        var verdict = state.Evaluate(ref packet, frame, 0, 1, 0, out var decision);
+
+        Assert.Equal((hotdropped ? RuleVerdict.Drop : RuleVerdict.Accept, hotdropped), (verdict, decision.IsHotdrop));
+        Assert.Equal(0, state.RulePackets[0]);
+        Assert.Equal(hotdropped ? 0 : 1, state.PolicyPackets.Sum());
+    }
 }
