@@ -100,6 +100,14 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             }
             switch (option)
             {
+                case "-4" or "--ipv4" or "-6" or "--ipv6":
+                    // iptables-restore takes a rule for its own family and skips, unread past this point, one for the other.
+                    if ((option is "-6" or "--ipv6") == (family == L3Kind.IPv4))
+                        return [];
+                    break;
+                case "-v" or "--verbose":
+                    NoInvert(invert, option);
+                    break; // iptables-restore prints the rule then; it changes nothing
                 case "-p" or "--protocol":
                     // iptables lower-cases the name, and refuses a rule that could match no protocol.
                     protocol = Once(protocol, option, new Inverted<byte>(ParseProtocol(Next(option).ToLowerInvariant()), invert));

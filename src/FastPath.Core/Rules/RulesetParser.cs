@@ -106,6 +106,14 @@ public static class RulesetParser
                 tokens.AddRange(tokens.GetRange(0, 3));
                 tokens.RemoveRange(0, 3);
             }
+            // -4 and -6 may stand before -A too: the rule's parser reads them first.
+            int familyOptions = tokens.TakeWhile(t => t is "-4" or "--ipv4" or "-6" or "--ipv6").Count();
+            if (familyOptions > 0 && tokens.Count >= familyOptions + 2)
+            {
+                var leading = tokens.GetRange(0, familyOptions);
+                tokens.RemoveRange(0, familyOptions);
+                tokens.InsertRange(2, leading);
+            }
             if (tokens.Count > 0 && tokens[0] is "-N" or "--new-chain" or "-P" or "--policy")
             {
                 ChainCommand(current, tokens, fail);

@@ -181,6 +181,20 @@ public class RulesetParserTests
         Assert.Equal(new LimitMatch(average, burst), rule.Limit);
     }
 
+    /// <summary>iptables-restore 1.8.9: -4 and -6 anywhere on a rule line (a line for the other family is skipped), -v ignored.</summary>
+    [Fact]
+    public void FamilyOptionsSkipTheOtherFamilysRulesAndVerboseChangesNothing()
+    {
+        const string text = "*filter\n:FORWARD ACCEPT [0:0]\n-4 -A FORWARD -s 10.0.0.1 -j DROP\n-A FORWARD -6 -s 2001:db8::1 -j DROP\n"
+            + "-A FORWARD -v --ipv4 -p udp -j ACCEPT\n-6 -A FORWARD --bogus\nCOMMIT\n";
+        var v4 = RulesetParser.Parse(text, "t.rules", L3Kind.IPv4).Tables[TableKind.Filter].Chains["FORWARD"].Rules;
+        Assert.Equal([(3, 1), (5, 2)], v4.Select(r => (r.Line, r.Number)));
+        // For ip6tables the -6 line is its own, so its unknown option is read and refused.
+        Assert.Equal(6, Assert.Throws<RulesetException>(() => RulesetParser.Parse(text, "t6.rules", L3Kind.IPv6)).Line);
+        var v6 = RulesetParser.Parse(text.Replace("-6 -A FORWARD --bogus\n", ""), "t6.rules", L3Kind.IPv6).Tables[TableKind.Filter].Chains["FORWARD"].Rules;
+        Assert.Equal([(4, 1)], v6.Select(r => (r.Line, r.Number)));
+    }
+
     [Fact]
     public void EmptyNatAndMangleTablesAreAccepted()
     {
