@@ -37,6 +37,9 @@ public static class RunCommand
     {
         if (options.PcapOut is null)
             throw new UsageException("offline mode needs --pcap-out FILE for the forwarded frames");
+        // Writing the output truncates it: the same file would vanish under the replay reading it.
+        if (SameFile(options.PcapIn!, options.PcapOut))
+            throw new UsageException($"--pcap-out {options.PcapOut} is the --pcap-in file: the replay would overwrite the capture it reads");
         using var input = PcapFilePort.OpenReader("pcap-in", options.PcapIn!);
         using var forwarded = PcapFilePort.CreateWriter("pcap-out", options.PcapOut, input.Header);
         IPort[] ports = [input, forwarded];
@@ -44,8 +47,9 @@ public static class RunCommand
         var dataplane = new DataplaneOptions { Workers = 1, Cores = options.Cores };
         var reassembly = dataplane.Reassembly;
         string what = $"offline replay of {options.PcapIn} -> {options.PcapOut}";
-        // Without rules everything crosses; --conntrack always still tracks it (through the empty ruleset).
-        if (rules is null && !options.ConntrackAlways)
+        // Without rules everything crosses; --conntrack always still tracks it, and --trace still tells it, through the
+        // empty ruleset.
+        if (rules is null && !options.ConntrackAlways && options.Trace is null)
         {
             ApplySysctls(options, new WorkerFlowTables([]), timeouts, reassembly);
             return Replay(ports, pairs, dataplane, _ => default(AcceptAll), output, what, forwarded);
@@ -71,6 +75,16 @@ public static class RunCommand
             ConntrackReport.Print(output, [conntrack]);
         log.Report(output, [packetLog]);
         return status;
+    }
+
+    private static bool SameFile(string a, string b)
+    {
+        static string Resolved(string path)
+        {
+            var file = new FileInfo(Path.GetFullPath(path));
+            return file.Exists && file.ResolveLinkTarget(returnFinalTarget: true) is { } target ? target.FullName : file.FullName;
+        }
+        return Resolved(a) == Resolved(b);
     }
 
     private static int Replay<TVerdict>(IPort[] ports, (int, int)[] pairs, DataplaneOptions dataplane, Func<int, TVerdict> verdicts,

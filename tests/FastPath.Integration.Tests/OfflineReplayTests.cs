@@ -73,6 +73,40 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.Contains($"--pair: {message}", stderr);
     }
 
+    /// <summary>Writing the output truncates it: the input named again is refused before anything is opened, and stays whole.</summary>
+    [Fact]
+    public void TheInputAsTheOutputIsRefusedAndTheCaptureKept()
+    {
+        string copy = Path.Combine(_dir, "copy.pcap");
+        File.Copy(TestEnvironment.Sample("mixed.pcap"), copy);
+        string link = Path.Combine(_dir, "link.pcap");
+        File.CreateSymbolicLink(link, copy);
+
+        foreach (string output in new[] { copy, link, Path.Combine(_dir, ".", "copy.pcap") })
+        {
+            var (code, _, stderr) = FastPathProcess.Run(["run", "--pcap-in", copy, "--pcap-out", output], TimeSpan.FromSeconds(30));
+            Assert.Equal(2, code);
+            Assert.Contains("is the --pcap-in file", stderr);
+        }
+        Assert.Equal(File.ReadAllBytes(TestEnvironment.Sample("mixed.pcap")), File.ReadAllBytes(copy));
+    }
+
+    /// <summary>--trace without rules still tells every frame's fate: accepted with no rule, or the parser's drop.</summary>
+    [Fact]
+    public void ATraceWithoutRulesTellsEveryFrame()
+    {
+        string trace = Path.Combine(_dir, "trace.tsv");
+        var expectations = CaptureFile.ReadExpectations(TestEnvironment.Sample("mixed.expected.tsv"));
+        var (code, _, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", TestEnvironment.Sample("mixed.pcap"), "--pcap-out", Path.Combine(_dir, "o.pcap"), "--trace", trace], TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var lines = File.ReadAllLines(trace).Where(l => !l.StartsWith('#')).Select(l => l.Split('\t')).ToList();
+        Assert.Equal(expectations.Count, lines.Count);
+        Assert.Equal(expectations.Count(e => e.Forward), lines.Count(f => f[2] == "ACCEPT"));
+        Assert.All(lines.Where(f => f[2] == "DROP"), f => Assert.StartsWith("malformed:", f[3]));
+    }
+
     [Fact]
     public void AMissingCaptureIsAClearError()
     {

@@ -13,6 +13,7 @@ public sealed unsafe class PcapFilePort : IPort
     private readonly PcapFileReader? _reader;
     private readonly PcapFileWriter? _writer;
     private volatile bool _exhausted; // rx worker writes; the host polls it
+    private InvalidDataException? _damage; // a bad record found after good ones: raised by the next Receive, once they are out
     private ulong _inPackets, _inBytes, _outPackets, _outBytes; // owning worker writes; readers take a stale value
 
     private PcapFilePort(string name, PcapFileReader? reader, PcapFileWriter? writer)
@@ -22,7 +23,17 @@ public sealed unsafe class PcapFilePort : IPort
         _writer = writer;
     }
 
-    public static PcapFilePort OpenReader(string name, string path) => new(name, PcapFileReader.Open(path), null);
+    /// <summary>A reader of an Ethernet capture (link type 1): FastPath's parsers read Ethernet frames, and another link type read as one would cross unfiltered.</summary>
+    public static PcapFilePort OpenReader(string name, string path)
+    {
+        var reader = PcapFileReader.Open(path);
+        if (reader.LinkType != PcapFileHeader.LinkTypeEthernet)
+        {
+            reader.Dispose();
+            throw new InvalidDataException($"{path}: link type {reader.LinkType} is not Ethernet ({PcapFileHeader.LinkTypeEthernet}): FastPath reads Ethernet frames (re-capture on an Ethernet interface, not 'any')");
+        }
+        return new(name, reader, null);
+    }
 
     /// <summary>A writer whose file header is <paramref name="header"/> (pass the reader's to keep a replay byte-identical).</summary>
     public static PcapFilePort CreateWriter(string name, string path, in PcapFileHeader header) =>
@@ -41,12 +52,24 @@ public sealed unsafe class PcapFilePort : IPort
         int count = 0;
         var reader = _reader!;
         burst.Count = 0;
-        while (count < PacketBurst.Capacity && reader.TryReadNext(out var record))
+        if (_damage is { } damage)
+            throw damage;
+        try
         {
-            // Handles are unused by this port (the mapping outlives every frame); the record number helps debugging.
-            burst.Add((nint)(_inPackets + (ulong)count), (nint)record.Data, record.CapturedLength, record.OriginalLength, record.TimestampNanoseconds);
-            _inBytes += record.OriginalLength;
-            count++;
+            while (count < PacketBurst.Capacity && reader.TryReadNext(out var record))
+            {
+                // Handles are unused by this port (the mapping outlives every frame); the record number helps debugging.
+                burst.Add((nint)(_inPackets + (ulong)count), (nint)record.Data, record.CapturedLength, record.OriginalLength, record.TimestampNanoseconds);
+                _inBytes += record.OriginalLength;
+                count++;
+            }
+        }
+        catch (InvalidDataException e) when (count > 0)
+        {
+            // The frames before the damage go through first; the next call stops the replay with the error.
+            _damage = e;
+            _inPackets += (ulong)count;
+            return count;
         }
         if (count < PacketBurst.Capacity)
             _exhausted = true;

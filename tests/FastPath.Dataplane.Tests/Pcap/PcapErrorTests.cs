@@ -138,6 +138,34 @@ public class PcapErrorTests
         Assert.Throws<ObjectDisposedException>(() => reader.TryReadNext(out _));
     }
 
+    /// <summary>The good records before a damaged one still come out, a burst at a time; the next receive raises the damage.</summary>
+    [Fact]
+    public void ARecordCutShortEndsTheReplayAfterTheGoodOnesBeforeIt()
+    {
+        byte[] whole = WriteClassic(40);
+        using var file = new TempFile(whole.AsSpan(0, whole.Length - 10).ToArray());
+        using var port = FastPath.Dataplane.Ports.PcapFilePort.OpenReader("in", file.Path);
+        var burst = new FastPath.Dataplane.Ports.PacketBurst();
+
+        Assert.Equal(32, port.Receive(0, burst));
+        Assert.Equal(7, port.Receive(0, burst));
+        Assert.False(port.IsExhausted(0));
+        Assert.Contains("record 40 is cut short", Assert.Throws<InvalidDataException>(() => port.Receive(0, burst)).Message);
+        Assert.Throws<InvalidDataException>(() => port.Receive(0, burst));
+    }
+
+    /// <summary>Another link type read as Ethernet would cross unfiltered: such a capture is refused, naming its link type.</summary>
+    [Fact]
+    public void ACaptureThatIsNotEthernetIsRefused()
+    {
+        byte[] bytes = WriteClassic(1);
+        bytes[20] = 101; // LINKTYPE_RAW, little-endian header
+        using var file = new TempFile(bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => FastPath.Dataplane.Ports.PcapFilePort.OpenReader("in", file.Path));
+        Assert.Contains("link type 101 is not Ethernet", error.Message);
+    }
+
     private static byte[] WriteClassic(int records)
     {
         using var file = new TempFile();
