@@ -147,8 +147,8 @@ public sealed class ControlServer : IDisposable
         {
             if (length == _request.Length)
                 return TooLarge();
-            if (!Receive(client, ref length, deadline))
-                return TimedOut();
+            if (Receive(client, ref length, deadline) is { } failed)
+                return failed;
         }
         request = ControlWire.ParseHeader(_request.AsSpan(0, newline), out int payloadLength, out string error);
         if (request is null)
@@ -158,19 +158,22 @@ public sealed class ControlServer : IDisposable
             return TooLarge();
         while (length < end)
         {
-            if (!Receive(client, ref length, deadline))
-                return TimedOut();
+            if (Receive(client, ref length, deadline) is { } failed)
+                return failed;
         }
         request = request with { Payload = _request[(newline + 1)..end] };
         return null;
     }
 
-    /// <summary>Receives what has arrived; false when the deadline passed first. A client that hung up is gone.</summary>
-    private bool Receive(Socket client, ref int length, long deadline)
+    /// <summary>
+    /// Receives what has arrived; the answer instead when the deadline passed first, or when the client closed its side
+    /// in the middle of a request (it may still read the answer). A client that hung up before sending anything is gone.
+    /// </summary>
+    private ControlResponse? Receive(Socket client, ref int length, long deadline)
     {
         long remaining = deadline - Environment.TickCount64;
         if (remaining <= 0)
-            return false;
+            return TimedOut();
         client.ReceiveTimeout = (int)Math.Min(remaining, int.MaxValue); // at least 1: 0 would mean forever
         int received;
         try
@@ -179,16 +182,20 @@ public sealed class ControlServer : IDisposable
         }
         catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
         {
-            return false;
+            return TimedOut();
         }
         catch (SocketException)
         {
             throw new ClientGoneException();
         }
         if (received == 0)
-            throw new ClientGoneException();
+        {
+            return length > 0
+                ? ControlResponse.Fail(ControlError.EINVAL, $"the request ends after {length} bytes: the client closed its side before the end of the header or data")
+                : throw new ClientGoneException();
+        }
         length += received;
-        return true;
+        return null;
     }
 
     private void Send(Socket client, ControlResponse response)

@@ -124,6 +124,18 @@ public sealed class ControlServerTests
         Assert.Equal("250\n", fixture.Call(c => c.Read("/proc/fastpath/hz")).Text);
     }
 
+    /// <summary>A client that closes its side in the middle of a request still gets an answer: EINVAL, and nothing is applied.</summary>
+    [Theory]
+    [InlineData("read /proc/fastpath/hz")]
+    [InlineData("write /proc/fastpath/hz 10\n+1.2.3.4")]
+    public void ARequestCutShortByTheClientIsAnsweredEinval(string request)
+    {
+        using var fixture = new ServerFixture();
+        string answer = Raw(fixture, Encoding.UTF8.GetBytes(request), closeAfterSending: true);
+        Assert.StartsWith("ERR 22 EINVAL ", answer);
+        Assert.Contains("the client closed its side", answer);
+    }
+
     [Fact]
     public void ASilentClientCostsTheServerOnlyItsTimeout()
     {
