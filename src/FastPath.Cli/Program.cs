@@ -28,6 +28,8 @@ public static class Program
                 socket = args[++i];
             else if (args[i].StartsWith("--socket=", StringComparison.Ordinal))
                 socket = args[i]["--socket=".Length..];
+            else if (args[i] == "--socket")
+                return UsageError("--socket needs a PATH");
             else
                 return UsageError($"unknown option '{args[i]}'");
         }

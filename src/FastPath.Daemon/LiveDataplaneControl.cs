@@ -124,6 +124,10 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
             // As iptables-restore: a table a file leaves out keeps its rules.
             next = new CompiledRuleset(v4.Over(Ruleset.IPv4Rules), v6.Over(Ruleset.IPv6Rules), _portNames, _options.FilterInput, Timeouts);
         }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return new ControlResult(Errno.ENOENT, e.Message);
+        }
         catch (Exception e) when (e is RulesetException or ArgumentException or IOException)
         {
             return new ControlResult(Errno.EINVAL, e.Message);

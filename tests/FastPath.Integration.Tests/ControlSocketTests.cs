@@ -115,6 +115,15 @@ public sealed class ControlSocketTests : IDisposable
         Assert.Contains($"{rules}:3:", refused.Stderr);
         Assert.Equal("SSH\n", CtlOk("ls", "/proc/net/xt_recent"));
 
+        // So is a file that is gone, as ENOENT naming it.
+        File.Move(rules, rules + ".away");
+        var gone = Ctl("reload");
+        Assert.Equal(1, gone.Exit);
+        Assert.Contains("No such file or directory", gone.Stderr);
+        Assert.Contains(rules, gone.Stderr);
+        File.Move(rules + ".away", rules);
+        Assert.Equal("SSH\n", CtlOk("ls", "/proc/net/xt_recent"));
+
         // A good one replaces it; a table the new rules still name keeps its entries, as with iptables-restore.
         File.WriteAllText(rules, """
             *raw
