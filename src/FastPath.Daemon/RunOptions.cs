@@ -209,7 +209,8 @@ public sealed class RunOptions
                 }
                 catch (FormatException e)
                 {
-                    throw new UsageException($"{where}: {e.Message}");
+                    // The message names the option; a config file's line adds where it stands.
+                    throw new UsageException(where == $"--{name}" ? e.Message : $"{where}: {e.Message}");
                 }
                 break;
             case "conntrack":
