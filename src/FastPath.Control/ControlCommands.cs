@@ -59,20 +59,20 @@ public sealed class ControlCommands
     public ControlResponse Dispatch(ControlRequest request)
     {
         string path = Resolve(request.Path);
+        var (command, rest) = Find(request.Verb, path);
         // As opening the file would answer: a directory (a path served by list) cannot be read or written, and a path
         // written as a directory ("NAME/") must be one.
         bool directory = _commands.Any(c => c.Verb == "list" && !c.IsPrefix && c.Path == path);
         if (directory && request.Verb is "read" or "write")
             return ControlResponse.Fail(ControlError.EISDIR, $"'{path}' is a directory: ls it");
-        if (!directory && path != "/" && IsWrittenAsDirectory(request.Path) && Find(request.Verb, path).Command is not null)
+        if (!directory && command is not null && path != "/" && IsWrittenAsDirectory(request.Path))
         {
             // A name that does not exist is ENOENT first; reading it to know has no side effect.
             var (read, name) = Find("read", path);
-            return read?.Handler(new ControlRequest("read", path), name) is { IsOk: false, Error: var error } && error?.Number == ControlError.ENOENT.Number
+            return read is not null && Run(read, new ControlRequest("read", path), name).Error?.Number == ControlError.ENOENT.Number
                 ? ControlResponse.Fail(ControlError.ENOENT, $"no such file: '{path}'")
                 : ControlResponse.Fail(ControlError.ENOTDIR, $"'{path}' is not a directory");
         }
-        var (command, rest) = Find(request.Verb, path);
         if (command is null)
             return NotFound(request.Verb, path);
         if (request.Args.Count > command.MaxArguments)
@@ -81,9 +81,14 @@ public sealed class ControlCommands
                 ? $"'{command.Usage}' takes no arguments, got '{string.Join(' ', request.Args)}'"
                 : $"too many arguments: usage is '{command.Usage}'");
         }
+        return Run(command, request with { Path = path }, rest);
+    }
+
+    private static ControlResponse Run(ControlCommand command, ControlRequest request, string rest)
+    {
         try
         {
-            return command.Handler(request with { Path = path }, rest);
+            return command.Handler(request, rest);
         }
         catch (TimeoutException e)
         {

@@ -774,24 +774,25 @@ public sealed class RulesetState
     // multiport_mt reads the 4 bytes of ports of a packet that is not a later fragment, and drops one too short to have
     // them on the spot ("evil offset=0 tinygram"), once the matches before it in the rule pass. TCP and UDP headers cut
     // short never get here (the parser drops them); SCTP, DCCP and UDP-Lite ones do.
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool HotdropsTinygram(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk)
-    {
-        if (!Passes(rule, rule.ChecksBeforeMultiport, ref p, ref walk))
-            return false;
-        walk.Hotdropped = true;
-        return true;
-    }
+    private bool HotdropsTinygram(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk) =>
+        HotdropIfPassing(rule, rule.ChecksBeforeMultiport, ref p, ref walk);
 
     private const int MultiportBytes = 4;
 
     // ip6_packet_match compares addresses and interfaces before it looks for the protocol; when they pass and
     // ipv6_find_hdr fails (reporting offset 0), the packet is dropped on the spot.
+    private bool HotdropsUnknownUpperLayer(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk) =>
+        HotdropIfPassing(rule, rule.Checks & (RuleChecks.Source | RuleChecks.Destination | RuleChecks.InInterface | RuleChecks.OutInterface), ref p, ref walk);
+
+    /// <summary>
+    /// A match that cannot look at the packet drops it (hotdrop) when the checks before it in the rule, <paramref name="before"/>,
+    /// pass: the walk is marked and the rule stops here (true), and its callers end the walk with DROP. Otherwise the
+    /// rule does not match (false). Out of line: these packets are rare.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool HotdropsUnknownUpperLayer(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk)
+    private bool HotdropIfPassing(CompiledRule rule, RuleChecks before, ref ParsedPacket p, ref PacketWalk walk)
     {
-        const RuleChecks before = RuleChecks.Source | RuleChecks.Destination | RuleChecks.InInterface | RuleChecks.OutInterface;
-        if (!Passes(rule, rule.Checks & before, ref p, ref walk))
+        if (!Passes(rule, before, ref p, ref walk))
             return false;
         walk.Hotdropped = true;
         return true;
@@ -800,17 +801,11 @@ public sealed class RulesetState
     /// <summary>
     /// A non-first fragment never matches tcp, udp, icmp or multiport; but tcp_mt drops an IPv4 fragment that starts
     /// 8 bytes in ("evil TCP offset=1 frag": it could rewrite the flags of a first fragment already let through),
-    /// if the matches before it in the rule let it get that far. Then the walk is marked and the rule stops here
-    /// (true); its callers end the walk with DROP.
+    /// if the matches before it in the rule let it get that far (<see cref="HotdropIfPassing"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool HotdropsFragment(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk)
-    {
-        if (!rule.HotdropsTcpFragmentAtEight || p.FragmentOffset != 8 || !Passes(rule, rule.ChecksBeforeTcpMatch, ref p, ref walk))
-            return false;
-        walk.Hotdropped = true;
-        return true;
-    }
+    private bool HotdropsFragment(CompiledRule rule, ref ParsedPacket p, ref PacketWalk walk) =>
+        rule.HotdropsTcpFragmentAtEight && p.FragmentOffset == 8 && HotdropIfPassing(rule, rule.ChecksBeforeTcpMatch, ref p, ref walk);
 
     // eth_type_trans from the destination address; a frame addressed to one station is one the kernel would route as its own.
     private static PacketType PacketTypeOf(ReadOnlySpan<byte> frame) =>
