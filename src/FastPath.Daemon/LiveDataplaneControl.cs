@@ -117,6 +117,12 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
     {
         if (!_options.HasRules)
             return new ControlResult(Errno.EINVAL, "no rules file was given at start-up (--rules/--rules6): nothing to reload");
+        // A reload runs on the management thread: a FIFO would block it, and every control call and SIGTERM with it.
+        foreach (var path in new[] { _options.Rules, _options.Rules6 })
+        {
+            if (path is not null && !RegularFile.IsRegularOrMissing(path))
+                return new ControlResult(Errno.EINVAL, $"{path}: not a regular file: a reload re-reads the rules files given at start-up");
+        }
         CompiledRuleset next;
         try
         {
