@@ -19,6 +19,8 @@ public sealed unsafe class PcapFileReader : IDisposable
     private const uint ByteOrderMagic = 0x1A2B3C4D;
     private const int ClassicHeaderLength = 24;
     private const int ClassicRecordHeaderLength = 16;
+    // libpcap's largest snap length for Ethernet, and what it takes a snap length of 0 to mean.
+    private const uint MaximumSnapLength = PcapFileHeader.DefaultSnapLength;
     private const int MinimumBlockLength = 12;
     private const int MinimumSectionHeaderLength = 28;
     private const ushort OptionEnd = 0;
@@ -187,9 +189,14 @@ public sealed unsafe class PcapFileReader : IDisposable
                 $"record {recordNumber} is cut short: captured length {capturedLength} but only {remaining - ClassicRecordHeaderLength} bytes follow its header");
         }
 
+        if (capturedLength > MaximumSnapLength)
+            throw Invalid(_offset + 8, $"record {recordNumber}: captured length {capturedLength} is over the maximum of {MaximumSnapLength}");
+
         // Cannot overflow: 2^32 seconds is about 4.3e18 ns.
         long timestamp = seconds * 1_000_000_000L + fraction * (_nanosecond ? 1L : 1_000L);
-        record = new PcapRecord(_base + _offset + ClassicRecordHeaderLength, capturedLength, originalLength, timestamp);
+        // As libpcap reads it: a record longer than the file's snap length is cut to it (the rest is skipped).
+        uint snapshot = Header.SnapLength is 0 or > MaximumSnapLength ? MaximumSnapLength : Header.SnapLength;
+        record = new PcapRecord(_base + _offset + ClassicRecordHeaderLength, Math.Min(capturedLength, snapshot), originalLength, timestamp);
         _offset += ClassicRecordHeaderLength + capturedLength;
         _recordsRead = recordNumber;
         return true;

@@ -101,6 +101,38 @@ public class PcapClassicTests
     }
 
     [Fact]
+    public void RecordLongerThanTheSnapLengthIsCutToItAsLibpcapCutsIt()
+    {
+        using var file = new TempFile();
+        byte[] frame = Frames.Make(100, 5);
+        using (var writer = PcapFileWriter.Create(file.Path, PcapFileHeader.Ethernet(nanosecond: false, snapLength: 60)))
+        {
+            writer.Write(frame, originalLength: 100, Epoch2023);
+            writer.Write(frame.AsSpan(0, 42), originalLength: 42, Epoch2023);
+        }
+
+        using var reader = PcapFileReader.Open(file.Path);
+        Assert.True(reader.TryReadNext(out PcapRecord first));
+        Assert.True(first.Span.SequenceEqual(frame.AsSpan(0, 60)));
+        Assert.Equal(100u, first.OriginalLength);
+        Assert.True(reader.TryReadNext(out PcapRecord second));
+        Assert.True(second.Span.SequenceEqual(frame.AsSpan(0, 42)));
+        Assert.False(reader.TryReadNext(out _));
+    }
+
+    [Fact]
+    public void RecordOverTheLargestSnapLengthIsRefused()
+    {
+        using var file = new TempFile();
+        using (var writer = PcapFileWriter.Create(file.Path, PcapFileHeader.Ethernet(nanosecond: false, snapLength: 0)))
+            writer.Write(new byte[262145], originalLength: 262145, Epoch2023);
+
+        using var reader = PcapFileReader.Open(file.Path);
+        var error = Assert.Throws<InvalidDataException>(() => reader.TryReadNext(out _));
+        Assert.Contains("captured length 262145 is over the maximum of 262144", error.Message);
+    }
+
+    [Fact]
     public void EmptyCaptureHasNoRecords()
     {
         using var file = new TempFile();
