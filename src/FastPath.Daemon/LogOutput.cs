@@ -25,14 +25,7 @@ internal sealed class LogOutput : IDisposable
     {
         if (options.Log is not { } path)
             return new LogOutput(Console.OpenStandardError(), "standard error");
-        try
-        {
-            return new LogOutput(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite), path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UsageException($"--log {path}: {e.Message}");
-        }
+        return new LogOutput(OptionFile.Open("--log", path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite), path);
     }
 
     /// <summary>Writes what the workers queued since the last call, and flushes it (live).</summary>

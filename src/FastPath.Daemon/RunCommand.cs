@@ -65,7 +65,7 @@ public static class RunCommand
         using var log = LogOutput.Open(options);
         var packetLog = PacketLog.Immediate(compiled.PortNames, log.Stream);
         var state = new RulesetState(compiled, options.RecentSizing, conntrack: conntrack, log: packetLog);
-        using var trace = options.Trace is null ? null : new VerdictTrace(File.Create(options.Trace), compiled);
+        using var trace = options.Trace is null ? null : new VerdictTrace(OptionFile.Open("--trace", options.Trace, FileMode.Create, FileAccess.Write, FileShare.Read), compiled);
         // No management thread offline: the capture's clock asks for the sweeps.
         var sweepTick = Jiffies.FromNanoseconds((long)ConntrackSweepTick.TotalNanoseconds);
         int status = Replay(ports, pairs, dataplane, _ => new RulesetVerdict(state, peers, trace, sweepTick), output, what, forwarded);

@@ -135,19 +135,7 @@ public sealed class RunOptions
 
     private void LoadConfig(string path)
     {
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(path);
-        }
-        catch (IOException e)
-        {
-            throw new UsageException($"{path}: {e.Message}");
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new UsageException($"{path}: {e.Message}");
-        }
+        string[] lines = OptionFile.ReadAllLines("--config", path);
         for (int n = 0; n < lines.Length; n++)
         {
             string line = lines[n];

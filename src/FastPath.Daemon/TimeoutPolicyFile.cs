@@ -15,15 +15,7 @@ internal static class TimeoutPolicyFile
         var registry = new TimeoutPolicyRegistry();
         if (options.TimeoutPolicies is not { } path)
             return registry;
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UsageException($"{path}: {e.Message}");
-        }
+        string[] lines = OptionFile.ReadAllLines("--timeout-policies", path);
         var nfct = new NfctTool(registry);
         for (int n = 0; n < lines.Length; n++)
         {
@@ -34,7 +26,7 @@ internal static class TimeoutPolicyFile
                 continue;
             var result = nfct.Run(words[0] == "nfct" ? words[1..] : words);
             if (result.ExitStatus != 0)
-                throw new UsageException($"{path}:{n + 1}: {result.Error.TrimEnd('\n')}");
+                throw new InvalidDataException($"{path}:{n + 1}: {result.Error.TrimEnd('\n')}");
         }
         return registry;
     }

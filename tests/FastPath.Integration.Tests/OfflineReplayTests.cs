@@ -63,6 +63,23 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.Contains($"{config}:3: unknown option 'workerz'", stderr);
     }
 
+    /// <summary>A file an option names that cannot be opened is a runtime failure, exit status 1, the option named; not a usage error.</summary>
+    [Theory]
+    [InlineData("--trace")]
+    [InlineData("--log")]
+    [InlineData("--config")]
+    [InlineData("--timeout-policies")]
+    public void AFileAnOptionCannotOpenFailsWithStatusOneNamingTheOption(string option)
+    {
+        string unusable = Path.Combine(_dir, "no-such-directory", "file");
+        var (code, _, stderr) = FastPathProcess.Run(
+            ["run", "--pcap-in", TestEnvironment.Sample("mixed.pcap"), "--pcap-out", Path.Combine(_dir, "out.pcap"),
+             "--rules", TestEnvironment.Sample("ssh-guard.rules"), option, unusable], TimeSpan.FromSeconds(60));
+        Assert.Equal(1, code);
+        Assert.StartsWith($"fastpath: {option}: ", stderr);
+        Assert.Contains(unusable, stderr);
+    }
+
     [Theory]
     [InlineData("a pair needs two different ports, got 'net_null0' twice", "--pair", "net_null0,net_null0")]
     [InlineData("port 'net_null1' is already in a pair", "--pair", "net_null0,net_null1", "--pair", "net_null1,net_null2")]
