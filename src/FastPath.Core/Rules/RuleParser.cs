@@ -148,11 +148,11 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     break;
                 case "--tcp-flags":
                     RequireModule("tcp", option, protocol);
-                    tcpFlags = Once(tcpFlags, option, new Inverted<(byte, byte)>((ParseTcpFlags(Next(option)), ParseTcpFlags(Next(option))), invert));
+                    tcpFlags = OnceFlags(tcpFlags, new Inverted<(byte, byte)>((ParseTcpFlags(Next(option)), ParseTcpFlags(Next(option))), invert));
                     break;
                 case "--syn":
                     RequireModule("tcp", option, protocol);
-                    tcpFlags = Once(tcpFlags, option, new Inverted<(byte, byte)>((0x17, 0x02), invert));
+                    tcpFlags = OnceFlags(tcpFlags, new Inverted<(byte, byte)>((0x17, 0x02), invert));
                     break;
                 case "--icmp-type":
                     RequireModule("icmp", option, protocol);
@@ -167,7 +167,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     var direction = option.StartsWith("--s", StringComparison.Ordinal) ? MultiportDirection.Source
                         : option.StartsWith("--d", StringComparison.Ordinal) ? MultiportDirection.Destination : MultiportDirection.Either;
                     var ports = ParsePortList(Next(option), MultiportProtocol(protocol));
-                    multiport = Once(multiport, option, new Inverted<MultiportMatch>(new MultiportMatch(direction, ports), invert));
+                    multiport = OncePorts(multiport, new Inverted<MultiportMatch>(new MultiportMatch(direction, ports), invert));
                     break;
                 case "--mac-source":
                     RequireModule("mac", option, protocol);
@@ -389,6 +389,28 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
 
     private T? Once<T>(T? existing, string option, T value) where T : struct =>
         existing is null ? value : throw fail($"option '{option}' given twice");
+
+    // libxt_tcp's words: --syn is --tcp-flags spelled short, and either may come once.
+    private Inverted<(byte, byte)>? OnceFlags(Inverted<(byte, byte)>? existing, Inverted<(byte, byte)> value) =>
+        existing is null ? value : throw fail("only one of '--syn' or '--tcp-flags' allowed");
+
+    // libxt_multiport's words, which name its options by their long names.
+    private Inverted<MultiportMatch>? OncePorts(Inverted<MultiportMatch>? existing, Inverted<MultiportMatch> value)
+    {
+        if (existing is not { } first)
+            return value;
+        string given = MultiportOptionName(value.Value.Direction), earlier = MultiportOptionName(first.Value.Direction);
+        throw fail(given == earlier
+            ? $"multiport: option \"{given}\" can only be used once"
+            : $"multiport: option \"{given}\" cannot be used together with \"{earlier}\"");
+    }
+
+    private static string MultiportOptionName(MultiportDirection direction) => direction switch
+    {
+        MultiportDirection.Source => "--source-ports",
+        MultiportDirection.Destination => "--destination-ports",
+        _ => "--ports",
+    };
 
     private void NoInvert(bool invert, string option)
     {

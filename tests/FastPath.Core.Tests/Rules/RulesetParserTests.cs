@@ -376,6 +376,12 @@ public class RulesetParserTests
     [InlineData("-A FORWARD -c 1", "-c requires packet and byte counter")]
     [InlineData("-A FORWARD -c 1 y", "-c byte counter not numeric")]
     [InlineData("-A FORWARD -c -1 2", "is above 9223372036854775807")]
+    [InlineData("-A FORWARD -p tcp --syn --tcp-flags SYN SYN", "only one of '--syn' or '--tcp-flags' allowed")]
+    [InlineData("-A FORWARD -p tcp --tcp-flags SYN SYN --syn", "only one of '--syn' or '--tcp-flags' allowed")]
+    [InlineData("-A FORWARD -p tcp --syn --syn", "only one of '--syn' or '--tcp-flags' allowed")]
+    [InlineData("-A FORWARD -p tcp -m multiport --dports 1,2 --sports 3", "multiport: option \"--source-ports\" cannot be used together with \"--destination-ports\"")]
+    [InlineData("-A FORWARD -p tcp -m multiport --sports 1,2 --ports 3", "multiport: option \"--ports\" cannot be used together with \"--source-ports\"")]
+    [InlineData("-A FORWARD -p tcp -m multiport --dports 1 --destination-ports 2", "multiport: option \"--destination-ports\" can only be used once")]
     public void BadCommandsAreRefused(string lines, string message)
     {
         var e = Assert.Throws<RulesetException>(() => RulesetParser.Parse($"*filter\n:FORWARD ACCEPT [0:0]\n{lines}\nCOMMIT\n", "bad.rules", L3Kind.IPv4));
