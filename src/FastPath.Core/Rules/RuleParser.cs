@@ -108,6 +108,11 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 case "-v" or "--verbose":
                     NoInvert(invert, option);
                     break; // iptables-restore prints the rule then; it changes nothing
+                case "--":
+                    // getopt's end of options: nothing may follow.
+                    if (invert || _position < tokens.Count)
+                        throw fail("unknown arguments found on commandline");
+                    break;
                 case "-p" or "--protocol":
                     // iptables lower-cases the name, and refuses a rule that could match no protocol.
                     protocol = Once(protocol, option, new Inverted<byte>(ParseProtocol(Next(option).ToLowerInvariant()), invert));
@@ -209,7 +214,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 case "--comment":
                     RequireModule("comment", option, protocol);
                     NoInvert(invert, option);
-                    comment = comment is null ? Truncated(Next(option), CommentBytes) : throw fail($"option '{option}' given twice");
+                    comment = comment is null ? Utf8Text.CutToBytes(Next(option), CommentBytes) : throw fail($"option '{option}' given twice");
                     break;
                 case "--set" or "--rcheck" or "--update" or "--remove":
                     CurrentRecent(option).SetCommand(option, invert);
@@ -370,13 +375,6 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
 
     /// <summary>XT_MAX_COMMENT_LEN less its NUL: iptables keeps the first 255 bytes of a longer comment.</summary>
     private const int CommentBytes = 255;
-
-    /// <summary>The first <paramref name="bytes"/> bytes of <paramref name="text"/>'s UTF-8, as iptables copies into a fixed field.</summary>
-    private static string Truncated(string text, int bytes)
-    {
-        byte[] utf8 = Encoding.UTF8.GetBytes(text);
-        return utf8.Length <= bytes ? text : Encoding.UTF8.GetString(utf8, 0, bytes);
-    }
 
     private static string ProtocolName(byte protocol) => protocol switch { 6 => "tcp", 17 => "udp", 1 => "icmp", _ => "icmpv6" };
 
@@ -662,7 +660,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                     throw fail("Argument must have a minimum length of 1 characters");
                 if (prefix.Contains('\n'))
                     throw fail("Newlines not allowed in --log-prefix");
-                _log = _log with { Prefix = Truncated(prefix, LogPrefixBytes) };
+                _log = _log with { Prefix = Utf8Text.CutToBytes(prefix, LogPrefixBytes) };
                 break;
             default:
                 _log = _log with { Flags = _log.Flags | LogSwitches[option] };
@@ -1149,7 +1147,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             {
                 "--seconds" => _options with { Seconds = ParseUInt(option, value, min: 1) },
                 "--hitcount" => _options with { HitCount = ParseUInt(option, value, min: 0) },
-                "--name" => _options with { Name = Truncated(value, NameBytes) },
+                "--name" => _options with { Name = Utf8Text.CutToBytes(value, NameBytes) },
                 _ => _options with { Mask = ParseMask(value) },
             };
         }

@@ -33,7 +33,31 @@ public static class RulesetParser
 
     private static readonly HashSet<string> IgnoredEmptyTables = ["nat", "mangle", "security"];
 
-    public static FamilyRuleset ParseFile(string path, L3Kind family) => Parse(File.ReadAllText(path), path, family);
+    /// <summary>iptables-restore reads a line with fgets into 10240 bytes: a longer one would be split in two.</summary>
+    private const int MaxLineBytes = 10239;
+
+    private const int MaxWords = 251;
+    private const int MaxWordBytes = 1024;
+
+    /// <summary>The blanks iptables-restore splits words on (a newline never reaches here).</summary>
+    private static readonly char[] Blanks = [' ', '\t'];
+
+    /// <summary>
+    /// Reads the file as UTF-8 text. iptables works on bytes; FastPath refuses a line that is not UTF-8 rather than
+    /// read two different byte strings as one name.
+    /// </summary>
+    public static FamilyRuleset ParseFile(string path, L3Kind family)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        int lineNumber = 1;
+        foreach (var line in bytes.AsSpan().Split((byte)'\n'))
+        {
+            if (!System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(line)))
+                throw new RulesetException(path, lineNumber, "the line is not UTF-8 text (FastPath reads rules files as UTF-8)");
+            lineNumber++;
+        }
+        return Parse(System.Text.Encoding.UTF8.GetString(bytes), path, family);
+    }
 
     public static FamilyRuleset Parse(string text, string file, L3Kind family)
     {
@@ -48,20 +72,24 @@ public static class RulesetParser
             if (line.Length == 0 || line[0] == '#')
                 continue;
             var fail = (string message) => new RulesetException(file, lineNumber, message);
+            if (n == 0 && line[0] == '\uFEFF')
+                throw fail("the file starts with a byte order mark, which iptables-restore refuses");
+            if (System.Text.Encoding.UTF8.GetByteCount(line) > MaxLineBytes)
+                throw fail($"the line is longer than {MaxLineBytes} bytes, which iptables-restore would read as two lines");
             // iptables-restore takes '#' only in the first column and a table, chain or COMMIT line only as written
             // there; a carriage return is part of the last word, which then names nothing.
             if (line.Contains('\r'))
                 throw fail("the line ends in a carriage return (CRLF line ends?), which iptables-restore refuses");
-            if (line.Trim().Length == 0)
+            if (line.Trim(Blanks).Length == 0)
                 throw fail("a line of only blanks: iptables-restore refuses it (no command specified)");
-            if (char.IsWhiteSpace(line[0]) && line.TrimStart()[0] is '*' or ':' or '#' || line.Trim() == "COMMIT" && line != "COMMIT")
-                throw fail($"Bad argument `{line.Trim().Split(' ', '\t')[0]}'");
-            line = line.Trim();
+            if (line[0] is ' ' or '\t' && line.TrimStart(Blanks)[0] is '*' or ':' or '#' || line.Trim(Blanks) == "COMMIT" && line != "COMMIT")
+                throw fail($"Bad argument `{line.Trim(Blanks).Split(Blanks)[0]}'");
+            line = line.Trim(Blanks);
             if (line[0] == '*')
             {
                 if (current is not null)
                     throw fail($"table '{line[1..]}' starts before table '{current.Name}' was committed (COMMIT expected)");
-                string name = line[1..].Trim();
+                string name = line[1..].Trim(Blanks);
                 if (!BuiltinChains.ContainsKey(name) && !IgnoredEmptyTables.Contains(name))
                     throw fail($"unknown table '{name}'");
                 current = new TableBuilder(name, lineNumber);
@@ -100,6 +128,11 @@ public static class RulesetParser
                 (packets, bytes) = ParseCounters(tokens[0], fail);
                 tokens.RemoveAt(0);
             }
+            // iptables-restore's argument vector: 255 places, 4 of them its own; each word in a 1024-byte buffer.
+            if (tokens.Count > MaxWords)
+                throw fail("Parser cannot handle more arguments");
+            if (tokens.Any(t => System.Text.Encoding.UTF8.GetByteCount(t) >= MaxWordBytes))
+                throw fail("Parameter too long!");
             if (tokens.Count >= 3 && tokens[0] is "-c" or "--set-counters")
             {
                 // -c PACKETS BYTES sets the counters wherever it stands, before -A too: the rule reads it at its end.
@@ -185,7 +218,7 @@ public static class RulesetParser
 
     private static void DeclareChain(TableBuilder table, string line, Func<string, RulesetException> fail)
     {
-        var parts = line[1..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var parts = line[1..].Split(Blanks, StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length < 2)
             throw fail($"a chain line is ':NAME POLICY [packets:bytes]', got '{line}'");
         string name = parts[0];
@@ -199,7 +232,8 @@ public static class RulesetParser
             return;
         }
         bool builtin = builtins.Contains(name);
-        if (table.Chains.TryGetValue(name, out var existing) && existing.Declared)
+        table.Chains.TryGetValue(name, out var existing);
+        if (existing is { Declared: true })
             throw fail($"chain '{name}' is declared twice");
         TargetKind? policy;
         if (builtin)
@@ -215,11 +249,15 @@ public static class RulesetParser
         {
             if (parts[1] != "-")
                 throw fail($"user-defined chain '{name}' cannot have a policy ('{parts[1]}'); write '-'");
-            if (name.Length > 28 || name.StartsWith('-') || name is "ACCEPT" or "DROP" or "RETURN" or "QUEUE")
+            if (System.Text.Encoding.UTF8.GetByteCount(name) > 28 || name.StartsWith('-') || name is "ACCEPT" or "DROP" or "RETURN" or "QUEUE")
                 throw fail($"'{name}' is not a valid chain name");
             policy = null;
         }
-        table.Chains[name] = new ChainBuilder(name, policy, packets, bytes, declared: true);
+        // A built-in chain's line may follow rules already appended to it (or a -P): it sets the policy and keeps them.
+        var declared = new ChainBuilder(name, policy, packets, bytes, declared: true);
+        if (existing is not null)
+            declared.Rules.AddRange(existing.Rules);
+        table.Chains[name] = declared;
     }
 
     private static (long Packets, long Bytes) ParseCounters(string text, Func<string, RulesetException> fail)

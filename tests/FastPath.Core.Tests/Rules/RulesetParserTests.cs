@@ -360,6 +360,66 @@ public class RulesetParserTests
         Assert.Equal((3L, 4L), (filter.Chains["X"].Rules.Single().InitialPackets, filter.Chains["X"].Rules.Single().InitialBytes));
     }
 
+    /// <summary>
+    /// Checked against iptables-legacy-restore 1.8.9 in a scratch namespace: a built-in chain's line after rules
+    /// appended to it (or after -P) sets the policy and keeps them; chain lines split on tabs too; a final "--"
+    /// ends the options; names are cut at a whole character.
+    /// </summary>
+    [Fact]
+    public void LayoutsIptablesRestoreTakesAreTaken()
+    {
+        var filter = RulesetParser.Parse(
+            "*filter\n-A FORWARD -p udp --dport 53 -j DROP\n-A FORWARD -m recent --set --name LATE\n:FORWARD\tDROP\t[0:0]\n"
+            + "-P INPUT DROP\n-A INPUT -j ACCEPT --\n:INPUT ACCEPT [0:0]\n"
+            + $"-A INPUT -m recent --rcheck --name {new string('\u00e9', 100)} -m comment --comment {new string('\u00e9', 128)}\nCOMMIT\n",
+            "late.rules", L3Kind.IPv4).Tables[TableKind.Filter];
+        Assert.Equal(TargetKind.Drop, filter.Chains["FORWARD"].Policy);
+        Assert.Equal([TargetKind.Drop, TargetKind.None], filter.Chains["FORWARD"].Rules.Select(r => r.Target));
+        Assert.Equal(TargetKind.Accept, filter.Chains["INPUT"].Policy);
+        Assert.Equal(2, filter.Chains["INPUT"].Rules.Count);
+        var named = filter.Chains["INPUT"].Rules[1];
+        Assert.Equal(new string('\u00e9', 99), named.Recent.Single().Name);
+        Assert.Equal(new string('\u00e9', 127), named.Comment);
+    }
+
+    /// <summary>iptables-restore's own limits: 1023 bytes a word, 251 words a rule, 10239 bytes a line (it would split a longer one).</summary>
+    [Fact]
+    public void IptablesRestoreLimitsAreKept()
+    {
+        static string File(string rule) => $"*filter\n:FORWARD ACCEPT [0:0]\n{rule}\nCOMMIT\n";
+        RulesetParser.Parse(File($"-A FORWARD -m comment --comment {new string('a', 1023)}"), "ok.rules", L3Kind.IPv4);
+        RulesetParser.Parse(File("-A FORWARD" + string.Concat(Enumerable.Repeat(" -v", 249))), "ok.rules", L3Kind.IPv4);
+        Assert.Contains("Parameter too long!", Assert.Throws<RulesetException>(
+            () => RulesetParser.Parse(File($"-A FORWARD -m comment --comment {new string('a', 1024)}"), "bad.rules", L3Kind.IPv4)).Message);
+        Assert.Contains("Parser cannot handle more arguments", Assert.Throws<RulesetException>(
+            () => RulesetParser.Parse(File("-A FORWARD" + string.Concat(Enumerable.Repeat(" -v", 250))), "bad.rules", L3Kind.IPv4)).Message);
+        var longLine = Assert.Throws<RulesetException>(
+            () => RulesetParser.Parse(File("-A FORWARD" + string.Concat(Enumerable.Repeat(" -m comment --comment " + new string('a', 1000), 11))), "bad.rules", L3Kind.IPv4));
+        Assert.Equal((3, "the line is longer than 10239 bytes, which iptables-restore would read as two lines"), (longLine.Line, longLine.Reason));
+    }
+
+    /// <summary>iptables takes any bytes; FastPath reads UTF-8 and refuses a line that is not, rather than read two byte strings as one name.</summary>
+    [Fact]
+    public void AFileThatIsNotUtf8OrStartsWithAByteOrderMarkIsRefused()
+    {
+        string path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllBytes(path, [.. "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m recent --set --name A"u8, 0xC4, .. "\nCOMMIT\n"u8]);
+            var latin1 = Assert.Throws<RulesetException>(() => RulesetParser.ParseFile(path, L3Kind.IPv4));
+            Assert.Equal((3, "the line is not UTF-8 text (FastPath reads rules files as UTF-8)"), (latin1.Line, latin1.Reason));
+            File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. "*filter\nCOMMIT\n"u8]);
+            var bom = Assert.Throws<RulesetException>(() => RulesetParser.ParseFile(path, L3Kind.IPv4));
+            Assert.Equal((1, "the file starts with a byte order mark, which iptables-restore refuses"), (bom.Line, bom.Reason));
+            File.WriteAllBytes(path, "*filter\n-A FORWARD -m comment --comment \u00e9\nCOMMIT\n"u8.ToArray());
+            Assert.Equal("\u00e9", RulesetParser.ParseFile(path, L3Kind.IPv4).Tables[TableKind.Filter].Chains["FORWARD"].Rules.Single().Comment);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Theory]
     [InlineData("-N FORWARD", "chain 'FORWARD' already exists")]
     [InlineData(":X - [0:0]\n-N X", "chain 'X' already exists")]
@@ -376,6 +436,11 @@ public class RulesetParserTests
     [InlineData("-A FORWARD -c 1", "-c requires packet and byte counter")]
     [InlineData("-A FORWARD -c 1 y", "-c byte counter not numeric")]
     [InlineData("-A FORWARD -c -1 2", "is above 9223372036854775807")]
+    [InlineData("-A FORWARD -- -j ACCEPT", "unknown arguments found on commandline")]
+    [InlineData("-A FORWARD -j ACCEPT -- x", "unknown arguments found on commandline")]
+    [InlineData(":WEB-\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9 - [0:0]", "is not a valid chain name")]
+    [InlineData("-A FORWARD -j ACCEPT\u00a0", "ACCEPT\u00a0")]
+    [InlineData("\u00a0-A FORWARD -j ACCEPT", "expected '-A CHAIN ...'")]
     [InlineData("-A FORWARD -p tcp --syn --tcp-flags SYN SYN", "only one of '--syn' or '--tcp-flags' allowed")]
     [InlineData("-A FORWARD -p tcp --tcp-flags SYN SYN --syn", "only one of '--syn' or '--tcp-flags' allowed")]
     [InlineData("-A FORWARD -p tcp --syn --syn", "only one of '--syn' or '--tcp-flags' allowed")]
