@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Net.Sockets;
+using FastPath.Core;
 
 namespace FastPath.Control;
 
@@ -116,10 +117,16 @@ public sealed class ControlServer : IDisposable
     /// </summary>
     private void RemoveStaleSocket()
     {
-        if (Directory.Exists(Path))
-            throw new IOException($"control socket {Path}: is a directory");
-        if (!File.Exists(Path))
-            return;
+        switch (UnixFile.Kind(Path))
+        {
+            case UnixFileKind.Missing:
+                return;
+            case UnixFileKind.Directory:
+                throw new IOException($"control socket {Path}: is a directory");
+            case not UnixFileKind.Socket:
+                // Only a socket left by a server that is gone may be removed: a mistyped path must not cost a file.
+                throw new IOException($"control socket {Path}: exists and is not a socket");
+        }
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
         try
         {

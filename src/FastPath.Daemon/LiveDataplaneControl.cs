@@ -120,8 +120,13 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
         // A reload runs on the management thread: a FIFO would block it, and every control call and SIGTERM with it.
         foreach (var path in new[] { _options.Rules, _options.Rules6 })
         {
-            if (path is not null && !RegularFile.IsRegularOrMissing(path))
-                return new ControlResult(Errno.EINVAL, $"{path}: not a regular file: a reload re-reads the rules files given at start-up");
+            switch (path is null ? UnixFileKind.Missing : UnixFile.Kind(path))
+            {
+                case UnixFileKind.Directory:
+                    return new ControlResult(Errno.EISDIR, $"{path}: Is a directory");
+                case UnixFileKind.Socket or UnixFileKind.Fifo or UnixFileKind.Other:
+                    return new ControlResult(Errno.EINVAL, $"{path}: not a regular file: a reload re-reads the rules files given at start-up");
+            }
         }
         CompiledRuleset next;
         try

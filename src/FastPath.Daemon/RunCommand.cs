@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using FastPath.Control;
 using FastPath.Control.Conntrack;
+using FastPath.Core;
 using FastPath.Core.Conntrack.Defrag;
 using FastPath.Core.Conntrack.Timeouts;
 using FastPath.Core.Conntrack.Tracking;
@@ -37,9 +38,13 @@ public static class RunCommand
     {
         if (options.PcapOut is null)
             throw new UsageException("offline mode needs --pcap-out FILE for the forwarded frames");
-        // Writing the output truncates it: the same file would vanish under the replay reading it.
-        if (SameFile(options.PcapIn!, options.PcapOut))
-            throw new UsageException($"--pcap-out {options.PcapOut} is the --pcap-in file: the replay would overwrite the capture it reads");
+        // Writing an output truncates or appends to it: the capture would change under the replay reading it (the
+        // same file by any name: a symbolic or hard link too).
+        foreach (var (option, path) in new[] { ("--pcap-out", options.PcapOut), ("--trace", options.Trace), ("--log", options.Log) })
+        {
+            if (path is not null && UnixFile.Same(options.PcapIn!, path))
+                throw new UsageException($"{option} {path} is the --pcap-in file: the replay would overwrite the capture it reads");
+        }
         using var input = PcapFilePort.OpenReader("pcap-in", options.PcapIn!);
         using var forwarded = PcapFilePort.CreateWriter("pcap-out", options.PcapOut, input.Header);
         IPort[] ports = [input, forwarded];
@@ -75,16 +80,6 @@ public static class RunCommand
             ConntrackReport.Print(output, [conntrack]);
         log.Report(output, [packetLog]);
         return status;
-    }
-
-    private static bool SameFile(string a, string b)
-    {
-        static string Resolved(string path)
-        {
-            var file = new FileInfo(Path.GetFullPath(path));
-            return file.Exists && file.ResolveLinkTarget(returnFinalTarget: true) is { } target ? target.FullName : file.FullName;
-        }
-        return Resolved(a) == Resolved(b);
     }
 
     private static int Replay<TVerdict>(IPort[] ports, (int, int)[] pairs, DataplaneOptions dataplane, Func<int, TVerdict> verdicts,

@@ -109,6 +109,26 @@ public sealed class ControlServerTests
         }
     }
 
+    /// <summary>A mistyped --control naming an ordinary file: refused, and the file is still there (it used to be deleted as a stale socket).</summary>
+    [Fact]
+    public void AFileThatIsNotASocketIsRefusedAndKept()
+    {
+        string directory = TemporaryDirectory.Create();
+        string path = Path.Combine(directory, "important.txt");
+        try
+        {
+            File.WriteAllText(path, "data\n");
+            using var server = new ControlServer(path, SocketPermissions.OwnerOnly, new SingleShardControl(null));
+            var error = Assert.Throws<IOException>(server.Start);
+            Assert.Equal($"control socket {path}: exists and is not a socket", error.Message);
+            Assert.Equal("data\n", File.ReadAllText(path));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public void ASecondServerOnALiveSocketIsRefusedAndLeavesTheFirstAlone()
     {

@@ -131,6 +131,11 @@ public sealed class ControlSocketTests : IDisposable
         Assert.Equal(1, fifo.Exit);
         Assert.Contains($"{rules}: not a regular file", fifo.Stderr);
         File.Delete(rules);
+        // A directory in its place: EISDIR.
+        Directory.CreateDirectory(rules);
+        var directory = Ctl("reload");
+        Assert.Equal((1, $"fastpathctl: reload: Is a directory ({rules}: Is a directory)\n"), (directory.Exit, directory.Stderr));
+        Directory.Delete(rules);
         File.Move(rules + ".away", rules);
         Assert.Equal("SSH\n", CtlOk("ls", "/proc/net/xt_recent"));
 

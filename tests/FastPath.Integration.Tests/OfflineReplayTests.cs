@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using FastPath.Core.Packets;
 using Xunit;
@@ -90,20 +91,31 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.Contains($"--pair: {message}", stderr);
     }
 
-    /// <summary>Writing the output truncates it: the input named again is refused before anything is opened, and stays whole.</summary>
-    [Fact]
-    public void TheInputAsTheOutputIsRefusedAndTheCaptureKept()
+    /// <summary>Writing an output truncates or appends to it: the input named again, by any name, is refused before anything is opened, and stays whole.</summary>
+    [Theory]
+    [InlineData("--pcap-out")]
+    [InlineData("--trace")]
+    [InlineData("--log")]
+    public void TheInputAsAnOutputIsRefusedAndTheCaptureKept(string option)
     {
         string copy = Path.Combine(_dir, "copy.pcap");
         File.Copy(TestEnvironment.Sample("mixed.pcap"), copy);
         string link = Path.Combine(_dir, "link.pcap");
         File.CreateSymbolicLink(link, copy);
-
-        foreach (string output in new[] { copy, link, Path.Combine(_dir, ".", "copy.pcap") })
+        string hardLink = Path.Combine(_dir, "hard.pcap");
+        using (var ln = Process.Start("ln", [copy, hardLink]))
         {
-            var (code, _, stderr) = FastPathProcess.Run(["run", "--pcap-in", copy, "--pcap-out", output], TimeSpan.FromSeconds(30));
+            ln.WaitForExit();
+            Assert.Equal(0, ln.ExitCode);
+        }
+
+        foreach (string output in new[] { copy, link, hardLink, Path.Combine(_dir, ".", "copy.pcap") })
+        {
+            string[] outputs = option == "--pcap-out" ? [option, output] : ["--pcap-out", Path.Combine(_dir, "out.pcap"), option, output];
+            var (code, _, stderr) = FastPathProcess.Run(
+                ["run", "--pcap-in", copy, "--rules", TestEnvironment.Sample("ssh-guard.rules"), .. outputs], TimeSpan.FromSeconds(30));
             Assert.Equal(2, code);
-            Assert.Contains("is the --pcap-in file", stderr);
+            Assert.Contains($"{option} {output} is the --pcap-in file", stderr);
         }
         Assert.Equal(File.ReadAllBytes(TestEnvironment.Sample("mixed.pcap")), File.ReadAllBytes(copy));
     }
