@@ -440,6 +440,10 @@ public sealed unsafe class PcapFileReader : IDisposable
 
     private InvalidDataException Invalid(long offset, string what) => new($"{_path}: at byte offset {offset}: {what}");
 
+    /// <summary>The error for the record last read when its link type is not <paramref name="expected"/>.</summary>
+    public InvalidDataException NotLinkType(uint expected, string why) =>
+        new($"{_path}: record {_recordsRead} has link type {LinkType}, not {expected}: {why}");
+
     private static ulong[] BuildPowersOf10()
     {
         var powers = new ulong[20];

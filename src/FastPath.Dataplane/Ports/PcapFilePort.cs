@@ -58,6 +58,9 @@ public sealed unsafe class PcapFilePort : IPort
         {
             while (count < PacketBurst.Capacity && reader.TryReadNext(out var record))
             {
+                // A pcapng file may capture on several interfaces: each record's, not only the first's, must be Ethernet.
+                if (reader.LinkType != PcapFileHeader.LinkTypeEthernet)
+                    throw reader.NotLinkType(PcapFileHeader.LinkTypeEthernet, "FastPath reads Ethernet frames");
                 // Handles are unused by this port (the mapping outlives every frame); the record number helps debugging.
                 burst.Add((nint)(_inPackets + (ulong)count), (nint)record.Data, record.CapturedLength, record.OriginalLength, record.TimestampNanoseconds);
                 _inBytes += record.OriginalLength;

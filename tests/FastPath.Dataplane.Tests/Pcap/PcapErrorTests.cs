@@ -166,6 +166,31 @@ public class PcapErrorTests
         Assert.Contains("link type 101 is not Ethernet", error.Message);
     }
 
+    /// <summary>
+    /// A pcapng capture on an Ethernet interface and on a raw-IP one (dumpcap -i eth0 -i tun0): the Ethernet frames
+    /// before the first raw-IP record go through, then the replay stops naming that record, instead of reading it as
+    /// Ethernet and letting it cross unfiltered.
+    /// </summary>
+    [Fact]
+    public void ALaterInterfaceThatIsNotEthernetEndsTheReplayAtItsFirstRecord()
+    {
+        byte[] bytes = new PcapngBuilder()
+            .SectionHeader(bigEndian: false)
+            .Interface(1, 0)
+            .Interface(101, 0)
+            .EnhancedPacket(0, 1, Frames.Make(60, 1), 60)
+            .EnhancedPacket(0, 2, Frames.Make(60, 2), 60)
+            .EnhancedPacket(1, 3, Frames.Make(60, 3), 60)
+            .ToArray();
+        using var file = new TempFile(bytes);
+        using var port = FastPath.Dataplane.Ports.PcapFilePort.OpenReader("in", file.Path);
+        var burst = new FastPath.Dataplane.Ports.PacketBurst();
+
+        Assert.Equal(2, port.Receive(0, burst));
+        var error = Assert.Throws<InvalidDataException>(() => port.Receive(0, burst));
+        Assert.Equal($"{file.Path}: record 3 has link type 101, not 1: FastPath reads Ethernet frames", error.Message);
+    }
+
     private static byte[] WriteClassic(int records)
     {
         using var file = new TempFile();
