@@ -15,6 +15,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        QuietOutput.Install();
         string socket = ControlClient.DefaultPath;
         int i = 0;
         for (; i < args.Length && args[i].StartsWith('-'); i++)
@@ -89,8 +90,7 @@ public static class Program
                 // nfct sees the same text and status.
                 if (response.Body.Length > 0)
                 {
-                    using var stderr = Console.OpenStandardError();
-                    stderr.Write(response.Body);
+                    QuietOutput.StandardError.Write(response.Body);
                 }
                 else
                 {
@@ -103,7 +103,7 @@ public static class Program
             Console.Error.WriteLine($"fastpathctl: {what}: {error.StrError}{detail}");
             return Failed;
         }
-        using var stdout = Console.OpenStandardOutput();
+        var stdout = QuietOutput.StandardOutput;
         stdout.Write(response.Body);
         if (!IsConntrack(request))
             return 0;

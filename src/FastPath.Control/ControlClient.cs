@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Net.Sockets;
+using FastPath.Core;
 
 namespace FastPath.Control;
 
@@ -39,17 +40,29 @@ public sealed class ControlClient(string socketPath, TimeSpan? timeout = null)
     {
         byte[] bytes = ControlWire.EncodeRequest(request);
         long deadline = Environment.TickCount64 + (long)Timeout.TotalMilliseconds;
+        UnixDomainSocketEndPoint endPoint;
+        try
+        {
+            endPoint = new UnixDomainSocketEndPoint(SocketPath);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ControlConnectionException($"cannot connect to '{SocketPath}': not a usable socket path (1 to 107 bytes)", e);
+        }
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            socket.Connect(new UnixDomainSocketEndPoint(SocketPath));
+            socket.Connect(endPoint);
         }
         catch (SocketException e)
         {
             // .NET reports a missing socket file as "Cannot assign requested address": say what it is.
-            string reason = !File.Exists(SocketPath) ? "No such file or directory (is fastpath running, with its control socket there?)"
+            var kind = UnixFile.Kind(SocketPath);
+            string reason = e.SocketErrorCode == SocketError.AccessDenied ? "Permission denied (see fastpath's --control-perms, --control-uid and --control-gid)"
+                : kind == UnixFileKind.Missing ? "No such file or directory (is fastpath running, with its control socket there?)"
+                : kind == UnixFileKind.Directory ? "Is a directory"
+                : kind != UnixFileKind.Socket ? "not a socket"
                 : e.SocketErrorCode == SocketError.ConnectionRefused ? "Connection refused (nothing listens on it: has fastpath stopped?)"
-                : e.SocketErrorCode == SocketError.AccessDenied ? "Permission denied (see fastpath's --control-perms, --control-uid and --control-gid)"
                 : e.Message;
             throw new ControlConnectionException($"cannot connect to {SocketPath}: {reason}", e);
         }

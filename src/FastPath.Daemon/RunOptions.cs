@@ -319,10 +319,13 @@ public sealed class RunOptions
         return n;
     }
 
+    /// <summary>About 31 years: far inside what a TimeSpan holds, so no run fails on it after its workers started.</summary>
+    private const double MaxSeconds = 1e9;
+
     private static double ParseSeconds(string value, string where, bool allowZero)
     {
-        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || s < 0 || (!allowZero && s == 0) || double.IsInfinity(s))
-            throw new UsageException($"{where}: expected seconds{(allowZero ? " (0 or more)" : " (more than 0)")}, got '{value}'");
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || !(s >= 0 && s <= MaxSeconds) || (!allowZero && s == 0))
+            throw new UsageException($"{where}: expected seconds{(allowZero ? " from 0" : ", more than 0 and")} up to {MaxSeconds:0}, got '{value}'");
         return s;
     }
 }

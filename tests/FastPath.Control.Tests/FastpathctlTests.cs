@@ -12,16 +12,25 @@ public sealed class FastpathctlTests : IDisposable
 
     public void Dispose() => _fixture.Dispose();
 
-    /// <summary>Runs `dotnet fastpathctl.dll ARGS` while this thread serves the socket; returns (exit code, stdout, stderr).</summary>
-    private (int ExitCode, string Stdout, string Stderr) Run(string[] args, string? stdin = null, string? socketVariable = null)
+    /// <summary>
+    /// Runs `dotnet fastpathctl.dll ARGS` while this thread serves the socket; returns (exit code, stdout, stderr).
+    /// <paramref name="redirection"/> is a shell redirection applied to it instead (">/dev/full").
+    /// </summary>
+    private (int ExitCode, string Stdout, string Stderr) Run(string[] args, string? stdin = null, string? socketVariable = null, string? redirection = null)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(redirection is null ? "dotnet" : "sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = stdin is not null,
             UseShellExecute = false,
         };
+        if (redirection is not null)
+        {
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add($"exec dotnet \"$@\" {redirection}");
+            info.ArgumentList.Add("sh");
+        }
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fastpathctl.dll"));
         foreach (string a in args)
             info.ArgumentList.Add(a);
@@ -50,6 +59,35 @@ public sealed class FastpathctlTests : IDisposable
         Assert.Equal("", stderr);
         Assert.Equal(0, code);
         Assert.Equal("src=192.0.2.5 ttl: 0 last_seen: 777 oldest_pkt: 1 777\n", stdout);
+    }
+
+    /// <summary>As nfct and conntrack: output that cannot be written changes neither what was done nor the exit status, and is no crash.</summary>
+    [Theory]
+    [InlineData(">/dev/full")]
+    [InlineData(">&-")]
+    [InlineData("2>&- >/dev/full")]
+    public void OutputThatCannotBeWrittenIsNoCrash(string redirection)
+    {
+        Assert.True(_fixture.Call(c => c.Write("/proc/net/xt_recent/SSH", "+192.0.2.5"u8.ToArray())).IsOk);
+        var (code, _, stderr) = Run(["--socket", _fixture.SocketPath, "cat", "/proc/net/xt_recent/SSH"], redirection: redirection);
+        Assert.Equal("", stderr);
+        Assert.Equal(0, code);
+        var (refused, _, refusedStderr) = Run(["--socket", _fixture.SocketPath, "cat", "/proc/net/xt_recent/NOPE"], redirection: "2>/dev/full");
+        Assert.Equal(("", 1), (refusedStderr, refused));
+    }
+
+    /// <summary>A socket path no socket can have, or a path that is no socket, says so (an empty or long one used to crash).</summary>
+    [Theory]
+    [InlineData("", "cannot connect to '': not a usable socket path (1 to 107 bytes)")]
+    [InlineData("/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "not a usable socket path (1 to 107 bytes)")]
+    [InlineData("/tmp", "cannot connect to /tmp: Is a directory")]
+    [InlineData("/etc/passwd", "cannot connect to /etc/passwd: not a socket")]
+    public void AnUnusableSocketPathIsAConnectionError(string path, string message)
+    {
+        var (code, stdout, stderr) = Run([$"--socket={path}", "jiffies"]);
+        Assert.Equal((2, ""), (code, stdout));
+        Assert.StartsWith("fastpathctl: ", stderr);
+        Assert.Contains(message, stderr);
     }
 
     [Fact]

@@ -64,6 +64,31 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.Contains($"{config}:3: unknown option 'workerz'", stderr);
     }
 
+    /// <summary>Seconds a TimeSpan cannot hold failed a live run after its workers started: now a usage error at once.</summary>
+    [Theory]
+    [InlineData("--duration", "NaN", "expected seconds, more than 0 and up to 1000000000, got 'NaN'")]
+    [InlineData("--duration", "1e300", "expected seconds, more than 0 and up to 1000000000, got '1e300'")]
+    [InlineData("--stats-interval", "-1", "expected seconds from 0 up to 1000000000, got '-1'")]
+    public void SecondsOutOfRangeAreAUsageError(string option, string value, string message)
+    {
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--eal", "--no-huge", "--pair", "net_null0,net_null1", option, value], TimeSpan.FromSeconds(30));
+        Assert.Equal((2, $"fastpath: {option}: {message}\n"), (code, stderr));
+    }
+
+    /// <summary>A capture from a pipe cannot be mapped into memory: refused, where it used to crash.</summary>
+    [Fact]
+    public void ACaptureFromAPipeIsRefused()
+    {
+        string fifo = Path.Combine(_dir, "capture.fifo");
+        using (var mkfifo = Process.Start("mkfifo", [fifo]))
+        {
+            mkfifo.WaitForExit();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--pcap-in", fifo, "--pcap-out", Path.Combine(_dir, "out.pcap")], TimeSpan.FromSeconds(30));
+        Assert.Equal((1, $"fastpath: {fifo}: not a regular file: FastPath maps the capture into memory (write it to a file first)\n"), (code, stderr));
+    }
+
     /// <summary>A file an option names that cannot be opened is a runtime failure, exit status 1, the option named; not a usage error.</summary>
     [Theory]
     [InlineData("--trace")]

@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.CompilerServices;
+using FastPath.Core;
 
 namespace FastPath.Dataplane.Pcap;
 
@@ -68,6 +69,14 @@ public sealed unsafe class PcapFileReader : IDisposable
     public static PcapFileReader Open(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        // The capture is mapped into memory: a pipe cannot be, and opening a FIFO would wait for a writer.
+        switch (UnixFile.Kind(path))
+        {
+            case UnixFileKind.Directory:
+                throw new IOException($"{path}: Is a directory");
+            case UnixFileKind.Fifo or UnixFileKind.Socket or UnixFileKind.Other:
+                throw new IOException($"{path}: not a regular file: FastPath maps the capture into memory (write it to a file first)");
+        }
 
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         MemoryMappedFile? file = null;
