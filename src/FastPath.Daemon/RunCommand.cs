@@ -28,8 +28,11 @@ public static class RunCommand
 
     public static int Execute(RunOptions options, TextWriter output)
     {
-        // A bad policies or rules file stops everything before a port is opened.
-        var timeouts = TimeoutPolicyFile.Load(options);
+        // A bad policies or rules file stops everything before a port is opened. As on a host whose sysctls are set at
+        // boot, before any nfct script runs, a policy takes --sysctl's default timeouts for the states it leaves out.
+        var timeouts = new TimeoutPolicyRegistry();
+        ApplySysctls(options, new WorkerFlowTables([]), timeouts, new ReassemblySettings(), defaultTimeouts: true);
+        TimeoutPolicyFile.Load(options, timeouts);
         var rules = RulesFiles.Load(options);
         return options.IsOffline ? RunOffline(options, rules, timeouts, output) : RunLive(options, rules, timeouts, output);
     }
@@ -225,13 +228,18 @@ public static class RunCommand
 
     /// <summary>
     /// --sysctl: each value written as fastpathctl write writes it, with the kernel's parsing, before the first packet;
-    /// a refusal stops the run with the errno and why. Returns the sysctls, for the control socket to go on from.
+    /// a refusal stops the run with the errno and why. The default timeouts are written first, on their own
+    /// (<paramref name="defaultTimeouts"/>), the others once the connection tables exist. Returns the sysctls, for the
+    /// control socket to go on from.
     /// </summary>
-    private static ConntrackSysctls ApplySysctls(RunOptions options, IConntrackTables tables, TimeoutPolicyRegistry timeouts, ReassemblySettings reassembly)
+    private static ConntrackSysctls ApplySysctls(RunOptions options, IConntrackTables tables, TimeoutPolicyRegistry timeouts, ReassemblySettings reassembly,
+        bool defaultTimeouts = false)
     {
         var sysctls = new ConntrackSysctls(tables, timeouts, reassembly);
         foreach (var (directory, name, value, given) in options.Sysctls)
         {
+            if (ConntrackSysctls.IsDefaultTimeout(directory, name) != defaultTimeouts)
+                continue;
             var written = sysctls.Write(name, Encoding.UTF8.GetBytes(value), directory);
             if (!written.IsOk)
                 throw new UsageException($"--sysctl {given}: {written.Error!.StrError} ({written.Message})");

@@ -10,9 +10,10 @@ namespace FastPath.Daemon;
 /// </summary>
 internal static class TimeoutPolicyFile
 {
-    public static TimeoutPolicyRegistry Load(RunOptions options)
+    /// <summary>Runs the file's lines against <paramref name="registry"/>, or against a new one.</summary>
+    public static TimeoutPolicyRegistry Load(RunOptions options, TimeoutPolicyRegistry? registry = null)
     {
-        var registry = new TimeoutPolicyRegistry();
+        registry ??= new TimeoutPolicyRegistry();
         if (options.TimeoutPolicies is not { } path)
             return registry;
         string[] lines = OptionFile.ReadAllLines("--timeout-policies", path);

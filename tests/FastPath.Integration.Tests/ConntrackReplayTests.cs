@@ -101,6 +101,20 @@ public sealed class ConntrackReplayTests : IDisposable
         Assert.Equal(["ACCEPT filter:FORWARD:2", "ACCEPT filter:FORWARD:1", "ACCEPT filter:FORWARD:1"], trace);
     }
 
+    /// <summary>
+    /// As on a host whose sysctls are set at boot before any nfct script runs: a policy leaving UNREPLIED out takes
+    /// --sysctl's nf_conntrack_udp_timeout (3 s), not the kernel's 30 s, so the answer at 5 s finds the flow gone.
+    /// </summary>
+    [Fact]
+    public void APolicyTakesTheSysctlDefaultsForTheStatesItLeavesOut()
+    {
+        string policies = WriteFile("policies.nfct", "add timeout dns inet udp replied 5\n");
+        string capture = Capture((Query(), 0), (Answer(), 1), (Answer(), 5));
+        var (code, _, stderr, trace) = Replay(capture, "--timeout-policies", policies, "--sysctl", "nf_conntrack_udp_timeout=3");
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        Assert.Equal(["ACCEPT filter:FORWARD:2", "ACCEPT filter:FORWARD:1", "DROP filter:FORWARD:policy"], trace);
+    }
+
     [Fact]
     public void AFullTableDropsNewConnectionsUnderTheirOwnReason()
     {
