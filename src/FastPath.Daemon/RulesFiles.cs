@@ -50,7 +50,7 @@ internal static class ConntrackReport
 {
     public static void Print(TextWriter output, IReadOnlyList<ConnectionTracker> trackers)
     {
-        output.WriteLine($"  conntrack: {trackers.Sum(t => t.Table.Count)} connection(s) held, limit {trackers.Sum(t => t.Table.Capacity)}; "
+        output.WriteLine($"  conntrack: {trackers.Sum(t => t.Table.Count)} connection(s) held, limit {trackers.Sum(t => t.Table.Limit)}; "
             + $"early drops {trackers.Sum(t => t.Table.EarlyDrops)}, table full {trackers.Sum(t => t.Table.TableFullDrops)}, clashes {trackers.Sum(t => t.Table.ClashDrops)}");
         output.Flush();
     }

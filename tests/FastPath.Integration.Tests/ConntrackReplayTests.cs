@@ -115,15 +115,18 @@ public sealed class ConntrackReplayTests : IDisposable
         Assert.Equal(["ACCEPT filter:FORWARD:2", "ACCEPT filter:FORWARD:1", "DROP filter:FORWARD:policy"], trace);
     }
 
-    [Fact]
-    public void AFullTableDropsNewConnectionsUnderTheirOwnReason()
+    /// <summary>The limit comes from --conntrack-max (which also sizes the table) or from nf_conntrack_max; the summary shows the one in force.</summary>
+    [Theory]
+    [InlineData("--conntrack-max", "1")]
+    [InlineData("--sysctl", "nf_conntrack_max=1")]
+    public void AFullTableDropsNewConnectionsUnderTheirOwnReason(string option, string value)
     {
         string policies = WriteFile("policies.nfct", "add timeout dns inet udp unreplied 60 replied 60\n");
         byte[] otherQuery = Ethernet(EtherTypeIPv4, Ipv4(17, Udp(40001, 53), Client, Resolver));
         byte[] otherReply = Ethernet(EtherTypeIPv4, Ipv4(17, Udp(53, 40001), Resolver, Client));
         // The first connection is a stream (a reply, then a query after 2 s): ASSURED, so early drop spares it.
         string capture = Capture((Query(), 0), (Answer(), 0.5), (Query(), 3), (otherQuery, 4), (otherReply, 4.5));
-        var (code, stdout, stderr, trace) = Replay(capture, "--timeout-policies", policies, "--conntrack-max", "1");
+        var (code, stdout, stderr, trace) = Replay(capture, "--timeout-policies", policies, option, value);
 
         Assert.True(code == 0, $"exit {code}: {stderr}");
         // The other query and its answer would each open a connection: both find the table full.
