@@ -778,12 +778,14 @@ public sealed class FlowTable
             : new TrackResult(CtState.Related, dir, flow, TrackDisposition.Existing);
     }
 
-    // early_drop: from the new connection's bucket, look through EvictionRange buckets for a confirmed connection
-    // that is not ASSURED and delete the first found. Expired ones met on the way are reaped but do not count.
+    // early_drop: from the new connection's bucket, look through EvictionRange buckets for the first that holds a
+    // confirmed connection that is not ASSURED, and delete every such connection in it. Expired ones met on the way
+    // are reaped but do not count.
     private bool EarlyDrop(uint hash, ulong now)
     {
         for (int i = 0; i < EvictionRange; i++)
         {
+            int drops = 0;
             int flow = _buckets[(hash + (uint)i) & (uint)_bucketMask];
             while (flow != NoFlow)
             {
@@ -796,10 +798,15 @@ public sealed class FlowTable
                 else if (!entry.IsAssured)
                 {
                     Remove(flow);
-                    EarlyDrops++;
-                    return true;
+                    drops++;
                 }
                 flow = next;
+            }
+            // early_drop_list goes through the whole bucket: every connection in it that is not ASSURED goes.
+            if (drops > 0)
+            {
+                EarlyDrops += drops;
+                return true;
             }
         }
         return false;

@@ -173,6 +173,21 @@ public class FlowTableTests
         Assert.Equal(CtState.New, h.Send(Ip(17, TestFrames.Udp(123, 7), fromClient: false)).State); // the reply opens its own
     }
 
+    /// <summary>early_drop_list reads the whole bucket: every connection in it that is not ASSURED goes, not only the first.</summary>
+    [Fact]
+    public void EarlyDropEvictsEveryConnectionOfTheBucketThatIsNotAssured()
+    {
+        var h = new TrackingHarness(capacity: 3, buckets: 1);
+        int assured = Assure(h, 1);
+        h.Send(Ip(17, TestFrames.Udp(2, 53), fromClient: true));
+        h.Send(Ip(17, TestFrames.Udp(3, 53), fromClient: true));
+
+        h.Send(Ip(17, TestFrames.Udp(4, 53), fromClient: true));
+        Assert.Equal(2, h.Table.EarlyDrops);
+        Assert.Equal(2, h.Table.Count);
+        Assert.True(h.Table[assured].IsAssured);
+    }
+
     [Fact]
     public void AtTheLimitANewFlowEvictsOneThatIsNotAssured()
     {

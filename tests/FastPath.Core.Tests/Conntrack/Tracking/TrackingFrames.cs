@@ -46,9 +46,9 @@ internal static class TrackingFrames
 }
 
 /// <summary>A flow table, a clock in jiffies and the default timeouts; every accepted new connection is confirmed.</summary>
-internal sealed class TrackingHarness(int capacity = 64, TimeoutPolicySnapshot? timeouts = null, int policyId = 0)
+internal sealed class TrackingHarness(int capacity = 64, TimeoutPolicySnapshot? timeouts = null, int policyId = 0, int buckets = 0)
 {
-    public FlowTable Table { get; } = new(capacity);
+    public FlowTable Table { get; } = new(capacity, buckets);
     public TimeoutPolicySnapshot Timeouts { get; set; } = timeouts ?? new TimeoutPolicyRegistry().Current;
     public ulong Now { get; set; } = 1_000_000;
 
