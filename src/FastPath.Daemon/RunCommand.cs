@@ -236,13 +236,13 @@ public static class RunCommand
         bool defaultTimeouts = false)
     {
         var sysctls = new ConntrackSysctls(tables, timeouts, reassembly);
-        foreach (var (directory, name, value, given) in options.Sysctls)
+        foreach (var (directory, name, value, where) in options.Sysctls)
         {
             if (ConntrackSysctls.IsDefaultTimeout(directory, name) != defaultTimeouts)
                 continue;
             var written = sysctls.Write(name, Encoding.UTF8.GetBytes(value), directory);
             if (!written.IsOk)
-                throw new UsageException($"--sysctl {given}: {written.Error!.StrError} ({written.Message})");
+                throw new UsageException($"{where}: {written.Error!.StrError} ({written.Message})");
         }
         return sysctls;
     }

@@ -37,8 +37,8 @@ public sealed class RunOptions
     /// <summary>nfct timeout commands applied before the rules load (--timeout-policies).</summary>
     public string? TimeoutPolicies { get; private set; }
 
-    /// <summary>--sysctl NAME=VALUE, in order: the directory under /proc/sys/net (netfilter or ipv4), the file name, the text written to it and the option as given.</summary>
-    public List<(string Directory, string Name, string Value, string Given)> Sysctls { get; } = [];
+    /// <summary>--sysctl NAME=VALUE, in order: the directory under /proc/sys/net (netfilter or ipv4), the file name, the text written to it and where it was given (the option, or FILE:LINE), for the error.</summary>
+    public List<(string Directory, string Name, string Value, string Where)> Sysctls { get; } = [];
 
     /// <summary>nf_conntrack_max of a kernel on a machine with a few GiB of memory.</summary>
     public const int DefaultConntrackMax = 262144;
@@ -124,9 +124,14 @@ public sealed class RunOptions
                 value = args[++i];
             }
             if (name == "config")
+            {
                 options.LoadConfig(value);
-            else
-                options.Set(name, value, $"--{name}");
+                continue;
+            }
+            // A list the file gave is replaced, not added to, by the command line after it.
+            if (options._listsFromConfig.Remove(name))
+                options.ClearList(name);
+            options.Set(name, value, $"--{name}");
         }
         if (requireJob)
             options.Validate();
@@ -139,7 +144,8 @@ public sealed class RunOptions
         for (int n = 0; n < lines.Length; n++)
         {
             string line = lines[n];
-            int hash = line.IndexOf('#');
+            // A comment starts at a '#' that begins the line or follows a blank: "out = c#1.pcap" names c#1.pcap.
+            int hash = Enumerable.Range(0, line.Length).FirstOrDefault(i => line[i] == '#' && (i == 0 || char.IsWhiteSpace(line[i - 1])), -1);
             if (hash >= 0)
                 line = line[..hash];
             line = line.Trim();
@@ -154,11 +160,25 @@ public sealed class RunOptions
             if (name == "config" || !Table.Any(o => o.Name == name))
                 throw new UsageException($"{where}: unknown option '{name}'");
             Set(name, value, where);
+            if (name is "eal" or "pair")
+                _listsFromConfig.Add(name);
         }
+    }
+
+    private readonly HashSet<string> _listsFromConfig = [];
+
+    private void ClearList(string name)
+    {
+        if (name == "eal")
+            EalArguments.Clear();
+        else
+            Pairs.Clear();
     }
 
     private void Set(string name, string value, string where)
     {
+        if (value.Length == 0)
+            throw new UsageException($"{where}: option '{name}' needs a value");
         switch (name)
         {
             case "pcap-in": PcapIn = value; break;
@@ -219,7 +239,7 @@ public sealed class RunOptions
                 var (directory, fileName) = sysctl.StartsWith(Ipv4Prefix, StringComparison.Ordinal) ? (ConntrackSysctls.Ipv4, sysctl[Ipv4Prefix.Length..])
                     : sysctl.StartsWith(NetfilterPrefix, StringComparison.Ordinal) ? (ConntrackSysctls.Netfilter, sysctl[NetfilterPrefix.Length..])
                     : sysctl.StartsWith("ipfrag_", StringComparison.Ordinal) ? (ConntrackSysctls.Ipv4, sysctl) : (ConntrackSysctls.Netfilter, sysctl);
-                Sysctls.Add((directory, fileName, value[(eq + 1)..], value));
+                Sysctls.Add((directory, fileName, value[(eq + 1)..], where == "--sysctl" ? $"--sysctl {value}" : $"{where}: sysctl = {value}"));
                 break;
             case "filter-input":
                 FilterInput = value switch

@@ -46,22 +46,38 @@ public sealed class OfflineReplayTests : IDisposable
     public void TheBundledConfigRunsTheMainJob()
     {
         string config = Path.Combine(_dir, "job.conf");
-        string output = Path.Combine(_dir, "job.pcap");
-        File.WriteAllText(config, $"# test job\npcap-in = {TestEnvironment.Sample("mixed.pcap")}\npcap-out = {output}\n");
+        // A '#' inside a value is part of it; one after a blank starts a comment.
+        string output = Path.Combine(_dir, "job#1.pcap");
+        File.WriteAllText(config, $"# test job\npcap-in = {TestEnvironment.Sample("mixed.pcap")}\npcap-out = {output} # the kept frames\n");
         var (code, stdout, stderr) = FastPathProcess.Run(["run", "--config", config], TimeSpan.FromSeconds(60));
         Assert.True(code == 0, $"exit {code}: {stderr}");
         Assert.Contains("summary: offline replay", stdout);
         Assert.True(new FileInfo(output).Length > 24);
     }
 
-    [Fact]
-    public void ABadConfigLineIsReportedWithFileAndLine()
+    [Theory]
+    [InlineData("workerz = 2", "unknown option 'workerz'")]
+    [InlineData("pcap-out =", "option 'pcap-out' needs a value")]
+    [InlineData("sysctl = nf_conntrack_udp_timeout=x", "sysctl = nf_conntrack_udp_timeout=x: Invalid argument")]
+    public void ABadConfigLineIsReportedWithFileAndLine(string line, string message)
     {
         string config = Path.Combine(_dir, "bad.conf");
-        File.WriteAllText(config, "pcap-in = x.pcap\n\nworkerz = 2\n");
-        var (code, _, stderr) = FastPathProcess.Run(["run", "--config", config], TimeSpan.FromSeconds(30));
+        File.WriteAllText(config, $"pcap-in = {TestEnvironment.Sample("mixed.pcap")}\n\n{line}\n");
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--config", config, "--pcap-out", Path.Combine(_dir, "out.pcap")], TimeSpan.FromSeconds(30));
         Assert.Equal(2, code);
-        Assert.Contains($"{config}:3: unknown option 'workerz'", stderr);
+        Assert.Contains($"{config}:3: {message}", stderr);
+    }
+
+    /// <summary>Options after --config override the file's: --pair and --eal replace its pairs and EAL arguments instead of adding to them.</summary>
+    [Fact]
+    public void PairsAndEalArgumentsAfterTheConfigReplaceItsOwn()
+    {
+        string config = Path.Combine(_dir, "live.conf");
+        File.WriteAllText(config, "eal = --no-huge --vdev=net_null0 --vdev=net_null1\npair = net_null0,net_null1\n");
+        var options = FastPath.Daemon.RunOptions.Parse(["--config", config, "--pair", "net_null1,net_null2", "--pair", "net_null0,net_null3", "--eal", "--no-pci"]);
+        Assert.Equal([("net_null1", "net_null2"), ("net_null0", "net_null3")], options.Pairs);
+        Assert.Equal(["--no-pci"], options.EalArguments);
+        Assert.Equal([("net_null0", "net_null1")], FastPath.Daemon.RunOptions.Parse(["--config", config]).Pairs);
     }
 
     /// <summary>Seconds a TimeSpan cannot hold failed a live run after its workers started: now a usage error at once.</summary>
