@@ -99,8 +99,15 @@ public static class RunCommand
 
     private static int RunLive(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TimeoutPolicyRegistry timeouts, TextWriter output)
     {
-        var cores = options.Cores ?? DefaultCores(options.Workers ?? 1);
+        // What the options ask of this machine is checked before DPDK takes the ports.
+        var allowed = CpuAffinity.CurrentThreadCores();
+        if (options.Cores is null && options.Workers > allowed.Count)
+            throw new UsageException($"--workers {options.Workers}: this process may run on {allowed.Count} core(s) ({string.Join(',', allowed)}); a poll-mode worker needs one of its own");
+        var cores = options.Cores ?? DefaultCores(options.Workers ?? 1, allowed);
+        if (cores.FirstOrDefault(core => !allowed.Contains(core), -1) is var missing and >= 0)
+            throw new UsageException($"--cores: core {missing} is not one this process may run on ({string.Join(',', allowed)})");
         int workers = cores.Count;
+        using var log = LogOutput.Open(options);
         Eal.Initialize(options.EalArguments);
 
         var names = options.Pairs.SelectMany(p => new[] { p.A, p.B }).Distinct().ToList();
@@ -131,7 +138,6 @@ public static class RunCommand
             var host = new DataplaneHost<RulesetVerdict>(ports, pairs, dataplane, w => new RulesetVerdict(states[w], peers, reloads: reloads));
             var control = new LiveDataplaneControl(host, states, reloads, options, names, timeouts);
             var sysctls = ApplySysctls(options, control, timeouts, dataplane.Reassembly);
-            using var log = LogOutput.Open(options);
             var packetLogs = states.Select(s => s.Log!).ToList();
             int status = Serve(options, output, ports, host, control, sysctls, mbufs, cores, () => log.Drain(packetLogs));
             log.Drain(packetLogs);
@@ -247,13 +253,8 @@ public static class RunCommand
         return sysctls;
     }
 
-    /// <summary>By default the workers take the highest cores, leaving core 0 to the management thread and the OS.</summary>
-    private static List<int> DefaultCores(int workers)
-    {
-        int available = Environment.ProcessorCount;
-        int first = Math.Max(0, available - workers);
-        return Enumerable.Range(first, Math.Min(workers, available)).ToList();
-    }
+    /// <summary>By default the workers take the highest cores this process may run on, leaving the lowest to the management thread and the OS.</summary>
+    private static List<int> DefaultCores(int workers, IReadOnlyList<int> allowed) => allowed.TakeLast(workers).ToList();
 
     /// <summary>Every descriptor of every queue full, every burst and every handoff ring full, every fragment a defragmenter can hold, plus per-core caches.</summary>
     private static uint MbufsNeeded(int ports, int workers, int rxDesc, int txDesc)

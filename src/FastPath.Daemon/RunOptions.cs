@@ -74,7 +74,7 @@ public sealed class RunOptions
         ("eal", "ARGS", "Live mode: DPDK EAL arguments, split on spaces and passed through unchanged (repeatable), e.g. \"--no-huge -m 512 --vdev=net_af_packet0,iface=veth0\"."),
         ("pair", "A,B", "Live mode: a bump-in-the-wire pair of DPDK ports by device name (repeatable): frames received on A leave on B and the other way round."),
         ("cores", "LIST", "Cores the workers are pinned to, one worker per core: \"1\", \"1,3\" or \"2-3\". Live default: the last core. Offline default: unpinned."),
-        ("workers", "N", "Number of workers. Default: one per core in --cores, else 1. Offline mode runs one worker."),
+        ("workers", "N", "Number of workers, each on a core of its own (more than the cores this process may run on is refused). Default: one per core in --cores, else 1. Offline mode runs one worker."),
         ("rx-desc", "N", "Rx descriptors per queue (default 1024)."),
         ("tx-desc", "N", "Tx descriptors per queue (default 1024)."),
         ("mbufs", "N", "Size of the mbuf pool (default: enough for every ring and burst, rounded to 2^k-1)."),
@@ -95,7 +95,7 @@ public sealed class RunOptions
         ("recent-table", "NAME:K=V,...", "Sizes for one table, overriding the three above (repeatable): capacity=N, stamps=N, hash-size=N, e.g. SSH:capacity=1000000,hash-size=1048576. Beyond the kernel, whose sizes are module-wide."),
         ("control", "PATH|off", $"Live mode: serve the control socket (fastpathctl; docs/control-protocol.md) at PATH, default {DefaultControlSocket}; off serves none."),
         .. SocketPermissions.Options,
-        ("config", "FILE", "Read options from FILE: one \"name = value\" per line (names as above without --, # starts a comment); command-line options given after --config override it."),
+        ("config", "FILE", "Read options from FILE: one \"name = value\" per line (names as above without --; a # at the start of a line or after a blank starts a comment); command-line options given after --config override it (--pair and --eal replace the file's)."),
     ];
 
     /// <param name="requireJob">False for `fastpath check`, which needs rules but no ports.</param>

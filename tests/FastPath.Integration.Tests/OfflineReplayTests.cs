@@ -91,6 +91,18 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.Equal((2, $"fastpath: {option}: {message}\n"), (code, stderr));
     }
 
+    /// <summary>More workers than cores, or a core the process may not run on, is refused before DPDK takes the ports (it ran fewer workers, or failed with the ports open).</summary>
+    [Theory]
+    [InlineData("--workers", "128", "--workers 128: this process may run on ")]
+    [InlineData("--cores", "1000", "--cores: core 1000 is not one this process may run on (")]
+    public void ALiveRunAsksOnlyForCoresItMayRunOn(string option, string value, string message)
+    {
+        var (code, stdout, stderr) = FastPathProcess.Run(["run", "--eal", "--no-huge", "--pair", "net_null0,net_null1", option, value], TimeSpan.FromSeconds(30));
+        Assert.Equal(2, code);
+        Assert.StartsWith($"fastpath: {message}", stderr);
+        Assert.DoesNotContain("port ", stdout);
+    }
+
     /// <summary>A capture from a pipe cannot be mapped into memory: refused, where it used to crash.</summary>
     [Fact]
     public void ACaptureFromAPipeIsRefused()
