@@ -81,7 +81,8 @@ public static class RuleListing
         text.Append(Padded(TargetName(rule.Target, rule.TargetChain), 9)).Append(' ');
         text.Append(rule.Protocol is { Invert: true } ? '!' : ' ');
         text.Append(CultureInfo.InvariantCulture, $"{rule.Protocol?.Value ?? 0,-5}");
-        text.Append("-- ");
+        // print_firewall's opt column: '!' or '-', then 'f' for -f or '-'.
+        text.Append(rule.Fragment is { } fragment ? fragment.Invert ? "!f " : "-f " : "-- ");
         text.Append(' ').Append(Padded(Interface(rule.InInterface), 6)).Append(' ').Append(Padded(Interface(rule.OutInterface), 6)).Append(' ');
         AppendAddress(text, rule.Source, family);
         AppendAddress(text, rule.Destination, family);

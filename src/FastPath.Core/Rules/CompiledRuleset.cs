@@ -338,6 +338,8 @@ public sealed class CompiledRule
             checks |= RuleChecks.InInterface;
         if (outPorts is not null)
             checks |= RuleChecks.OutInterface;
+        if (rule.Fragment is { } fragment)
+            (checks, FragmentInvert) = (checks | RuleChecks.Fragment, fragment.Invert);
 
         if (rule.SourcePort is { } sport)
             (SourcePortFirst, SourcePortSpan, SourcePortInvert) = (PortFirst(sport.Value), PortSpan(sport.Value), sport.Invert);
@@ -443,6 +445,7 @@ public sealed class CompiledRule
     internal readonly bool SourceInvert;
     internal readonly AddressPrefix Destination;
     internal readonly bool DestinationInvert;
+    internal readonly bool FragmentInvert;
     internal readonly bool[] InPorts;   // by port index: whether -i matches ('!' applied)
     internal readonly bool[] OutPorts;
 
@@ -520,9 +523,11 @@ internal enum RuleChecks : uint
     PacketType = 1 << 19,
     /// <summary>ip6tables' -p (any, "all" too): ipv6_find_hdr must find the upper-layer protocol, or the packet is hotdropped.</summary>
     UpperLayer = 1 << 20,
+    /// <summary>iptables' -f: the packet is a non-first fragment (with '!', it is not).</summary>
+    Fragment = 1 << 21,
 
     /// <summary>The tests the walk makes in a call of their own (see RulesetState.Passes).</summary>
-    LessCommon = InInterface | OutInterface | IcmpType | Multiport | MacSource | Conntrack | Limit | SourceRange | DestinationRange | Length | Ttl | PacketType,
+    LessCommon = InInterface | OutInterface | Fragment | IcmpType | Multiport | MacSource | Conntrack | Limit | SourceRange | DestinationRange | Length | Ttl | PacketType,
 }
 
 /// <summary>One -m conntrack / -m state flattened for the walk; an option is tested only when its Has flag is set.</summary>

@@ -60,6 +60,7 @@ public sealed record Rule
     public required int Line { get; init; }           // line in the rules file, for errors and traces
     public required int Number { get; init; }         // 1-based position in its chain, as iptables -L --line-numbers
     public Inverted<byte>? Protocol { get; init; }    // -p (0 = all)
+    public Inverted<bool>? Fragment { get; init; }    // -f: a non-first IPv4 fragment (Value is always true)
     public Inverted<AddressPrefix>? Source { get; init; }
     public Inverted<AddressPrefix>? Destination { get; init; }
     public Inverted<InterfaceName>? InInterface { get; init; }

@@ -72,6 +72,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
     public List<Rule> Parse(string chain, int line, int number)
     {
         Inverted<byte>? protocol = null;
+        Inverted<bool>? fragment = null;
         Inverted<AddressPrefix[]>? sources = null, destinations = null;
         Inverted<InterfaceName>? inInterface = null, outInterface = null;
         Inverted<PortRange>? sport = null, dport = null;
@@ -108,6 +109,11 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
                 case "-v" or "--verbose":
                     NoInvert(invert, option);
                     break; // iptables-restore prints the rule then; it changes nothing
+                case "-f" or "--fragment":
+                    if (family == L3Kind.IPv6)
+                        throw fail("`-f' is not supported in IPv6, use -m frag instead");
+                    fragment = fragment is null ? new Inverted<bool>(true, invert) : throw fail("multiple -f flags not allowed");
+                    break;
                 case "--":
                     // getopt's end of options: nothing may follow.
                     if (invert || _position < tokens.Count)
@@ -307,6 +313,7 @@ internal sealed class RuleParser(List<string> tokens, int start, L3Kind family, 
             Line = line,
             Number = number,
             Protocol = protocol,
+            Fragment = fragment,
             InInterface = inInterface,
             OutInterface = outInterface,
             SourcePort = sport,

@@ -17,7 +17,7 @@ public sealed class RulesetException(string file, int line, string message)
 /// <summary>
 /// Reads iptables-save / ip6tables-save output — what users already have — into an immutable ruleset.
 /// Supports the *raw and *filter tables (other tables are accepted only while they hold no rules), chain
-/// policies and [packets:bytes] counters, user chains with -j/-g/RETURN, the matches -p, -s, -d, -i, -o,
+/// policies and [packets:bytes] counters, user chains with -j/-g/RETURN, the matches -p, -s, -d, -i, -o, -f,
 /// -m tcp/udp (--sport, --dport, --tcp-flags, --syn), -m icmp/icmp6, -m multiport, -m mac, -m comment,
 /// -m conntrack/state, -m limit, -m iprange, -m length, -m ttl/hl, -m pkttype and -m recent with every option,
 /// and the targets ACCEPT, DROP, RETURN, CT and LOG (docs/user-guide.md lists the options). Anything else is

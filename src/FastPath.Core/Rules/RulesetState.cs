@@ -826,6 +826,8 @@ public sealed class RulesetState
             return false;
         if ((checks & RuleChecks.OutInterface) != 0 && !rule.OutPorts[walk.OutPort])
             return false;
+        if ((checks & RuleChecks.Fragment) != 0 && (p.Fragment == FragmentKind.NonFirst) == rule.FragmentInvert)
+            return false;
         if ((checks & RuleChecks.IcmpType) != 0)
         {
             bool typeMatches = rule.IcmpAnyType

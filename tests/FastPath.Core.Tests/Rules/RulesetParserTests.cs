@@ -382,6 +382,17 @@ public class RulesetParserTests
         Assert.Equal(new string('\u00e9', 127), named.Comment);
     }
 
+    /// <summary>-f (and ! -f) is iptables' own; ip6tables refuses it in its words.</summary>
+    [Fact]
+    public void TheFragmentOptionIsIpv4s()
+    {
+        var rules = RulesetParser.Parse("*filter\n-A FORWARD -f -j DROP\n-A FORWARD ! --fragment -j ACCEPT\nCOMMIT\n", "f.rules", L3Kind.IPv4)
+            .Tables[TableKind.Filter].Chains["FORWARD"].Rules;
+        Assert.Equal([new Inverted<bool>(true, false), new Inverted<bool>(true, true)], rules.Select(r => r.Fragment!.Value));
+        var ipv6 = Assert.Throws<RulesetException>(() => RulesetParser.Parse("*filter\n-A FORWARD -f -j DROP\nCOMMIT\n", "f.rules", L3Kind.IPv6));
+        Assert.Equal("`-f' is not supported in IPv6, use -m frag instead", ipv6.Reason);
+    }
+
     /// <summary>iptables-restore's own limits: 1023 bytes a word, 251 words a rule, 10239 bytes a line (it would split a longer one).</summary>
     [Fact]
     public void IptablesRestoreLimitsAreKept()
@@ -436,6 +447,7 @@ public class RulesetParserTests
     [InlineData("-A FORWARD -c 1", "-c requires packet and byte counter")]
     [InlineData("-A FORWARD -c 1 y", "-c byte counter not numeric")]
     [InlineData("-A FORWARD -c -1 2", "is above 9223372036854775807")]
+    [InlineData("-A FORWARD -f ! -f", "multiple -f flags not allowed")]
     [InlineData("-A FORWARD -- -j ACCEPT", "unknown arguments found on commandline")]
     [InlineData("-A FORWARD -j ACCEPT -- x", "unknown arguments found on commandline")]
     [InlineData(":WEB-\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9 - [0:0]", "is not a valid chain name")]

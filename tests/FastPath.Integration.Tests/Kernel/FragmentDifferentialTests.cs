@@ -58,6 +58,18 @@ public sealed class FragmentDifferentialTests
 
         """;
 
+    // -f without tracking: the first fragment is decided by its port, the later ones by -f.
+    private const string FragmentMatch = """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD DROP [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD ! -f -p udp -m udp --dport 53 -j ACCEPT
+        -A FORWARD -f -j ACCEPT
+        COMMIT
+
+        """;
+
     // CT --notrack alone: xt_CT's checkentry takes no reference on conntrack for it, so nothing is defragmented.
     private const string NotrackOnly = """
         *raw
@@ -80,6 +92,9 @@ public sealed class FragmentDifferentialTests
 
     [Fact]
     public void TrackingIPv6DoesNotDefragmentIPv4() => Compare(Untracked, Rules6, [.. Basic(ipv6: false), .. Basic(ipv6: true)]);
+
+    [Fact]
+    public void TheFragmentMatchSeesEachFragmentWithoutTracking() => Compare(FragmentMatch, Untracked, Basic(ipv6: false));
 
     [Fact]
     public void CtNotrackAloneDoesNotDefragment() => Compare(NotrackOnly, NotrackOnly, [.. Basic(ipv6: false), .. Basic(ipv6: true)]);
