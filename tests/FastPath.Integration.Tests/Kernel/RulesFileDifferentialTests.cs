@@ -20,6 +20,8 @@ public sealed class RulesFileDifferentialTests
         // protocols: numbers in C notation, /etc/protocols names, any case, "! -p all"
         { false, "-p vrrp -j ACCEPT" }, { false, "-p ospf" }, { false, "-p TCP" }, { false, "-p 0x11" }, { false, "-p 017" },
         { false, "! -p all" }, { false, "-p 256" }, { true, "-p icmp" }, { true, "-p ipv6-frag" },
+        // -f and its opt column; ip6tables has none
+        { false, "-f -j DROP" }, { false, "! -f -p udp" }, { false, "-f -f" }, { true, "-f" },
         // ports: libxt_tcp (C notation, tcp services), libxt_udp (getaddrinfo), multiport
         { false, "-p tcp --dport 022" }, { false, "-p tcp --dport ssh" }, { false, "-p tcp --sport http:https" },
         { false, "-p tcp --dport 1024:1" }, { false, "-p tcp --dport bootps" }, { false, "-p tcp --dport \" 22\"" },
