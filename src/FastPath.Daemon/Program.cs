@@ -97,7 +97,7 @@ internal static class Help
             text.AppendLine();
             text.AppendLine("Frames received on a port leave unchanged on its peer; malformed frames are dropped and");
             text.AppendLine("counted under a named reason. Live mode prints a stats line per interval and, like offline");
-            text.AppendLine("mode, a final summary; SIGINT or SIGTERM stops rx, drains, prints the summary and exits 0.");
+            text.AppendLine("mode, a final summary; SIGINT, SIGTERM or SIGHUP stops rx, drains, prints the summary and exits 0.");
             text.AppendLine();
             text.AppendLine("Options:");
             foreach (var (name, argument, help) in RunOptions.Table)

@@ -180,7 +180,7 @@ public static class RunCommand
             server.Start();
             output.WriteLine($"control socket {server.Path} (mode {Convert.ToString((int)options.ControlPermissions.Mode, 8).PadLeft(4, '0')})");
         }
-        output.WriteLine($"{workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT or SIGTERM stops");
+        output.WriteLine($"{workers} worker(s) on core(s) {string.Join(',', cores)}, {mbufs} mbufs; SIGINT, SIGTERM or SIGHUP stops");
         output.Flush();
 
         using var stop = StopSignals.Register(host.RequestStop);
@@ -273,7 +273,8 @@ internal static class StopSignals
 {
     public static IDisposable Register(Action stop)
     {
-        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM }
+        // SIGHUP too (the terminal went away): its default action would end the process with no summary and leave the socket file.
+        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }
             .Select(s => PosixSignalRegistration.Create(s, context =>
             {
                 context.Cancel = true;

@@ -78,7 +78,7 @@ public sealed class RunOptions
         ("rx-desc", "N", "Rx descriptors per queue (default 1024)."),
         ("tx-desc", "N", "Tx descriptors per queue (default 1024)."),
         ("mbufs", "N", "Size of the mbuf pool (default: enough for every ring and burst, rounded to 2^k-1)."),
-        ("duration", "SECONDS", "Live mode: stop by itself after this long (default: until SIGINT or SIGTERM)."),
+        ("duration", "SECONDS", "Live mode: stop by itself after this long (default: until SIGINT, SIGTERM or SIGHUP)."),
         ("stats-interval", "SECONDS", "Live mode: seconds between stats lines, pps in/out/drop per port (default 1; 0 turns them off)."),
         ("rules", "FILE", "An iptables-save file (*raw PREROUTING, then *filter FORWARD) applied to IPv4 traffic crossing the wire. -i/-o name FastPath ports: DPDK device names, or pcap-in/pcap-out offline. A bad file is refused with FILE:LINE and nothing runs. With several workers each recent-table address belongs to one worker (docs/design/recent-sharding.md)."),
         ("rules6", "FILE", "The same for IPv6 (ip6tables-save). Recent tables named in both files are one table, as in the kernel."),

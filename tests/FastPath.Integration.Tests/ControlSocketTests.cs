@@ -60,7 +60,7 @@ public sealed class ControlSocketTests : IDisposable
         using var fastpath = FastPathProcess.Start([
             "run", "--eal", $"{Eal} --vdev=net_ring0 --vdev=net_ring1", "--pair", "net_ring0,net_ring1",
             "--cores", "0,1", "--rules", rules, "--control", Socket, "--stats-interval", "0"]);
-        Assert.True(fastpath.WaitForOutput("SIGINT or SIGTERM stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Assert.True(fastpath.WaitForOutput("SIGINT, SIGTERM or SIGHUP stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
         Assert.Contains($"control socket {Socket} (mode 0600)", fastpath.Stdout);
         Assert.Equal((0, "600\n"), TestEnvironment.Run("stat", "-c", "%a", Socket));
 

@@ -156,7 +156,7 @@ public sealed class DpdkLiveTests : IDisposable
         ns.AddVethPair("b0", "b1");
 
         using var fastpath = FastPathProcess.Start(["run", "--eal", eal, .. options], ns.Name);
-        Assert.True(fastpath.WaitForOutput("SIGINT or SIGTERM stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Assert.True(fastpath.WaitForOutput("SIGINT, SIGTERM or SIGHUP stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
         Thread.Sleep(500); // the workers' first poll
 
         var (exit, report) = ns.Exec(TestEnvironment.Python, Path.Combine(AppContext.BaseDirectory, "veth_traffic.py"), "a1", "b1", $"{frames}", $"{flows}");
@@ -191,6 +191,25 @@ public sealed class DpdkLiveTests : IDisposable
         Assert.True(code == 0, $"exit {code}\n{fastpath.Stdout}\n{fastpath.Stderr}");
         Assert.Contains("port net_null0: driver net_null, 2 rx / 2 tx queue(s), symmetric RSS", fastpath.Stdout);
         Assert.Contains("port net_null1: driver net_null, 2 rx / 2 tx queue(s), symmetric RSS", fastpath.Stdout);
+    }
+
+    /// <summary>SIGHUP (the terminal went away) stops as SIGTERM does: the summary, exit 0, the control socket removed.</summary>
+    [Fact]
+    public void HangupStopsCleanly()
+    {
+        TestEnvironment.SkipIf(TestEnvironment.DpdkUnavailable());
+        string socket = Path.Combine(Path.GetTempPath(), $"fastpath-hangup-{Environment.ProcessId}.sock");
+        using var fastpath = FastPathProcess.Start([
+            "run", "--eal", $"{CommonEal} --vdev=net_null0 --vdev=net_null1", "--pair", "net_null0,net_null1", "--cores", LastCore(),
+            "--stats-interval", "0", "--control", socket]);
+        Assert.True(fastpath.WaitForOutput("SIGINT, SIGTERM or SIGHUP stops", TimeSpan.FromSeconds(30)), $"fastpath did not start\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Assert.True(File.Exists(socket));
+
+        fastpath.Terminate(signal: 1);
+        int code = fastpath.WaitForExit(TimeSpan.FromSeconds(30));
+        Assert.True(code == 0, $"exit {code} after SIGHUP\n{fastpath.Stdout}\n{fastpath.Stderr}");
+        Assert.Contains("summary: live", fastpath.Stdout);
+        Assert.False(File.Exists(socket));
     }
 
     private static string LastCore() => (Environment.ProcessorCount - 1).ToString();

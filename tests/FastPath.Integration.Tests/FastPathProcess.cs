@@ -91,11 +91,11 @@ internal sealed partial class FastPathProcess : IDisposable
         return false;
     }
 
-    /// <summary>Sends SIGTERM to this process only, as an operator's `kill` would.</summary>
-    public void Terminate()
+    /// <summary>Sends SIGTERM (or <paramref name="signal"/>) to this process only, as an operator's `kill` would.</summary>
+    public void Terminate(int signal = 15)
     {
         if (!_process.HasExited)
-            Kill(_process.Id, 15);
+            Kill(_process.Id, signal);
     }
 
     public int WaitForExit(TimeSpan timeout)
