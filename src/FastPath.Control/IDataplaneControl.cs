@@ -93,6 +93,9 @@ public interface IConntrackTables
 
     /// <summary>A write of nf_conntrack_timestamp: every worker's table timestamps the connections it creates from its next packet, or stops; ENOSYS when not tracked.</summary>
     Errno SetConntrackTimestamps(bool on) => Errno.ENOSYS;
+
+    /// <summary>A write of nf_conntrack_acct: every worker's table gives the connections it creates counters to show (<see cref="FlowTable.Accounting"/>), or stops; ENOSYS when not tracked.</summary>
+    Errno SetConntrackAccounting(bool on) => Errno.ENOSYS;
 }
 
 /// <summary>Packet and byte counters: per rule (by rule id) and per built-in chain's policy (by chain id); each the bits of the kernel's u64, shown unsigned.</summary>

@@ -233,6 +233,8 @@ internal sealed class LiveDataplaneControl : IDataplaneControl
 
     public Errno SetConntrackTimestamps(bool on) => _tables.SetConntrackTimestamps(on);
 
+    public Errno SetConntrackAccounting(bool on) => _tables.SetConntrackAccounting(on);
+
     private int TableId(string name)
     {
         var tables = Ruleset.RecentTables;

@@ -62,5 +62,12 @@ internal sealed class WorkerFlowTables(IReadOnlyList<FlowTable> tables) : IConnt
         return Tracked ? Errno.None : Errno.ENOSYS;
     }
 
+    public Errno SetConntrackAccounting(bool on)
+    {
+        foreach (var table in tables)
+            table.Accounting = on;
+        return Tracked ? Errno.None : Errno.ENOSYS;
+    }
+
     private bool Tracked => tables.Count > 0;
 }

@@ -48,13 +48,13 @@ public sealed class ConntrackFormatTests
     public void ProcLinesWithAccountingAreTheKernels()
     {
         Assert.Equal("ipv4     2 tcp      6 431997 ESTABLISHED src=10.77.0.1 dst=10.77.0.2 sport=50594 dport=5555 packets=4 bytes=221 src=10.77.0.2 dst=10.77.0.1 sport=5555 dport=50594 packets=3 bytes=166 [ASSURED] mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(EstablishedTcp, accounting: true));
+            ConntrackFormat.ProcLine(EstablishedTcp with { Accounted = true }));
         Assert.Equal("ipv4     2 udp      17 27 src=10.77.0.1 dst=10.77.0.2 sport=59419 dport=5999 packets=1 bytes=32 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 sport=5999 dport=59419 packets=0 bytes=0 mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(UnrepliedUdp, accounting: true));
+            ConntrackFormat.ProcLine(UnrepliedUdp with { Accounted = true }));
         Assert.Equal("ipv6     10 icmpv6   58 27 src=fd77:0000:0000:0000:0000:0000:0000:0001 dst=fd77:0000:0000:0000:0000:0000:0000:0002 type=128 code=0 id=17185 packets=1 bytes=56 src=fd77:0000:0000:0000:0000:0000:0000:0002 dst=fd77:0000:0000:0000:0000:0000:0000:0001 type=129 code=0 id=17185 packets=1 bytes=56 mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(Icmpv6Echo, accounting: true));
+            ConntrackFormat.ProcLine(Icmpv6Echo with { Accounted = true }));
         Assert.Equal("ipv4     2 unknown  50 599 src=10.77.0.1 dst=10.77.0.2 packets=1 bytes=36 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 packets=0 bytes=0 mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(Esp, accounting: true));
+            ConntrackFormat.ProcLine(Esp with { Accounted = true }));
     }
 
     /// <summary>
@@ -67,10 +67,10 @@ public sealed class ConntrackFormatTests
     {
         var dccp = View("172.16.0.10", "198.18.0.1", 33, 0, 0, 599, counters: [3, 94, 0, 0]);
         Assert.Equal("ipv4     2 unknown  33 599 src=172.16.0.10 dst=198.18.0.1 packets=3 bytes=94 [UNREPLIED] src=198.18.0.1 dst=172.16.0.10 packets=0 bytes=0 mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(dccp, accounting: true));
+            ConntrackFormat.ProcLine(dccp with { Accounted = true }));
         Assert.Equal("dccp     33 599 src=172.16.0.10 dst=198.18.0.1 sport=0 dport=0 packets=3 bytes=94 [UNREPLIED] src=198.18.0.1 dst=172.16.0.10 sport=0 dport=0 packets=0 bytes=0 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(dccp, accounting: true));
-        Assert.Contains("<layer4 protonum=\"33\" protoname=\"dccp\"><sport>0</sport><dport>0</dport></layer4>", ConntrackFormat.XmlLine(dccp, accounting: true, held: false));
+            ConntrackFormat.ToolLine(dccp with { Accounted = true }));
+        Assert.Contains("<layer4 protonum=\"33\" protoname=\"dccp\"><sport>0</sport><dport>0</dport></layer4>", ConntrackFormat.XmlLine(dccp with { Accounted = true }, held: false));
     }
 
     [Fact]
@@ -90,24 +90,24 @@ public sealed class ConntrackFormatTests
     {
         var synSent = View("10.77.0.1", "10.77.0.2", 6, 35124, 6000, 117, TcpState.SynSent);
         Assert.Equal("ipv4     2 tcp      6 117 SYN_SENT src=10.77.0.1 dst=10.77.0.2 sport=35124 dport=6000 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 sport=6000 dport=35124 mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(synSent, accounting: false));
+            ConntrackFormat.ProcLine(synSent));
         var echo = View("10.77.0.1", "10.77.0.2", 1, 4660, ConnectionKey.IcmpQuery(8, 0), 27, status: FlowStatus.SeenReply);
         Assert.Equal("ipv4     2 icmp     1 27 src=10.77.0.1 dst=10.77.0.2 type=8 code=0 id=4660 src=10.77.0.2 dst=10.77.0.1 type=0 code=0 id=4660 mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(echo, accounting: false));
+            ConntrackFormat.ProcLine(echo));
     }
 
     [Fact]
     public void ToolLinesAreConntracksAndNameThePolicyLast()
     {
         Assert.Equal("tcp      6 431997 ESTABLISHED src=10.77.0.1 dst=10.77.0.2 sport=50594 dport=5555 packets=4 bytes=221 src=10.77.0.2 dst=10.77.0.1 sport=5555 dport=50594 packets=3 bytes=166 [ASSURED] mark=0 use=1\n",
-            ConntrackFormat.ToolLine(EstablishedTcp, accounting: true));
+            ConntrackFormat.ToolLine(EstablishedTcp with { Accounted = true }));
         Assert.Equal("icmpv6   58 27 src=fd77::1 dst=fd77::2 type=128 code=0 id=17185 packets=1 bytes=56 src=fd77::2 dst=fd77::1 type=129 code=0 id=17185 packets=1 bytes=56 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(Icmpv6Echo, accounting: true));
+            ConntrackFormat.ToolLine(Icmpv6Echo with { Accounted = true }));
         Assert.Equal("unknown  50 599 src=10.77.0.1 dst=10.77.0.2 packets=1 bytes=36 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 packets=0 bytes=0 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(Esp, accounting: true));
+            ConntrackFormat.ToolLine(Esp with { Accounted = true }));
 
         var withPolicy = View("10.77.0.1", "10.77.0.2", 17, 59419, 5999, 27, counters: [1, 32, 0, 0], policy: "udp short");
-        Assert.EndsWith(" mark=0 use=1 timeout-policy=udp short\n", ConntrackFormat.ToolLine(withPolicy, accounting: true));
+        Assert.EndsWith(" mark=0 use=1 timeout-policy=udp short\n", ConntrackFormat.ToolLine(withPolicy with { Accounted = true }));
     }
 
     /// <summary>
@@ -132,17 +132,17 @@ public sealed class ConntrackFormatTests
         string ctime = string.Create(CultureInfo.InvariantCulture, $"{local:ddd MMM} {local.Day,2} {local:HH:mm:ss yyyy}");
 
         Assert.Equal("ipv4     2 udp      17 97 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 zone=0 delta-time=2 use=2\n",
-            ConntrackFormat.ProcLine(view, accounting: false));
+            ConntrackFormat.ProcLine(view));
         Assert.Equal("udp      17 97 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 delta-time=3 use=1\n",
-            ConntrackFormat.Lines([view], accounting: false, ConntrackOutput.None, ConntrackAction.List, now));
+            ConntrackFormat.Lines([view], ConntrackOutput.None, ConntrackAction.List, now));
         Assert.Equal($"udp      17 97 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 delta-time=3 [start={ctime}] use=2\n",
-            ConntrackFormat.Lines([view], accounting: false, ConntrackOutput.KernelTimestamp, ConntrackAction.Get, now));
+            ConntrackFormat.Lines([view], ConntrackOutput.KernelTimestamp, ConntrackAction.Get, now));
         Assert.Equal("udp      17 97 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 delta-time=3 use=1\n",
-            ConntrackFormat.Lines([view], accounting: false, ConntrackOutput.KernelTimestamp, ConntrackAction.Delete, now));
+            ConntrackFormat.Lines([view], ConntrackOutput.KernelTimestamp, ConntrackAction.Delete, now));
         Assert.EndsWith($"<unreplied/><timestamp><start>{start.ToUnixTimeMilliseconds() * 1_000_000}</start></timestamp><deltatime>3</deltatime></meta></flow>\n",
-            ConntrackFormat.XmlLine(view, accounting: false, held: false, ConntrackOutput.Xml | ConntrackOutput.KernelTimestamp, now));
+            ConntrackFormat.XmlLine(view, held: false, ConntrackOutput.Xml | ConntrackOutput.KernelTimestamp, now));
         Assert.EndsWith("<unreplied/><deltatime>3</deltatime></meta></flow>\n",
-            ConntrackFormat.Lines([view], accounting: false, ConntrackOutput.Xml | ConntrackOutput.KernelTimestamp, ConntrackAction.Delete, now));
+            ConntrackFormat.Lines([view], ConntrackOutput.Xml | ConntrackOutput.KernelTimestamp, ConntrackAction.Delete, now));
     }
 
     [Fact]
@@ -150,9 +150,9 @@ public sealed class ConntrackFormatTests
     {
         // conntrack 1.4.7 on Linux 6.18 with nf_conntrack_acct 0, the kernel's default.
         Assert.Equal("tcp      6 431997 ESTABLISHED src=10.77.0.1 dst=10.77.0.2 sport=50594 dport=5555 src=10.77.0.2 dst=10.77.0.1 sport=5555 dport=50594 [ASSURED] mark=0 use=1\n",
-            ConntrackFormat.ToolLine(EstablishedTcp, accounting: false));
+            ConntrackFormat.ToolLine(EstablishedTcp));
         Assert.Equal("unknown  50 599 src=10.77.0.1 dst=10.77.0.2 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(Esp, accounting: false));
+            ConntrackFormat.ToolLine(Esp));
     }
 
     /// <summary>A GRE v0 packet (an ICMP echo inside) and an SCTP INIT from scapy, tracked by a table, listed one jiffy later.</summary>
@@ -181,18 +181,18 @@ public sealed class ConntrackFormatTests
         var sctp = flows.Single(f => f.Protocol == 132);
 
         Assert.Equal("ipv4     2 gre      47 29 timeout=30, stream_timeout=180 src=10.88.0.1 dst=10.88.0.2 srckey=0x0 dstkey=0x0 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 srckey=0x0 dstkey=0x0 packets=0 bytes=0 mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(gre, accounting: true));
+            ConntrackFormat.ProcLine(gre with { Accounted = true }));
         Assert.Equal("ipv4     2 sctp     132 9 CLOSED src=10.88.0.1 dst=10.88.0.2 sport=5000 dport=6000 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 sport=6000 dport=5000 packets=0 bytes=0 mark=0 zone=0 use=2\n",
-            ConntrackFormat.ProcLine(sctp, accounting: true));
+            ConntrackFormat.ProcLine(sctp with { Accounted = true }));
         Assert.Equal("gre      47 29 src=10.88.0.1 dst=10.88.0.2 srckey=0x0 dstkey=0x0 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 srckey=0x0 dstkey=0x0 packets=0 bytes=0 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(gre, accounting: true));
+            ConntrackFormat.ToolLine(gre with { Accounted = true }));
         // -o save, as conntrack 1.4.7 printed the same packets' connections (the tag 0x1234 twice through ntohl).
         Assert.Equal("-A -t 29 -u UNSET -s 10.88.0.1 -d 10.88.0.2 -r 10.88.0.2 -q 10.88.0.1 -p gre --srckey 0 --dstkey 0 --reply-key-src 0 --reply-key-dst 0\n",
             ConntrackFormat.SaveLine(gre, ConntrackAction.List));
         Assert.Equal("-A -t 9 -u UNSET -s 10.88.0.1 -d 10.88.0.2 -r 10.88.0.2 -q 10.88.0.1 -p sctp --sport 5000 --dport 6000 --reply-port-src 6000 --reply-port-dst 5000 --state CLOSED --orig-vtag 0 --reply-vtag 873594880\n",
             ConntrackFormat.SaveLine(sctp, ConntrackAction.Get));
         Assert.Equal("sctp     132 9 CLOSED src=10.88.0.1 dst=10.88.0.2 sport=5000 dport=6000 packets=1 bytes=52 [UNREPLIED] src=10.88.0.2 dst=10.88.0.1 sport=6000 dport=5000 packets=0 bytes=0 mark=0 use=1\n",
-            ConntrackFormat.ToolLine(sctp, accounting: true));
+            ConntrackFormat.ToolLine(sctp with { Accounted = true }));
     }
 
     [Fact]

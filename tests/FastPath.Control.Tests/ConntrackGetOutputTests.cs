@@ -191,6 +191,6 @@ public sealed class ConntrackGetOutputTests : IDisposable
     {
         // ESTABLISHED is SCTP's state 4, TCP's FIN_WAIT: conntrack -L -o xml printed <state>FIN_WAIT</state>.
         var sctp = new Core.Conntrack.Tracking.FlowView(Core.Packets.L3Kind.IPv4, 132, default, default, "ESTABLISHED", 10, false, false, 0, 0, 0, 0, null);
-        Assert.Contains("<state>FIN_WAIT</state>", ConntrackFormat.XmlLine(sctp, accounting: false, held: false));
+        Assert.Contains("<state>FIN_WAIT</state>", ConntrackFormat.XmlLine(sctp, held: false));
     }
 }

@@ -133,6 +133,12 @@ internal sealed class SingleShardControl : IDataplaneControl
         return Errno.None;
     }
 
+    public Errno SetConntrackAccounting(bool on)
+    {
+        Flows.Accounting = on;
+        return Errno.None;
+    }
+
     /// <summary>Tracks one frame at <see cref="Now"/> as a worker would, a new connection taking <paramref name="policy"/>, and confirms it.</summary>
     public CtState Track(byte[] frame, string? policy = null)
     {

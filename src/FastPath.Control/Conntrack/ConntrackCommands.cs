@@ -29,7 +29,7 @@ public static class ConntrackCommands
     {
         sysctls ??= new ConntrackSysctls(backend, timeouts);
         commands.Register("read", ProcPath, "", "the connections as the kernel prints them (counters when nf_conntrack_acct is 1)",
-            (_, _) => ReadProc(backend, sysctls.Accounting));
+            (_, _) => ReadProc(backend));
         commands.Register("read", ProcStatisticsPath, "", "conntrack's per-cpu statistics, a row per worker, as the kernel prints them",
             (_, _) => backend.ConntrackStatistics is { } statistics
                 ? ControlResponse.Ok(ConntrackFormat.ProcStatistics(statistics, backend.ConntrackCount ?? 0))
@@ -47,20 +47,20 @@ public static class ConntrackCommands
         commands.RegisterPrefix("write", Ipv4SysctlDirectory + "/", "NAME", "", "set an ipfrag_* sysctl with the kernel's parsing and errnos",
             (request, name) => sysctls.Write(name, request.Payload, ConntrackSysctls.Ipv4));
         commands.Register(Verb, Path, "ARG...", "a conntrack command line: -L [-p P] [-f F] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N] [--reply-port-src N] [--reply-port-dst N] [--state S] [--icmp-type N] [--icmp-code N] [--icmp-id N] [-u ASSURED,SEEN_REPLY,...] [-m MARK[/MASK]] [-w ZONE] [--orig-zone ZONE] [--reply-zone ZONE] [--timeout-policy NAME] [-o xml,extended,id] [--json], -D [the same filters] [-i ID] [-o ...], -G -p P -s A -d A (or -r A -q A) [ports, ICMP type and code] [-i ID] [-o ...], -F, -C, -S, --policy-counts [the same filters] [--json]; after -L, -D, -G, -F, -C or -S a table: conntrack, expect, dying or unconfirmed (the last three always empty); none: the usage",
-            (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, sysctls.Accounting, request.Args));
+            (request, _) => Run(backend, timeouts, protocols ?? ProtocolNames.Installed, request.Args));
     }
 
-    private static ControlResponse ReadProc(IDataplaneControl backend, bool accounting)
+    private static ControlResponse ReadProc(IDataplaneControl backend)
     {
         if (backend.ListFlows() is not { } flows)
             return ConntrackSysctls.NotTracked();
         var text = new StringBuilder();
         foreach (var flow in flows)
-            text.Append(ConntrackFormat.ProcLine(flow, accounting));
+            text.Append(ConntrackFormat.ProcLine(flow));
         return ControlResponse.Ok(text.ToString());
     }
 
-    private static ControlResponse Run(IDataplaneControl backend, TimeoutPolicyRegistry timeouts, ProtocolNames protocols, bool accounting, IReadOnlyList<string> args)
+    private static ControlResponse Run(IDataplaneControl backend, TimeoutPolicyRegistry timeouts, ProtocolNames protocols, IReadOnlyList<string> args)
     {
         if (ConntrackQuery.Parse(args, protocols, out string error) is not { } query)
             return ControlResponse.Fail(ControlError.EINVAL, ConntrackQuery.MessagePrefix + error);
@@ -89,33 +89,33 @@ public static class ConntrackCommands
             // -F deletes what -D without filters deletes; conntrack prints only -D's connections.
             if (backend.DeleteFlows(query.Action == ConntrackAction.Flush ? _ => true : query.Matches) is not { } deleted)
                 return ConntrackSysctls.NotTracked();
-            return ControlResponse.Ok(query.Action == ConntrackAction.Flush ? "" : ConntrackFormat.Lines(deleted, accounting, query.Output, query.Action));
+            return ControlResponse.Ok(query.Action == ConntrackAction.Flush ? "" : ConntrackFormat.Lines(deleted, query.Output, query.Action));
         }
         if (backend.ListFlows() is not { } all)
             return ConntrackSysctls.NotTracked();
         if (query.ListRefusal() is var (listErrno, listReason))
             return OperationFailed(listErrno, listReason);
         if (query.Action == ConntrackAction.Get)
-            return Get(query, all, accounting);
+            return Get(query, all);
         var flows = all.Where(query.Matches).ToList();
         if (query.Action == ConntrackAction.PolicyCounts)
         {
             var snapshot = timeouts.Current;
             return ControlResponse.Ok(query.Json ? ConntrackFormat.PolicyCountsJson(flows, snapshot) : ConntrackFormat.PolicyCounts(flows, snapshot));
         }
-        return ControlResponse.Ok(query.Json ? ConntrackFormat.Json(flows) : ConntrackFormat.Lines(flows, accounting, query.Output, query.Action));
+        return ControlResponse.Ok(query.Json ? ConntrackFormat.Json(flows) : ConntrackFormat.Lines(flows, query.Output, query.Action));
     }
 
     // -G as ctnetlink_get_conntrack answers conntrack's request, and conntrack then filters the answer: refused before
     // the lookup (GetRefusal), no connection with that tuple in either direction (ENOENT), or the one found, shown
     // only if it passes the filters conntrack applies to it (it is not, when found by its reply tuple).
-    private static ControlResponse Get(ConntrackQuery query, IReadOnlyList<FlowView> flows, bool accounting)
+    private static ControlResponse Get(ConntrackQuery query, IReadOnlyList<FlowView> flows)
     {
         if (query.GetRefusal() is var (errno, reason))
             return OperationFailed(errno, reason);
         if (flows.FirstOrDefault(query.IsGetTarget) is not { } found)
             return OperationFailed(ControlError.ENOENT, "such conntrack doesn't exist");
-        return ControlResponse.Ok(ConntrackFormat.Lines(query.Matches(found) ? [found] : [], accounting, query.Output, ConntrackAction.Get));
+        return ControlResponse.Ok(ConntrackFormat.Lines(query.Matches(found) ? [found] : [], query.Output, ConntrackAction.Get));
     }
 
     private static ControlResponse OperationFailed(ControlError errno, string reason) =>

@@ -136,18 +136,18 @@ public static class ConntrackFormat
 
     /// <summary>
     /// One line of /proc/net/nf_conntrack: "%-8s %u %-8s %u %ld " (family, its number, protocol, its number,
-    /// seconds left), the protocol's state, both tuples (counters after each when <paramref name="accounting"/>,
+    /// seconds left), the protocol's state, both tuples (counters after each when the connection is <see cref="FlowView.Accounted"/>,
     /// [UNREPLIED] between them), [ASSURED], mark, zone, delta-time (the whole seconds since a timestamped connection
     /// started, <see cref="FlowView.StartedJiffiesAgo"/>), and use counting the reader's own reference.
     /// </summary>
-    public static string ProcLine(FlowView flow, bool accounting)
+    public static string ProcLine(FlowView flow)
     {
         var line = new StringBuilder(200);
         line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} {ProcProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
         AppendState(line, flow);
         if (flow.GreTimeouts is { } gre)
             line.Append(CultureInfo.InvariantCulture, $"timeout={gre.Timeout}, stream_timeout={gre.StreamTimeout} "); // gre_print_conntrack
-        AppendTuples(line, flow, accounting, procLine: true);
+        AppendTuples(line, flow, procLine: true);
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} zone={flow.Zone} ");
         if (flow.StartedJiffiesAgo is { } ago)
             line.Append(CultureInfo.InvariantCulture, $"delta-time={ago / Jiffies.Hz} ");
@@ -157,22 +157,22 @@ public static class ConntrackFormat
 
     /// <summary>
     /// One line of `conntrack -L`: like the proc line without the family columns, IPv6 compressed as inet_ntop
-    /// writes it, counters after each tuple when <paramref name="accounting"/> (the kernel dumps them for a
-    /// connection with the acct extension), zone only when not 0, the netlink use count; then
+    /// writes it, counters after each tuple when the connection is <see cref="FlowView.Accounted"/> (the kernel dumps
+    /// them for a connection with the acct extension), zone only when not 0, the netlink use count; then
     /// <see cref="PolicyField"/> NAME when the connection has a timeout policy. With -o extended the family columns
     /// lead as in the proc line; with -o id, id=N follows use. <paramref name="held"/>: the line answers -G, whose
     /// lookup holds one more reference while the kernel prints (use=2 where -L says 1). A timestamped connection
     /// (<see cref="FlowView.StartedJiffiesAgo"/>) shows delta-time=N before use, and with -o ktimestamp [start=DATE] after
     /// it, as of <paramref name="now"/> (the wall clock when null).
     /// </summary>
-    public static string ToolLine(FlowView flow, bool accounting, ConntrackOutput output = ConntrackOutput.None, bool held = false, DateTimeOffset? now = null)
+    public static string ToolLine(FlowView flow, ConntrackOutput output = ConntrackOutput.None, bool held = false, DateTimeOffset? now = null)
     {
         var line = new StringBuilder(200);
         if (output.HasFlag(ConntrackOutput.Extended))
             line.Append(CultureInfo.InvariantCulture, $"{FamilyName(flow.Family),-8} {FamilyNumber(flow.Family)} ");
         line.Append(CultureInfo.InvariantCulture, $"{ProtocolName(flow.Protocol),-8} {flow.Protocol} {flow.TimeoutSeconds} ");
         AppendState(line, flow);
-        AppendTuples(line, flow, accounting, procLine: false);
+        AppendTuples(line, flow, procLine: false);
         line.Append(CultureInfo.InvariantCulture, $"mark={flow.Mark} ");
         if (flow.Zone != 0)
             line.Append(CultureInfo.InvariantCulture, $"zone={flow.Zone} ");
@@ -268,7 +268,7 @@ public static class ConntrackFormat
     /// &lt;flow&gt; element each, after <see cref="XmlHeader"/> for -L and -G (printed with the first connection,
     /// so nothing at all without one) and, for -L only, before <see cref="XmlFooter"/>.
     /// </summary>
-    public static string Lines(IReadOnlyList<FlowView> flows, bool accounting, ConntrackOutput output, ConntrackAction action, DateTimeOffset? now = null)
+    public static string Lines(IReadOnlyList<FlowView> flows, ConntrackOutput output, ConntrackAction action, DateTimeOffset? now = null)
     {
         bool held = action == ConntrackAction.Get;
         if (output == ConntrackOutput.Save)
@@ -278,14 +278,14 @@ public static class ConntrackFormat
             output &= ~ConntrackOutput.KernelTimestamp;
         now ??= DateTimeOffset.UtcNow;
         if (!output.HasFlag(ConntrackOutput.Xml))
-            return string.Concat(flows.Select(f => ToolLine(f, accounting, output, held, now)));
+            return string.Concat(flows.Select(f => ToolLine(f, output, held, now)));
         if (flows.Count == 0)
             return "";
         var text = new StringBuilder();
         if (action != ConntrackAction.Delete)
             text.Append(XmlHeader);
         foreach (var flow in flows)
-            text.Append(XmlLine(flow, accounting, held, output, now));
+            text.Append(XmlLine(flow, held, output, now));
         if (action == ConntrackAction.List)
             text.Append(XmlFooter);
         return text.ToString();
@@ -297,17 +297,17 @@ public static class ConntrackFormat
 
     /// <summary>
     /// One connection as libnetfilter_conntrack's XML (__snprintf_conntrack_xml, 1.0.9): each direction's layer 3 and
-    /// layer 4 (ports, GRE keys; nothing for ICMP) and counters when <paramref name="accounting"/>, then the state,
+    /// layer 4 (ports, GRE keys; nothing for ICMP) and counters when <see cref="FlowView.Accounted"/>, then the state,
     /// timeout, mark, use, id, [assured] and [unreplied], then for a timestamped connection its start in nanoseconds
     /// (with -o ktimestamp) and deltatime, as of <paramref name="now"/> (the wall clock when null). The timeout policy
     /// is FastPath's and not in conntrack's document: --json or the text line shows it.
     /// </summary>
-    public static string XmlLine(FlowView flow, bool accounting, bool held, ConntrackOutput output = ConntrackOutput.Xml, DateTimeOffset? now = null)
+    public static string XmlLine(FlowView flow, bool held, ConntrackOutput output = ConntrackOutput.Xml, DateTimeOffset? now = null)
     {
         var xml = new StringBuilder(600);
         xml.Append("<flow>");
-        AppendXmlDirection(xml, flow, "original", flow.Original, accounting ? (flow.OriginalPackets, flow.OriginalBytes) : null);
-        AppendXmlDirection(xml, flow, "reply", flow.Reply, accounting ? (flow.ReplyPackets, flow.ReplyBytes) : null);
+        AppendXmlDirection(xml, flow, "original", flow.Original, flow.Accounted ? (flow.OriginalPackets, flow.OriginalBytes) : null);
+        AppendXmlDirection(xml, flow, "reply", flow.Reply, flow.Accounted ? (flow.ReplyPackets, flow.ReplyBytes) : null);
         xml.Append("<meta direction=\"independent\">");
         if (XmlState(flow) is { } state)
             xml.Append("<state>").Append(state).Append("</state>");
@@ -470,15 +470,15 @@ public static class ConntrackFormat
     }
 
     // The middle both line formats share: each tuple with its counters, [UNREPLIED] between them, [ASSURED] after.
-    private static void AppendTuples(StringBuilder line, FlowView flow, bool accounting, bool procLine)
+    private static void AppendTuples(StringBuilder line, FlowView flow, bool procLine)
     {
         AppendTuple(line, flow, flow.Original, procLine);
-        if (accounting)
+        if (flow.Accounted)
             AppendCounters(line, flow.OriginalPackets, flow.OriginalBytes);
         if (!flow.SeenReply)
             line.Append("[UNREPLIED] ");
         AppendTuple(line, flow, flow.Reply, procLine);
-        if (accounting)
+        if (flow.Accounted)
             AppendCounters(line, flow.ReplyPackets, flow.ReplyBytes);
         if (flow.Assured)
             line.Append("[ASSURED] ");

@@ -34,7 +34,12 @@ public sealed class ConntrackSysctls
         var frag = reassembly ?? new ReassemblySettings();
         foreach (var (name, protocol, state) in TimeoutFiles())
             _files.Add(name, TimeoutFile(protocol, protocol.StateIndex(state)));
-        _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), value => WriteSwitch(value, on => Accounting = on)));
+        _files.Add("nf_conntrack_acct", new Sysctl(() => Number(Accounting ? 1 : 0), value => WriteSwitch(value, on =>
+        {
+            // Kept here for reading back (served offline too); the tables mark the connections created while it is on.
+            Accounting = on;
+            backend.SetConntrackAccounting(on);
+        })));
         _files.Add("nf_conntrack_checksum", new Sysctl(() => Number(backend.ConntrackChecksum is { } on ? on ? 1 : 0 : null), WriteChecksum));
         _files.Add("nf_conntrack_timestamp", new Sysctl(() => Number(backend.ConntrackTimestamps is { } on ? on ? 1 : 0 : null), WriteTimestamps));
         _files.Add("nf_conntrack_events", new Sysctl(() => Number(Events), value => WriteByte(value, 2, v => Events = v)));
@@ -78,7 +83,7 @@ public sealed class ConntrackSysctls
         files.Add(thresholdPrefix + "high_thresh", new Sysctl(() => Number(high()), value => WriteUnsignedLong(value, low(), ulong.MaxValue, setHigh)));
     }
 
-    /// <summary>nf_conntrack_acct: 0 (the kernel's default) hides the packets= bytes= fields of /proc/net/nf_conntrack.</summary>
+    /// <summary>nf_conntrack_acct: 1 gives the connections created from then on counters that listings show (packets= bytes=); 0, the kernel's default, none.</summary>
     public bool Accounting { get; private set; }
 
     /// <summary>nf_conntrack_events: 2 (the kernel's default), 1 or 0. Kept and read back; FastPath sends no conntrack events.</summary>

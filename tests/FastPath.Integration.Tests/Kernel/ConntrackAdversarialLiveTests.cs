@@ -214,6 +214,25 @@ public sealed class ConntrackAdversarialLiveTests
     /// the other side acknowledged is let through while ignore_invalid_rst is 1 and INVALID after; an out-of-window
     /// RST is accepted while be_liberal is 1; one retransmission is enough for RETRANS with max_retrans 1.
     /// </summary>
+    /// <summary>
+    /// A connection created while nf_conntrack_acct was 1 has the kernel's accounting extension: its counters go on
+    /// counting and showing after the sysctl goes to 0; one created after shows none (suggested by an exploratory review).
+    /// </summary>
+    [Fact]
+    public void ConnectionsCreatedWhileAcctWasOnKeepTheirCounters()
+    {
+        var before = new Flow("tcp", Client, 47000, Server, 80);
+        var after = new Flow("tcp", Client, 47001, Server, 80);
+        Compare(Filter, null,
+        [
+            before.Send("S"), before.Answer("SA"), before.Send("A"),
+            new SysctlWrite("nf_conntrack_acct", "0"),
+            after.Send("S"), before.Send("PA", 10),
+            ConntrackList(), new ProcConntrackRead(), Conntrack("-L", "-o", "xml"),
+            Conntrack("-D", "-p", "tcp", "--sport", "47000"),
+        ]);
+    }
+
     [Fact]
     public void TheTcpSysctlsChangeTrackingAsInTheKernel()
     {

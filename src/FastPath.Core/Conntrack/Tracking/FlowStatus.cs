@@ -18,6 +18,12 @@ public enum FlowStatus : byte
     /// listings show how long ago it started (delta-time); no tracker reads it.
     /// </summary>
     Timestamped = 4,
+
+    /// <summary>
+    /// Created while nf_conntrack_acct was 1: the kernel gives such a connection its accounting extension, and
+    /// listings show its counters from then on, whatever nf_conntrack_acct says later; no tracker reads it.
+    /// </summary>
+    Accounted = 8,
 }
 
 /// <summary>A tracker's answer: the verdict and, when <see cref="Refreshes"/>, the new timeout in jiffies.</summary>

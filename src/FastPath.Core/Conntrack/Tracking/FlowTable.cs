@@ -146,6 +146,7 @@ public sealed class FlowTable
     private int _limit;
     private volatile bool _verifiesChecksums = true;
     private volatile bool _timestamps;
+    private volatile bool _accounting;
     private volatile TcpSettings _tcpSettings = TcpSettings.Kernel;
 
     /// <param name="capacity">Connections before early drop (the kernel's nf_conntrack_max).</param>
@@ -205,6 +206,17 @@ public sealed class FlowTable
     {
         get => _timestamps;
         set => _timestamps = value;
+    }
+
+    /// <summary>
+    /// nf_conntrack_acct (the kernel's default: off): connections created while it is on are
+    /// <see cref="FlowStatus.Accounted"/>, as the kernel adds its accounting extension only to connections created
+    /// while it is on. Written by management, read by the owning worker from its next packet.
+    /// </summary>
+    public bool Accounting
+    {
+        get => _accounting;
+        set => _accounting = value;
     }
 
     /// <summary>The TCP tracker's switches (nf_conntrack_tcp_loose and the others). Written by management, read by the owning worker from its next packet.</summary>
@@ -676,8 +688,7 @@ public sealed class FlowTable
         entry.Original = key;
         entry.PolicyId = policyId;
         entry.CreatedAt = now;
-        if (_timestamps)
-            entry.Status = FlowStatus.Timestamped;
+        entry.Status = (_timestamps ? FlowStatus.Timestamped : 0) | (_accounting ? FlowStatus.Accounted : 0);
 
         if (packet.L4 == L4Kind.Tcp && !TcpTracker.TryCreate(ref entry.Tcp, segment, _tcpSettings.Loose))
         {

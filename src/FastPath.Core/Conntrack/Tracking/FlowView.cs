@@ -48,6 +48,9 @@ public sealed record FlowView(
     /// </summary>
     public ulong? StartedJiffiesAgo { get; init; }
 
+    /// <summary>Created while nf_conntrack_acct was 1 (<see cref="FlowStatus.Accounted"/>): listings show its counters.</summary>
+    public bool Accounted { get; init; }
+
     /// <summary>The connection mark; FastPath sets none (-j CONNMARK is not implemented), so always 0.</summary>
     public uint Mark => 0;
 
@@ -113,6 +116,7 @@ public sealed record FlowView(
                 : null,
             SctpTags = key.Protocol == SctpTracker.Protocol ? (flow.Sctp.OriginalTag, flow.Sctp.ReplyTag) : null,
             StartedJiffiesAgo = (flow.Status & FlowStatus.Timestamped) != 0 ? now - flow.CreatedAt : null,
+            Accounted = (flow.Status & FlowStatus.Accounted) != 0,
         };
     }
 
