@@ -122,11 +122,7 @@ public sealed class ControlSocketTests : IDisposable
         Assert.Contains("No such file or directory", gone.Stderr);
         Assert.Contains(rules, gone.Stderr);
         // A FIFO in its place is refused at once: reading it would block the management thread.
-        using (var mkfifo = Process.Start("mkfifo", [rules])!)
-        {
-            mkfifo.WaitForExit();
-            Assert.Equal(0, mkfifo.ExitCode);
-        }
+        TestEnvironment.RunChecked("mkfifo", rules);
         var fifo = Ctl("reload");
         Assert.Equal(1, fifo.Exit);
         Assert.Contains($"{rules}: not a regular file", fifo.Stderr);

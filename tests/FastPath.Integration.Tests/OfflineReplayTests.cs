@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using FastPath.Core.Packets;
 using Xunit;
@@ -108,11 +107,7 @@ public sealed class OfflineReplayTests : IDisposable
     public void ACaptureFromAPipeIsRefused()
     {
         string fifo = Path.Combine(_dir, "capture.fifo");
-        using (var mkfifo = Process.Start("mkfifo", [fifo]))
-        {
-            mkfifo.WaitForExit();
-            Assert.Equal(0, mkfifo.ExitCode);
-        }
+        TestEnvironment.RunChecked("mkfifo", fifo);
         var (code, _, stderr) = FastPathProcess.Run(["run", "--pcap-in", fifo, "--pcap-out", Path.Combine(_dir, "out.pcap")], TimeSpan.FromSeconds(30));
         Assert.Equal((1, $"fastpath: {fifo}: not a regular file: FastPath maps the capture into memory (write it to a file first)\n"), (code, stderr));
     }
@@ -156,11 +151,7 @@ public sealed class OfflineReplayTests : IDisposable
         string link = Path.Combine(_dir, "link.pcap");
         File.CreateSymbolicLink(link, copy);
         string hardLink = Path.Combine(_dir, "hard.pcap");
-        using (var ln = Process.Start("ln", [copy, hardLink]))
-        {
-            ln.WaitForExit();
-            Assert.Equal(0, ln.ExitCode);
-        }
+        TestEnvironment.RunChecked("ln", copy, hardLink);
 
         foreach (string output in new[] { copy, link, hardLink, Path.Combine(_dir, ".", "copy.pcap") })
         {
