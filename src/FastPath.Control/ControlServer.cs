@@ -117,31 +117,41 @@ public sealed class ControlServer : IDisposable
     /// </summary>
     private void RemoveStaleSocket()
     {
-        switch (UnixFile.Kind(Path))
+        if (CheckFree(Path))
+            File.Delete(Path);
+    }
+
+    /// <summary>
+    /// Whether a server could take <paramref name="path"/>: nothing is there (false), or a socket nobody listens on,
+    /// a dead daemon's, which <see cref="Start"/> removes (true). Anything else throws, saying why: a daemon calls
+    /// this before it opens its devices, and <see cref="Start"/> again.
+    /// </summary>
+    public static bool CheckFree(string path)
+    {
+        switch (UnixFile.Kind(path))
         {
             case UnixFileKind.Missing:
-                return;
+                return false;
             case UnixFileKind.Directory:
-                throw new IOException($"control socket {Path}: is a directory");
+                throw new IOException($"control socket {path}: is a directory");
             case not UnixFileKind.Socket:
                 // Only a socket left by a server that is gone may be removed: a mistyped path must not cost a file.
-                throw new IOException($"control socket {Path}: exists and is not a socket");
+                throw new IOException($"control socket {path}: exists and is not a socket");
         }
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
         try
         {
-            probe.Connect(new UnixDomainSocketEndPoint(Path));
+            probe.Connect(new UnixDomainSocketEndPoint(path));
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
         {
-            File.Delete(Path);
-            return;
+            return true;
         }
         catch (SocketException e) when (e.SocketErrorCode is not (SocketError.WouldBlock or SocketError.InProgress))
         {
-            throw new IOException($"control socket {Path}: exists and cannot be probed: {e.Message}", e);
+            throw new IOException($"control socket {path}: exists and cannot be probed: {e.Message}", e);
         }
-        throw new InvalidOperationException($"control socket {Path}: another server is listening on it (is fastpath already running?)");
+        throw new InvalidOperationException($"control socket {path}: another server is listening on it (is fastpath already running?)");
     }
 
     /// <summary>Reads one request into <paramref name="request"/>, or returns the error response to send instead.</summary>

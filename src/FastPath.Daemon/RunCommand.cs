@@ -107,6 +107,8 @@ public static class RunCommand
         if (cores.FirstOrDefault(core => !allowed.Contains(core), -1) is var missing and >= 0)
             throw new UsageException($"--cores: core {missing} is not one this process may run on ({string.Join(',', allowed)})");
         int workers = cores.Count;
+        if (options.ControlSocket is { } controlPath)
+            ControlServer.CheckFree(controlPath);
         using var log = LogOutput.Open(options);
         Eal.Initialize(options.EalArguments);
 

@@ -102,6 +102,18 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.DoesNotContain("port ", stdout);
     }
 
+    /// <summary>A control socket path that cannot be one is refused before DPDK takes the ports, and the file there is kept.</summary>
+    [Fact]
+    public void AControlPathThatIsNoSocketIsRefusedBeforeThePortsOpen()
+    {
+        string file = Path.Combine(_dir, "important.txt");
+        File.WriteAllText(file, "data\n");
+        var (code, stdout, stderr) = FastPathProcess.Run(["run", "--eal", "--no-huge", "--pair", "net_null0,net_null1", "--control", file], TimeSpan.FromSeconds(30));
+        Assert.Equal((1, $"fastpath: control socket {file}: exists and is not a socket\n"), (code, stderr));
+        Assert.DoesNotContain("port ", stdout);
+        Assert.Equal("data\n", File.ReadAllText(file));
+    }
+
     /// <summary>A capture from a pipe cannot be mapped into memory: refused, where it used to crash.</summary>
     [Fact]
     public void ACaptureFromAPipeIsRefused()
