@@ -37,6 +37,8 @@ public static class RunCommand
         return options.IsOffline ? RunOffline(options, rules, timeouts, output) : RunLive(options, rules, timeouts, output);
     }
 
+    private const string StandardOutputPath = "/dev/stdout";
+
     private static int RunOffline(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TimeoutPolicyRegistry timeouts, TextWriter output)
     {
         if (options.PcapOut is null)
@@ -48,8 +50,12 @@ public static class RunCommand
             if (path is not null && UnixFile.Same(options.PcapIn!, path))
                 throw new UsageException($"{option} {path} is the --pcap-in file: the replay would overwrite the capture it reads");
         }
+        // "-" is standard output, as for tcpdump -w: the capture then owns it, and the summary goes to standard error.
+        string pcapOut = options.PcapOut == "-" ? StandardOutputPath : options.PcapOut;
+        if (UnixFile.Same(pcapOut, StandardOutputPath))
+            output = Console.Error;
         using var input = PcapFilePort.OpenReader("pcap-in", options.PcapIn!);
-        using var forwarded = PcapFilePort.CreateWriter("pcap-out", options.PcapOut, input.Header);
+        using var forwarded = PcapFilePort.CreateWriter("pcap-out", pcapOut, input.Header);
         IPort[] ports = [input, forwarded];
         (int, int)[] pairs = [(0, 1)];
         var dataplane = new DataplaneOptions { Workers = 1, Cores = options.Cores };

@@ -70,7 +70,7 @@ public sealed class RunOptions
     public static readonly (string Name, string Argument, string Help)[] Table =
     [
         ("pcap-in", "FILE", "Offline mode: read frames from a pcap or pcapng capture. The capture's timestamps are the clock, so a replay is deterministic and runs as fast as the CPU allows."),
-        ("pcap-out", "FILE", "Offline mode (required there): write forwarded frames to a classic pcap file with the input's file header (a replay with nothing dropped is byte-identical)."),
+        ("pcap-out", "FILE", "Offline mode (required there): write forwarded frames to a classic pcap file with the input's file header (a replay with nothing dropped is byte-identical); - is standard output, as for tcpdump -w, and the summary then goes to standard error."),
         ("eal", "ARGS", "Live mode: DPDK EAL arguments, split on spaces and passed through unchanged (repeatable), e.g. \"--no-huge -m 512 --vdev=net_af_packet0,iface=veth0\"."),
         ("pair", "A,B", "Live mode: a bump-in-the-wire pair of DPDK ports by device name (repeatable): frames received on A leave on B and the other way round."),
         ("cores", "LIST", "Cores the workers are pinned to, one worker per core: \"1\", \"1,3\" or \"2-3\". Live default: the last core. Offline default: unpinned."),

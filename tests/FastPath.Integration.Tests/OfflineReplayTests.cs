@@ -102,6 +102,19 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.DoesNotContain("port ", stdout);
     }
 
+    /// <summary>--pcap-out - is standard output, as tcpdump -w - is: the capture alone goes there, the summary to standard error.</summary>
+    [Fact]
+    public void ACaptureToStandardOutputLeavesTheSummaryToStandardError()
+    {
+        string input = TestEnvironment.Sample("mixed.pcap");
+        string file = Path.Combine(_dir, "file.pcap"), piped = Path.Combine(_dir, "piped.pcap"), summary = Path.Combine(_dir, "summary.txt");
+        var (code, _, stderr) = FastPathProcess.Run(["run", "--pcap-in", input, "--pcap-out", file], TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, stderr);
+        TestEnvironment.RunChecked("sh", "-c", $"dotnet '{FastPathProcess.ExecutablePath}' run --pcap-in '{input}' --pcap-out - > '{piped}' 2> '{summary}'");
+        Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(piped));
+        Assert.Contains("summary: offline replay", File.ReadAllText(summary));
+    }
+
     /// <summary>A control socket path that cannot be one is refused before DPDK takes the ports, and the file there is kept.</summary>
     [Fact]
     public void AControlPathThatIsNoSocketIsRefusedBeforeThePortsOpen()
