@@ -233,7 +233,8 @@ public static class RulesetParser
         }
         bool builtin = builtins.Contains(name);
         table.Chains.TryGetValue(name, out var existing);
-        if (existing is { Declared: true })
+        // A built-in chain may be declared again (the last policy counts); a user chain may not ("File exists").
+        if (existing is { Declared: true } && !builtin)
             throw fail($"chain '{name}' is declared twice");
         TargetKind? policy;
         if (builtin)
@@ -253,7 +254,8 @@ public static class RulesetParser
                 throw fail($"'{name}' is not a valid chain name");
             policy = null;
         }
-        // A built-in chain's line may follow rules already appended to it (or a -P): it sets the policy and keeps them.
+        // A built-in chain's line may follow rules already appended to it (or a -P, or its own line): it sets the
+        // policy and keeps them.
         var declared = new ChainBuilder(name, policy, packets, bytes, declared: true);
         if (existing is not null)
             declared.Rules.AddRange(existing.Rules);

@@ -362,14 +362,14 @@ public class RulesetParserTests
 
     /// <summary>
     /// Checked against iptables-legacy-restore 1.8.9 in a scratch namespace: a built-in chain's line after rules
-    /// appended to it (or after -P) sets the policy and keeps them; chain lines split on tabs too; a final "--"
+    /// appended to it (or after -P, or after its own line) sets the policy and keeps them; chain lines split on tabs too; a final "--"
     /// ends the options; names are cut at a whole character.
     /// </summary>
     [Fact]
     public void LayoutsIptablesRestoreTakesAreTaken()
     {
         var filter = RulesetParser.Parse(
-            "*filter\n-A FORWARD -p udp --dport 53 -j DROP\n-A FORWARD -m recent --set --name LATE\n:FORWARD\tDROP\t[0:0]\n"
+            "*filter\n-A FORWARD -p udp --dport 53 -j DROP\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m recent --set --name LATE\n:FORWARD\tDROP\t[0:0]\n"
             + "-P INPUT DROP\n-A INPUT -j ACCEPT --\n:INPUT ACCEPT [0:0]\n"
             + $"-A INPUT -m recent --rcheck --name {new string('\u00e9', 100)} -m comment --comment {new string('\u00e9', 128)}\nCOMMIT\n",
             "late.rules", L3Kind.IPv4).Tables[TableKind.Filter];
