@@ -97,10 +97,20 @@ public static class RunCommand
         var host = new DataplaneHost<TVerdict>(ports, pairs, dataplane, verdicts);
         using var stop = StopSignals.Register(host.RequestStop);
         var clock = Stopwatch.StartNew();
-        host.RunToCompletion(TimeSpan.FromDays(1));
+        InvalidDataException? damage = null;
+        try
+        {
+            host.RunToCompletion(TimeSpan.FromDays(1));
+        }
+        catch (InvalidOperationException e) when (e.InnerException is InvalidDataException damaged)
+        {
+            damage = damaged;
+        }
         forwarded.Dispose();
         Summary.Print(output, host, clock.Elapsed, what);
-        return 0;
+        // The frames before a damaged record were decided and written, and the summary counts them; then the damage
+        // stops the run (exit status 1), in the reader's words.
+        return damage is null ? 0 : throw damage;
     }
 
     private static int RunLive(RunOptions options, (FamilyRuleset V4, FamilyRuleset V6)? rules, TimeoutPolicyRegistry timeouts, TextWriter output)

@@ -102,6 +102,21 @@ public sealed class OfflineReplayTests : IDisposable
         Assert.DoesNotContain("port ", stdout);
     }
 
+    /// <summary>A capture cut short (as one tcpdump is still writing): the frames before the damage are written and summed up, then the damage ends the run with status 1.</summary>
+    [Fact]
+    public void ADamagedCaptureIsSummedUpToTheDamageThenFails()
+    {
+        byte[] whole = File.ReadAllBytes(TestEnvironment.Sample("mixed.pcap"));
+        string damaged = Path.Combine(_dir, "damaged.pcap"), output = Path.Combine(_dir, "out.pcap");
+        File.WriteAllBytes(damaged, whole[..^10]);
+        var (code, stdout, stderr) = FastPathProcess.Run(["run", "--pcap-in", damaged, "--pcap-out", output], TimeSpan.FromSeconds(60));
+        Assert.Equal(1, code);
+        Assert.StartsWith($"fastpath: {damaged}: at byte offset ", stderr);
+        Assert.Contains("record 57 is cut short", stderr);
+        Assert.Contains("summary: offline replay", stdout);
+        Assert.Matches(@"\n\s+pcap-in\s+56\s", stdout);
+    }
+
     /// <summary>--pcap-out - is standard output, as tcpdump -w - is: the capture alone goes there, the summary to standard error.</summary>
     [Fact]
     public void ACaptureToStandardOutputLeavesTheSummaryToStandardError()
