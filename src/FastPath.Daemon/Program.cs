@@ -19,7 +19,8 @@ public static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {
-            Console.Out.Write(Help.Main);
+            // Asked for, the help is the output; without a command it is the usage error's message.
+            (args.Length == 0 ? Console.Error : Console.Out).Write(Help.Main);
             return args.Length == 0 ? 2 : 0;
         }
         try

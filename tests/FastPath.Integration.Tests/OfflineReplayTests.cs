@@ -236,4 +236,16 @@ public sealed class OfflineReplayTests : IDisposable
         foreach (var option in FastPath.Daemon.RunOptions.Table)
             Assert.Contains($"--{option.Name} {option.Argument}", stdout);
     }
+
+    /// <summary>Asked for, the help is the output (status 0); without a command it is a usage error's message, on standard error (status 2).</summary>
+    [Fact]
+    public void HelpAskedForGoesToStandardOutputAndAMissingCommandToStandardError()
+    {
+        var asked = FastPathProcess.Run(["--help"], TimeSpan.FromSeconds(30));
+        Assert.Equal((0, ""), (asked.ExitCode, asked.Stderr));
+        Assert.StartsWith("fastpath - ", asked.Stdout);
+        var missing = FastPathProcess.Run([], TimeSpan.FromSeconds(30));
+        Assert.Equal((2, ""), (missing.ExitCode, missing.Stdout));
+        Assert.Equal(asked.Stdout, missing.Stderr);
+    }
 }
