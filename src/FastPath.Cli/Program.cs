@@ -214,8 +214,8 @@ public static class Program
                                     on failure: nfct add timeout T inet tcp established 100; helper
                                     lines fail as on a kernel without conntrack helpers (EINVAL)
           conntrack -L [FILTERS] [--json]
-                                    the connections as conntrack -L prints them (counters while
-                                    nf_conntrack_acct is 1), with timeout-policy=NAME last on a line
+                                    the connections as conntrack -L prints them (counters for those
+                                    created while nf_conntrack_acct was 1), with timeout-policy=NAME last on a line
                                     when the connection has one; the summary line on stderr.
                                     FILTERS: -p PROTO, -f ipv4|ipv6, -s ADDR[/N], -d ADDR[/N],
                                     -r ADDR, -q ADDR (the reply's source and destination),

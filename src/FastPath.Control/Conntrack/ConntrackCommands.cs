@@ -28,7 +28,7 @@ public static class ConntrackCommands
         ConntrackSysctls? sysctls = null)
     {
         sysctls ??= new ConntrackSysctls(backend, timeouts);
-        commands.Register("read", ProcPath, "", "the connections as the kernel prints them (counters when nf_conntrack_acct is 1)",
+        commands.Register("read", ProcPath, "", "the connections as the kernel prints them (counters for the connections created while nf_conntrack_acct was 1)",
             (_, _) => ReadProc(backend));
         commands.Register("read", ProcStatisticsPath, "", "conntrack's per-cpu statistics, a row per worker, as the kernel prints them",
             (_, _) => backend.ConntrackStatistics is { } statistics

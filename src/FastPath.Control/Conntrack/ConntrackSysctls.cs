@@ -118,13 +118,14 @@ public sealed class ConntrackSysctls
         };
     }
 
+    /// <summary>Whether the file is a default timeout (net.netfilter.nf_conntrack_*_timeout*), which a new timeout policy inherits.</summary>
+    public static bool IsDefaultTimeout(string directory, string name) =>
+        directory == Netfilter && TimeoutFiles().Any(file => file.Name == name);
+
     /// <summary>
     /// The timeout files of a 6.18 kernel and the tracker state each one is (nf_conntrack_standalone.c): TCP's
     /// SYN_SENT2 and SCTP's HEARTBEAT_ACKED have none; UDP-Lite shares UDP's; DCCP's went with its tracker in 6.16.
     /// </summary>
-    /// <summary>Whether the file is a default timeout (net.netfilter.nf_conntrack_*_timeout*), which a new timeout policy inherits.</summary>
-    public static bool IsDefaultTimeout(string directory, string name) =>
-        directory == Netfilter && TimeoutFiles().Any(file => file.Name == name);
 
     private static IEnumerable<(string Name, TimeoutProtocol Protocol, string State)> TimeoutFiles()
     {
